@@ -1,0 +1,91 @@
+"""Shared CLI plumbing: one console, error mapping, JSON output, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from movierec.errors import EXIT_CODES, MovierecError
+
+console = Console(stderr=True)
+out = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def exit_code(exc: MovierecError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]  # type: ignore[index]
+    return 1
+
+
+def friendly(fn: F) -> F:
+    """Turn movierec errors into one clear line on stderr and a non-zero exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MovierecError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            raise typer.Exit(exit_code(exc)) from None
+        except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(obj: Any) -> None:
+    """Print one JSON object on stdout."""
+    sys.stdout.write(json.dumps(obj, default=_default, ensure_ascii=False) + "\n")
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if hasattr(o, "item"):
+        return o.item()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+@contextmanager
+def progress(description: str, total: float | None, enabled: bool = True) -> Iterator[Callable[..., None]]:
+    """A Rich progress bar on stderr; yields ``advance(n=1, **fields)``."""
+    if not enabled:
+        yield lambda *a, **k: None
+        return
+    cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]  # fmt: skip
+    with Progress(*cols, console=console, transient=False) as bar:
+        task = bar.add_task(description, total=total, info="")
+
+        def advance(n: float = 1, info: str = "") -> None:
+            bar.update(task, advance=n, info=info)
+
+        yield advance
+
+
+def recommendations_table(title: str, recs: list[Any]) -> Table:
+    """A Rich table of recommendations: rank, title, predicted rating, number of ratings."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("title", overflow="fold")
+    table.add_column("predicted", justify="right")
+    table.add_column("ratings", justify="right")
+    for n, r in enumerate(recs, 1):
+        table.add_row(str(n), r.title, f"{r.score:.2f}", str(r.n_ratings))
+    return table

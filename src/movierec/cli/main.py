@@ -1,0 +1,24 @@
+"""The ``movierec`` command: one sub-command per module, each thin."""
+
+from __future__ import annotations
+
+import typer
+
+from movierec.cli import data, demo, recommend, train
+
+app = typer.Typer(
+    name="movierec",
+    help="Explicit-rating movie recommendations by ALS: train, recommend, evaluate, serve.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("train")(train.train)
+app.command("recommend")(recommend.recommend)
+app.command("demo")(demo.demo)
+app.add_typer(data.app, name="data")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,107 @@
+"""Hyperparameters: one dataclass per model family, each parameter documented once.
+
+The names follow the field and STYLE.md: ``n_factors`` (Spark ``rank``),
+``reg`` (Spark ``regParam``), ``n_iter`` (Spark ``maxIter``), ``random_state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from movierec.errors import DataValidationError
+
+
+@dataclass(frozen=True)
+class ALSConfig:
+    """Configuration of explicit alternating least squares with biases.
+
+    The model is r̂(u, i) = μ + b_u + b_i + p_u · q_i, fitted by minimising
+
+        Σ_(u,i) (r_ui − μ − b_u − b_i − p_u·q_i)²
+          + reg · (Σ_u n_u ‖p_u‖² + Σ_i n_i ‖q_i‖²)
+          + bias_reg · (Σ_u n_u b_u² + Σ_i n_i b_i²)
+
+    where n_u and n_i are the numbers of ratings of user u and item i. Scaling
+    each row's penalty by its rating count is the ALS-WR convention (Zhou et al.
+    2008) that Spark's ``regParam`` also uses, so a ``reg`` tuned on one engine
+    transfers to the other. μ is the global mean of the training ratings, fixed.
+
+    Attributes
+    ----------
+    n_factors : int, default 64
+        Number of latent factors k (Spark ``rank``). Must be >= 1.
+    n_iter : int, default 10
+        Number of alternating sweeps (one user half-step and one item half-step
+        each; Spark ``maxIter``). Must be >= 1.
+    reg : float, default 0.12
+        λ for the factors, multiplied by each row's rating count (Spark
+        ``regParam``). Must be > 0: with 0 a user with fewer ratings than
+        factors has a singular system (case C12).
+    bias_reg : float, default 0.02
+        λ_b for the user and item biases, also multiplied by the row's count.
+        Must be >= 0.
+    init_scale : float, default 0.1
+        Standard deviation of the Gaussian initial factors, divided by
+        sqrt(n_factors).
+    random_state : int, default 42
+        Seed of the initial factors; a fixed seed gives bit-identical factors
+        on any number of threads.
+    min_ratings : int, default 20
+        Default popularity guard of recommendations: films with fewer training
+        ratings are not recommended (inclusive bound, ``n_ratings >= min_ratings``
+        passes). Chosen from the guard curve on ml-100k (see benchmarks/README.md).
+
+    References
+    ----------
+    Zhou, Wilkinson, Schreiber, Pan. "Large-scale parallel collaborative
+    filtering for the Netflix Prize". AAIM 2008. doi:10.1007/978-3-540-68880-8_32
+    Koren, Bell, Volinsky. "Matrix factorization techniques for recommender
+    systems". IEEE Computer 2009. doi:10.1109/MC.2009.263
+    """
+
+    n_factors: int = 64
+    n_iter: int = 10
+    reg: float = 0.12
+    bias_reg: float = 0.02
+    init_scale: float = 0.1
+    random_state: int = 42
+    min_ratings: int = 20
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not isinstance(self.n_factors, int) or self.n_factors < 1:
+            problems.append(f"n_factors must be an integer >= 1, got {self.n_factors!r}")
+        if not isinstance(self.n_iter, int) or self.n_iter < 1:
+            problems.append(f"n_iter must be an integer >= 1, got {self.n_iter!r}")
+        if not self.reg > 0:
+            problems.append(f"reg must be > 0, got {self.reg!r}")
+        if not self.bias_reg >= 0:
+            problems.append(f"bias_reg must be >= 0, got {self.bias_reg!r}")
+        if not self.init_scale > 0:
+            problems.append(f"init_scale must be > 0, got {self.init_scale!r}")
+        if not isinstance(self.min_ratings, int) or self.min_ratings < 0:
+            problems.append(f"min_ratings must be an integer >= 0, got {self.min_ratings!r}")
+        if problems:
+            raise DataValidationError("invalid ALSConfig: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ALSConfig:
+        """Build a config from a dict, refusing unknown keys.
+
+        Raises
+        ------
+        DataValidationError
+            If a key is not a field of ``ALSConfig`` or a value is invalid.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise DataValidationError(
+                f"unknown ALSConfig keys {unknown}; allowed: {sorted(known)}"
+            )
+        return cls(**values)

@@ -1,0 +1,65 @@
+"""Dataset folders: Parquet ratings and catalogue plus a small JSON header.
+
+Written by ``movierec ingest`` (and ``save_dataset_folder``); read wherever a
+dataset name is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from movierec.data.dataset import Dataset, RatingScale
+from movierec.errors import DataValidationError
+
+DATASET_META = "dataset.json"
+
+
+def save_dataset_folder(dataset: Dataset, out: Path | str, extra_files: dict[str, bytes] | None = None) -> Path:
+    """Write ``dataset`` as a folder atomically (temporary folder, then rename).
+
+    Files: ``ratings.parquet`` (user_id, movie_id, rating, timestamp),
+    ``movies.parquet``, ``dataset.json`` (scale, name, counts) and any
+    ``extra_files`` (e.g. ``ingest_report.json``, ``quarantine.csv``).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    try:
+        dataset.ratings.select("user_id", "movie_id", "rating", "timestamp").write_parquet(tmp / "ratings.parquet")
+        dataset.movies.write_parquet(tmp / "movies.parquet")
+        meta = {"format": 1, **dataset.summary()}
+        (tmp / DATASET_META).write_text(json.dumps(meta, indent=2))
+        for name, data in (extra_files or {}).items():
+            (tmp / name).write_bytes(data)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load_dataset_folder(path: Path | str) -> Dataset:
+    """Read a dataset folder written by ``save_dataset_folder``.
+
+    Raises
+    ------
+    DataValidationError
+        If ``ratings.parquet`` is missing or unreadable.
+    """
+    path = Path(path)
+    rp = path / "ratings.parquet"
+    if not rp.exists():
+        raise DataValidationError(f"{path}: no ratings.parquet; not a dataset folder written by `movierec ingest`")
+    meta = json.loads((path / DATASET_META).read_text()) if (path / DATASET_META).exists() else {}
+    ratings = pl.read_parquet(rp)
+    movies = pl.read_parquet(path / "movies.parquet") if (path / "movies.parquet").exists() else None
+    scale = RatingScale.from_dict(meta["scale"]) if "scale" in meta else RatingScale()
+    return Dataset.from_frames(ratings, movies, scale, name=str(path))

@@ -1,0 +1,274 @@
+"""Loaders for the official MovieLens layouts.
+
+* ml-latest, ml-latest-small, ml-25m, ml-32m: ``ratings.csv`` and ``movies.csv``,
+  UTF-8, one header row, RFC-4180 quoting, CRLF or LF line endings.
+* ml-100k: ``u.data`` (and the ``u1..u5``/``ua``/``ub`` ``.base``/``.test``
+  folds), tab-separated, no header; ``u.item`` pipe-separated latin-1 with 19
+  genre flags.
+* ml-1m, ml-10m: ``ratings.dat`` and ``movies.dat``, ``::``-separated, no
+  header; ``movies.dat`` is latin-1 in ml-1m and UTF-8 in ml-10m (detected).
+
+Genre names are normalised across releases (``Children's`` -> ``Children``).
+
+References
+----------
+Harper, Konstan. "The MovieLens Datasets: History and Context". ACM TiiS 5(4), 2015.
+doi:10.1145/2827872
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from movierec.data.dataset import Dataset, RatingScale, empty_movies, year_from_title
+from movierec.data.home import KNOWN_DATASETS, data_home
+from movierec.errors import DataValidationError, Problem
+
+ML100K_GENRES = (
+    "unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime",
+    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+    "Romance", "Sci-Fi", "Thriller", "War", "Western",
+)  # fmt: skip
+
+HALF_STARS = RatingScale(0.5, 5.0, 0.5)
+WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)
+
+
+def decode(data: bytes, path: Path | str) -> tuple[str, str]:
+    """Decode bytes as UTF-8 (BOM stripped) or, failing that, latin-1.
+
+    Returns
+    -------
+    (text, encoding) : tuple of str
+        ``encoding`` is ``"utf-8"`` or ``"latin-1"``; latin-1 maps every byte,
+        so the fallback never fails and never loses a byte (case C01).
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        return data.decode("latin-1"), "latin-1"
+
+
+def normalise_genre(name: str) -> str:
+    """One spelling per genre across releases."""
+    name = name.strip()
+    return {"Children's": "Children", "(no genres listed)": ""}.get(name, name)
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """The folder or file a dataset name or path points to.
+
+    A known dataset name (``"ml-100k"``) is looked up in ``data_home()``; any
+    other string is a path.
+
+    Raises
+    ------
+    DataValidationError
+        If nothing exists there; the message says how to fetch it.
+    """
+    s = str(name_or_path)
+    if s in KNOWN_DATASETS and not Path(s).exists():
+        path = data_home() / s
+        if not path.exists():
+            raise DataValidationError(
+                f"dataset {s!r} is not in the data home {data_home()}; run `movierec data fetch {s}` "
+                f"or set MOVIEREC_DATA_HOME to a folder holding {s}/"
+            )
+        return path
+    path = Path(s).expanduser()
+    if not path.exists():
+        raise DataValidationError(
+            f"{s!r} is neither a known dataset name ({', '.join(sorted(KNOWN_DATASETS))}) nor an existing path"
+        )
+    return path
+
+
+def load_movielens(name_or_path: str | Path) -> Dataset:
+    """Load an official MovieLens dataset, by name, folder or ratings file.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A dataset name under the data home (``"ml-latest-small"``, ``"ml-100k"``,
+        ``"ml-1m"``, ...), a dataset folder, or one ratings file of such a folder
+        (``.../ml-100k/u1.base``; the catalogue is read from beside it).
+
+    Returns
+    -------
+    Dataset
+        Ratings with external ids (Int64), float32 stars and int64 UTC-second
+        timestamps; the catalogue; dense id maps over the rated users and films.
+
+    Raises
+    ------
+    DataValidationError
+        Unknown layout, unreadable file, wrong column count, non-numeric values
+        or ratings off the release's scale; the message names file and line.
+    """
+    path = resolve(name_or_path)
+    if path.is_dir():
+        for fname in ("ratings.csv", "u.data", "ratings.dat"):
+            if (path / fname).exists():
+                return load_movielens(path / fname)
+        if (path / "ratings.parquet").exists():  # a dataset folder written by `movierec ingest`
+            from movierec.data.folder import load_dataset_folder
+
+            return load_dataset_folder(path)
+        raise DataValidationError(
+            f"{path}: no ratings.csv, u.data or ratings.dat here; not a MovieLens folder"
+        )
+    name = path.name
+    folder = path.parent
+    if name.endswith(".csv"):
+        ratings = _read_ratings(path, separator=",", header=True)
+        movies = read_movies_csv(folder / "movies.csv") if (folder / "movies.csv").exists() else None
+        scale = HALF_STARS
+    elif name == "u.data" or name.endswith((".base", ".test")):
+        ratings = _read_ratings(path, separator="\t", header=False)
+        movies = read_u_item(folder / "u.item") if (folder / "u.item").exists() else None
+        scale = WHOLE_STARS
+    elif name.endswith(".dat"):
+        ratings = _read_ratings(path, separator="::", header=False)
+        movies = read_movies_dat(folder / "movies.dat") if (folder / "movies.dat").exists() else None
+        scale = HALF_STARS if "10M" in str(folder) or "10m" in str(folder) else WHOLE_STARS
+    else:
+        raise DataValidationError(
+            f"{path}: unknown MovieLens file; expected ratings.csv, u.data, u*.base/u*.test or ratings.dat "
+            "(for other layouts use `movierec ingest`)"
+        )
+    _check_scale(ratings, scale, path, header=name.endswith(".csv"))
+    return Dataset.from_frames(ratings, movies, scale, name=str(path))
+
+
+def _read_ratings(path: Path, separator: str, header: bool) -> pl.DataFrame:
+    """Read a 4-column numeric ratings file strictly (every line or an error)."""
+    data = path.read_bytes()
+    if separator == "::":
+        data = data.replace(b"::", b"\t")
+        separator = "\t"
+    names = ["user_id", "movie_id", "rating", "timestamp"]
+    try:
+        df = pl.read_csv(
+            io.BytesIO(data),
+            separator=separator,
+            has_header=header,
+            new_columns=names,
+            schema_overrides={"user_id": pl.Int64, "movie_id": pl.Int64, "rating": pl.Float32, "timestamp": pl.Int64},
+            raise_if_empty=False,
+        )
+    except (pl.exceptions.ComputeError, pl.exceptions.ShapeError, pl.exceptions.SchemaError) as exc:
+        raise DataValidationError(
+            f"{path}: not a 4-column {separator!r}-separated ratings file ({str(exc).splitlines()[0]}); "
+            "use `movierec ingest` for other layouts"
+        ) from exc
+    if df.width != 4:
+        raise DataValidationError(f"{path}: found {df.width} columns, expected 4; check the separator")
+    if df.height == 0:
+        raise DataValidationError(f"{path}: no ratings found; an empty ratings file cannot be used")
+    nulls = df.null_count().row(0)
+    if any(nulls):
+        col = df.columns[int(np.argmax(nulls))]
+        row = int(np.flatnonzero(df[col].is_null().to_numpy())[0])
+        raise DataValidationError(
+            f"{path}: empty or missing value",
+            [Problem(str(path), row + 1 + header, col, "", "missing value")],
+        )
+    return df
+
+
+def _check_scale(ratings: pl.DataFrame, scale: RatingScale, path: Path, header: bool) -> None:
+    r = ratings["rating"].to_numpy()
+    bad = (r < scale.low) | (r > scale.high)
+    if scale.step:
+        bad |= np.abs(np.round((r - scale.low) / scale.step) * scale.step + scale.low - r) > 1e-6
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataValidationError(
+            f"{path}: {len(rows)} rating(s) off the scale {scale.describe()}",
+            [
+                Problem(str(path), int(i) + 1 + header, "rating", f"{r[i]:g}", f"rating outside {scale.describe()}")
+                for i in rows[:20]
+            ],
+        )
+
+
+def _catalogue(ids: list[int], titles: list[str], genres: list[list[str]], years: list[int | None] | None = None) -> pl.DataFrame:
+    if years is None:
+        years = [year_from_title(t) for t in titles]
+    return pl.DataFrame(
+        {
+            "movie_id": pl.Series(ids, dtype=pl.Int64),
+            "title": pl.Series(titles, dtype=pl.Utf8),
+            "year": pl.Series(years, dtype=pl.Int32),
+            "genres": pl.Series(genres, dtype=pl.List(pl.Utf8)),
+        }
+    )
+
+
+def read_movies_csv(path: Path) -> pl.DataFrame:
+    """``movies.csv`` (``movieId,title,genres``; genres ``|``-separated), RFC-4180 quoted.
+
+    Raises
+    ------
+    DataValidationError
+        If the file lacks those columns or an id is not an integer.
+    """
+    text, _ = decode(path.read_bytes(), path)
+    try:
+        df = pl.read_csv(io.StringIO(text), infer_schema=False)
+    except pl.exceptions.ComputeError as exc:
+        raise DataValidationError(f"{path}: cannot parse as CSV: {str(exc).splitlines()[0]}") from exc
+    if not {"movieId", "title", "genres"} <= set(df.columns):
+        raise DataValidationError(f"{path}: expected columns movieId,title,genres; found {df.columns}")
+    ids = df["movieId"].cast(pl.Int64, strict=False)
+    if ids.null_count():
+        row = int(np.flatnonzero(ids.is_null().to_numpy())[0])
+        raise DataValidationError(f"{path}: bad movieId", [Problem(str(path), row + 2, "movieId", str(df["movieId"][row]), "not an integer")])
+    genres = [[g for g in (normalise_genre(x) for x in (s or "").split("|")) if g] for s in df["genres"].to_list()]
+    return _catalogue(ids.to_list(), df["title"].fill_null("").to_list(), genres)
+
+
+def read_u_item(path: Path) -> pl.DataFrame:
+    """ml-100k ``u.item``: ``id|title|release date|video date|url|19 genre flags``, latin-1."""
+    text, _ = decode(path.read_bytes(), path)
+    ids, titles, genres, years = [], [], [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        f = line.split("|")
+        if len(f) < 5 or not f[0].strip().isdigit():
+            raise DataValidationError(f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], "expected id|title|date|...")])
+        flags = f[5:5 + len(ML100K_GENRES)]
+        ids.append(int(f[0]))
+        titles.append(f[1].strip())
+        genres.append([g for g, x in zip(ML100K_GENRES, flags) if x.strip() == "1" and g != "unknown"])
+        y = year_from_title(f[1])
+        if y is None and len(f[2]) >= 4 and f[2][-4:].isdigit():
+            y = int(f[2][-4:])
+        years.append(y)
+    return _catalogue(ids, titles, genres, years)
+
+
+def read_movies_dat(path: Path) -> pl.DataFrame:
+    """ml-1m/ml-10m ``movies.dat``: ``id::title::genres``, latin-1 or UTF-8 (detected)."""
+    text, _ = decode(path.read_bytes(), path)
+    ids, titles, genres = [], [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        f = line.split("::")
+        if len(f) != 3 or not f[0].strip().isdigit():
+            raise DataValidationError(f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], "expected id::title::genres")])
+        ids.append(int(f[0]))
+        titles.append(f[1].strip())
+        genres.append([g for g in (normalise_genre(x) for x in f[2].split("|")) if g])
+    return _catalogue(ids, titles, genres)
+
+
+__all__ = ["load_movielens", "read_movies_csv", "read_u_item", "read_movies_dat", "decode", "empty_movies"]

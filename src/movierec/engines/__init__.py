@@ -1,0 +1,1 @@
+"""Compute engines: ``local`` (NumPy/Numba kernels) and ``spark`` (PySpark, optional)."""

@@ -1,0 +1,149 @@
+"""Local engine: Numba kernels for the ALS half-steps, parallel over rows.
+
+Every kernel here is pure computation on dense positions; no I/O and no
+pyspark. Rows are independent, so results are bit-identical on any number of
+threads. Kernels are compiled on first use and cached on disk (``cache=True``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _cholesky_solve(A: np.ndarray, b: np.ndarray, L: np.ndarray, d: int) -> bool:  # pragma: no cover - numba
+    """Solve A w = b in place of ``b`` for symmetric positive definite A (upper triangle read).
+
+    Returns False when A is not positive definite (the caller marks the row non-finite).
+    """
+    for j in range(d):
+        s = A[j, j]
+        for p in range(j):
+            s -= L[j, p] * L[j, p]
+        if s <= 0.0:
+            return False
+        ljj = np.sqrt(s)
+        L[j, j] = ljj
+        for i in range(j + 1, d):
+            s = A[j, i]
+            for p in range(j):
+                s -= L[i, p] * L[j, p]
+            L[i, j] = s / ljj
+    for i in range(d):  # forward: L y = b
+        s = b[i]
+        for p in range(i):
+            s -= L[i, p] * b[p]
+        b[i] = s / L[i, i]
+    for i in range(d - 1, -1, -1):  # backward: L^T w = y
+        s = b[i]
+        for p in range(i + 1, d):
+            s -= L[p, i] * b[p]
+        b[i] = s / L[i, i]
+    return True
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def solve_half_step(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    other_factors: np.ndarray,
+    other_bias: np.ndarray,
+    offset: np.ndarray,
+    global_mean: float,
+    reg: float,
+    bias_reg: float,
+    factors: np.ndarray,
+    bias: np.ndarray,
+) -> None:  # pragma: no cover - numba
+    """One ALS half-step: exact ridge solve of every row's bias and factors.
+
+    For row r with ratings (j, v) in the CSR slice, solves
+
+        min_{b, x}  Σ_j (v − μ − offset_r − b_other[j] − b − x·y_j)²
+                    + bias_reg · n_r · b² + reg · n_r · ‖x‖²
+
+    with z_j = [1, y_j] as the design row (normal equations of size k+1,
+    Cholesky). Rows without ratings get zeros.
+
+    Parameters
+    ----------
+    indptr, indices, values : CSR arrays of the rows (int64, int32, float32)
+    other_factors : ndarray of shape (n_other, n_factors), float32 (fixed side)
+    other_bias : ndarray of shape (n_other,), float32 (fixed side)
+    offset : ndarray of shape (n_rows,), float32
+        Extra per-row term subtracted from the target (zeros for the static model).
+    global_mean : float
+    reg, bias_reg : float
+        λ and λ_b, multiplied by the row's rating count n_r (ALS-WR).
+    factors : ndarray of shape (n_rows, n_factors), float32, written
+    bias : ndarray of shape (n_rows,), float32, written
+    """
+    n_rows = factors.shape[0]
+    k = other_factors.shape[1]
+    d = k + 1
+    for r in prange(n_rows):
+        start = indptr[r]
+        end = indptr[r + 1]
+        n = end - start
+        if n == 0:
+            bias[r] = 0.0
+            for a in range(k):
+                factors[r, a] = 0.0
+            continue
+        A = np.zeros((d, d))
+        b = np.zeros(d)
+        z = np.empty(d)
+        L = np.zeros((d, d))
+        z[0] = 1.0
+        base = global_mean + offset[r]
+        for p in range(start, end):
+            j = indices[p]
+            t = values[p] - base - other_bias[j]
+            for a in range(k):
+                z[a + 1] = other_factors[j, a]
+            for a in range(d):
+                za = z[a]
+                b[a] += t * za
+                for c in range(a, d):
+                    A[a, c] += za * z[c]
+        A[0, 0] += bias_reg * n
+        for a in range(1, d):
+            A[a, a] += reg * n
+        if _cholesky_solve(A, b, L, d):
+            bias[r] = b[0]
+            for a in range(k):
+                factors[r, a] = b[a + 1]
+        else:
+            bias[r] = np.nan
+            for a in range(k):
+                factors[r, a] = np.nan
+
+
+@njit(cache=True, parallel=True)
+def squared_error(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    row_factors: np.ndarray,
+    row_bias: np.ndarray,
+    col_factors: np.ndarray,
+    col_bias: np.ndarray,
+    global_mean: float,
+) -> float:  # pragma: no cover - numba
+    """Sum of squared residuals of the static model over a CSR rating matrix."""
+    n_rows = row_factors.shape[0]
+    k = row_factors.shape[1]
+    total = 0.0
+    for r in prange(n_rows):
+        s = 0.0
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            pred = global_mean + row_bias[r] + col_bias[j]
+            for a in range(k):
+                pred += row_factors[r, a] * col_factors[j, a]
+            e = values[p] - pred
+            s += e * e
+        total += s
+    return total

@@ -1,0 +1,27 @@
+"""Models: the maths, no I/O. ``MODELS`` maps the names used by the CLI to classes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from movierec.errors import DataValidationError
+from movierec.models.als import ALS
+from movierec.models.base import Predictions, Recommender, UserState
+
+MODELS: dict[str, type[Recommender]] = {"als": ALS}
+
+
+def make_model(name: str, config: dict[str, Any] | None = None) -> Recommender:
+    """A new, unfitted model by name with a config dict.
+
+    Raises
+    ------
+    DataValidationError
+        If the name or a config key is unknown.
+    """
+    if name not in MODELS:
+        raise DataValidationError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
+    return MODELS[name].from_config(config or {})
+
+
+__all__ = ["ALS", "MODELS", "Predictions", "Recommender", "UserState", "make_model"]

@@ -1,0 +1,27 @@
+"""The demo: one profile, the unguarded and the guarded top-10 side by side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from movierec.data.profile import DEMO_PROFILE
+from movierec.models.base import Recommender
+from movierec.ranking.recommend import default_min_ratings, recommend
+
+
+def demo_lists(model: Recommender, k: int = 10, min_ratings: int | None = None) -> dict[str, Any]:
+    """Fold in ``DEMO_PROFILE`` and recommend without and with the popularity guard.
+
+    Returns
+    -------
+    dict
+        ``{"profile": [...], "unguarded": [Recommendation...], "guarded": [...], "min_ratings": int}``
+    """
+    state = model.fold_in([m for m, _ in DEMO_PROFILE], [r for _, r in DEMO_PROFILE])
+    guard = default_min_ratings(model) if min_ratings is None else min_ratings
+    return {
+        "profile": list(DEMO_PROFILE),
+        "unguarded": recommend(model, state, k=k, min_ratings=0),
+        "guarded": recommend(model, state, k=k, min_ratings=guard),
+        "min_ratings": guard,
+    }

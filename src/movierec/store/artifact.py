@@ -1,0 +1,174 @@
+"""Model artifacts: one folder per trained model, written atomically.
+
+Layout of a model folder::
+
+    model.json      format_version, model name, config, rating scale, data
+                    fingerprint, created_at (UTC ISO), package version, metrics
+    arrays.npz      learned arrays (float32) and the training rating matrix (CSR)
+    users.parquet   user_id by user_idx
+    items.parquet   movie_id and n_ratings by item_idx
+    movies.parquet  the catalogue
+
+``save`` writes into a temporary sibling folder and renames it into place, so
+a crash never leaves a half-written model; ``load`` checks the format version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from movierec.data.dataset import RatingScale
+from movierec.data.idmap import IdMap
+from movierec.errors import ArtifactError
+from movierec.models import MODELS, Recommender, make_model
+
+FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+
+
+def _package_version() -> str:
+    from movierec import __version__
+
+    return __version__
+
+
+def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = None) -> Path:
+    """Save a fitted model to folder ``path`` atomically.
+
+    Parameters
+    ----------
+    model : fitted Recommender
+    path : Path or str
+        Target folder; replaced if it exists.
+    metrics : dict, optional
+        Extra metrics to record (merged over the model's training metrics).
+
+    Returns
+    -------
+    Path
+        The folder written.
+
+    Raises
+    ------
+    FitError
+        If the model holds non-finite values (never saved, case C12).
+    NotFittedError
+        If the model is not fitted.
+    """
+    model._require_fitted()
+    model.check_finite()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-tmp-"))
+    try:
+        ui = model.user_items_
+        arrays = {name: getattr(model, name) for name in model.array_names}
+        arrays.update(ui_indptr=ui.indptr, ui_indices=ui.indices, ui_data=ui.data, item_counts=model.item_counts_)
+        np.savez(tmp / "arrays.npz", **arrays)
+        pl.DataFrame({"user_id": model.users_.ids}).write_parquet(tmp / "users.parquet")
+        pl.DataFrame({"movie_id": model.items_.ids, "n_ratings": model.item_counts_}).write_parquet(tmp / "items.parquet")
+        model.movies_.write_parquet(tmp / "movies.parquet")
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "model": model.name,
+            "config": model.config_dict(),
+            "scale": model.scale_.to_dict(),
+            "global_mean": model.global_mean_,
+            "data_fingerprint": model.data_fingerprint_,
+            "n_users": model.n_users,
+            "n_items": model.n_items,
+            "n_ratings": int(ui.nnz),
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "package_version": _package_version(),
+            "metrics": {**model.fit_info_, **(metrics or {})},
+            "history": getattr(model, "history_", []),
+        }
+        (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=_json_default))
+        with open(tmp / MODEL_JSON, "rb") as fh:
+            os.fsync(fh.fileno())
+        if path.exists():
+            old = path.with_name(f".{path.name}-old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def read_meta(path: Path | str) -> dict[str, Any]:
+    """The ``model.json`` of a model folder.
+
+    Raises
+    ------
+    ArtifactError
+        If the folder or ``model.json`` is missing, unreadable, or of another format version.
+    """
+    path = Path(path)
+    mj = path / MODEL_JSON
+    if not mj.exists():
+        raise ArtifactError(f"{path}: not a movierec model folder (no {MODEL_JSON}); train one with `movierec train`")
+    try:
+        meta = json.loads(mj.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{mj}: unreadable ({exc})") from exc
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: model format version {meta.get('format_version')!r}, this movierec reads {FORMAT_VERSION}; "
+            "retrain the model with this version"
+        )
+    if meta.get("model") not in MODELS:
+        raise ArtifactError(f"{path}: unknown model type {meta.get('model')!r}; known: {sorted(MODELS)}")
+    return meta
+
+
+def load(path: Path | str) -> Recommender:
+    """Load a model saved by ``save``; predictions are identical to the saved model's.
+
+    Raises
+    ------
+    ArtifactError
+        If the folder is missing, incomplete or of another format version.
+    """
+    path = Path(path)
+    meta = read_meta(path)
+    try:
+        model = make_model(meta["model"], meta["config"])
+        with np.load(path / "arrays.npz") as z:
+            for name in model.array_names:
+                setattr(model, name, z[name])
+            n_u, n_i = meta["n_users"], meta["n_items"]
+            model.user_items_ = sp.csr_matrix((z["ui_data"], z["ui_indices"], z["ui_indptr"]), shape=(n_u, n_i))
+            model.item_counts_ = z["item_counts"].astype(np.int64)
+        model.users_ = IdMap(pl.read_parquet(path / "users.parquet")["user_id"], "user")
+        model.items_ = IdMap(pl.read_parquet(path / "items.parquet")["movie_id"], "movie")
+        model.movies_ = pl.read_parquet(path / "movies.parquet")
+    except (OSError, KeyError, ValueError) as exc:
+        raise ArtifactError(f"{path}: incomplete or corrupt model folder ({exc})") from exc
+    model.scale_ = RatingScale.from_dict(meta["scale"])
+    model.global_mean_ = float(meta["global_mean"])
+    model.data_fingerprint_ = meta["data_fingerprint"]
+    model.fit_info_ = dict(meta.get("metrics", {}))
+    model.history_ = list(meta.get("history", []))
+    model.fitted_ = True
+    model.check_finite()
+    return model

@@ -1,0 +1,61 @@
+"""The `movierec` command end to end, through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = [sys.executable, "-m", "movierec"]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*EXE, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def ratings_file(tmp_path: Path) -> Path:
+    lines = ["userId,movieId,rating,timestamp"]
+    for u in range(1, 30):
+        for m in range(1, 25):
+            if (u * 7 + m * 3) % 4:
+                lines.append(f"{u},{m},{1 + (u + m) % 5}.0,{1000000000 + u * 100 + m}")
+    p = tmp_path / "d" / "ratings.csv"
+    p.parent.mkdir()
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def test_train_then_recommend_json(tmp_path: Path, ratings_file: Path) -> None:
+    r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--factors", "4", "--iterations", "3", "--min-ratings", "0", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["metrics"]["train_rmse"] > 0
+    mine = tmp_path / "mine.csv"
+    mine.write_text("movieId,rating\n1,5.0\n2,1.0\n3,4.5\n")
+    r = run("recommend", "--model", str(tmp_path / "m"), "--ratings", str(mine), "-k", "5", "--json")
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    recs = obj["recommendations"]
+    assert len(recs) == 5 and not {1, 2, 3} & {x["movie_id"] for x in recs}
+    assert {"movie_id", "title", "score", "n_ratings"} <= set(recs[0]) and obj["model"]["model"] == "als"
+
+
+def test_user_mistakes_give_one_line_and_nonzero_exit(tmp_path: Path, ratings_file: Path) -> None:
+    r = run("recommend", "--model", str(tmp_path / "missing"), "--ratings", str(ratings_file))
+    assert r.returncode == 4 and "Traceback" not in r.stderr and "not a movierec model folder" in r.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("userId,movieId,rating,timestamp\n1,1,9.0,1\n2,1,4.0,1\n")
+    r = run("train", "--data", str(bad), "--out", str(tmp_path / "m"))
+    assert r.returncode == 2 and "line 2" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_demo_json_on_real_data(data_home: Path) -> None:
+    r = run("demo", "--json")
+    assert r.returncode == 0, r.stderr
+    obj = json.loads(r.stdout)
+    assert len(obj["guarded"]) == 10 and len(obj["unguarded"]) == 10
+    assert all(x["n_ratings"] >= obj["min_ratings"] for x in obj["guarded"])

@@ -1,0 +1,108 @@
+"""Loaders of the official layouts, on small generated fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from movierec.data import load_movielens
+from movierec.errors import DataValidationError
+
+GENRES19 = "|0|0|0|1|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0"
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def test_latest_layout_crlf_quoted_commas_and_header(tmp_path: Path) -> None:
+    d = tmp_path / "ml-latest-small"
+    write(d / "ratings.csv", b"userId,movieId,rating,timestamp\r\n1,101,4.0,1000000000\r\n1,102,3.5,1000000001\r\n2,101,0.5,1000000002\r\n")
+    write(
+        d / "movies.csv",
+        b'movieId,title,genres\r\n101,"Harbour Lights, The (1995)",Drama\r\n'
+        b'102,"Quote ""Unquote"" (2010)",Comedy|Drama\r\n103,Caf\xc3\xa9 Noir (1994),(no genres listed)\r\n',
+    )
+    ds = load_movielens(d)
+    assert ds.n_ratings == 3 and ds.n_users == 2 and ds.n_items == 2
+    assert ds.ratings["rating"].to_list() == [4.0, 3.5, 0.5]
+    movies = {r["movie_id"]: r for r in ds.movies.iter_rows(named=True)}
+    assert movies[101]["title"] == "Harbour Lights, The (1995)" and movies[101]["year"] == 1995
+    assert movies[102]["title"] == 'Quote "Unquote" (2010)' and movies[102]["genres"] == ["Comedy", "Drama"]
+    assert movies[103]["title"] == "Café Noir (1994)" and movies[103]["genres"] == []
+
+
+def test_ml100k_layout_tab_no_header_latin1_items(tmp_path: Path) -> None:
+    d = tmp_path / "ml-100k"
+    write(d / "u.data", b"1\t101\t4\t881250949\n2\t101\t5\t881250950\n2\t7\t1\t881250951\n")
+    write(d / "u.item", b"101|Caf\xe9 Noir (1994)|01-Jan-1994||http://x" + GENRES19.encode() + b"\n7|Seven (1995)|01-Jan-1995||u|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n")
+    ds = load_movielens(d)
+    assert ds.n_ratings == 3, "the first line of a headerless file is a rating (C04)"
+    movies = {r["movie_id"]: r for r in ds.movies.iter_rows(named=True)}
+    assert movies[101]["title"] == "Café Noir (1994)"  # C01: latin-1 decoded, no mojibake
+    assert movies[101]["genres"] == ["Animation", "Children"]
+    assert movies[7]["genres"] == ["Action"]
+    assert ds.scale.low == 1.0 and ds.scale.step == 1.0
+
+
+def test_ml100k_fold_file_reads_catalogue_beside_it(tmp_path: Path) -> None:
+    d = tmp_path / "ml-100k"
+    write(d / "u1.base", b"1\t7\t4\t881250949\n2\t7\t3\t881250950\n")
+    write(d / "u.item", b"7|Seven (1995)|01-Jan-1995||u" + GENRES19.encode() + b"\n")
+    ds = load_movielens(d / "u1.base")
+    assert ds.n_ratings == 2 and ds.movies["title"].to_list() == ["Seven (1995)"]
+
+
+def test_dat_layout_double_colon_latin1(tmp_path: Path) -> None:
+    d = tmp_path / "ml-1m"
+    write(d / "ratings.dat", b"1::102::5::978300760\n2::102::3::978300761\n")
+    write(d / "movies.dat", b"102::Caf\xe9 Noir II (1996)::Drama|Children's\n")
+    ds = load_movielens(d)
+    assert ds.n_ratings == 2
+    row = ds.movies.row(0, named=True)
+    assert row["title"] == "Café Noir II (1996)" and row["genres"] == ["Drama", "Children"]
+
+
+def test_gappy_ids_are_not_positions_C09(tmp_path: Path) -> None:
+    d = tmp_path / "x"
+    write(d / "ratings.csv", b"userId,movieId,rating,timestamp\n7,1,4.0,1\n7,193609,3.5,2\n42,5,2.0,3\n42,1,5.0,4\n")
+    ds = load_movielens(d / "ratings.csv")
+    assert (ds.n_users, ds.n_items) == (2, 3)
+    assert ds.ratings["item_idx"].max() == 2
+    assert ds.items.ids.to_list() == [1, 5, 193609]
+
+
+def test_off_scale_rating_names_file_and_line(tmp_path: Path) -> None:
+    p = write(tmp_path / "ratings.csv", b"userId,movieId,rating,timestamp\n1,1,4.0,1\n1,2,7.0,2\n")
+    with pytest.raises(DataValidationError, match=r"ratings.csv, line 3, column 'rating'.*7"):
+        load_movielens(p)
+
+
+def test_wrong_separator_is_an_error_not_zero_rows_C03(tmp_path: Path) -> None:
+    p = write(tmp_path / "ratings.csv", b"userId\tmovieId\trating\ttimestamp\n1\t10\t4\t1000000000\n")
+    with pytest.raises(DataValidationError, match="separator|columns|4-column"):
+        load_movielens(p)
+
+
+def test_unknown_name_says_how_to_fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOVIEREC_DATA_HOME", str(tmp_path))
+    with pytest.raises(DataValidationError, match="movierec data fetch ml-100k"):
+        load_movielens("ml-100k")
+
+
+def test_real_ml_latest_small(data_home: Path) -> None:
+    ds = load_movielens("ml-latest-small")
+    assert (ds.n_ratings, ds.n_users, ds.n_items, ds.movies.height) == (100836, 610, 9724, 9742)
+    assert ds.ratings["movie_id"].max() == 193609 and ds.ratings["item_idx"].max() == 9723
+    assert ds.ratings["rating"].dtype.is_float() and ds.ratings["timestamp"].dtype.is_integer()
+
+
+def test_real_ml100k_latin1_titles(data_home: Path) -> None:
+    ds = load_movielens("ml-100k")
+    assert (ds.n_ratings, ds.n_users, ds.n_items) == (100000, 943, 1682)
+    titles = ds.movies["title"].to_list()
+    assert any("Misérables" in t for t in titles)
+    assert not any("\ufffd" in t for t in titles)

@@ -1,0 +1,57 @@
+"""Model folders: round trip, atomic writes, format checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from movierec import ALS, ALSConfig, ArtifactError, FitError, load, recommend, save
+from tests.conftest import small_dataset
+
+
+def model() -> ALS:
+    rng = np.random.default_rng(3)
+    rows = [(u, m, float(rng.integers(1, 11)) / 2, 1000 + u) for u in range(20) for m in range(1, 16) if rng.random() < 0.5]
+    return ALS(ALSConfig(n_factors=3, n_iter=3, min_ratings=0)).fit(small_dataset(rows))
+
+
+def test_round_trip_gives_identical_recommendations(tmp_path: Path) -> None:
+    m = model()
+    save(m, tmp_path / "m")
+    back = load(tmp_path / "m")
+    for user in (0, 5, "nobody"):
+        assert recommend(m, user, k=5) == recommend(back, user, k=5)
+    profile = [(1, 5.0), (2, 1.0)]
+    assert recommend(m, ratings=profile, k=5) == recommend(back, ratings=profile, k=5)
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["format_version"] == 1 and meta["model"] == "als" and meta["config"]["n_factors"] == 3
+    assert {"created_at", "package_version", "data_fingerprint", "metrics", "scale"} <= set(meta)
+
+
+def test_overwrite_is_atomic_and_leaves_no_temporaries(tmp_path: Path) -> None:
+    m = model()
+    save(m, tmp_path / "m")
+    save(m, tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_non_finite_model_is_never_saved(tmp_path: Path) -> None:
+    m = model()
+    m.user_factors_[0, 0] = np.inf
+    with pytest.raises(FitError):
+        save(m, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_format_version_checked(tmp_path: Path) -> None:
+    save(model(), tmp_path / "m")
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    meta["format_version"] = 99
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="format version 99"):
+        load(tmp_path / "m")
+    with pytest.raises(ArtifactError, match="not a movierec model folder"):
+        load(tmp_path / "nothing")
