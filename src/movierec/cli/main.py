@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from movierec.cli import data, demo, recommend, train
+from movierec.cli import db as db_cmd  # issue 8: ratings database
+from movierec.cli import serve  # issue 8: web service
 
 app = typer.Typer(
     name="movierec",
@@ -17,6 +19,8 @@ app.command("train")(train.train)
 app.command("recommend")(recommend.recommend)
 app.command("demo")(demo.demo)
 app.add_typer(data.app, name="data")
+app.command("serve")(serve.serve)
+app.add_typer(db_cmd.app, name="db")
 
 
 def main() -> None:

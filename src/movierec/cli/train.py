@@ -10,6 +10,7 @@ import typer
 from movierec.cli.common import friendly, out, print_json, progress
 from movierec.config import ALSConfig
 from movierec.data import load_movielens
+from movierec.errors import DataValidationError
 from movierec.models import ALS
 from movierec.store import save
 
@@ -17,7 +18,9 @@ from movierec.store import save
 @friendly
 def train(
     data: Annotated[str, typer.Option(help="Dataset name under the data home, a MovieLens folder or ratings file, or an ingested dataset folder")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Model folder to write (replaced atomically)")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Model folder to write (replaced atomically); give --out, --registry or both")] = None,
+    registry: Annotated[Path | None, typer.Option("--registry", help="Publish the model as a new version of this registry (atomic)")] = None,
+    from_db: Annotated[str | None, typer.Option("--from-db", help="Also train on every rating in this database URL (its rating wins where both rate a pair)")] = None,
     factors: Annotated[int, typer.Option("--factors", help="Latent factors (Spark rank)")] = ALSConfig.n_factors,
     iterations: Annotated[int, typer.Option("--iterations", help="ALS sweeps (Spark maxIter)")] = ALSConfig.n_iter,
     reg: Annotated[float, typer.Option(help="λ, times each row's rating count (Spark regParam)")] = ALSConfig.reg,
@@ -28,12 +31,24 @@ def train(
 ) -> None:
     """Train explicit ALS with biases and save the model folder."""
     config = ALSConfig(n_factors=factors, n_iter=iterations, reg=reg, bias_reg=bias_reg, random_state=seed, min_ratings=min_ratings)
+    if out_dir is None and registry is None:
+        raise DataValidationError("train: give --out DIR, --registry DIR, or both")
     dataset = load_movielens(data)
+    if from_db is not None:  # base dataset plus every rating in the service's database
+        from movierec.store import db as store_db
+
+        dataset = store_db.with_db_ratings(dataset, store_db.make_engine(from_db))
     with progress("training", config.n_iter, enabled=not as_json) as advance:
         model = ALS(config, callback=lambda it, h: advance(1, info=f"train RMSE {h['train_rmse']:.4f}"))
         model.fit(dataset)
-    save(model, out_dir)
-    summary = {"model": model.name, "out": str(out_dir), "config": config.to_dict(), "data": dataset.summary(), "metrics": model.fit_info_}
+    if out_dir is not None:
+        save(model, out_dir)
+    summary = {"model": model.name, "out": str(out_dir) if out_dir else None, "config": config.to_dict(), "data": dataset.summary(), "metrics": model.fit_info_}
+    if registry is not None:
+        from movierec.store.registry import Registry
+
+        summary.update(registry=str(registry), version=Registry(registry).publish(model))
+        out_dir = registry / "versions" / summary["version"]
     if as_json:
         print_json(summary)
     else:

@@ -1,0 +1,95 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds one app: database engine (tables created when
+``MOVIEREC_DB_INIT``), model holder (first load at start-up, then a polling
+thread every ``MOVIEREC_RELOAD_INTERVAL`` seconds), error handlers, metrics,
+body-size limit, optional CORS, the ``/v1`` routers and the web page at ``/``.
+Run it with ``movierec serve`` or ``uvicorn --factory movierec.service.app:create_app``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import FileResponse
+
+from movierec.service import errors
+from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from movierec.service.routers import movies, ops, recommend, users
+from movierec.service.settings import Settings
+from movierec.service.state import ModelHolder
+from movierec.store import db
+from movierec.store.registry import Registry
+
+log = logging.getLogger("movierec.service")
+
+DESCRIPTION = """Personal film recommendations from explicit star ratings.
+
+Errors always have the body `{"error": {"code": ..., "message": ...}}`: unknown ids 404,
+malformed input 422, bodies over the size limit 413, admin routes without the token 401,
+no model loaded 503.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A new service app.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Defaults to ``Settings()`` read from the ``MOVIEREC_*`` environment variables.
+
+    Returns
+    -------
+    fastapi.FastAPI
+
+    Raises
+    ------
+    DataValidationError
+        If the database URL is unusable.
+    """
+    settings = settings or Settings()
+    engine = db.make_engine(settings.database_url, pool_pre_ping=True)
+    holder = ModelHolder(Registry(settings.registry) if settings.registry else None, engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.db_init:
+            db.init_db(engine)
+        holder.check()
+        holder.start(settings.reload_interval)
+        try:
+            yield
+        finally:
+            holder.stop()
+            engine.dispose()
+
+    from movierec import __version__
+
+    app = FastAPI(title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
+    app.state.metrics = Metrics(holder)
+    errors.install(app)
+    for router in (movies.router, users.router, recommend.router, ops.router):
+        app.include_router(router)
+
+    static = resources.files("movierec.service") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(str(static / "index.html"), media_type="text/html")
+
+    if settings.cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "PUT", "POST", "DELETE"],
+                           allow_headers=["Authorization", "Content-Type"])  # fmt: skip
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

@@ -1,0 +1,120 @@
+"""Request plumbing shared by the routers: dependencies, user states, response records.
+
+How a user's ratings are combined (the service's fold-in rule):
+
+* a user with ratings in the database is folded in (one least-squares solve
+  against the fixed item side, ``Recommender.fold_in``) from the union of their
+  training ratings in the served model (when they are a training user) and
+  their database ratings, the database winning where both rate a film; so a
+  write changes that user's next recommendations without a retrain;
+* a training user with no database ratings uses the model's learned state;
+* anyone else is a cold user: non-personal ranking by the model's baseline,
+  popularity guard applied.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from typing import Any
+
+import numpy as np
+from fastapi import Request
+from sqlalchemy import Engine
+
+from movierec.data.dataset import RatingScale
+from movierec.models.base import UserState
+from movierec.ranking import recommend
+from movierec.ranking.recommend import default_min_ratings
+from movierec.service import schemas
+from movierec.service.errors import ApiError
+from movierec.service.state import ModelHolder, Snapshot
+from movierec.store import db
+
+
+def snapshot(request: Request) -> Snapshot:
+    """The served model for this whole request (taken once: no mixed versions)."""
+    holder: ModelHolder = request.app.state.holder
+    snap = holder.current
+    if snap is None:
+        reason = holder.last_error or "no model version is published in the registry"
+        raise ApiError(503, "no_model", f"no model is loaded ({reason}); publish one with `movierec train --registry`")
+    return snap
+
+
+def engine(request: Request) -> Engine:
+    return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def require_admin(request: Request) -> None:
+    """Accept only ``Authorization: Bearer <MOVIEREC_ADMIN_TOKEN>`` (constant-time comparison)."""
+    token = request.app.state.settings.admin_token
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    ok = token is not None and scheme.lower() == "bearer" and secrets.compare_digest(
+        given.strip().encode(), token.get_secret_value().encode()
+    )
+    if not ok:
+        raise ApiError(401, "unauthorized", "admin routes need 'Authorization: Bearer <token>' with the admin token",
+                       {"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+
+def scale_of(request: Request) -> RatingScale:
+    snap = request.app.state.holder.current
+    return snap.model.scale_ if snap is not None else RatingScale()
+
+
+def check_rating(scale: RatingScale, value: float) -> float:
+    """The rating if it is on the scale (range and step), else 422."""
+    steps = (value - scale.low) / scale.step if scale.step else 0.0
+    if not (math.isfinite(value) and scale.low <= value <= scale.high) or abs(steps - round(steps)) > 1e-6:
+        raise ApiError(422, "invalid_input", f"rating {value:g} is not on the scale {scale.describe()}")
+    return float(value)
+
+
+def movie_or_404(snap: Snapshot, movie_id: int) -> dict[str, Any]:
+    row = snap.movie(movie_id)
+    if row is None:
+        raise ApiError(404, "unknown_movie", f"unknown movie id {movie_id}; search with GET /v1/movies?query=")
+    return row
+
+
+def movie_record(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("movie_id", "title", "year", "genres", "n_ratings")}
+
+
+def user_state(snap: Snapshot, eng: Engine, user_id: int) -> tuple[UserState, bool]:
+    """The user's state by the rule in the module docstring, and whether the user is known at all."""
+    model = snap.model
+    pairs = db.user_rating_pairs(eng, user_id)
+    in_model = user_id in model.users_
+    if not pairs:
+        if in_model:
+            return model.user_state(user_id), True
+        return UserState(-1, np.zeros(0, np.int64), np.zeros(0, np.float32)), db.user_exists(eng, user_id)
+    merged: dict[Any, float] = {}
+    if in_model:
+        base = model.user_state(user_id)
+        merged.update(zip(model.items_.to_ids(base.rated_idx), base.rated_values.tolist()))
+    merged.update(pairs)
+    return model.fold_in(list(merged), list(merged.values())), True
+
+
+def recommendations(
+    snap: Snapshot, state: UserState, k: int, min_ratings: int | None, genre: str | None, user_id: int | None
+) -> schemas.RecommendationList:
+    """Top-k with explanations for a state."""
+    model = snap.model
+    guard = default_min_ratings(model) if min_ratings is None else min_ratings
+    recs = recommend(model, state, k=k, min_ratings=guard, genre=genre or None)
+    items = model.items_.positions([r.movie_id for r in recs])
+    why = snap.similarity.explain(state, items)
+    out = [
+        schemas.Recommendation(
+            movie_id=r.movie_id, title=r.title, year=r.year, genres=r.genres, predicted_rating=round(r.score, 4),
+            n_ratings=r.n_ratings, explanation=e.text,
+            because=[schemas.Because(movie_id=b.movie_id, title=b.title, rating=b.rating, similarity=round(b.similarity, 4))
+                     for b in e.reasons],
+        )  # fmt: skip
+        for r, e in zip(recs, why)
+    ]
+    return schemas.RecommendationList(user_id=user_id, model_version=snap.version, min_ratings=guard, recommendations=out)

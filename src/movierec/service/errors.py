@@ -1,0 +1,103 @@
+"""One place that turns every failure into ``{"error": {"code", "message"}}`` with the right status.
+
+=====================================  ======  ===================
+Cause                                  Status  code
+=====================================  ======  ===================
+unknown user / movie id                404     unknown_user / unknown_movie / unknown_id
+malformed query, path or body          422     invalid_request
+input the model rejects (scale, dup)   422     invalid_input
+body over ``MAX_BODY_BYTES``           413     payload_too_large
+missing or wrong admin token           401     unauthorized
+no model loaded                        503     no_model
+database unreachable                   503     database_unavailable
+anything else                          500     internal_error (details only in the log)
+=====================================  ======  ===================
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from movierec.errors import ArtifactError, DataValidationError, NotFittedError, UnknownIdError
+from movierec.service.schemas import ErrorBody
+from movierec.store.db import DatabaseError
+
+log = logging.getLogger("movierec.service")
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid_request", 503: "unavailable"}  # fmt: skip
+
+
+class ApiError(Exception):
+    """An error with its HTTP status and stable code, raised by routes."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install(app: FastAPI) -> None:
+    """Register the exception handlers on ``app``."""
+
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", _validation_message(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = exc.status_code
+        if status == 400:  # body that is not JSON at all: still the client's input
+            status = 422
+        return error_response(status, _CODES.get(status, "error"), str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(UnknownIdError)
+    async def _unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
+        return error_response(404, "unknown_id", str(exc))
+
+    @app.exception_handler(DataValidationError)
+    async def _bad(_: Request, exc: DataValidationError) -> JSONResponse:
+        return error_response(422, "invalid_input", str(exc))
+
+    @app.exception_handler(ArtifactError)
+    @app.exception_handler(NotFittedError)
+    async def _no_model(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(503, "no_model", str(exc))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DatabaseError)
+    async def _db(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database error: %s", exc)
+        return error_response(503, "database_unavailable", "the ratings database is not reachable; try again")
+
+    @app.exception_handler(Exception)
+    async def _internal(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "internal error; the service log has the details")
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entries with the error body for each status."""
+    return {s: {"model": ErrorBody, "description": _CODES.get(s, "error").replace("_", " ")} for s in statuses}

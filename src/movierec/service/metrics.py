@@ -1,0 +1,126 @@
+"""Prometheus metrics and the two ASGI middlewares (request metrics, body-size limit).
+
+Metrics (one ``CollectorRegistry`` per app, text format at ``GET /v1/metrics``):
+
+* ``movierec_http_requests_total{method,route,status}`` — counter;
+* ``movierec_http_request_duration_seconds{method,route}`` — histogram of
+  the time from the request's arrival to the last byte of the reply;
+* ``movierec_model_info{version}`` — 1 for the served version;
+* ``movierec_model_reloads_total`` — versions swapped in since start.
+
+``route`` is the route template (``/v1/users/{user_id}/ratings``), never the
+raw path, so ids cannot blow up the number of series; unmatched paths are
+``unmatched``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from movierec.service.state import ModelHolder
+
+Scope = dict[str, Any]
+ASGIApp = Callable[..., Any]
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class _ModelCollector(Collector):
+    def __init__(self, holder: ModelHolder) -> None:
+        self.holder = holder
+
+    def collect(self) -> Any:
+        info = GaugeMetricFamily("movierec_model_info", "Served model version (value 1)", labels=["version"])
+        snap = self.holder.current
+        if snap is not None:
+            info.add_metric([snap.version], 1.0)
+        yield info
+        yield CounterMetricFamily("movierec_model_reloads", "Model versions swapped in since start", value=self.holder.reloads)
+
+
+class Metrics:
+    """The app's metric objects."""
+
+    def __init__(self, holder: ModelHolder) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "movierec_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "movierec_http_request_duration_seconds", "Request latency in seconds", ["method", "route"],
+            buckets=_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.registry.register(_ModelCollector(holder))
+
+
+class MetricsMiddleware:
+    """Counts requests and times them (pure ASGI: no per-request task overhead)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [500]
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], label, str(status[0])).inc()
+            self.metrics.latency.labels(scope["method"], label).observe(time.perf_counter() - t0)
+
+
+class BodyLimitMiddleware:
+    """Answers 413 to bodies over ``max_bytes`` (by Content-Length, or while a chunked body streams)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > self.max_bytes
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._reject(scope, receive, send)
+                    return
+        seen = [0]
+
+        async def limited_receive() -> dict[str, Any]:
+            message = await receive()
+            if message["type"] == "http.request":
+                seen[0] += len(message.get("body", b""))
+                if seen[0] > self.max_bytes:
+                    from starlette.exceptions import HTTPException
+
+                    raise HTTPException(413, f"request body over {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _reject(self, scope: Scope, receive: Any, send: Any) -> None:
+        from movierec.service.errors import error_response
+
+        response = error_response(413, "payload_too_large", f"request body over {self.max_bytes} bytes")
+        await response(scope, receive, send)

@@ -1,0 +1,1 @@
+"""The ``/v1`` routers: movies, users and ratings, recommendations, operations."""

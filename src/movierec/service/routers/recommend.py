@@ -1,0 +1,57 @@
+"""``/v1/recommendations`` (anonymous) and ``/v1/predictions``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Depends
+from sqlalchemy import Engine
+
+from movierec.service import schemas
+from movierec.service.core import check_rating, engine, movie_or_404, recommendations, snapshot, user_state
+from movierec.service.errors import ApiError, responses
+from movierec.service.state import Snapshot
+
+router = APIRouter(prefix="/v1", tags=["recommendations"], responses=responses(404, 413, 422, 503))
+
+
+@router.post("/recommendations", response_model=schemas.RecommendationList)
+def anonymous_recommendations(body: schemas.AnonRequest, snap: Annotated[Snapshot, Depends(snapshot)]) -> schemas.RecommendationList:
+    """Top-k for an anonymous list of ratings (at most ``MAX_RATINGS`` = 1000), folded in; nothing is stored."""
+    ids = [r.movie_id for r in body.ratings]
+    if len(set(ids)) != len(ids):
+        raise ApiError(422, "invalid_input", "a film is rated more than once; send one rating per film")
+    for r in body.ratings:
+        check_rating(snap.model.scale_, r.rating)
+        movie_or_404(snap, r.movie_id)
+    state = snap.model.fold_in(ids, [r.rating for r in body.ratings])
+    return recommendations(snap, state, body.k, body.min_ratings, body.genre, None)
+
+
+@router.post("/predictions", response_model=schemas.PredictionList)
+def predictions(
+    body: schemas.PredictRequest, snap: Annotated[Snapshot, Depends(snapshot)], eng: Annotated[Engine, Depends(engine)]
+) -> schemas.PredictionList:
+    """Predicted stars for (user, movie) pairs, with each user's stored ratings folded in.
+
+    A user unknown everywhere, or a film without training ratings, gets the
+    model's fallback (baseline) and ``cold_start: true``. An id missing from
+    the catalogue is a 404.
+    """
+    model = snap.model
+    for p in body.pairs:
+        movie_or_404(snap, p.movie_id)
+    scores: dict[int, tuple[np.ndarray, bool, float]] = {}
+    out = []
+    lo, hi = model.scale_.low, model.scale_.high
+    for p in body.pairs:
+        if p.user_id not in scores:
+            state, _ = user_state(snap, eng, p.user_id)
+            scores[p.user_id] = (model.score(state), state.is_cold, state.bias)
+        s, cold, bias = scores[p.user_id]
+        i = model.items_.get(p.movie_id)
+        raw = float(s[i]) if i >= 0 else model.global_mean_ + bias
+        out.append(schemas.Prediction(user_id=p.user_id, movie_id=p.movie_id, predicted_rating=round(min(max(raw, lo), hi), 4),
+                                      cold_start=bool(cold or i < 0)))  # fmt: skip
+    return schemas.PredictionList(model_version=snap.version, predictions=out)

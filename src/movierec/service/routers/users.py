@@ -1,0 +1,113 @@
+"""``/v1/users``: a user's ratings (stored in the database) and personal recommendations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from movierec.service import schemas
+from movierec.service.core import check_rating, engine, recommendations, scale_of, snapshot, user_state
+from movierec.service.errors import ApiError, responses
+from movierec.service.state import Snapshot
+from movierec.store import db
+
+router = APIRouter(prefix="/v1/users", tags=["users"], responses=responses(422, 503))
+UserId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
+MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
+
+
+def _rating(row: db.Rating, snap: Snapshot | None) -> schemas.Rating:
+    movie = snap.movie(row.movie_id) if snap is not None else None
+    return schemas.Rating(
+        user_id=row.user_id, movie_id=row.movie_id, rating=row.rating, title=movie["title"] if movie else None,
+        created_at=row.created_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+def _unknown_user(user_id: int) -> ApiError:
+    return ApiError(404, "unknown_user", f"unknown user id {user_id}; a user exists once they rate a film")
+
+
+@router.post("", response_model=schemas.NewUser, status_code=201)
+def create_user(request: Request, eng: Annotated[Engine, Depends(engine)]) -> schemas.NewUser:
+    """A fresh user id, above every training and stored user id (used by the web page)."""
+    snap = request.app.state.holder.current
+    floor = 0
+    if snap is not None and snap.model.users_.is_integer and len(snap.model.users_):
+        floor = int(snap.model.users_.ids.max())  # type: ignore[arg-type]
+    return schemas.NewUser(user_id=db.create_user(eng, floor))
+
+
+@router.get("/{user_id}/ratings", response_model=schemas.UserRatings, responses=responses(404))
+def list_ratings(user_id: UserId, request: Request, eng: Annotated[Engine, Depends(engine)]) -> schemas.UserRatings:
+    """The user's ratings stored in the database, and how many training ratings the model has of them."""
+    snap = request.app.state.holder.current
+    rows = db.user_ratings(eng, user_id)
+    n_train = 0
+    if snap is not None and user_id in snap.model.users_:
+        u = snap.model.users_.index(user_id)
+        n_train = int(snap.model.user_items_.indptr[u + 1] - snap.model.user_items_.indptr[u])
+    if not rows and not n_train and not db.user_exists(eng, user_id):
+        raise _unknown_user(user_id)
+    return schemas.UserRatings(user_id=user_id, ratings=[_rating(r, snap) for r in rows], n_training_ratings=n_train)
+
+
+@router.delete("/{user_id}/ratings", status_code=204, responses=responses(404))
+def delete_all_ratings(user_id: UserId, eng: Annotated[Engine, Depends(engine)]) -> Response:
+    """Delete every stored rating of the user (training data is untouched)."""
+    if not db.user_exists(eng, user_id):
+        raise _unknown_user(user_id)
+    db.delete_ratings(eng, user_id)
+    return Response(status_code=204)
+
+
+@router.get("/{user_id}/ratings/{movie_id}", response_model=schemas.Rating, responses=responses(404))
+def get_rating(user_id: UserId, movie_id: MovieId, request: Request, eng: Annotated[Engine, Depends(engine)]) -> schemas.Rating:
+    """One stored rating."""
+    row = db.get_rating(eng, user_id, movie_id)
+    if row is None:
+        raise ApiError(404, "unknown_rating", f"user {user_id} has no stored rating of movie {movie_id}")
+    return _rating(row, request.app.state.holder.current)
+
+
+@router.put("/{user_id}/ratings/{movie_id}", response_model=schemas.Rating, responses=responses(404))
+def put_rating(
+    user_id: UserId, movie_id: MovieId, body: schemas.RatingIn, request: Request, eng: Annotated[Engine, Depends(engine)]
+) -> schemas.Rating:
+    """Store (insert or replace) a rating; it is committed before the reply and changes the next recommendations."""
+    value = check_rating(scale_of(request), body.rating)
+    snap = request.app.state.holder.current
+    if snap is not None and snap.movie(movie_id) is None:
+        raise ApiError(404, "unknown_movie", f"unknown movie id {movie_id}")
+    try:
+        row = db.upsert_rating(eng, user_id, movie_id, value)
+    except IntegrityError:  # the film is not in the database's catalogue
+        raise ApiError(404, "unknown_movie", f"unknown movie id {movie_id}") from None
+    return _rating(row, snap)
+
+
+@router.delete("/{user_id}/ratings/{movie_id}", status_code=204, responses=responses(404))
+def delete_rating(user_id: UserId, movie_id: MovieId, eng: Annotated[Engine, Depends(engine)]) -> Response:
+    """Delete one stored rating."""
+    if db.delete_ratings(eng, user_id, movie_id) == 0:
+        raise ApiError(404, "unknown_rating", f"user {user_id} has no stored rating of movie {movie_id}")
+    return Response(status_code=204)
+
+
+@router.get("/{user_id}/recommendations", response_model=schemas.RecommendationList, responses=responses(404))
+def user_recommendations(
+    user_id: UserId,
+    snap: Annotated[Snapshot, Depends(snapshot)],
+    eng: Annotated[Engine, Depends(engine)],
+    k: Annotated[int, Query(ge=1, le=schemas.MAX_K)] = 10,
+    min_ratings: Annotated[int | None, Query(ge=0, description="Popularity guard (default: the model's)")] = None,
+    genre: Annotated[str, Query(max_length=100)] = "",
+) -> schemas.RecommendationList:
+    """Top-k films for a training or stored user, with their stored ratings folded in."""
+    state, known = user_state(snap, eng, user_id)
+    if not known:
+        raise _unknown_user(user_id)
+    return recommendations(snap, state, k, min_ratings, genre, user_id)

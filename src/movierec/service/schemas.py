@@ -1,0 +1,171 @@
+"""Request and response bodies of the ``/v1`` API (pydantic v2).
+
+Ids are integers from 1 to 2**63 - 1 (the database's BIGINT). Ratings are in
+stars on the served model's scale (MovieLens: 0.5 to 5.0 in half stars);
+timestamps are UTC epoch seconds.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_ID = 2**63 - 1
+MAX_RATINGS = 1000
+"""Most ratings accepted in one anonymous ``POST /v1/recommendations`` (422 beyond)."""
+MAX_PAIRS = 1000
+"""Most (user, movie) pairs in one ``POST /v1/predictions`` (422 beyond)."""
+MAX_K = 100
+"""Longest recommendation or similar-films list."""
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+Stars = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False, description="Stars on the model's scale")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. unknown_movie, invalid_input, no_model")
+    message: str = Field(description="What was wrong and what to try")
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: ErrorDetail
+
+
+class Movie(BaseModel):
+    movie_id: int
+    title: str
+    year: int | None = None
+    genres: list[str] = []
+    n_ratings: int = Field(description="Training ratings of the film in the served model")
+
+
+class MoviePage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    movies: list[Movie]
+
+
+class SimilarMovie(Movie):
+    similarity: float = Field(description="Shrunk adjusted cosine of co-ratings, in (0, 1]")
+
+
+class SimilarList(BaseModel):
+    movie_id: int
+    model_version: str
+    similar: list[SimilarMovie]
+
+
+class RatingIn(Strict):
+    rating: Stars
+
+
+class Rating(BaseModel):
+    user_id: int
+    movie_id: int
+    rating: float
+    title: str | None = None
+    created_at: int = Field(description="UTC epoch seconds of the first rating")
+    updated_at: int = Field(description="UTC epoch seconds of the latest change")
+
+
+class UserRatings(BaseModel):
+    user_id: int
+    ratings: list[Rating] = Field(description="Ratings stored in the database")
+    n_training_ratings: int = Field(description="Ratings of this user in the served model's training data")
+
+
+class NewUser(BaseModel):
+    user_id: int
+
+
+class Because(BaseModel):
+    movie_id: int
+    title: str
+    rating: float = Field(description="Your rating of this film")
+    similarity: float
+
+
+class Recommendation(BaseModel):
+    movie_id: int
+    title: str
+    year: int | None = None
+    genres: list[str] = []
+    predicted_rating: float = Field(description="Predicted stars, clipped to the scale")
+    n_ratings: int = Field(description="Training ratings of the film (popularity guard evidence)")
+    explanation: str = Field(description='Short "because you rated ..." sentence')
+    because: list[Because] = []
+
+
+class RecommendationList(BaseModel):
+    user_id: int | None = None
+    model_version: str
+    min_ratings: int
+    recommendations: list[Recommendation]
+
+
+class AnonRating(Strict):
+    movie_id: Id
+    rating: Stars
+
+
+class AnonRequest(Strict):
+    ratings: list[AnonRating] = Field(max_length=MAX_RATINGS, description=f"At most {MAX_RATINGS} ratings, one per film")
+    k: int = Field(10, ge=1, le=MAX_K)
+    min_ratings: int | None = Field(None, ge=0)
+    genre: str | None = Field(None, max_length=100)
+
+
+class Pair(Strict):
+    user_id: Id
+    movie_id: Id
+
+
+class PredictRequest(Strict):
+    pairs: list[Pair] = Field(max_length=MAX_PAIRS, description=f"At most {MAX_PAIRS} pairs")
+
+
+class Prediction(BaseModel):
+    user_id: int
+    movie_id: int
+    predicted_rating: float
+    cold_start: bool = Field(description="True where the user or the film had nothing to learn from (fallback used)")
+
+
+class PredictionList(BaseModel):
+    model_version: str
+    predictions: list[Prediction]
+
+
+class ModelInfo(BaseModel):
+    version: str
+    model: str
+    config: dict[str, object]
+    metrics: dict[str, object]
+    trained_at: str = Field(description="UTC ISO time the model was saved")
+    n_users: int
+    n_items: int
+    n_ratings: int
+    data_fingerprint: str
+
+
+class Reloaded(BaseModel):
+    changed: bool
+    version: str | None
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Ready(BaseModel):
+    status: str
+    model_version: str
+    database: str

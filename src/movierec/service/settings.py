@@ -1,0 +1,46 @@
+"""Service settings, read from environment variables (prefix ``MOVIEREC_``) by pydantic-settings.
+
+=============================  ==========================  =============================================
+Variable                       Default                     Meaning
+=============================  ==========================  =============================================
+``MOVIEREC_REGISTRY``          (none)                      Model registry folder; without one every
+                                                           model route answers 503 ``no_model``.
+``MOVIEREC_DATABASE_URL``      ``sqlite:///movierec.db``   SQLAlchemy URL of the ratings database
+                                                           (SQLite file, or ``postgresql+psycopg2://...``).
+``MOVIEREC_ADMIN_TOKEN``       (none)                      Bearer token of ``/v1/admin/*``; unset = the
+                                                           admin routes always answer 401.
+``MOVIEREC_RELOAD_INTERVAL``   ``2.0``                     Seconds between checks of the registry's
+                                                           current version; 0 turns polling off.
+``MOVIEREC_CORS_ORIGINS``      ``[]``                      JSON list of allowed browser origins; empty =
+                                                           no CORS headers (cross-origin calls refused).
+``MOVIEREC_MAX_BODY_BYTES``    ``1048576``                 Largest request body in bytes (413 beyond).
+``MOVIEREC_DB_INIT``           ``true``                    Create missing tables at start-up.
+=============================  ==========================  =============================================
+
+List lengths are fixed in the API schema (see ``movierec.service.schemas``):
+at most ``MAX_RATINGS`` = 1000 ratings in ``POST /v1/recommendations`` and
+``MAX_PAIRS`` = 1000 pairs in ``POST /v1/predictions``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from movierec.store.db import DEFAULT_URL
+
+
+class Settings(BaseSettings):
+    """Settings of one service process (see the module docstring for the variables)."""
+
+    model_config = SettingsConfigDict(env_prefix="MOVIEREC_", extra="ignore")
+
+    registry: Path | None = None
+    database_url: str = DEFAULT_URL
+    admin_token: SecretStr | None = None
+    reload_interval: float = Field(2.0, ge=0)
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(1 << 20, ge=1024)
+    db_init: bool = True

@@ -1,0 +1,153 @@
+"""The served model: one immutable snapshot per registry version, swapped whole.
+
+A request takes ``holder.current`` once (a single attribute read, atomic under
+the GIL) and uses that snapshot to the end, so a swap between requests can
+never give one request two versions. A new version is loaded, warmed (its
+caches built) and only then published to requests, so no request pays for the
+load or sees a half-loaded model; a version that fails to load is logged and
+the previous one keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import Engine
+
+from movierec.models import Recommender
+from movierec.ranking import recommend
+from movierec.ranking.explain import ItemSimilarity
+from movierec.store import db
+from movierec.store.registry import Registry
+
+log = logging.getLogger("movierec.service")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A loaded, warmed model version and what the API derives from it.
+
+    Attributes
+    ----------
+    version : str
+        Registry version name.
+    model : fitted Recommender
+    meta : dict
+        The version's ``model.json``.
+    similarity : ItemSimilarity
+    catalogue : polars.DataFrame
+        movie_id, title, year, genres, n_ratings (0 for films without training
+        ratings), ``_title`` (casefolded, for search), sorted by n_ratings
+        descending then movie_id.
+    rows : dict
+        movie_id -> row number in ``catalogue``.
+    """
+
+    version: str
+    model: Recommender
+    meta: dict[str, Any]
+    similarity: ItemSimilarity
+    catalogue: pl.DataFrame
+    rows: dict[Any, int] = field(repr=False)
+
+    @classmethod
+    def build(cls, version: str, model: Recommender, meta: dict[str, Any]) -> Snapshot:
+        counts = pl.DataFrame({"movie_id": model.items_.ids, "n_ratings": model.item_counts_})
+        cat = (
+            model.movies_.join(counts, on="movie_id", how="left")
+            .with_columns(
+                pl.col("n_ratings").fill_null(0).cast(pl.Int64),
+                pl.col("title").fill_null("").str.to_lowercase().alias("_title"),
+                pl.col("genres").fill_null([]),
+            )
+            .sort(["n_ratings", "movie_id"], descending=[True, False])
+        )
+        rows = {m: i for i, m in enumerate(cat["movie_id"].to_list())}
+        snap = cls(version, model, meta, ItemSimilarity(model), cat, rows)
+        recommend(model, None, k=1)  # builds the ranking caches before any request sees the model
+        snap.similarity.between(np.array([0]), np.array([0]))
+        return snap
+
+    def movie(self, movie_id: Any) -> dict[str, Any] | None:
+        """The catalogue row of a film, or None."""
+        i = self.rows.get(movie_id)
+        return None if i is None else self.catalogue.row(i, named=True)
+
+
+class ModelHolder:
+    """Holds the current ``Snapshot`` and swaps in new registry versions.
+
+    Parameters
+    ----------
+    registry : Registry or None
+        Where versions come from; None = never a model (routes answer 503).
+    engine : sqlalchemy.Engine or None
+        Ratings database; each new version's catalogue is written to its
+        ``movies`` table before the version serves.
+    """
+
+    def __init__(self, registry: Registry | None, engine: Engine | None = None) -> None:
+        self.registry = registry
+        self.engine = engine
+        self.current: Snapshot | None = None
+        self.last_error: str | None = None
+        self.reloads = 0
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        """Load the registry's current version if it differs from the served one.
+
+        Returns
+        -------
+        bool
+            True when a new version was swapped in.
+        """
+        if self.registry is None:
+            return False
+        with self._load_lock:
+            try:
+                version = self.registry.current()
+                if version is None or (self.current is not None and version == self.current.version):
+                    return False
+                t0 = time.perf_counter()
+                version, model = self.registry.load(version)
+                snap = Snapshot.build(version, model, self.registry.read_meta(version))
+                if self.engine is not None:
+                    db.sync_movies(self.engine, model.movies_)
+            except Exception as exc:  # a broken version must never take the service down
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("model reload failed; keeping version %s", self.current and self.current.version)
+                return False
+            self.current = snap
+            self.reloads += 1
+            self.last_error = None
+            log.info("serving model version %s (loaded in %.2f s)", version, time.perf_counter() - t0)
+            return True
+
+    def start(self, interval: float) -> None:
+        """Poll the registry every ``interval`` seconds in a daemon thread (0 = never)."""
+        if interval <= 0 or self.registry is None or self._thread is not None:
+            return
+        self._stop.clear()
+
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                self.check()
+
+        self._thread = threading.Thread(target=loop, name="movierec-model-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the polling thread (waits for a load in progress)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None

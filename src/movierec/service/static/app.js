@@ -1,0 +1,192 @@
+// movierec web page: plain JS, no build step. Every title is written with textContent (never innerHTML).
+"use strict";
+
+const API = "/v1";
+const USER_KEY = "movierec.user";
+const state = { userId: null, mine: new Map(), guardTimer: null };
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === "text") node.textContent = v;
+    else if (k.startsWith("aria-") || k === "role") node.setAttribute(k, v);
+    else node[k] = v;
+  }
+  for (const c of children) if (c) node.append(c);
+  return node;
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  const res = await fetch(API + path, opts);
+  if (res.status === 204) return null;
+  const data = await res.json();
+  if (!res.ok) throw new Error((data.error && data.error.message) || res.statusText);
+  return data;
+}
+
+function describe(m) {
+  const bits = [];
+  if (m.year) bits.push(String(m.year));
+  if (m.genres && m.genres.length) bits.push(m.genres.join(", "));
+  bits.push(`${m.n_ratings} ratings`);
+  return bits.join(" · ");
+}
+
+function starButtons(movie, current) {
+  const group = el("div", { className: "stars", role: "group", "aria-label": `Rate ${movie.title}` });
+  for (let s = 1; s <= 5; s++) {
+    const b = el("button", { type: "button", text: "★".repeat(s) });
+    b.setAttribute("aria-label", `${s} star${s > 1 ? "s" : ""}`);
+    b.setAttribute("aria-pressed", String(current === s));
+    b.dataset.stars = String(s);
+    b.addEventListener("click", () => rate(movie, s));
+    group.append(b);
+  }
+  return group;
+}
+
+function filmItem(movie, extra) {
+  const li = el("li");
+  li.dataset.movieId = String(movie.movie_id);
+  li.append(el("span", { className: "title", text: movie.title }), el("span", { className: "meta", text: describe(movie) }));
+  if (extra) li.append(extra);
+  return li;
+}
+
+async function search(event) {
+  if (event) event.preventDefault();
+  const q = $("query").value.trim();
+  $("search-status").textContent = "Searching…";
+  try {
+    const page = await api("GET", `/movies?query=${encodeURIComponent(q)}&limit=20`);
+    const list = $("results");
+    list.replaceChildren(...page.movies.map((m) => filmItem(m, starButtons(m, state.mine.get(m.movie_id)?.rating))));
+    $("search-status").textContent = `${page.total} film${page.total === 1 ? "" : "s"} found` + (page.total > 20 ? ", showing the 20 most rated" : "");
+  } catch (err) {
+    $("search-status").textContent = `Search failed: ${err.message}`;
+  }
+}
+
+async function rate(movie, stars) {
+  try {
+    const r = await api("PUT", `/users/${state.userId}/ratings/${movie.movie_id}`, { rating: stars });
+    state.mine.set(movie.movie_id, { ...movie, rating: r.rating });
+    for (const b of document.querySelectorAll(`li[data-movie-id="${movie.movie_id}"] .stars button`)) {
+      b.setAttribute("aria-pressed", String(Number(b.dataset.stars) === stars));
+    }
+    renderMine();
+    await loadRecs();
+  } catch (err) {
+    $("recs-status").textContent = `Could not save the rating: ${err.message}`;
+  }
+}
+
+async function unrate(movieId) {
+  try {
+    await api("DELETE", `/users/${state.userId}/ratings/${movieId}`);
+  } catch (err) {
+    $("recs-status").textContent = `Could not remove the rating: ${err.message}`;
+    return;
+  }
+  state.mine.delete(movieId);
+  renderMine();
+  await loadRecs();
+}
+
+function renderMine() {
+  const items = [...state.mine.values()].map((m) => {
+    const remove = el("button", { type: "button", className: "link", text: "remove" });
+    remove.setAttribute("aria-label", `Remove your rating of ${m.title}`);
+    remove.addEventListener("click", () => unrate(m.movie_id));
+    const li = el("li");
+    li.dataset.movieId = String(m.movie_id);
+    li.append(el("span", { className: "title", text: m.title }), " ",
+      el("span", { className: "meta", text: `your rating: ${m.rating} ★` }), remove);
+    return li;
+  });
+  $("mine").replaceChildren(...items);
+  $("mine-empty").hidden = items.length > 0;
+}
+
+async function loadRecs() {
+  const guard = $("min-ratings").value;
+  if (state.mine.size === 0) {
+    $("recs").replaceChildren();
+    $("recs-status").textContent = "Rate films to get recommendations.";
+    return;
+  }
+  $("recs-status").textContent = "Updating…";
+  try {
+    const res = await api("GET", `/users/${state.userId}/recommendations?k=10&min_ratings=${guard}`);
+    $("recs").replaceChildren(...res.recommendations.map((r) => {
+      const li = filmItem(r, el("span", { className: "why", text: r.explanation }));
+      li.querySelector(".meta").textContent = `predicted ${r.predicted_rating.toFixed(1)} ★ · ${describe(r)}`;
+      return li;
+    }));
+    $("recs-status").textContent = res.recommendations.length
+      ? `${res.recommendations.length} films (model ${res.model_version}).`
+      : "No film passes the popularity guard; lower it.";
+  } catch (err) {
+    $("recs-status").textContent = `Could not load recommendations: ${err.message}`;
+  }
+}
+
+async function ensureUser() {
+  const saved = Number(localStorage.getItem(USER_KEY));
+  if (Number.isInteger(saved) && saved > 0) {
+    try {
+      const res = await api("GET", `/users/${saved}/ratings`);
+      state.userId = saved;
+      for (const r of res.ratings) {
+        state.mine.set(r.movie_id, { movie_id: r.movie_id, title: r.title || `movie ${r.movie_id}`, rating: r.rating });
+      }
+      return;
+    } catch (err) {
+      // The stored user is gone (new database): fall through and make a new one.
+    }
+  }
+  const created = await api("POST", "/users");
+  state.userId = created.user_id;
+  localStorage.setItem(USER_KEY, String(created.user_id));
+}
+
+async function start() {
+  $("search-form").addEventListener("submit", search);
+  $("min-ratings").addEventListener("input", () => {
+    $("min-ratings-value").textContent = $("min-ratings").value;
+    clearTimeout(state.guardTimer);
+    state.guardTimer = setTimeout(loadRecs, 250);
+  });
+  $("reset").addEventListener("click", () => {
+    localStorage.removeItem(USER_KEY);
+    location.reload();
+  });
+  try {
+    await ensureUser();
+  } catch (err) {
+    $("recs-status").textContent = `The service is not available: ${err.message}`;
+    return;
+  }
+  try {
+    const model = await api("GET", "/model");
+    if (Number.isInteger(model.config.min_ratings)) {
+      $("min-ratings").value = String(model.config.min_ratings);
+      $("min-ratings-value").textContent = String(model.config.min_ratings);
+    }
+  } catch (err) {
+    // No model yet: keep the default guard; recommendations will say why they fail.
+  }
+  $("whoami").textContent = `(you are user ${state.userId})`;
+  renderMine();
+  await loadRecs();
+  document.body.dataset.ready = "true";
+}
+
+document.addEventListener("DOMContentLoaded", start);

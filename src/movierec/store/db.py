@@ -1,0 +1,333 @@
+"""The ratings database: movies, users and ratings through SQLAlchemy 2.
+
+Any SQLAlchemy URL works; two are tested:
+
+* SQLite (the default, ``sqlite:///movierec.db``): one embedded file in WAL
+  mode (readers never block the writer), ``synchronous=FULL`` (a committed
+  write survives a crash), ``foreign_keys=ON`` and a 10 s busy timeout, so
+  concurrent writers queue instead of failing.
+* PostgreSQL for production, e.g. ``postgresql+psycopg2://user@host:5432/db``.
+
+Tables (schema version 1, recorded in ``movierec_meta``)::
+
+    movies   movie_id BIGINT PK, title, year, genres ("|"-joined)
+    users    user_id BIGINT PK, created_at (UTC epoch seconds)
+    ratings  (user_id FK, movie_id FK) PK, rating REAL (stars),
+             created_at, updated_at (UTC epoch seconds)
+
+One rating per user and film: a write is an ``INSERT ... ON CONFLICT DO
+UPDATE`` (an upsert), atomic on both engines, so concurrent writers can never
+double a row. ``init_db`` creates missing tables and refuses a database of
+another schema version.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    create_engine,
+    delete,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from movierec.data.dataset import Dataset
+from movierec.errors import DataValidationError, MovierecError
+
+SCHEMA_VERSION = 1
+DEFAULT_URL = "sqlite:///movierec.db"
+
+
+class DatabaseError(MovierecError, RuntimeError):
+    """The database cannot be reached or holds another schema version."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    """Key/value facts about the database (``schema_version``)."""
+
+    __tablename__ = "movierec_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+
+
+class Movie(Base):
+    """A catalogue entry."""
+
+    __tablename__ = "movies"
+    movie_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    title: Mapped[str] = mapped_column(String(1000))
+    year: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    genres: Mapped[str] = mapped_column(String(1000), default="")
+
+
+class User(Base):
+    """A user known to the service (created by their first rating or ``POST /v1/users``)."""
+
+    __tablename__ = "users"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Rating(Base):
+    """One user's rating of one film, in stars; timestamps in UTC epoch seconds."""
+
+    __tablename__ = "ratings"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.user_id", ondelete="CASCADE"), primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.movie_id"), primary_key=True)
+    rating: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with the SQLite settings above applied on every connection.
+
+    Raises
+    ------
+    DataValidationError
+        If the URL cannot be parsed or names an unknown driver.
+    """
+    try:
+        engine = create_engine(url, **kwargs)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise DataValidationError(f"database URL {url!r} is not usable ({exc}); e.g. sqlite:///movierec.db") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def init_db(engine: Engine) -> None:
+    """Create missing tables and record the schema version (idempotent).
+
+    Raises
+    ------
+    DatabaseError
+        If the database is unreachable or holds another schema version.
+    """
+    try:
+        Base.metadata.create_all(engine)
+        with Session(engine) as s, s.begin():
+            found = s.get(Meta, "schema_version")
+            if found is None:
+                _insert(engine, Meta, [{"key": "schema_version", "value": str(SCHEMA_VERSION)}], ["key"], s)
+            elif found.value != str(SCHEMA_VERSION):
+                raise DatabaseError(
+                    f"database schema version {found.value}, this movierec uses {SCHEMA_VERSION}; migrate or use a new database"
+                )
+    except OperationalError as exc:
+        raise DatabaseError(f"database {engine.url!r} is not reachable: {exc.orig}") from exc
+
+
+def _insert(
+    engine: Engine, table: type[Base], rows: list[dict[str, Any]], keys: list[str], session: Session,
+    update: Sequence[str] = (),
+) -> None:  # fmt: skip
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING / DO UPDATE SET update``."""
+    ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    if engine.dialect.name not in ("postgresql", "sqlite"):
+        raise DatabaseError(f"upserts are implemented for SQLite and PostgreSQL, not {engine.dialect.name}")
+    stmt = ins(table).values(rows)
+    if update:
+        stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    session.execute(stmt)
+
+
+def sync_movies(engine: Engine, movies: pl.DataFrame, batch: int = 5000) -> int:
+    """Insert catalogue films missing from the ``movies`` table (titles of known films are updated).
+
+    Parameters
+    ----------
+    movies : polars.DataFrame
+        The catalogue (movie_id integer, title, year, genres list).
+
+    Returns
+    -------
+    int
+        Number of rows in the catalogue written.
+
+    Raises
+    ------
+    DataValidationError
+        If the catalogue's movie ids are not integers.
+    """
+    if movies.height and not movies["movie_id"].dtype.is_integer():
+        raise DataValidationError("the ratings database stores integer movie ids; this catalogue has string ids")
+    rows = [
+        {"movie_id": int(m), "title": t or f"movie {m}", "year": y, "genres": "|".join(g or [])}
+        for m, t, y, g in movies.select("movie_id", "title", "year", "genres").iter_rows()
+    ]
+    with Session(engine) as s, s.begin():
+        for start in range(0, len(rows), batch):
+            _insert(engine, Movie, rows[start : start + batch], ["movie_id"], s, update=("title", "year", "genres"))
+    return len(rows)
+
+
+def now() -> int:
+    """Current UTC time in epoch seconds."""
+    return int(time.time())
+
+
+def ensure_user(session: Session, engine: Engine, user_id: int) -> None:
+    """Create the user row if missing (inside the caller's transaction)."""
+    _insert(engine, User, [{"user_id": user_id, "created_at": now()}], ["user_id"], session)
+
+
+def upsert_rating(engine: Engine, user_id: int, movie_id: int, rating: float) -> Rating:
+    """Store one rating (insert or replace) and commit before returning.
+
+    Returns
+    -------
+    Rating
+        The stored row (detached).
+
+    Raises
+    ------
+    UnknownIdError
+        Never: the caller checks the film exists; a missing film raises IntegrityError.
+    """
+    t = now()
+    with Session(engine, expire_on_commit=False) as s, s.begin():
+        ensure_user(s, engine, user_id)
+        row = {"user_id": user_id, "movie_id": movie_id, "rating": float(rating), "created_at": t, "updated_at": t}
+        _insert(engine, Rating, [row], ["user_id", "movie_id"], s, update=("rating", "updated_at"))
+        stored = s.get(Rating, (user_id, movie_id), populate_existing=True)
+    assert stored is not None
+    return stored
+
+
+def user_exists(engine: Engine, user_id: int) -> bool:
+    with Session(engine) as s:
+        return s.get(User, user_id) is not None
+
+
+def user_ratings(engine: Engine, user_id: int) -> list[Rating]:
+    """The user's stored ratings, by movie id."""
+    with Session(engine, expire_on_commit=False) as s:
+        return list(s.scalars(select(Rating).where(Rating.user_id == user_id).order_by(Rating.movie_id)))
+
+
+def user_rating_pairs(engine: Engine, user_id: int) -> list[tuple[int, float]]:
+    """``(movie_id, rating)`` pairs of a user, cheaper than ``user_ratings`` (hot path)."""
+    with engine.connect() as c:
+        return [tuple(r) for r in c.execute(select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id))]  # type: ignore[misc]
+
+
+def get_rating(engine: Engine, user_id: int, movie_id: int) -> Rating | None:
+    with Session(engine, expire_on_commit=False) as s:
+        return s.get(Rating, (user_id, movie_id))
+
+
+def delete_ratings(engine: Engine, user_id: int, movie_id: int | None = None) -> int:
+    """Delete one rating, or all of a user's ratings when ``movie_id`` is None; returns rows deleted."""
+    stmt = delete(Rating).where(Rating.user_id == user_id)
+    if movie_id is not None:
+        stmt = stmt.where(Rating.movie_id == movie_id)
+    with Session(engine) as s, s.begin():
+        return s.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def create_user(engine: Engine, floor: int = 0, attempts: int = 20) -> int:
+    """A new user id, larger than every stored one and than ``floor``.
+
+    Raises
+    ------
+    DatabaseError
+        If ``attempts`` concurrent creators all collided.
+    """
+    from sqlalchemy.exc import IntegrityError
+
+    for _ in range(attempts):
+        try:
+            with Session(engine) as s, s.begin():
+                top = s.scalar(select(func.max(User.user_id))) or 0
+                uid = max(int(top), int(floor)) + 1
+                s.add(User(user_id=uid, created_at=now()))
+            return uid
+        except IntegrityError:
+            continue
+    raise DatabaseError(f"could not allocate a user id after {attempts} attempts")
+
+
+def movies_exist(engine: Engine, movie_ids: Iterable[int]) -> set[int]:
+    """The subset of ``movie_ids`` present in the ``movies`` table."""
+    ids = list({int(m) for m in movie_ids})
+    if not ids:
+        return set()
+    with engine.connect() as c:
+        return {int(r[0]) for r in c.execute(select(Movie.movie_id).where(Movie.movie_id.in_(ids)))}
+
+
+def count_ratings(engine: Engine) -> int:
+    with engine.connect() as c:
+        return int(c.scalar(select(func.count()).select_from(Rating)) or 0)
+
+
+def ratings_frame(engine: Engine) -> pl.DataFrame:
+    """Every stored rating: ``user_id``, ``movie_id`` (Int64), ``rating`` (Float32), ``timestamp`` (Int64, updated_at).
+
+    Raises
+    ------
+    DatabaseError
+        If the database cannot be read (unreachable, or no ``ratings`` table).
+    """
+    try:
+        with engine.connect() as c:
+            rows = c.execute(select(Rating.user_id, Rating.movie_id, Rating.rating, Rating.updated_at)).all()
+    except OperationalError as exc:
+        raise DatabaseError(f"database {engine.url!r} is not readable: {exc.orig}") from exc
+    return pl.DataFrame(
+        rows, schema={"user_id": pl.Int64, "movie_id": pl.Int64, "rating": pl.Float32, "timestamp": pl.Int64}, orient="row"
+    )
+
+
+def with_db_ratings(dataset: Dataset, engine: Engine) -> Dataset:
+    """The base dataset plus every rating in the database.
+
+    Where the database and the dataset both rate a (user, movie) pair, the
+    database's rating wins (it is the user's latest word). User ids are shared:
+    a database user with a training user's id extends that user's history.
+
+    Raises
+    ------
+    DataValidationError
+        If the dataset's ids are not integers (the database stores integers).
+    """
+    extra = ratings_frame(engine)
+    if extra.is_empty():
+        return dataset
+    base = dataset.ratings.select("user_id", "movie_id", "rating", "timestamp")
+    if not (base["user_id"].dtype.is_integer() and base["movie_id"].dtype.is_integer()):
+        raise DataValidationError(f"{dataset.name}: string ids cannot be merged with the ratings database (integer ids)")
+    base = base.with_columns(pl.col("user_id").cast(pl.Int64), pl.col("movie_id").cast(pl.Int64))
+    merged = pl.concat([base, extra]).unique(["user_id", "movie_id"], keep="last", maintain_order=True)
+    return Dataset.from_frames(merged, dataset.movies, dataset.scale, name=f"{dataset.name}+db")
