@@ -1,14 +1,34 @@
 """Local engine: Numba kernels for the ALS half-steps, parallel over rows.
 
 Every kernel here is pure computation on dense positions; no I/O and no
-pyspark. Rows are independent, so results are bit-identical on any number of
+pyspark. Rows are independent, so results do not depend on the number of
 threads. Kernels are compiled on first use and cached on disk (``cache=True``).
+
+Where the time goes (see ``docs/performance.md``): building the normal
+equations costs about 2·n_r·k² flops per row and solving them about k³/3.
+Rows with at least ``BLAS_MIN_ROW`` ratings gather their partners' factors
+into a float32 block ``Z = [1, Y]`` (``PIECE`` rows at a time, so the block
+stays in L2) and form ``ZᵀZ`` and ``Zᵀt`` with BLAS ``sgemm``/``sgemv``
+(float32 products, float64 sums across pieces); the system is then solved
+in float64 by a Cholesky factorisation written for the (k+1)² system
+(as fast as LAPACK ``dpotrf`` at this size, and it reports a non-positive
+pivot instead of raising). Short rows and
+tiny ranks keep the scalar float64 path, where a BLAS call would cost more
+than it saves. BLAS must run single-threaded inside these kernels (Numba
+already uses every core); ``movierec.engines.threads`` arranges that.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+
+BLAS_MIN_ROW = 16
+"""Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) use BLAS."""
+BLAS_MIN_RANK = 8
+"""Below this rank the scalar float64 path is faster than any BLAS call."""
+PIECE = 256
+"""Ratings gathered per BLAS call (PIECE × (k+1) float32 stays in L2)."""
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -30,17 +50,64 @@ def _cholesky_solve(A: np.ndarray, b: np.ndarray, L: np.ndarray, d: int) -> bool
             for p in range(j):
                 s -= L[i, p] * L[j, p]
             L[i, j] = s / ljj
+    _triangular_solve(L, b, d)
+    return True
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def _triangular_solve(L: np.ndarray, b: np.ndarray, d: int) -> None:  # pragma: no cover - numba
+    """Overwrite ``b`` with (L Lᵀ)⁻¹ b for lower-triangular L (row-major reads)."""
     for i in range(d):  # forward: L y = b
         s = b[i]
         for p in range(i):
             s -= L[i, p] * b[p]
         b[i] = s / L[i, i]
-    for i in range(d - 1, -1, -1):  # backward: L^T w = y
+    for i in range(d - 1, -1, -1):  # backward: Lᵀ w = y
         s = b[i]
         for p in range(i + 1, d):
             s -= L[p, i] * b[p]
         b[i] = s / L[i, i]
-    return True
+
+
+@njit(cache=True, fastmath=True)
+def _normal_scalar(indices, values, other_factors, other_bias, start, end, base, A, b):  # pragma: no cover - numba
+    """Upper triangle of ZᵀZ and Zᵀt in float64, one rating at a time (short rows)."""
+    k = other_factors.shape[1]
+    d = k + 1
+    z = np.empty(d)
+    z[0] = 1.0
+    for p in range(start, end):
+        j = indices[p]
+        t = values[p] - base - other_bias[j]
+        for a in range(k):
+            z[a + 1] = other_factors[j, a]
+        for a in range(d):
+            za = z[a]
+            b[a] += t * za
+            for c in range(a, d):
+                A[a, c] += za * z[c]
+
+
+@njit(cache=True, fastmath=True)
+def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t):  # pragma: no cover - numba
+    """Full ZᵀZ and Zᵀt: float32 gathers of PIECE ratings, sgemm/sgemv, float64 sums."""
+    k = other_factors.shape[1]
+    d = k + 1
+    for p0 in range(start, end, PIECE):
+        m = min(PIECE, end - p0)
+        for q in range(m):
+            j = indices[p0 + q]
+            t[q] = values[p0 + q] - base - other_bias[j]
+            Z[q, 0] = 1.0
+            for a in range(k):
+                Z[q, a + 1] = other_factors[j, a]
+        Zm = Z[:m]
+        G = np.dot(Zm.T, Zm)
+        g = np.dot(Zm.T, t[:m])
+        for a in range(d):
+            b[a] += g[a]
+            for c in range(d):
+                A[a, c] += G[a, c]
 
 
 @njit(cache=True, parallel=True, fastmath=True)
@@ -65,7 +132,8 @@ def solve_half_step(
                     + bias_reg · n_r · b² + reg · n_r · ‖x‖²
 
     with z_j = [1, y_j] as the design row (normal equations of size k+1,
-    Cholesky). Rows without ratings get zeros.
+    Cholesky). Rows without ratings get zeros; a row whose system is not
+    positive definite (possible only with reg or bias_reg of 0) gets NaN.
 
     Parameters
     ----------
@@ -83,44 +151,43 @@ def solve_half_step(
     n_rows = factors.shape[0]
     k = other_factors.shape[1]
     d = k + 1
-    for r in prange(n_rows):
-        start = indptr[r]
-        end = indptr[r + 1]
-        n = end - start
-        if n == 0:
-            bias[r] = 0.0
-            for a in range(k):
-                factors[r, a] = 0.0
-            continue
-        A = np.zeros((d, d))
-        b = np.zeros(d)
-        z = np.empty(d)
-        L = np.zeros((d, d))
-        z[0] = 1.0
-        base = global_mean + offset[r]
-        for p in range(start, end):
-            j = indices[p]
-            t = values[p] - base - other_bias[j]
-            for a in range(k):
-                z[a + 1] = other_factors[j, a]
-            for a in range(d):
-                za = z[a]
-                b[a] += t * za
-                for c in range(a, d):
-                    A[a, c] += za * z[c]
-        A[0, 0] += bias_reg * n
-        for a in range(1, d):
-            A[a, a] += reg * n
-        if _cholesky_solve(A, b, L, d):
-            bias[r] = b[0]
-            for a in range(k):
-                factors[r, a] = b[a + 1]
-        else:
-            bias[r] = np.nan
-            for a in range(k):
-                factors[r, a] = np.nan
-
-
+    use_blas = k >= BLAS_MIN_RANK
+    n_chunks = min(n_rows, 64 * 16)
+    for c in prange(n_chunks):
+        # Per-chunk work buffers (no allocation per row on the hot path).
+        Z = np.empty((PIECE, d), dtype=np.float32)
+        t = np.empty(PIECE, dtype=np.float32)
+        A = np.empty((d, d))
+        b = np.empty(d)
+        L = np.empty((d, d))
+        for r in range(c, n_rows, n_chunks):
+            start = indptr[r]
+            end = indptr[r + 1]
+            n = end - start
+            if n == 0:
+                bias[r] = 0.0
+                for a in range(k):
+                    factors[r, a] = 0.0
+                continue
+            A[:] = 0.0
+            b[:] = 0.0
+            base = global_mean + offset[r]
+            big = use_blas and n >= BLAS_MIN_ROW
+            if big:
+                _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t)
+            else:
+                _normal_scalar(indices, values, other_factors, other_bias, start, end, base, A, b)
+            A[0, 0] += bias_reg * n
+            for a in range(1, d):
+                A[a, a] += reg * n
+            if _cholesky_solve(A, b, L, d):
+                bias[r] = b[0]
+                for a in range(k):
+                    factors[r, a] = b[a + 1]
+            else:
+                bias[r] = np.nan
+                for a in range(k):
+                    factors[r, a] = np.nan
 @njit(cache=True, parallel=True)
 def squared_error(
     indptr: np.ndarray,

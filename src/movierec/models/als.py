@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from movierec.config import ALSConfig
 from movierec.data.dataset import Dataset
 from movierec.engines.local import solve_half_step, squared_error
+from movierec.engines.threads import kernel_threads
 from movierec.models.base import Recommender, UserState
 
 IterationCallback = Callable[[int, dict[str, float]], None]
@@ -111,10 +112,12 @@ class ALS(Recommender):
         cfg = self.config
         if offset is None:
             offset = np.zeros(factors.shape[0], dtype=np.float32)
-        solve_half_step(
-            rows.indptr.astype(np.int64), rows.indices.astype(np.int32), rows.data.astype(np.float32),
-            other_factors, other_bias, offset, self.global_mean_, cfg.reg, cfg.bias_reg, factors, bias,
-        )  # fmt: skip
+        with kernel_threads():  # BLAS single-threaded inside the Numba kernel (no oversubscription)
+            solve_half_step(
+                rows.indptr.astype(np.int64, copy=False), rows.indices.astype(np.int32, copy=False),
+                rows.data.astype(np.float32, copy=False),
+                other_factors, other_bias, offset, self.global_mean_, cfg.reg, cfg.bias_reg, factors, bias,
+            )  # fmt: skip
 
     # ------------------------------------------------------------ scoring
     def _fill_known(self, state: UserState) -> None:

@@ -1,0 +1,126 @@
+"""Thread control: one setting for Numba and BLAS, without oversubscription.
+
+movierec runs two kinds of parallel code: Numba kernels (``prange`` over rows)
+and BLAS (OpenBLAS bundled with NumPy and SciPy: matrix products when scoring
+users in blocks, and the small per-row products *inside* the Numba kernels).
+Left alone, each BLAS call made from a Numba thread would start its own
+threads: on 2 cores that is 4 busy threads fighting for 2 cores, and it made
+the ALS half-step ~4x slower in our measurements (``docs/performance.md``).
+
+The rule:
+
+* ``n`` threads in all, from ``--threads``, else ``MOVIEREC_THREADS``, else
+  every core the process may use;
+* Numba kernels use ``n`` threads, and BLAS runs single-threaded while they
+  run (``kernel_threads()``);
+* plain NumPy/SciPy code between kernels (block scoring with ``@``) lets BLAS
+  use ``n`` threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from movierec.errors import DataValidationError
+
+ENV_VAR = "MOVIEREC_THREADS"
+
+_state: dict[str, object] = {"n": None, "controller": None}
+
+
+def available_cores() -> int:
+    """Cores this process may run on (affinity-aware)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_threads(threads: int | None = None) -> int:
+    """The thread count to use: the argument, else ``$MOVIEREC_THREADS``, else all cores.
+
+    Values above the Numba pool size (``NUMBA_NUM_THREADS``, fixed at import)
+    are capped to it.
+
+    Raises
+    ------
+    DataValidationError
+        If the value is not a positive integer.
+    """
+    import numba
+
+    raw: object = threads
+    source = "--threads"
+    if raw is None:
+        env = os.environ.get(ENV_VAR, "").strip()
+        if env:
+            raw, source = env, ENV_VAR
+    if raw is None:
+        n = available_cores()
+    else:
+        try:
+            n = int(raw)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            raise DataValidationError(f"{source} must be a positive integer, got {raw!r}") from None
+        if n < 1:
+            raise DataValidationError(f"{source} must be a positive integer, got {raw!r}")
+    return min(n, int(numba.config.NUMBA_NUM_THREADS))
+
+
+def _controller():  # type: ignore[no-untyped-def]
+    if _state["controller"] is None:
+        # Load SciPy's BLAS/LAPACK (used by Numba's np.dot) before inspecting,
+        # so that the limits reach it and not only NumPy's copy.
+        import scipy.linalg.cython_blas  # noqa: F401
+        import scipy.linalg.cython_lapack  # noqa: F401
+        from threadpoolctl import ThreadpoolController
+
+        _state["controller"] = ThreadpoolController()
+    return _state["controller"]
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Apply the thread setting to Numba and BLAS for the rest of the process.
+
+    Parameters
+    ----------
+    threads : int, optional
+        Wanted thread count; ``None`` reads ``$MOVIEREC_THREADS`` or uses all cores.
+
+    Returns
+    -------
+    int
+        The count applied.
+    """
+    import numba
+
+    n = resolve_threads(threads)
+    numba.set_num_threads(n)
+    _controller().limit(limits=n, user_api="blas")
+    _state["n"] = n
+    return n
+
+
+def current_threads() -> int:
+    """The count applied by ``set_threads`` (or what it would apply now)."""
+    n = _state["n"]
+    return int(n) if n is not None else resolve_threads()
+
+
+@contextmanager
+def kernel_threads() -> Iterator[int]:
+    """Run Numba kernels on the configured threads with BLAS single-threaded inside.
+
+    Yields
+    ------
+    int
+        The Numba thread count in force.
+    """
+    import numba
+
+    if _state["n"] is None:
+        set_threads()
+    with _controller().limit(limits=1, user_api="blas"):
+        yield numba.get_num_threads()
