@@ -7,6 +7,8 @@ import typer
 from movierec.cli import data, demo, recommend, train
 from movierec.cli import db as db_cmd  # issue 8: ratings database
 from movierec.cli import serve  # issue 8: web service
+from movierec.cli import evaluate as evaluate_cmd  # issue 4: evaluation
+from movierec.cli import tune as tune_cmd  # issue 4: tuning
 
 app = typer.Typer(
     name="movierec",
@@ -21,6 +23,8 @@ app.command("demo")(demo.demo)
 app.add_typer(data.app, name="data")
 app.command("serve")(serve.serve)
 app.add_typer(db_cmd.app, name="db")
+app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("tune")(tune_cmd.tune)
 
 
 def main() -> None:

@@ -28,9 +28,14 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed of the initial factors")] = ALSConfig.random_state,
     min_ratings: Annotated[int, typer.Option(help="Default popularity guard stored with the model")] = ALSConfig.min_ratings,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    config_file: Annotated[Path | None, typer.Option("--config", help="JSON config (from `movierec tune`); options set to non-default values override it")] = None,
 ) -> None:
     """Train explicit ALS with biases and save the model folder."""
     config = ALSConfig(n_factors=factors, n_iter=iterations, reg=reg, bias_reg=bias_reg, random_state=seed, min_ratings=min_ratings)
+    if config_file is not None:  # issue 4: the file is the base, explicitly changed options win
+        from movierec.evaluation.tuning import merge_config_file
+
+        config = merge_config_file(config, config_file)
     if out_dir is None and registry is None:
         raise DataValidationError("train: give --out DIR, --registry DIR, or both")
     dataset = load_movielens(data)

@@ -7,8 +7,10 @@ from typing import Any
 from movierec.errors import DataValidationError
 from movierec.models.als import ALS
 from movierec.models.base import Predictions, Recommender, UserState
+from movierec.models.baselines import BASELINES
 
 MODELS: dict[str, type[Recommender]] = {"als": ALS}
+MODELS.update(BASELINES)
 
 
 def make_model(name: str, config: dict[str, Any] | None = None) -> Recommender:
