@@ -9,6 +9,7 @@ from movierec.cli import db as db_cmd  # issue 8: ratings database
 from movierec.cli import serve  # issue 8: web service
 from movierec.cli import evaluate as evaluate_cmd  # issue 4: evaluation
 from movierec.cli import tune as tune_cmd  # issue 4: tuning
+from movierec.cli import recommend_all as recommend_all_cmd  # issue 6: batch top-k
 
 app = typer.Typer(
     name="movierec",
@@ -25,6 +26,7 @@ app.command("serve")(serve.serve)
 app.add_typer(db_cmd.app, name="db")
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("tune")(tune_cmd.tune)
+app.command("recommend-all")(recommend_all_cmd.recommend_all)
 
 
 def main() -> None:

@@ -1,0 +1,233 @@
+"""Top-k for every training user at once, in blocks (case C21), on the local engine.
+
+Scoring all users against all films and sorting afterwards needs an
+n_users × n_items matrix (162k × 59k float32 is 38 GB at ML-25M scale). Here
+users are taken ``block_size`` at a time: one BLAS product scores the block
+against the *eligible* films only (the popularity guard is applied before
+scoring, which also saves work), then a Numba kernel, parallel over the
+block's users, drops each user's rated films and keeps a k-slot sorted list.
+Peak extra memory is about ``block_size × n_eligible × 4`` bytes, whatever the
+number of users.
+
+Each user's list equals ``movierec.recommend(model, user, k=k,
+min_ratings=...)``: same score ``μ + b_i + b_u + p_u·q_i`` (float32,
+unclipped), rated films excluded (C17), guard inclusive (C20), non-finite
+scores never chosen, ties by more training ratings then smaller item position
+(``ranking.topk.top_k``), shorter lists when fewer films are eligible (C18).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numba import njit, prange
+
+from movierec.errors import DataValidationError
+from movierec.models.base import Recommender
+
+OUTPUT_COLUMNS = ("user_id", "rank", "movie_id", "score", "raw_score", "n_ratings")
+"""Columns of the Parquet output (the same as ``engines.spark.recommend_all_spark``)."""
+
+DEFAULT_BLOCK = 1024
+"""Users scored per block: 1024 × 59k eligible films is 240 MB of float32 scores."""
+
+
+@dataclass
+class BlockResult:
+    """Top-k of one block of users.
+
+    Attributes
+    ----------
+    user_idx : ndarray of shape (n_block,), int64
+        Dense user positions of the block.
+    item_idx : ndarray of shape (n_block, k), int64
+        Best first; -1 where a user has fewer than k eligible films.
+    raw_score : ndarray of shape (n_block, k), float32
+        Unclipped scores; -inf where ``item_idx`` is -1.
+    """
+
+    user_idx: np.ndarray
+    item_idx: np.ndarray
+    raw_score: np.ndarray
+
+
+@njit(cache=True, parallel=True)
+def _select_top_k(S, base, user_bias, item_pos, counts, indptr, indices, lookup, k, out_idx, out_score):  # pragma: no cover - numba
+    """Per user of the block: exclude rated films, keep the k best (score, count, -position).
+
+    ``S[u, c]`` holds p_u·q for eligible film c (global position ``item_pos[c]``);
+    ``base[c]`` is μ + b_i; ``lookup`` maps a global position to c or -1.
+    """
+    n_block, n_cand = S.shape
+    for u in prange(n_block):
+        row = S[u]
+        bu = user_bias[u]
+        for p in range(indptr[u], indptr[u + 1]):
+            c = lookup[indices[p]]
+            if c >= 0:
+                row[c] = -np.inf
+        hs = out_score[u]
+        hi = out_idx[u]
+        hc = np.empty(k, dtype=np.int64)
+        m = 0
+        for c in range(n_cand):
+            s = (base[c] + bu) + row[c]  # the order of ALS._score's float32 sums
+            if not (s > -np.inf and s < np.inf):
+                continue
+            cnt = counts[c]
+            i = item_pos[c]
+            if m == k:
+                w = k - 1
+                if s < hs[w] or (s == hs[w] and (cnt < hc[w] or (cnt == hc[w] and i > hi[w]))):
+                    continue
+                pos = w
+            else:
+                pos = m
+                m += 1
+            while pos > 0:
+                q = pos - 1
+                if s > hs[q] or (s == hs[q] and (cnt > hc[q] or (cnt == hc[q] and i < hi[q]))):
+                    hs[pos] = hs[q]
+                    hc[pos] = hc[q]
+                    hi[pos] = hi[q]
+                    pos = q
+                else:
+                    break
+            hs[pos] = s
+            hc[pos] = cnt
+            hi[pos] = i
+
+
+def iter_top_k(
+    model: Recommender,
+    k: int = 10,
+    min_ratings: int | None = None,
+    block_size: int = DEFAULT_BLOCK,
+    users: np.ndarray | None = None,
+) -> Iterator[BlockResult]:
+    """Top-k of every training user (or of ``users``), one block at a time.
+
+    Parameters
+    ----------
+    model : fitted Recommender with ``user_factors_``, ``item_factors_``, ``user_bias_``, ``item_bias_``
+    k : int, default 10
+    min_ratings : int, optional
+        Popularity guard (inclusive); default the model's ``min_ratings``.
+    block_size : int, default 1024
+        Users per block; peak memory ≈ block_size × n_eligible × 4 bytes.
+    users : ndarray of int, optional
+        Dense user positions to score (default all, in order).
+
+    Yields
+    ------
+    BlockResult
+
+    Raises
+    ------
+    DataValidationError
+        If k < 1, block_size < 1, or the model has no user/item factors.
+    """
+    from movierec.engines.threads import current_threads, kernel_threads
+    from movierec.ranking.recommend import default_min_ratings
+
+    model._require_fitted()
+    if k < 1 or block_size < 1:
+        raise DataValidationError(f"k and block_size must be >= 1, got {k} and {block_size}")
+    need = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+    if not all(getattr(model, a, None) is not None for a in need):
+        raise DataValidationError(f"model {model.name!r} has no user/item factors; recommend-all needs a factor model (ALS)")
+    guard = default_min_ratings(model) if min_ratings is None else int(min_ratings)
+    counts_all = np.asarray(model.item_counts_, dtype=np.int64)
+    item_pos = np.flatnonzero(counts_all >= guard).astype(np.int64)
+    Q = np.ascontiguousarray(model.item_factors_[item_pos], dtype=np.float32)
+    base = (np.float32(model.global_mean_) + model.item_bias_[item_pos]).astype(np.float32)
+    counts = counts_all[item_pos]
+    lookup = np.full(model.n_items, -1, dtype=np.int64)
+    lookup[item_pos] = np.arange(item_pos.size)
+    ui = model.user_items_
+    indptr, indices = ui.indptr.astype(np.int64), ui.indices.astype(np.int64)
+    P_all = np.asarray(model.user_factors_, dtype=np.float32)
+    b_all = np.asarray(model.user_bias_, dtype=np.float32)
+    order = np.arange(model.n_users, dtype=np.int64) if users is None else np.asarray(users, dtype=np.int64)
+    current_threads()  # apply MOVIEREC_THREADS once if nobody did
+    for start in range(0, order.size, block_size):
+        uidx = order[start : start + block_size]
+        nb = uidx.size
+        S = np.ascontiguousarray(P_all[uidx]) @ Q.T  # BLAS on all threads
+        lens = indptr[uidx + 1] - indptr[uidx]
+        sub_ptr = np.zeros(nb + 1, dtype=np.int64)
+        np.cumsum(lens, out=sub_ptr[1:])
+        sub_idx = np.concatenate([indices[indptr[u] : indptr[u + 1]] for u in uidx]) if nb else indices[:0]
+        out_idx = np.full((nb, k), -1, dtype=np.int64)
+        out_score = np.full((nb, k), -np.inf, dtype=np.float32)
+        with kernel_threads():
+            _select_top_k(S, base, b_all[uidx], item_pos, counts, sub_ptr, sub_idx, lookup, k, out_idx, out_score)
+        del S
+        yield BlockResult(uidx, out_idx, out_score)
+
+
+def write_recommendations(
+    model: Recommender,
+    out_path: str | Path,
+    k: int = 10,
+    min_ratings: int | None = None,
+    block_size: int = DEFAULT_BLOCK,
+    progress: Callable[[int], Any] | None = None,
+) -> int:
+    """Write every training user's top-k to one Parquet file, block by block.
+
+    Columns as ``OUTPUT_COLUMNS``: ``user_id``, ``rank`` (int32, 1 = best),
+    ``movie_id``, ``score`` (float32 stars clipped to the rating scale),
+    ``raw_score`` (float32, the order), ``n_ratings`` (int64). The file is
+    written to a temporary name and renamed into place.
+
+    Parameters
+    ----------
+    progress : callable, optional
+        Called with the number of users finished after each block.
+
+    Returns
+    -------
+    int
+        Rows written (n_users × k at most).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out_path = Path(out_path)
+    tmp = out_path.with_name(f".{out_path.name}.tmp")
+    user_ids = model.users_.ids.to_arrow()
+    movie_ids = model.items_.ids.to_arrow()
+    lo, hi = np.float32(model.scale_.low), np.float32(model.scale_.high)
+    schema = pa.schema([("user_id", user_ids.type), ("rank", pa.int32()), ("movie_id", movie_ids.type),
+                        ("score", pa.float32()), ("raw_score", pa.float32()), ("n_ratings", pa.int64())])  # fmt: skip
+    rows = 0
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for block in iter_top_k(model, k, min_ratings, block_size):
+                ok = block.item_idx >= 0
+                n_per = ok.sum(axis=1)
+                u = np.repeat(block.user_idx, n_per)
+                items = block.item_idx[ok]
+                raw = block.raw_score[ok]
+                rank = (np.nonzero(ok)[1] + 1).astype(np.int32)
+                table = pa.table(
+                    [user_ids.take(pa.array(u)), pa.array(rank), movie_ids.take(pa.array(items)),
+                     pa.array(np.clip(raw, lo, hi)), pa.array(raw), pa.array(model.item_counts_[items].astype(np.int64))],
+                    schema=schema,
+                )  # fmt: skip
+                writer.write_table(table)
+                rows += table.num_rows
+                if progress is not None:
+                    progress(block.user_idx.size)
+        tmp.replace(out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return rows
+
+
+__all__ = ["BlockResult", "DEFAULT_BLOCK", "OUTPUT_COLUMNS", "iter_top_k", "write_recommendations"]
