@@ -40,6 +40,7 @@ from sqlalchemy import (
     event,
     func,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -162,8 +163,8 @@ def _insert(
     session.execute(stmt)
 
 
-def sync_movies(engine: Engine, movies: pl.DataFrame, batch: int = 5000) -> int:
-    """Insert catalogue films missing from the ``movies`` table (titles of known films are updated).
+def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
+    """Write catalogue films missing from the ``movies`` table, and update changed titles, years, genres.
 
     Parameters
     ----------
@@ -173,7 +174,7 @@ def sync_movies(engine: Engine, movies: pl.DataFrame, batch: int = 5000) -> int:
     Returns
     -------
     int
-        Number of rows in the catalogue written.
+        Number of rows inserted or updated (0 when the table already matches).
 
     Raises
     ------
@@ -187,9 +188,15 @@ def sync_movies(engine: Engine, movies: pl.DataFrame, batch: int = 5000) -> int:
         for m, t, y, g in movies.select("movie_id", "title", "year", "genres").iter_rows()
     ]
     with Session(engine) as s, s.begin():
-        for start in range(0, len(rows), batch):
-            _insert(engine, Movie, rows[start : start + batch], ["movie_id"], s, update=("title", "year", "genres"))
-    return len(rows)
+        have = {r[0]: tuple(r[1:]) for r in s.execute(select(Movie.movie_id, Movie.title, Movie.year, Movie.genres))}
+        new = [r for r in rows if r["movie_id"] not in have]
+        changed = [r for r in rows if r["movie_id"] in have and have[r["movie_id"]] != (r["title"], r["year"], r["genres"])]
+        if new:  # executemany; DO NOTHING keeps two starting workers from colliding
+            ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+            s.execute(ins(Movie).on_conflict_do_nothing(index_elements=["movie_id"]), new)
+        if changed:
+            s.execute(update(Movie), changed)
+    return len(new) + len(changed)
 
 
 def now() -> int:

@@ -1,4 +1,4 @@
-// movierec web page: plain JS, no build step. Every title is written with textContent (never innerHTML).
+// movierec web page: plain JS, no build step. Every title is written with textContent, never parsed as HTML.
 "use strict";
 
 const API = "/v1";

@@ -1,0 +1,228 @@
+"""The /v1 API over a live Uvicorn server: behaviour, error bodies, limits, security defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from movierec.ranking import recommend
+from movierec.service.schemas import MAX_RATINGS
+from tests.service.conftest import EVIL_MOVIE, EVIL_TITLE, make_server
+
+NEW_USER = 1_000_001  # not a MovieLens user
+
+
+def error_code(r: httpx.Response) -> str:
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    return body["error"]["code"]
+
+
+def test_movie_search_and_lookup(client: httpx.Client) -> None:
+    page = client.get("/v1/movies", params={"query": "MATRIX", "limit": 5}).json()
+    titles = [m["title"] for m in page["movies"]]
+    assert titles[0] == "Matrix, The (1999)"  # most-rated first
+    assert all("matrix" in t.lower() for t in titles) and page["total"] >= 3
+    counts = [m["n_ratings"] for m in page["movies"]]
+    assert counts == sorted(counts, reverse=True)
+    drama = client.get("/v1/movies", params={"genre": "drama", "limit": 100}).json()["movies"]
+    assert drama and all("Drama" in m["genres"] for m in drama)
+    assert client.get(f"/v1/movies/{EVIL_MOVIE}").json()["title"] == EVIL_TITLE  # stored and returned verbatim
+    assert error_code(client.get("/v1/movies/999999999")) == "unknown_movie"
+
+
+def test_similar_movies(client: httpx.Client) -> None:
+    body = client.get("/v1/movies/3114/similar", params={"k": 5}).json()  # Toy Story 2
+    ids = [m["movie_id"] for m in body["similar"]]
+    assert len(ids) == 5 and 3114 not in ids and EVIL_MOVIE in ids  # Toy Story is Toy Story 2's neighbour
+    sims = [m["similarity"] for m in body["similar"]]
+    assert sims == sorted(sims, reverse=True) and all(0 < s <= 1 for s in sims)
+
+
+def test_training_user_recommendations_match_the_library(client: httpx.Client, model_a) -> None:
+    body = client.get("/v1/users/1/recommendations", params={"k": 7}).json()
+    expected = recommend(model_a, 1, k=7)
+    assert [r["movie_id"] for r in body["recommendations"]] == [r.movie_id for r in expected]
+    assert body["model_version"] == "v000001" and body["min_ratings"] == 20
+    for r in body["recommendations"]:
+        assert r["n_ratings"] >= 20 and 0.5 <= r["predicted_rating"] <= 5
+        assert r["explanation"].startswith("Because you rated ") and r["because"]
+        rated = {m for m in model_a.items_.to_ids(model_a.user_state(1).rated_idx)}
+        assert all(b["movie_id"] in rated for b in r["because"])  # from the user's own ratings
+
+
+def test_a_write_changes_recommendations_immediately(client: httpx.Client, model_a) -> None:
+    assert error_code(client.get(f"/v1/users/{NEW_USER}/recommendations")) == "unknown_user"
+    # Five animated family films: the fold-in must move the list toward them.
+    for movie in (1, 2355, 3114, 4886, 6377):
+        r = client.put(f"/v1/users/{NEW_USER}/ratings/{movie}", json={"rating": 5})
+        assert r.status_code == 200 and r.json()["rating"] == 5
+    ratings = client.get(f"/v1/users/{NEW_USER}/ratings").json()
+    assert [r["movie_id"] for r in ratings["ratings"]] == [1, 2355, 3114, 4886, 6377]
+    assert ratings["n_training_ratings"] == 0
+    first = client.get(f"/v1/users/{NEW_USER}/recommendations", params={"k": 10}).json()["recommendations"]
+    assert not {r["movie_id"] for r in first} & {1, 2355, 3114, 4886, 6377}  # rated films are excluded
+    folded = recommend(model_a, ratings=[(m, 5.0) for m in (1, 2355, 3114, 4886, 6377)], k=10)
+    assert [r["movie_id"] for r in first] == [r.movie_id for r in folded]  # the library's fold-in, exactly
+    cold = recommend(model_a, None, k=10)
+    assert [r["movie_id"] for r in first] != [r.movie_id for r in cold]
+    assert any("Toy Story" in r["explanation"] for r in first)
+    # A sixth rating changes the very next answer (no retrain).
+    top = first[0]["movie_id"]
+    client.put(f"/v1/users/{NEW_USER}/ratings/{top}", json={"rating": 0.5})
+    after = client.get(f"/v1/users/{NEW_USER}/recommendations", params={"k": 10}).json()["recommendations"]
+    assert top not in [r["movie_id"] for r in after]
+    # Update in place, then delete.
+    assert client.put(f"/v1/users/{NEW_USER}/ratings/1", json={"rating": 4.5}).json()["rating"] == 4.5
+    assert client.get(f"/v1/users/{NEW_USER}/ratings/1").json()["rating"] == 4.5
+    assert client.delete(f"/v1/users/{NEW_USER}/ratings/1").status_code == 204
+    assert error_code(client.get(f"/v1/users/{NEW_USER}/ratings/1")) == "unknown_rating"
+    assert error_code(client.delete(f"/v1/users/{NEW_USER}/ratings/1")) == "unknown_rating"
+    assert client.delete(f"/v1/users/{NEW_USER}/ratings").status_code == 204
+    assert client.get(f"/v1/users/{NEW_USER}/ratings").json()["ratings"] == []
+
+
+def test_database_ratings_override_a_training_users_own(client: httpx.Client, model_a) -> None:
+    user = 4
+    state = model_a.user_state(user)
+    liked = model_a.items_.to_ids(state.rated_idx[state.rated_values == 5])
+    assert len(liked) >= 10
+    pair = {"pairs": [{"user_id": user, "movie_id": 2571}]}
+    before = client.post("/v1/predictions", json=pair).json()["predictions"][0]["predicted_rating"]
+    for m in liked:  # the user now hates every film they loved
+        client.put(f"/v1/users/{user}/ratings/{m}", json={"rating": 0.5})
+    after = client.post("/v1/predictions", json=pair).json()["predictions"][0]["predicted_rating"]
+    assert after < before - 0.3
+    assert client.get(f"/v1/users/{user}/ratings").json()["n_training_ratings"] == state.rated_idx.size
+    client.delete(f"/v1/users/{user}/ratings")
+
+
+def test_anonymous_recommendations_store_nothing(client: httpx.Client) -> None:
+    body = {"ratings": [{"movie_id": 1, "rating": 5}, {"movie_id": 296, "rating": 1}], "k": 5, "min_ratings": 50}
+    r = client.post("/v1/recommendations", json=body).json()
+    assert r["user_id"] is None and len(r["recommendations"]) == 5 and r["min_ratings"] == 50
+    assert all(x["n_ratings"] >= 50 and x["movie_id"] not in (1, 296) for x in r["recommendations"])
+    assert client.get("/v1/movies/1").status_code == 200
+    ok = {"ratings": [{"movie_id": 1, "rating": 4}] * 1, "k": 3}
+    assert client.post("/v1/recommendations", json=ok).status_code == 200
+    too_many = {"ratings": [{"movie_id": i + 1, "rating": 3} for i in range(MAX_RATINGS + 1)]}
+    assert error_code(client.post("/v1/recommendations", json=too_many)) == "invalid_request"
+    dup = {"ratings": [{"movie_id": 1, "rating": 4}, {"movie_id": 1, "rating": 3}]}
+    assert error_code(client.post("/v1/recommendations", json=dup)) == "invalid_input"
+    assert error_code(client.post("/v1/recommendations", json={"ratings": [{"movie_id": 999999999, "rating": 3}]})) == "unknown_movie"
+
+
+def test_predictions_and_cold_start(client: httpx.Client, model_a) -> None:
+    pairs = [{"user_id": 1, "movie_id": 1}, {"user_id": 5_000_000, "movie_id": 1}]
+    preds = client.post("/v1/predictions", json={"pairs": pairs}).json()["predictions"]
+    expected = model_a.predict([1], [1]).rating[0]
+    assert preds[0]["predicted_rating"] == pytest.approx(float(expected), abs=1e-3) and not preds[0]["cold_start"]
+    assert preds[1]["cold_start"]
+
+
+BAD = [
+    ("GET", "/v1/movies?limit=0", None, 422),
+    ("GET", "/v1/movies?limit=abc", None, 422),
+    ("GET", "/v1/movies?offset=-1", None, 422),
+    ("GET", "/v1/movies/0", None, 422),
+    ("GET", "/v1/movies/99999999999999999999999", None, 422),
+    ("GET", "/v1/movies/1/similar?k=1000", None, 422),
+    ("GET", "/v1/users/1/recommendations?k=0", None, 422),
+    ("GET", "/v1/users/1/recommendations?min_ratings=-3", None, 422),
+    ("GET", "/v1/users/424242424/recommendations", None, 404),
+    ("GET", "/v1/users/424242424/ratings", None, 404),
+    ("DELETE", "/v1/users/424242424/ratings", None, 404),
+    ("PUT", "/v1/users/7/ratings/1", b"not json", 422),
+    ("PUT", "/v1/users/7/ratings/1", b'{"rating": "five"}', 422),
+    ("PUT", "/v1/users/7/ratings/1", b'{"rating": 5, "extra": 1}', 422),
+    ("PUT", "/v1/users/7/ratings/1", b'{"rating": NaN}', 422),
+    ("PUT", "/v1/users/7/ratings/1", b'{"rating": 3.7}', 422),
+    ("PUT", "/v1/users/7/ratings/1", b'{"rating": 0}', 422),
+    ("PUT", "/v1/users/7/ratings/1", b"[]", 422),
+    ("PUT", "/v1/users/7/ratings/999999999", b'{"rating": 3}', 404),
+    ("POST", "/v1/recommendations", b'{"ratings": "x"}', 422),
+    ("POST", "/v1/recommendations", b'{"ratings": [{"movie_id": 1, "rating": 9}]}', 422),
+    ("POST", "/v1/predictions", b'{"pairs": [{"user_id": 1}]}', 422),
+    ("POST", "/v1/predictions", b'{"pairs": [{"user_id": 1, "movie_id": 999999999}]}', 404),
+    ("POST", "/v1/movies", b"{}", 405),
+    ("GET", "/v1/nowhere", None, 404),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "status"), BAD, ids=[f"{m} {p} {b!r}" for m, p, b, _ in BAD])
+def test_bad_input_is_a_client_error_never_500(client: httpx.Client, method: str, path: str, body: bytes | None, status: int) -> None:
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    r = client.request(method, path, content=body, headers=headers)
+    assert r.status_code == status, r.text
+    error_code(r)
+
+
+def test_oversized_bodies_get_413(client: httpx.Client) -> None:
+    big = b'{"ratings": [' + b'{"movie_id": 1, "rating": 4},' * 40_000 + b"]}"
+    r = client.post("/v1/recommendations", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and error_code(r) == "payload_too_large"
+
+    def chunks():  # no Content-Length: the limit applies while the body streams
+        yield b'{"ratings": ['
+        for _ in range(40_000):
+            yield b'{"movie_id": 1, "rating": 4},'
+        yield b"]}"
+
+    r = client.post("/v1/recommendations", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and error_code(r) == "payload_too_large"
+
+
+def test_admin_needs_the_bearer_token(client: httpx.Client) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}):
+        r = client.post("/v1/admin/reload", headers=headers)
+        assert r.status_code == 401 and error_code(r) == "unauthorized"
+        assert r.headers["www-authenticate"] == "Bearer"
+    r = client.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
+    assert r.json() == {"changed": False, "version": "v000001"}
+
+
+def test_cors_is_off_by_default(client: httpx.Client) -> None:
+    r = client.get("/v1/health", headers={"Origin": "https://evil.example"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    pre = client.options("/v1/movies", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in pre.headers
+
+
+def test_model_health_ready_metrics(client: httpx.Client, model_a) -> None:
+    info = client.get("/v1/model").json()
+    assert info["version"] == "v000001" and info["config"]["n_factors"] == 16 and info["n_items"] == model_a.n_items
+    assert info["trained_at"] and "train_rmse" in info["metrics"]
+    assert client.get("/v1/health").json() == {"status": "ok"}
+    assert client.get("/v1/ready").json()["model_version"] == "v000001"
+    text = client.get("/v1/metrics").text
+    before = _count(text, 'movierec_http_requests_total{method="GET",route="/v1/users/{user_id}/recommendations",status="200"}')
+    client.get("/v1/users/1/recommendations")
+    text = client.get("/v1/metrics").text
+    assert _count(text, 'movierec_http_requests_total{method="GET",route="/v1/users/{user_id}/recommendations",status="200"}') == before + 1
+    assert 'movierec_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/v1/users/{user_id}/recommendations"}' in text
+    assert 'movierec_model_info{version="v000001"} 1.0' in text
+
+
+def _count(text: str, series: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_without_a_model_routes_answer_503(tmp_path: Path, sqlite_url: str) -> None:
+    with make_server(tmp_path / "empty-registry", sqlite_url) as srv, httpx.Client(base_url=srv.url) as c:
+        assert c.get("/v1/health").status_code == 200
+        for path in ("/v1/ready", "/v1/model", "/v1/movies", "/v1/users/1/recommendations"):
+            r = c.get(path)
+            assert r.status_code == 503 and error_code(r) == "no_model", path
+
+
+def test_web_page_is_served(client: httpx.Client) -> None:
+    r = client.get("/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert '<html lang="en">' in r.text and "/static/app.js" in r.text
+    js = client.get("/static/app.js").text
+    assert "innerHTML" not in js  # titles are only ever written as text
