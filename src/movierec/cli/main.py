@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from movierec.cli import data, demo, recommend, train
+from movierec.cli import ingest as ingest_cmd  # issue 3: ingest
 from movierec.cli import db as db_cmd  # issue 8: ratings database
 from movierec.cli import serve  # issue 8: web service
 from movierec.cli import evaluate as evaluate_cmd  # issue 4: evaluation
@@ -22,6 +23,7 @@ app.command("train")(train.train)
 app.command("recommend")(recommend.recommend)
 app.command("demo")(demo.demo)
 app.add_typer(data.app, name="data")
+app.command("ingest")(ingest_cmd.ingest)
 app.command("serve")(serve.serve)
 app.add_typer(db_cmd.app, name="db")
 app.command("evaluate")(evaluate_cmd.evaluate)

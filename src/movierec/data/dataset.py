@@ -134,7 +134,10 @@ class Dataset:
             raise DataValidationError(f"{name or 'ratings'}: null values in {nulls}")
         if ratings.height and not np.isfinite(ratings["rating"].to_numpy()).all():
             raise DataValidationError(f"{name or 'ratings'}: non-finite rating values")
-        dup = ratings.select(pl.struct("user_id", "movie_id").is_duplicated().sum()).item()
+        key = pair_key(ratings, "user_id", "movie_id")
+        dup = 0
+        if ratings.select(key.n_unique()).item() != ratings.height:  # cheap test first (25M rows: ~1 s)
+            dup = ratings.select(key.is_duplicated().sum()).item()
         if dup:
             raise DataValidationError(
                 f"{name or 'ratings'}: {dup} rows repeat a (user, movie) pair; "
@@ -202,12 +205,33 @@ class Dataset:
         }
 
 
+def pair_key(frame: pl.DataFrame, user: str, item: str) -> pl.Expr:
+    """An expression with one value per (user, item) pair of ``frame``.
+
+    One Int64 when both id columns are integers whose ranges multiply to less
+    than 2**62 (fast to hash), else a struct of the two columns.
+    """
+    if frame.height and frame.schema[user].is_integer() and frame.schema[item].is_integer():
+        u, i = pl.col(user), pl.col(item)
+        lo_u, hi_u, lo_i, hi_i = frame.select(u.min().alias("a"), u.max().alias("b"), i.min().alias("c"), i.max().alias("d")).row(0)
+        if (hi_u - lo_u + 1) * (hi_i - lo_i + 1) < 2**62:
+            return (pl.col(user).cast(pl.Int64) - lo_u) * (hi_i - lo_i + 1) + (pl.col(item).cast(pl.Int64) - lo_i)
+    return pl.struct(user, item)
+
+
 def _dense(ids: pl.Series, idmap: IdMap) -> pl.Series:
     """Dense positions of ``ids`` (all known to ``idmap``) as Int32."""
     if idmap.is_integer and ids.dtype.is_integer():
-        pos = np.searchsorted(idmap.ids.to_numpy(), ids.to_numpy())
-        return pl.Series(pos.astype(np.int32))
-    return pl.Series(idmap.positions(ids.to_list()).astype(np.int32))
+        known = idmap.ids.to_numpy()
+        values = ids.to_numpy()
+        lo, span = int(known[0]), int(known[-1]) - int(known[0]) + 1
+        if span <= max(8 * values.size, 1 << 20):  # a lookup table: one gather instead of a binary search per row
+            table = np.zeros(span, dtype=np.int32)
+            table[known - lo] = np.arange(known.size, dtype=np.int32)
+            return pl.Series(table[values - lo])
+        return pl.Series(np.searchsorted(known, values).astype(np.int32))
+    positions = pl.Series(np.arange(len(idmap), dtype=np.int32))
+    return ids.replace_strict(idmap.ids, positions, return_dtype=pl.Int32).rename("")
 
 
 def _complete_catalogue(movies: pl.DataFrame | None, items: IdMap, id_dtype: pl.DataType) -> pl.DataFrame:

@@ -123,79 +123,15 @@ def load_movielens(name_or_path: str | Path) -> Dataset:
         raise DataValidationError(
             f"{path}: no ratings.csv, u.data or ratings.dat here; not a MovieLens folder"
         )
-    name = path.name
-    folder = path.parent
-    if name.endswith(".csv"):
-        ratings = _read_ratings(path, separator=",", header=True)
-        movies = read_movies_csv(folder / "movies.csv") if (folder / "movies.csv").exists() else None
-        scale = HALF_STARS
-    elif name == "u.data" or name.endswith((".base", ".test")):
-        ratings = _read_ratings(path, separator="\t", header=False)
-        movies = read_u_item(folder / "u.item") if (folder / "u.item").exists() else None
-        scale = WHOLE_STARS
-    elif name.endswith(".dat"):
-        ratings = _read_ratings(path, separator="::", header=False)
-        movies = read_movies_dat(folder / "movies.dat") if (folder / "movies.dat").exists() else None
-        scale = HALF_STARS if "10M" in str(folder) or "10m" in str(folder) else WHOLE_STARS
-    else:
+    from movierec.data.ingest import ingest, movielens_release
+
+    if movielens_release(path) is None and not path.name.endswith(".csv"):
         raise DataValidationError(
             f"{path}: unknown MovieLens file; expected ratings.csv, u.data, u*.base/u*.test or ratings.dat "
             "(for other layouts use `movierec ingest`)"
         )
-    _check_scale(ratings, scale, path, header=name.endswith(".csv"))
-    return Dataset.from_frames(ratings, movies, scale, name=str(path))
-
-
-def _read_ratings(path: Path, separator: str, header: bool) -> pl.DataFrame:
-    """Read a 4-column numeric ratings file strictly (every line or an error)."""
-    data = path.read_bytes()
-    if separator == "::":
-        data = data.replace(b"::", b"\t")
-        separator = "\t"
-    names = ["user_id", "movie_id", "rating", "timestamp"]
-    try:
-        df = pl.read_csv(
-            io.BytesIO(data),
-            separator=separator,
-            has_header=header,
-            new_columns=names,
-            schema_overrides={"user_id": pl.Int64, "movie_id": pl.Int64, "rating": pl.Float32, "timestamp": pl.Int64},
-            raise_if_empty=False,
-        )
-    except (pl.exceptions.ComputeError, pl.exceptions.ShapeError, pl.exceptions.SchemaError) as exc:
-        raise DataValidationError(
-            f"{path}: not a 4-column {separator!r}-separated ratings file ({str(exc).splitlines()[0]}); "
-            "use `movierec ingest` for other layouts"
-        ) from exc
-    if df.width != 4:
-        raise DataValidationError(f"{path}: found {df.width} columns, expected 4; check the separator")
-    if df.height == 0:
-        raise DataValidationError(f"{path}: no ratings found; an empty ratings file cannot be used")
-    nulls = df.null_count().row(0)
-    if any(nulls):
-        col = df.columns[int(np.argmax(nulls))]
-        row = int(np.flatnonzero(df[col].is_null().to_numpy())[0])
-        raise DataValidationError(
-            f"{path}: empty or missing value",
-            [Problem(str(path), row + 1 + header, col, "", "missing value")],
-        )
-    return df
-
-
-def _check_scale(ratings: pl.DataFrame, scale: RatingScale, path: Path, header: bool) -> None:
-    r = ratings["rating"].to_numpy()
-    bad = (r < scale.low) | (r > scale.high)
-    if scale.step:
-        bad |= np.abs(np.round((r - scale.low) / scale.step) * scale.step + scale.low - r) > 1e-6
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        raise DataValidationError(
-            f"{path}: {len(rows)} rating(s) off the scale {scale.describe()}",
-            [
-                Problem(str(path), int(i) + 1 + header, "rating", f"{r[i]:g}", f"rating outside {scale.describe()}")
-                for i in rows[:20]
-            ],
-        )
+    # One parsing and validation core for every loader: strict, official layout, no duplicate rule.
+    return ingest([path], format="movielens", on_error="strict", duplicates="error", name=str(path)).dataset
 
 
 def _catalogue(ids: list[int], titles: list[str], genres: list[list[str]], years: list[int | None] | None = None) -> pl.DataFrame:

@@ -1,0 +1,260 @@
+"""Read one ratings file into raw text fields, accounting for every physical line.
+
+Two parsers give the same answer; the fast one is tried first:
+
+* **fast** (Polars, multi-threaded): for files without double quotes and stray
+  carriage returns, whose header (if any) is on line 1. Polars keeps one row per
+  physical line, which is checked (rows == lines), so row ``i`` is line
+  ``i + 1 + header``. Rows with a missing field (blank lines, short lines) are
+  handed to the per-line parser, which decides what they are.
+* **per-line** (Python): everything else, including ``whitespace`` mode and
+  quoted fields.
+
+Output columns are the roles (``user``, ``item``, ``rating``, ``timestamp``) as
+text, plus ``line`` (Int64, 1-based physical line number). Lines that are not
+records (wrong field count, malformed quotes) come back as rejects.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from movierec.data.formats import (
+    QUOTING_SEPARATORS,
+    ROLES,
+    Layout,
+    detect_layout,
+    normalise_bytes,
+    role_positions,
+    separator_name,
+    split_fields,
+)
+from movierec.data.report import QUARANTINE_SCHEMA, FileReport
+from movierec.errors import DataValidationError
+
+_TYPES = {"user": pl.Int64, "item": pl.Int64, "rating": pl.Float64, "timestamp": pl.Int64}
+_POLARS_ERRORS = (pl.exceptions.ComputeError, pl.exceptions.SchemaError, pl.exceptions.ShapeError, pl.exceptions.NoDataError)
+
+
+@dataclass
+class RawFile:
+    """One file's records as fields, its structural rejects and its report so far.
+
+    Attributes
+    ----------
+    frame : polars.DataFrame
+        Role columns (text, or typed for Parquet) and ``line`` (Int64).
+    rejects : polars.DataFrame
+        Quarantine rows (see ``report.QUARANTINE_SCHEMA``).
+    report : FileReport
+        Lines read, header and blank lines, detected settings; acceptance
+        counts are filled in later.
+    """
+
+    frame: pl.DataFrame
+    rejects: pl.DataFrame
+    report: FileReport
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+def count_lines(data: bytes) -> int:
+    """Physical lines: the pieces between ``\\n`` (a final piece without one counts; an empty one does not)."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def read_delimited(
+    path: Path,
+    *,
+    separator: str | None = None,
+    header: bool | None = None,
+    columns: dict[str, str] | None = None,
+    encoding: str = "auto",
+    fmt: str = "delimited",
+) -> RawFile:
+    """Read a delimited text ratings file (see ``movierec.data.formats`` for the detection rules).
+
+    Raises
+    ------
+    DataValidationError
+        Undecodable bytes with a forced encoding, a separator that gives fewer
+        than 3 fields, or columns that cannot be matched to roles.
+    """
+    name = str(path)
+    data, enc, newline = normalise_bytes(path.read_bytes(), name, encoding)
+    rep = FileReport(file=name, format=fmt, encoding=enc, newline=newline, lines_read=count_lines(data))
+    layout = detect_layout(data, name, separator, header, columns)
+    if layout is None:  # nothing but blank lines
+        rep.blank_lines = rep.lines_read
+        rep.parser = "per-line"
+        return RawFile(pl.DataFrame(schema={r: pl.Utf8 for r in ROLES[:3]} | {"line": pl.Int64}), empty_rejects(), rep)
+    rep.separator = separator_name(layout.separator)
+    rep.header = list(layout.header) if layout.header_line else None
+    rep.header_lines = 1 if layout.header_line else 0
+    rep.columns = {r: (layout.header[p] if layout.header_line else f"#{p + 1}") for r, p in layout.positions.items()}
+    raw = _read_fast(data, layout, name, rep)
+    if raw is None:
+        rep.parser = "per-line"
+        raw = _read_per_line(data, layout, name, rep)
+    return raw
+
+
+def _classify(text: str, layout: Layout) -> tuple[str, list[str] | str]:
+    """``("blank", "")``, ``("reject", reason)`` or ``("ok", fields)`` for one line without its ``\\n``."""
+    text = text.rstrip("\r")
+    if not text.strip():
+        return "blank", ""
+    try:
+        fields = split_fields(text, layout.separator)
+    except csv.Error:
+        return "reject", "malformed quoting"
+    if len(fields) != layout.n_fields:
+        return "reject", f"found {len(fields)} fields, expected {layout.n_fields}"
+    return "ok", fields
+
+
+def _read_per_line(data: bytes, layout: Layout, name: str, rep: FileReport) -> RawFile:
+    text = data.decode("utf-8")
+    lines = text.split("\n")
+    if text.endswith("\n"):
+        lines.pop()
+    cols: dict[str, list[str]] = {r: [] for r in layout.positions}
+    numbers: list[int] = []
+    rej: list[tuple[int, str, str]] = []
+    for no, line in enumerate(lines, 1):
+        if no == layout.header_line:
+            continue
+        kind, payload = _classify(line, layout)
+        if kind == "blank":
+            rep.blank_lines += 1
+        elif kind == "reject":
+            rej.append((no, line.rstrip("\r")[:80], str(payload)))
+        else:
+            for role, p in layout.positions.items():
+                cols[role].append(payload[p])
+            numbers.append(no)
+    frame = pl.DataFrame({**{r: pl.Series(v, dtype=pl.Utf8) for r, v in cols.items()}, "line": pl.Series(numbers, dtype=pl.Int64)})
+    return RawFile(frame, _rejects(name, rej), rep)
+
+
+def _rejects(name: str, rows: list[tuple[int, str, str]]) -> pl.DataFrame:
+    if not rows:
+        return empty_rejects()
+    lines, values, reasons = zip(*rows, strict=True)
+    return pl.DataFrame(
+        {"file": [name] * len(rows), "line": list(lines), "column": [""] * len(rows), "value": list(values), "reason": list(reasons)},
+        schema=QUARANTINE_SCHEMA,
+    )
+
+
+def _read_fast(data: bytes, layout: Layout, name: str, rep: FileReport) -> RawFile | None:
+    """The Polars path, or None when the file needs the per-line parser."""
+    sep = layout.separator
+    if sep == " " or layout.header_line > 1 or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    if sep in QUOTING_SEPARATORS and b'"' in data:
+        return None
+    body = data
+    if sep == "::":
+        if b"\t" in data:
+            return None
+        body, sep = data.replace(b"::", b"\t"), "\t"
+    n_body = rep.lines_read - rep.header_lines
+    names = [f"f{i}" for i in range(layout.n_fields)]
+    typed = {f"f{p}": _TYPES[r] for r, p in layout.positions.items()}
+    df = None
+    for schema in ({n: typed.get(n, pl.Utf8) for n in names}, {n: pl.Utf8 for n in names}):
+        try:  # typed first (fast, small); text when some value does not parse
+            df = pl.read_csv(
+                body, has_header=False, separator=sep, quote_char=None, schema=schema, missing_columns="insert",
+                empty_string_is_null=False, skip_lines=layout.header_line, raise_if_empty=False,
+            )  # fmt: skip
+            break
+        except _POLARS_ERRORS:
+            continue
+    del body
+    if df is None or df.height != n_body:
+        return None
+    first = layout.header_line + 1
+    df = df.with_columns(pl.int_range(first, first + df.height, dtype=pl.Int64).alias("line"))
+    odd = pl.any_horizontal([pl.col(n).is_null() | (pl.col(n).str.len_bytes() == 0) if df.schema[n] == pl.Utf8
+                             else pl.col(n).is_null() for n in names])  # fmt: skip
+    odd_rows = df.filter(odd)
+    frame = df.filter(~odd) if odd_rows.height else df
+    frame = frame.select(*[pl.col(f"f{p}").alias(r) for r, p in layout.positions.items()], "line")
+    rep.parser = "fast"
+    if not odd_rows.height:
+        return RawFile(frame, empty_rejects(), rep)
+    # Blank, short or otherwise odd lines: let the per-line parser classify them.
+    numbers = odd_rows["line"].to_numpy()
+    texts = _lines_at(data, numbers)
+    extra: dict[str, list[str]] = {r: [] for r in layout.positions}
+    extra_lines: list[int] = []
+    rej: list[tuple[int, str, str]] = []
+    for no, text in zip(numbers.tolist(), texts, strict=True):
+        kind, payload = _classify(text, layout)
+        if kind == "blank":
+            rep.blank_lines += 1
+        elif kind == "reject":
+            rej.append((no, text.rstrip("\r")[:80], str(payload)))
+        else:
+            for role, p in layout.positions.items():
+                extra[role].append(payload[p])
+            extra_lines.append(no)
+    if extra_lines:
+        more = pl.DataFrame({**{r: pl.Series(v, dtype=pl.Utf8) for r, v in extra.items()}, "line": pl.Series(extra_lines, dtype=pl.Int64)})
+        more = more.with_columns(_text_to(frame.schema[r], r) for r in extra)
+        frame = pl.concat([frame, more]).sort("line")
+    return RawFile(frame, _rejects(name, rej), rep)
+
+
+def _text_to(dtype: pl.DataType, col: str) -> pl.Expr:
+    """Re-parsed text fields to the typed column's dtype (empty or unparseable -> null, reported as missing)."""
+    return pl.col(col) if dtype == pl.Utf8 else pl.col(col).str.strip_chars().cast(dtype, strict=False)
+
+
+def _lines_at(data: bytes, numbers: np.ndarray, chunk: int = 1 << 26) -> list[str]:
+    """The text of the given 1-based physical lines (ascending), scanning ``data`` in chunks."""
+    starts = np.zeros(len(numbers), dtype=np.int64)
+    ends = np.full(len(numbers), len(data), dtype=np.int64)
+    seen = 0  # newlines before the current chunk
+    view = np.frombuffer(data, dtype=np.uint8)
+    for base in range(0, len(data), chunk):
+        nl = np.flatnonzero(view[base:base + chunk] == 10) + base
+        # line k (1-based) starts after newline k-1 and ends at newline k
+        lo, hi = seen, seen + len(nl)
+        sel = (numbers - 1 > lo) & (numbers - 1 <= hi)
+        starts[sel] = nl[numbers[sel] - 2 - lo] + 1
+        sel = (numbers > lo) & (numbers <= hi)
+        ends[sel] = nl[numbers[sel] - 1 - lo]
+        seen = hi
+    return [data[s:e].decode("utf-8") for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
+def read_parquet(path: Path, columns: dict[str, str] | None = None) -> RawFile:
+    """Read a Parquet ratings file; rows are numbered from 1 as ``line``.
+
+    Raises
+    ------
+    DataValidationError
+        Unreadable file or columns that cannot be matched to roles.
+    """
+    name = str(path)
+    try:
+        df = pl.read_parquet(path)
+    except (OSError, *_POLARS_ERRORS) as exc:
+        raise DataValidationError(f"{name}: cannot read as Parquet: {str(exc).splitlines()[0]}") from exc
+    pos = role_positions(tuple(df.columns), df.width, columns or {}, name)
+    rep = FileReport(file=name, format="parquet", parser="parquet", lines_read=df.height,
+                     columns={r: df.columns[p] for r, p in pos.items()})  # fmt: skip
+    frame = df.select(*[pl.col(df.columns[p]).alias(r) for r, p in pos.items()]).with_columns(
+        pl.int_range(1, df.height + 1, dtype=pl.Int64).alias("line")
+    )
+    return RawFile(frame, empty_rejects(), rep)

@@ -1,0 +1,238 @@
+"""Vectorised validation of raw rating records: ids, rating scale, timestamps.
+
+Rules, in the order they are checked (the first failing rule names the line's
+reason, so every rejected line has exactly one):
+
+1. ``user`` and ``item`` must be non-empty (after stripping spaces). Ids are
+   kept exactly: text stays text; a column becomes integer ids only when every
+   value is a canonical integer (no sign ``+``, no leading zero) that fits in
+   int64; ids beyond int64 are therefore kept as text.
+2. ``rating`` must be a finite number in ``[low, high]`` of the scale and, when
+   the scale has a step, on its grid (``low + k * step`` within 1e-6). Values are
+   never rounded or clipped (cases C06, C11, C14a).
+3. ``timestamp`` (when the file has one) must be an integer epoch, a decimal
+   epoch (floored to seconds) or an ISO-8601 date/datetime (naive means UTC).
+   The unit of each integer is read from its size (case C07): below 1e11
+   seconds, below 1e14 milliseconds, below 1e17 microseconds, else
+   nanoseconds; everything is stored as int64 UTC seconds (floored). The result
+   must fall in [1970-01-01, 2100-01-01) so a wrong unit can never put a date in
+   the far future.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+import polars as pl
+
+from movierec.data.dataset import RatingScale
+from movierec.data.report import QUARANTINE_SCHEMA
+
+TS_MAX = 4_102_444_800  # 2100-01-01T00:00:00Z
+UNIT_LIMITS = ((1e11, "seconds", 1), (1e14, "milliseconds", 1_000), (1e17, "microseconds", 1_000_000))
+INTEGER = r"^[+-]?[0-9]+$"
+ISO = len(UNIT_LIMITS) + 1  # unit code of ISO-8601 text
+
+
+def stars(x: float) -> str:
+    """A rating for messages: ``5.0``, ``0.5``, ``3.75``."""
+    return f"{x:.1f}" if round(x, 1) == x else f"{x:g}"
+
+
+def _text(col: str) -> pl.Expr:
+    return pl.col(col).cast(pl.Utf8).str.strip_chars()
+
+
+def _id_expr(frame: pl.DataFrame, col: str) -> pl.Expr:
+    """The id column: integers stay integers, integral floats become Int64, anything else text (stripped)."""
+    dtype = frame.schema[col]
+    if dtype.is_integer():
+        return pl.col(col).cast(pl.Int64)
+    if dtype.is_float():
+        c = pl.col(col)
+        return pl.when(c.is_finite() & (c.round(0) == c) & (c.abs() < 9e18)).then(c.cast(pl.Int64, strict=False)).otherwise(None)
+    t = _text(col)
+    return pl.when(t == "").then(pl.lit(None, pl.Utf8)).otherwise(t)
+
+
+def _iso_epochs(values: list[str]) -> dict[str, int | None]:
+    """ISO-8601 date/datetime text -> UTC epoch seconds (floored), None when not ISO."""
+    out: dict[str, int | None] = {}
+    for v in values:
+        try:
+            d = dt.datetime.fromisoformat(v.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            out[v] = None
+            continue
+        if d.tzinfo is None:
+            d = d.replace(tzinfo=dt.UTC)
+        try:
+            out[v] = int(d.timestamp() // 1)
+        except (OverflowError, OSError, ValueError):
+            out[v] = None
+    return out
+
+
+def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
+    """Add ``ts`` (Int64 UTC seconds, null when unparseable) and ``ts_unit`` (UInt8 code, see ``UNIT_LIMITS``)."""
+    dtype = frame.schema["timestamp"]
+    if isinstance(dtype, pl.Datetime | pl.Date):
+        frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", "UTC") if isinstance(dtype, pl.Date) else dtype)
+                                   .dt.epoch("s").alias("ts"), pl.lit(ISO, pl.UInt8).alias("ts_unit"))  # fmt: skip
+    else:
+        if dtype.is_numeric():
+            num = pl.col("timestamp").cast(pl.Float64)
+            as_int = pl.col("timestamp").cast(pl.Int64, strict=False) if dtype.is_integer() else pl.lit(None, pl.Int64)
+        else:
+            t = _text("timestamp")
+            as_int = t.cast(pl.Int64, strict=False)
+            num = t.cast(pl.Float64, strict=False)
+        # integers exactly; other finite decimals floored (inf/nan stay null)
+        raw = pl.coalesce(as_int, pl.when(num.is_finite() & (num.abs() < 9e18)).then(num.floor().cast(pl.Int64)))
+        mag = raw.abs()
+        unit = pl.when(mag < UNIT_LIMITS[0][0]).then(pl.lit(0, pl.UInt8))
+        div = pl.when(mag < UNIT_LIMITS[0][0]).then(pl.lit(1, pl.Int64))
+        for k, (limit, _, factor) in enumerate(UNIT_LIMITS[1:], 1):
+            unit = unit.when(mag < limit).then(pl.lit(k, pl.UInt8))
+            div = div.when(mag < limit).then(pl.lit(factor, pl.Int64))
+        unit = unit.when(raw.is_not_null()).then(pl.lit(len(UNIT_LIMITS), pl.UInt8))
+        div = div.otherwise(pl.lit(1_000_000_000, pl.Int64))
+        frame = frame.with_columns((raw // div).alias("ts"), unit.alias("ts_unit"))
+        if not dtype.is_numeric():
+            todo = frame.filter(pl.col("ts").is_null() & (_text("timestamp") != ""))
+            if todo.height:
+                texts = todo.select(_text("timestamp").unique())["timestamp"].to_list()
+                iso = pl.DataFrame({"_t": texts, "_iso": [_iso_epochs(texts)[x] for x in texts]}, schema={"_t": pl.Utf8, "_iso": pl.Int64})
+                frame = (
+                    frame.with_columns(_text("timestamp").alias("_t"))
+                    .join(iso, on="_t", how="left", maintain_order="left")
+                    .with_columns(
+                        pl.coalesce("ts", "_iso").alias("ts"),
+                        pl.when(pl.col("_iso").is_not_null()).then(pl.lit(ISO, pl.UInt8)).otherwise("ts_unit").alias("ts_unit"),
+                    )
+                    .drop("_t", "_iso")
+                )
+    names = [name for _, name, _ in UNIT_LIMITS] + ["nanoseconds", "iso-8601"]
+    units = Counter({names[u]: int(n) for u, n in frame["ts_unit"].drop_nulls().value_counts().iter_rows()})
+    return frame, units
+
+
+def _empty(frame: pl.DataFrame, col: str) -> pl.Expr:
+    """True where the source field was empty (typed columns: null)."""
+    return _text(col) == "" if frame.schema[col] == pl.Utf8 else pl.col(col).is_null()
+
+
+def validate(
+    frame: pl.DataFrame, file: str, scale: RatingScale
+) -> tuple[pl.DataFrame, pl.DataFrame, Counter[str], tuple[float | None, float | None], dict[str, pl.Series]]:
+    """Check every record of one file.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame of n records
+        Columns ``user``, ``item``, ``rating``, optionally ``timestamp`` (text
+        or typed) and ``line`` (Int64).
+    file : str
+        For the quarantine rows.
+    scale : RatingScale
+        The scale ratings must fall on.
+
+    Returns
+    -------
+    accepted : polars.DataFrame
+        ``user``, ``item`` (Int64 or Utf8), ``rating`` (Float64), ``timestamp``
+        (Int64 UTC seconds; 0 when the file has none) and ``line``.
+    rejects : polars.DataFrame
+        Quarantine rows, one per rejected record.
+    units : Counter
+        Parsed timestamps per unit, accepted or not.
+    rating_range : (float or None, float or None)
+        Smallest and largest finite rating seen.
+    rejected_ids : dict of str to polars.Series
+        ``user`` and ``item``: distinct non-empty ids (as stripped text) on rejected records.
+    """
+    has_ts = "timestamp" in frame.columns
+    rtype = frame.schema["rating"]
+    rating = pl.col("rating").cast(pl.Float64, strict=False) if rtype.is_numeric() else _text("rating").cast(pl.Float64, strict=False)
+    frame = frame.with_columns(_id_expr(frame, "user").alias("u"), _id_expr(frame, "item").alias("i"), rating.alias("r"))
+    units: Counter[str] = Counter()
+    if has_ts:
+        frame, units = _timestamps(frame)
+    else:
+        frame = frame.with_columns(pl.lit(0, pl.Int64).alias("ts"))
+    r = pl.col("r")
+    low, high, step = scale.low, scale.high, scale.step
+    checks: list[tuple[pl.Expr, str, str]] = [
+        (pl.col("u").is_null() & _empty(frame, "user"), "user", "missing user id"),
+        (pl.col("u").is_null(), "user", "user id is not an integer or text"),
+        (pl.col("i").is_null() & _empty(frame, "item"), "item", "missing movie id"),
+        (pl.col("i").is_null(), "item", "movie id is not an integer or text"),
+        (r.is_null() & _empty(frame, "rating"), "rating", "missing rating"),
+        (r.is_null(), "rating", "rating is not a number"),
+        (~r.is_finite(), "rating", "rating is not finite"),
+        ((r < low) | (r > high), "rating", f"rating outside [{stars(low)}, {stars(high)}]"),
+    ]
+    if step:
+        off = (((r - low) / step).round(0) * step + low - r).abs() > 1e-6
+        checks.append((off, "rating", f"rating off the {step:g}-star grid from {stars(low)}"))
+    if has_ts:
+        ts = pl.col("ts")
+        checks += [
+            (ts.is_null() & _empty(frame, "timestamp"), "timestamp", "missing timestamp"),
+            (ts.is_null(), "timestamp", "timestamp is not epoch seconds, milliseconds or an ISO date"),
+            ((ts < 0) | (ts >= TS_MAX), "timestamp", "timestamp outside 1970-01-01..2100-01-01 after unit detection"),
+        ]
+    code: pl.Expr = pl.when(checks[0][0]).then(pl.lit(0, pl.UInt8))
+    for k, (cond, _, _) in enumerate(checks[1:], 1):
+        code = code.when(cond).then(pl.lit(k, pl.UInt8))
+    frame = frame.with_columns(code.otherwise(None).alias("_code"))
+    rng = frame.select(r.filter(r.is_finite()).min().alias("lo"), r.filter(r.is_finite()).max().alias("hi")).row(0)
+    bad = frame.filter(pl.col("_code").is_not_null())
+    reasons = {k: why for k, (_, _, why) in enumerate(checks)}
+    cols = {k: col for k, (_, col, _) in enumerate(checks)}
+    bad = bad.with_columns(
+        pl.col("_code").replace_strict(reasons, return_dtype=pl.Utf8).alias("_reason"),
+        pl.col("_code").replace_strict(cols, return_dtype=pl.Utf8).alias("_column"),
+    )
+    value = pl.lit("")
+    for c in ("user", "item", "rating", "timestamp"):
+        if c in frame.columns:
+            value = pl.when(pl.col("_column") == c).then(pl.col(c).cast(pl.Utf8)).otherwise(value)
+    rejects = bad.select(
+        pl.lit(file).alias("file"), pl.col("line"), pl.col("_column").alias("column"),
+        value.str.slice(0, 80).fill_null("").alias("value"), pl.col("_reason").alias("reason"),
+    ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
+    ok = frame.filter(pl.col("_code").is_null()).select(
+        pl.col("u").alias("user"), pl.col("i").alias("item"), pl.col("r").alias("rating"), pl.col("ts").alias("timestamp"), "line"
+    )
+    rejected_ids = {c: _distinct(bad, c) for c in ("user", "item")}
+    return ok, rejects, units, (rng[0], rng[1]), rejected_ids
+
+
+def _distinct(frame: pl.DataFrame, col: str) -> pl.Series:
+    s = frame.select(_text(col).unique()).to_series()
+    return s.filter(s.is_not_null() & (s != ""))
+
+
+def unify_ids(frames: list[pl.DataFrame], col: str) -> tuple[list[pl.DataFrame], str]:
+    """Give ``col`` one dtype across files: Int64 when every value is an integer within int64, else Utf8.
+
+    Integer ids are compared as integers (``007`` and ``7`` are one id, as in
+    any numeric column); a column with any other value keeps every id as its
+    exact text (ids beyond int64 included).
+
+    Returns
+    -------
+    (frames, kind) : (list of polars.DataFrame, str)
+        ``kind`` is ``"integer"`` or ``"string"``.
+    """
+    def all_int(f: pl.DataFrame) -> bool:
+        s = f[col]
+        if s.dtype.is_integer():
+            return True
+        return bool(s.str.contains(INTEGER).all()) and s.cast(pl.Int64, strict=False).null_count() == 0
+
+    if all(all_int(f) for f in frames):
+        return [f.with_columns(pl.col(col).cast(pl.Int64)) for f in frames], "integer"
+    return [f.with_columns(pl.col(col).cast(pl.Utf8)) for f in frames], "string"
