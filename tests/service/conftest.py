@@ -172,7 +172,8 @@ class ThreadServer:
 def make_server(registry: Path | None, database_url: str, **settings: Any) -> ThreadServer:
     from movierec.service import Settings, create_app
 
-    s = Settings(registry=registry, database_url=database_url, admin_token="s3cret", reload_interval=0, **settings)
+    settings = {"admin_token": "s3cret", "reload_interval": 0, **settings}
+    s = Settings(registry=registry, database_url=database_url, **settings)
     return ThreadServer(create_app(s))
 
 

@@ -1,0 +1,105 @@
+"""The ratings database on SQLite and on the real PostgreSQL: schema, upserts, concurrency, training from it."""
+
+from __future__ import annotations
+
+import random
+import threading
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+from sqlalchemy import text
+
+from movierec.data import Dataset
+from movierec.errors import DataValidationError
+from movierec.store import db
+from tests.service.conftest import make_server
+
+
+def test_schema_upsert_and_delete(db_url: str, model_a) -> None:
+    eng = db.make_engine(db_url)
+    db.init_db(eng)
+    db.init_db(eng)  # idempotent
+    assert db.sync_movies(eng, model_a.movies_) == model_a.movies_.height
+    assert db.sync_movies(eng, model_a.movies_) == 0
+    first = db.upsert_rating(eng, 7, 1, 4.0)
+    second = db.upsert_rating(eng, 7, 1, 2.5)
+    assert db.count_ratings(eng) == 1 and second.rating == 2.5 and second.created_at == first.created_at
+    assert second.updated_at >= first.updated_at
+    assert db.user_rating_pairs(eng, 7) == [(1, 2.5)]
+    assert db.delete_ratings(eng, 7, 2) == 0 and db.delete_ratings(eng, 7, 1) == 1
+    assert db.user_exists(eng, 7) and db.user_ratings(eng, 7) == []
+    if eng.dialect.name == "sqlite":
+        with eng.connect() as c:
+            assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    eng.dispose()
+
+
+def test_another_schema_version_is_refused(db_url: str) -> None:
+    eng = db.make_engine(db_url)
+    db.init_db(eng)
+    with eng.begin() as c:
+        c.execute(text("UPDATE movierec_meta SET value = '99' WHERE key = 'schema_version'"))
+    with pytest.raises(db.DatabaseError, match="schema version 99"):
+        db.init_db(eng)
+    eng.dispose()
+
+
+def test_unusable_urls_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(DataValidationError, match="not usable"):
+        db.make_engine("nosuchdb://x")
+    with pytest.raises(db.DatabaseError, match="not reachable"):
+        db.init_db(db.make_engine(f"sqlite:///{tmp_path}/missing/dir/x.db"))
+
+
+def test_training_data_plus_database_ratings(sqlite_url: str, model_a) -> None:
+    base = Dataset.from_frames(
+        pl.DataFrame({"user_id": [1, 1, 2], "movie_id": [1, 2, 1], "rating": [4.0, 3.0, 5.0], "timestamp": [10, 11, 12]}),
+        model_a.movies_,
+    )
+    eng = db.make_engine(sqlite_url)
+    db.init_db(eng)
+    assert db.with_db_ratings(base, eng) is base  # nothing stored: unchanged
+    db.sync_movies(eng, model_a.movies_)
+    db.upsert_rating(eng, 1, 2, 0.5)  # overrides the training rating
+    db.upsert_rating(eng, 9, 3, 4.5)  # a new user
+    merged = db.with_db_ratings(base, eng).ratings.sort("user_id", "movie_id")
+    assert merged.select("user_id", "movie_id", "rating").rows() == [(1, 1, 4.0), (1, 2, 0.5), (2, 1, 5.0), (9, 3, 4.5)]
+
+
+@pytest.mark.parametrize("n_clients", [20])
+def test_concurrent_writers_store_each_rating_exactly_once(db_url: str, shared_registry: Path, n_clients: int, seed: int) -> None:
+    """20 clients write 1,000 distinct ratings at once, then all overwrite the same 50: exactly 1,000 rows."""
+    rng = random.Random(seed)
+    movies = [1, 2, 3, 5, 6, 7, 10, 11, 16, 17, 19, 21, 25, 31, 32, 34, 36, 39, 44, 47]
+    pairs = [(100_000 + u, m) for u in range(50) for m in movies]
+    rng.shuffle(pairs)
+    assert len(set(pairs)) == 1000
+    errors: list[str] = []
+
+    def write(chunk: list[tuple[int, int]], url: str) -> None:
+        with httpx.Client(base_url=url, timeout=60) as c:
+            for u, m in chunk:
+                r = c.put(f"/v1/users/{u}/ratings/{m}", json={"rating": rng.choice([1.0, 2.5, 4.0])})
+                if r.status_code != 200:
+                    errors.append(f"{u}/{m}: {r.status_code} {r.text}")
+
+    def run(chunks: list[list[tuple[int, int]]], url: str) -> None:
+        threads = [threading.Thread(target=write, args=(ch, url)) for ch in chunks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    with make_server(shared_registry, db_url) as srv:
+        run([pairs[i::n_clients] for i in range(n_clients)], srv.url)
+        run([pairs[:50] for _ in range(n_clients)], srv.url)  # everyone upserts the same 50 rows at once
+    assert errors == []
+    eng = db.make_engine(db_url)
+    with eng.connect() as c:
+        assert c.execute(text("SELECT COUNT(*) FROM ratings")).scalar() == 1000
+        stored = set(c.execute(text("SELECT user_id, movie_id FROM ratings")).all())
+        assert c.execute(text("SELECT COUNT(*) FROM users")).scalar() == 50
+    assert stored == set(pairs)
+    eng.dispose()

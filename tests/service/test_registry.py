@@ -1,0 +1,163 @@
+"""The model registry: versions, the atomic pointer, a publisher killed mid-way, hot reload."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from movierec.errors import ArtifactError
+from movierec.models import Recommender
+from movierec.store import artifact
+from movierec.store.registry import Registry
+from tests.service.conftest import make_server
+
+
+def test_publish_versions_and_rollback(tmp_path: Path, model_a: Recommender, model_b: Recommender) -> None:
+    reg = Registry(tmp_path / "reg")
+    assert reg.versions() == [] and reg.current() is None
+    with pytest.raises(ArtifactError, match="empty"):
+        reg.load()
+    assert reg.publish(model_a) == "v000001"
+    assert reg.publish(model_b, metrics={"note": 1}) == "v000002"
+    assert reg.versions() == ["v000001", "v000002"] and reg.current() == "v000002"
+    version, loaded = reg.load()
+    assert version == "v000002" and loaded.config_dict() == model_b.config_dict()
+    assert reg.read_meta()["metrics"]["note"] == 1
+    reg.set_current("v000001")
+    assert reg.current() == "v000001" and reg.load()[1].config_dict() == model_a.config_dict()
+    with pytest.raises(ArtifactError, match="no model version"):
+        reg.set_current("v000009")
+    (reg.root / "CURRENT").write_text("../../etc\n")
+    with pytest.raises(ArtifactError, match="not a complete model version"):
+        reg.current()
+
+
+PUBLISHER = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from movierec.store import artifact
+    from movierec.store.registry import Registry
+
+    root, model_dir, stage = sys.argv[1:4]
+    model = artifact.load(model_dir)
+    if stage == "writing-folder":  # die while the version's files are being written
+        real = np.savez
+        def savez(*a, **k):
+            real(*a, **k)
+            print("READY", flush=True)
+            time.sleep(120)
+        np.savez = savez
+    else:  # die after the folder is complete, before the pointer moves
+        def write_pointer(self, version):
+            print("READY", flush=True)
+            time.sleep(120)
+        Registry._write_pointer = write_pointer
+    Registry(root).publish(model)
+    """
+)
+
+
+@pytest.mark.parametrize("stage", ["writing-folder", "before-pointer"])
+def test_a_publish_killed_midway_leaves_the_previous_version_served(
+    stage: str, registry: Path, model_b_dir: Path, model_b: Recommender, sqlite_url: str
+) -> None:
+    with make_server(registry, sqlite_url, reload_interval=0.05) as srv, httpx.Client(base_url=srv.url) as c:
+        before = c.get("/v1/users/1/recommendations").json()
+        cmd = [sys.executable, "-c", PUBLISHER, str(registry), str(model_b_dir), stage]
+        with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "READY"
+            os.kill(proc.pid, signal.SIGKILL)
+            assert proc.wait(timeout=30) == -signal.SIGKILL
+        time.sleep(0.3)  # several polling rounds of the server
+        reg = Registry(registry)
+        assert reg.current() == "v000001"
+        assert reg.load()[0] == "v000001"
+        assert c.get("/v1/model").json()["version"] == "v000001"
+        assert c.get("/v1/users/1/recommendations").json() == before
+        leftovers = [p.name for p in (registry / "versions").iterdir()]
+        if stage == "writing-folder":
+            assert any(n.startswith(".") for n in leftovers) and reg.versions() == ["v000001"]
+        else:
+            assert reg.versions() == ["v000001", "v000002"]  # complete but never made current
+        # The next publish cleans up, takes a fresh number, and the server swaps to it.
+        new = reg.publish(model_b)
+        assert new == ("v000002" if stage == "writing-folder" else "v000003")
+        assert not [p for p in (registry / "versions").iterdir() if p.name.startswith(".")]
+        deadline = time.monotonic() + 20
+        while c.get("/v1/model").json()["version"] != new:
+            assert time.monotonic() < deadline, "the server never picked up the new version"
+            time.sleep(0.05)
+
+
+def test_hot_reload_swaps_between_requests_without_failed_or_mixed_answers(
+    registry: Path, model_b: Recommender, sqlite_url: str
+) -> None:
+    """Clients hammer the server while a new version is published; every answer is whole and of one version."""
+    with make_server(registry, sqlite_url, reload_interval=0.05) as srv:
+        paths = ["/v1/users/1/recommendations?k=20", "/v1/movies/260/similar?k=20"]
+        with httpx.Client(base_url=srv.url) as c:
+            old = {p: c.get(p).json() for p in paths}
+        answers: list[tuple[str, int, dict]] = []
+        stop = threading.Event()
+
+        def client() -> None:
+            with httpx.Client(base_url=srv.url, timeout=30) as c:
+                while not stop.is_set():
+                    for p in paths:
+                        r = c.get(p)
+                        answers.append((p, r.status_code, r.json()))
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        Registry(registry).publish(model_b)
+        deadline = time.monotonic() + 20
+        while not any(a[2].get("model_version") == "v000002" for a in answers[-8:]):
+            assert time.monotonic() < deadline, "the new version was never served"
+            time.sleep(0.05)
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        with httpx.Client(base_url=srv.url) as c:
+            new = {p: c.get(p).json() for p in paths}
+    assert all(new[p] != old[p] for p in paths)
+    assert all(status == 200 for _, status, _ in answers)
+    by_version = {"v000001": old, "v000002": new}
+    for p, _, body in answers:  # each answer is exactly one version's answer, never a mix
+        assert body == by_version[body["model_version"]][p]
+    versions = [b["model_version"] for _, _, b in answers]
+    assert versions.count("v000001") > 0 and versions.count("v000002") > 0
+
+
+def test_reload_endpoint_swaps_at_once(registry: Path, model_b: Recommender, sqlite_url: str) -> None:
+    with make_server(registry, sqlite_url) as srv, httpx.Client(base_url=srv.url) as c:  # polling off
+        Registry(registry).publish(model_b)
+        assert c.get("/v1/model").json()["version"] == "v000001"
+        auth = {"Authorization": "Bearer s3cret"}
+        assert c.post("/v1/admin/reload", headers=auth).json() == {"changed": True, "version": "v000002"}
+        assert c.get("/v1/model").json()["version"] == "v000002"
+        assert 'movierec_model_info{version="v000002"} 1.0' in c.get("/v1/metrics").text
+
+
+def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(registry: Path, sqlite_url: str) -> None:
+    with make_server(registry, sqlite_url) as srv, httpx.Client(base_url=srv.url) as c:
+        reg = Registry(registry)
+        bad = registry / "versions" / "v000002"
+        artifact.save(reg.load()[1], bad)
+        (bad / "arrays.npz").write_bytes(b"garbage")
+        reg.set_current("v000002")
+        r = c.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
+        assert r.json() == {"changed": False, "version": "v000001"}
+        assert c.get("/v1/users/1/recommendations").status_code == 200
