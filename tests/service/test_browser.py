@@ -1,0 +1,105 @@
+"""The web page end to end in a real browser: Playwright driving Debian's Chromium against `movierec serve`.
+
+search → rate five films → recommendations appear → the popularity guard
+filters them → a reload keeps the ratings; titles with HTML stay text; no
+console errors. CI installs Chromium (``.ci/run``); when it is missing this
+test fails, unless ``MOVIEREC_SKIP_BROWSER=1`` says on purpose to skip it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.service.conftest import EVIL_TITLE, ProcessServer
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("MOVIEREC_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if os.environ.get("MOVIEREC_SKIP_BROWSER") == "1":
+        pytest.skip("MOVIEREC_SKIP_BROWSER=1: browser test skipped on request")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `apt-get install -y chromium` (CI's .ci/run does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield b
+        b.close()
+
+
+def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    with ProcessServer(shared_registry, f"sqlite:///{tmp_path / 'web.db'}", tmp_path / "serve.log") as srv:
+        page = browser.new_context().new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+
+        page.goto(srv.url + "/")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        user_id = int(page.evaluate("localStorage.getItem('movierec.user')"))
+        expect(page.locator("#recs-status")).to_have_text("Rate films to get recommendations.")
+
+        # Search: the most-rated matches first, the HTML-laden title shown as text.
+        page.get_by_label("Title contains").fill("toy story")
+        page.get_by_role("button", name="Search").click()
+        results = page.locator("#results li")
+        expect(results.first).to_be_visible()
+        expect(page.locator("#results .title").filter(has_text="<img src=x")).to_have_text(EVIL_TITLE)
+        assert page.evaluate("window.__xss") is None
+
+        # Rate five films (three Toy Story films, then two more from a second search), with the star buttons.
+        for i, stars in enumerate((5, 4, 5)):
+            title = results.nth(i).locator(".title").inner_text()
+            page.get_by_role("group", name=f"Rate {title}").get_by_role("button", name=f"{stars} stars").click()
+            expect(page.locator("#mine li")).to_have_count(i + 1)
+        page.get_by_label("Title contains").fill("matrix")
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#results .title").first).to_have_text("Matrix, The (1999)")
+        for i, stars in enumerate((2, 1)):
+            results.nth(i).get_by_role("button", name=f"{stars} star{'s' if stars > 1 else ''}", exact=True).click()
+            expect(page.locator("#mine li")).to_have_count(4 + i)
+        star = page.get_by_role("group", name="Rate Matrix, The (1999)").get_by_role("button", name="2 stars")
+        expect(star).to_have_attribute("aria-pressed", "true")
+
+        # Recommendations appear, each with its number of ratings and a reason from these ratings.
+        recs = page.locator("#recs li")
+        expect(recs).to_have_count(10)
+        expect(page.locator("#recs-status")).to_contain_text("10 films")
+        assert all(re.search(r"\b\d+ ratings\b", t) for t in page.locator("#recs .meta").all_inner_texts())
+        whys = page.locator("#recs .why").all_inner_texts()
+        assert any(w.startswith("Because you rated ") for w in whys)
+
+        # The popularity guard control: only films with at least 150 ratings remain.
+        page.get_by_label(re.compile("Popularity guard")).fill("150")
+        expect(page.locator("#min-ratings-value")).to_have_text("150")
+        expect(page.locator("#recs-status")).to_contain_text("films (model")
+        page.wait_for_function("[...document.querySelectorAll('#recs .meta')].every(e => "
+                               "Number(e.textContent.match(/(\\d+) ratings/)[1]) >= 150)")  # fmt: skip
+
+        # The ratings are in the database and survive a reload.
+        stored = httpx.get(f"{srv.url}/v1/users/{user_id}/ratings").json()["ratings"]
+        assert len(stored) == 5 and {r["rating"] for r in stored} == {5.0, 4.0, 2.0, 1.0}
+        page.reload()
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#mine li")).to_have_count(5)
+        expect(page.locator("#mine")).to_contain_text("Matrix, The (1999)")
+        expect(recs).to_have_count(10)
+        assert int(page.evaluate("localStorage.getItem('movierec.user')")) == user_id
+        assert page.evaluate("window.__xss") is None
+        page.context.close()
+    assert problems == []
