@@ -329,6 +329,8 @@ def role_positions(names: tuple[str, ...], n_fields: int, columns: dict[str, str
                 pos[role] = hit
         elif ROLES.index(role) < n_fields:
             pos[role] = ROLES.index(role)
+    if names and not pos and len(names) in (3, 4):  # no header name recognised: the usual order
+        pos = {role: k for k, role in enumerate(ROLES[: len(names)])}
     missing = [r for r in REQUIRED_ROLES if r not in pos]
     if missing:
         raise DataValidationError(

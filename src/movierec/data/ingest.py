@@ -35,7 +35,15 @@ import polars as pl
 
 from movierec.data.dataset import Dataset, RatingScale, pair_key
 from movierec.data.readers import RawFile, empty_rejects, read_delimited, read_parquet
-from movierec.data.report import DUPLICATE_REASON, DUPLICATE_RULE, FileReport, IngestReport, strict_error
+from movierec.data.report import (
+    DUPLICATE_REASON,
+    DUPLICATE_RULE,
+    QUARANTINE_SCHEMA,
+    TEXT_MAX,
+    FileReport,
+    IngestReport,
+    strict_error,
+)
 from movierec.data.validate import unify_ids, validate
 from movierec.errors import DataValidationError, Problem
 
@@ -203,13 +211,14 @@ def ingest(
     reports: list[FileReport] = []
     seen_users: list[pl.Series] = []
     seen_items: list[pl.Series] = []
+    sources: list[RawFile] = []
     scale_source = "declared" if scale else None
     for idx, path in enumerate(files):
         raw, release_scale = _read_one(path, format, columns, encoding, header)
         if scale is None:
             scale, scale_source = (release_scale, "movielens release") if release_scale else (HALF_STARS, "default")
         ok, bad, units, (rmin, rmax), bad_ids = validate(raw.frame, str(path), scale)
-        bad = pl.concat([raw.rejects, bad]).sort("line")
+        bad = _with_text(pl.concat([raw.rejects, bad]).sort("line"), raw)
         rep = raw.report
         rep.add_rejects(bad["reason"])
         rep.rating_min, rep.rating_max = rmin, rmax
@@ -220,8 +229,10 @@ def ingest(
         seen_users.append(bad_ids["user"])
         seen_items.append(bad_ids["item"])
         accepted.append(ok.with_columns(pl.lit(idx, pl.Int32).alias("file_idx")))
-        rejects.append(bad)
+        rejects.append(bad.with_columns(pl.lit(idx, pl.Int32).alias("file_idx")))
         reports.append(rep)
+        raw.frame = raw.frame.clear()
+        sources.append(raw)
     accepted, user_kind = unify_ids(accepted, "user")
     accepted, item_kind = unify_ids(accepted, "item")
     ratings = pl.concat(accepted)
@@ -230,10 +241,11 @@ def ingest(
         for rep, n in zip(reports, _per_file(superseded, len(files)), strict=True):
             if n:
                 rep.rejected[DUPLICATE_REASON] = rep.rejected.get(DUPLICATE_REASON, 0) + n
-        rejects.append(superseded.drop("file_idx"))
+        for idx, part in superseded.group_by("file_idx", maintain_order=True):
+            rejects.append(_with_text(part.drop("file_idx"), sources[idx[0]]).with_columns(pl.lit(idx[0], pl.Int32).alias("file_idx")))
     for rep, n in zip(reports, _per_file(ratings, len(files)), strict=True):
         rep.ratings_accepted = n
-    quarantine = pl.concat(rejects).sort("file", "line", maintain_order=True) if rejects else empty_rejects()
+    quarantine = pl.concat(rejects).sort("file_idx", "line", maintain_order=True).drop("file_idx")
     if ratings.height == 0:
         raise DataValidationError(
             f"no ratings accepted from {sum(r.lines_read for r in reports)} line(s) in {len(files)} file(s); "
@@ -302,6 +314,7 @@ def _resolve_duplicates(ratings: pl.DataFrame, files: list[Path], rule: str) -> 
         pl.lit("").alias("column"),
         pl.format("kept {}, line {}", pl.col("_wf").replace_strict(names, return_dtype=pl.Utf8), pl.col("_wl")).alias("value"),
         pl.lit(DUPLICATE_REASON).alias("reason"),
+        pl.lit("").alias("text"),
         pl.col("file_idx"),
     )
     pairs = int(groups["_win"].sum())
@@ -313,6 +326,20 @@ def _resolve_duplicates(ratings: pl.DataFrame, files: list[Path], rule: str) -> 
         )
     kept = ratings.filter(~dup | ratings["_ord"].is_in(groups.filter(pl.col("_win"))["_ord"].implode()))
     return kept.drop("_ord"), superseded, pairs
+
+
+def _with_text(q: pl.DataFrame, raw: RawFile) -> pl.DataFrame:
+    """Quarantine rows with the whole source line (``text``) and the field's exact source text as ``value``."""
+    if not q.height or raw.layout is None:
+        return q
+    lines = q["line"].unique().sort().to_list()
+    texts = dict(zip(lines, raw.line_texts(lines), strict=True))
+    out = []
+    for r in q.iter_rows(named=True):
+        text = texts[r["line"]]
+        exact = raw.field(text, r["column"]) if r["column"] else None
+        out.append({**r, "text": text[:TEXT_MAX], "value": r["value"] if exact is None else exact[:80]})
+    return pl.DataFrame(out, schema=QUARANTINE_SCHEMA)
 
 
 def _problems(q: pl.DataFrame, limit: int = 20) -> list[Problem]:

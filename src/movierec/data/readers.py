@@ -59,6 +59,25 @@ class RawFile:
     frame: pl.DataFrame
     rejects: pl.DataFrame
     report: FileReport
+    layout: Layout | None = None
+    encoding: str = "auto"
+
+    def line_texts(self, numbers: list[int]) -> list[str]:
+        """The text of the given 1-based lines (ascending), read again from the file; empty for Parquet."""
+        if self.layout is None or not numbers:
+            return [""] * len(numbers)
+        data, _, _ = normalise_bytes(Path(self.report.file).read_bytes(), self.report.file, self.encoding)
+        return [t.rstrip("\r") for t in _lines_at(data, np.asarray(numbers, dtype=np.int64))]
+
+    def field(self, text: str, role: str) -> str | None:
+        """The exact source text of ``role``'s field in a line, or None when the line does not split cleanly."""
+        if self.layout is None or role not in self.layout.positions:
+            return None
+        try:
+            fields = split_fields(text, self.layout.separator)
+        except csv.Error:
+            return None
+        return fields[self.layout.positions[role]].strip() if len(fields) == self.layout.n_fields else None
 
 
 def empty_rejects() -> pl.DataFrame:
@@ -103,6 +122,7 @@ def read_delimited(
     if raw is None:
         rep.parser = "per-line"
         raw = _read_per_line(data, layout, name, rep)
+    raw.layout, raw.encoding = layout, encoding
     return raw
 
 
@@ -149,9 +169,10 @@ def _rejects(name: str, rows: list[tuple[int, str, str]]) -> pl.DataFrame:
         return empty_rejects()
     lines, values, reasons = zip(*rows, strict=True)
     return pl.DataFrame(
-        {"file": [name] * len(rows), "line": list(lines), "column": [""] * len(rows), "value": list(values), "reason": list(reasons)},
+        {"file": [name] * len(rows), "line": list(lines), "column": [""] * len(rows), "value": list(values),
+         "reason": list(reasons), "text": [""] * len(rows)},
         schema=QUARANTINE_SCHEMA,
-    )
+    )  # fmt: skip
 
 
 def _read_fast(data: bytes, layout: Layout, name: str, rep: FileReport) -> RawFile | None:

@@ -23,7 +23,9 @@ DUPLICATE_RULE = (
     "on equal timestamps the one read last (later file, later line) wins"
 )
 
-QUARANTINE_SCHEMA = {"file": pl.Utf8, "line": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8}
+QUARANTINE_SCHEMA = {"file": pl.Utf8, "line": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8, "text": pl.Utf8}
+"""One row per rejected line: where, which field, its text, why, and the whole line (``text``, up to 1000 characters)."""
+TEXT_MAX = 1000
 
 # Reason prefix -> the fix to try (strict-mode messages and the CLI summary).
 FIXES: tuple[tuple[str, str], ...] = (

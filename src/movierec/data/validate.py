@@ -201,7 +201,7 @@ def validate(
             value = pl.when(pl.col("_column") == c).then(pl.col(c).cast(pl.Utf8)).otherwise(value)
     rejects = bad.select(
         pl.lit(file).alias("file"), pl.col("line"), pl.col("_column").alias("column"),
-        value.str.slice(0, 80).fill_null("").alias("value"), pl.col("_reason").alias("reason"),
+        value.str.slice(0, 80).fill_null("").alias("value"), pl.col("_reason").alias("reason"), pl.lit("").alias("text"),
     ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
     ok = frame.filter(pl.col("_code").is_null()).select(
         pl.col("u").alias("user"), pl.col("i").alias("item"), pl.col("r").alias("rating"), pl.col("ts").alias("timestamp"), "line"
