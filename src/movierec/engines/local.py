@@ -8,8 +8,8 @@ Where the time goes (see ``docs/performance.md``): building the normal
 equations costs about 2·n_r·k² flops per row and solving them about k³/3.
 Rows with at least ``BLAS_MIN_ROW`` ratings gather their partners' factors
 into a float32 block ``Z = [1, Y]`` (``PIECE`` rows at a time, so the block
-stays in L2) and form ``ZᵀZ`` and ``Zᵀt`` with BLAS ``sgemm``/``sgemv``
-(float32 products, float64 sums across pieces); the system is then solved
+stays in L2) and form the lower triangle of ``ZᵀZ`` with BLAS ``ssyrk``
+(half the flops of a full product) and ``Zᵀt`` in a float64 loop; the system is then solved
 in float64 by a Cholesky factorisation written for the (k+1)² system
 (as fast as LAPACK ``dpotrf`` at this size, and it reports a non-positive
 pivot instead of raising). Short rows and
@@ -20,8 +20,17 @@ already uses every core); ``movierec.engines.threads`` arranges that.
 
 from __future__ import annotations
 
+import llvmlite.binding as _llvm
 import numpy as np
-from numba import njit, prange
+import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS whose ssyrk we call)
+from numba import njit, prange, types
+from numba.extending import get_cython_function_address
+
+# SciPy's Fortran ssyrk, called by symbol name: the address is registered anew in
+# every process, so the compiled kernels stay cacheable on disk (a ctypes
+# pointer would be baked into the cache and forbid it).
+_llvm.add_symbol("movierec_ssyrk", get_cython_function_address("scipy.linalg.cython_blas", "ssyrk"))
+_ssyrk = types.ExternalFunction("movierec_ssyrk", types.void(*([types.voidptr] * 10)))
 
 BLAS_MIN_ROW = 16
 """Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) use BLAS."""
@@ -89,10 +98,22 @@ def _normal_scalar(indices, values, other_factors, other_bias, start, end, base,
 
 
 @njit(cache=True, fastmath=True)
-def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t):  # pragma: no cover - numba
-    """Full ZᵀZ and Zᵀt: float32 gathers of PIECE ratings, sgemm/sgemv, float64 sums."""
+def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par):  # pragma: no cover - numba
+    """Lower triangle of ZᵀZ (ssyrk) and Zᵀt, PIECE float32 gathers at a time.
+
+    ``G`` (d×d float32) accumulates across pieces; ``par`` holds the BLAS
+    scalars (int32 [d, m, d, d] and float32 [1, 1] viewed through ``par``'s
+    companions, see ``_blas_params``). The result is added into A's upper
+    triangle and b in float64.
+    """
     k = other_factors.shape[1]
     d = k + 1
+    ipar, fpar, cpar = par
+    ipar[0] = d
+    ipar[2] = d
+    ipar[3] = d
+    G[:] = 0.0
+    g = np.zeros(d)
     for p0 in range(start, end, PIECE):
         m = min(PIECE, end - p0)
         for q in range(m):
@@ -101,13 +122,29 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
             Z[q, 0] = 1.0
             for a in range(k):
                 Z[q, a + 1] = other_factors[j, a]
-        Zm = Z[:m]
-        G = np.dot(Zm.T, Zm)
-        g = np.dot(Zm.T, t[:m])
-        for a in range(d):
-            b[a] += g[a]
-            for c in range(d):
-                A[a, c] += G[a, c]
+        ipar[1] = m
+        # Fortran view: Z is d×m (lda = d); C := 1·Z Zᵀ + 1·C, upper in Fortran = lower here.
+        _ssyrk(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, fpar[0:].ctypes,
+               Z.ctypes, ipar[2:].ctypes, fpar[1:].ctypes, G.ctypes, ipar[3:].ctypes)  # fmt: skip
+        for q in range(m):
+            tq = t[q]
+            for a in range(d):
+                g[a] += tq * Z[q, a]
+    for a in range(d):
+        b[a] += g[a]
+        for c in range(a, d):
+            A[a, c] += G[c, a]
+
+
+@njit(cache=True)
+def _blas_params():  # pragma: no cover - numba
+    """Per-thread scalar buffers for the Fortran BLAS call (ints, floats, chars)."""
+    ipar = np.zeros(4, dtype=np.int32)
+    fpar = np.ones(2, dtype=np.float32)  # alpha = 1, beta = 1 (accumulate)
+    cpar = np.empty(2, dtype=np.int8)
+    cpar[0] = 85  # 'U'
+    cpar[1] = 78  # 'N'
+    return ipar, fpar, cpar
 
 
 @njit(cache=True, parallel=True, fastmath=True)
@@ -160,6 +197,8 @@ def solve_half_step(
         A = np.empty((d, d))
         b = np.empty(d)
         L = np.empty((d, d))
+        G = np.empty((d, d), dtype=np.float32)
+        par = _blas_params()
         for r in range(c, n_rows, n_chunks):
             start = indptr[r]
             end = indptr[r + 1]
@@ -174,7 +213,7 @@ def solve_half_step(
             base = global_mean + offset[r]
             big = use_blas and n >= BLAS_MIN_ROW
             if big:
-                _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t)
+                _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par)
             else:
                 _normal_scalar(indices, values, other_factors, other_bias, start, end, base, A, b)
             A[0, 0] += bias_reg * n
