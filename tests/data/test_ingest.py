@@ -38,8 +38,12 @@ def test_C01_latin1_titles_in_u_item_and_movies_dat(tmp_path: Path) -> None:
     dat = write(tmp_path / "ml-1m" / "movies.dat", b"102::Caf\xe9 Noir II (1996)::Drama\n")
     csv = write(tmp_path / "latest" / "movies.csv", "movieId,title,genres\n103,Café Noir III (1999),Drama\n")
     ratings = write(tmp_path / "r.csv", "userId,movieId,rating\n1,101,4\n2,102,3\n2,103,5\n")
-    for movies, mid, title, enc in ((item, 101, "Café Noir (1994)", "latin-1"), (dat, 102, "Café Noir II (1996)", "latin-1"),
-                                    (csv, 103, "Café Noir III (1999)", "utf-8")):  # fmt: skip
+    cases = [
+        (item, 101, "Café Noir (1994)", "latin-1"),
+        (dat, 102, "Café Noir II (1996)", "latin-1"),
+        (csv, 103, "Café Noir III (1999)", "utf-8"),
+    ]
+    for movies, mid, title, enc in cases:
         res = ingest([ratings], movies=movies)
         titles = dict(res.dataset.movies.select("movie_id", "title").rows())
         assert titles[mid] == title and "\ufffd" not in title
@@ -87,9 +91,12 @@ def test_C02_quoted_ids_in_a_ratings_file_follow_rfc4180(tmp_path: Path) -> None
 # ---------------------------------------------------------------------------- C03
 @pytest.mark.parametrize(
     ("name", "data", "sep"),
-    [("u.data", "1\t10\t4\t1000000000\n", "tab"), ("ratings.dat", "1::10::4::1000000000\n", "::"),
-     ("any.txt", "1   10\t4\n2 \t 10  3\n", "whitespace")],
-)  # fmt: skip
+    [
+        ("u.data", "1\t10\t4\t1000000000\n", "tab"),
+        ("ratings.dat", "1::10::4::1000000000\n", "::"),
+        ("any.txt", "1   10\t4\n2 \t 10  3\n", "whitespace"),
+    ],
+)
 def test_C03_separator_detected(tmp_path: Path, name: str, data: str, sep: str) -> None:
     res = ingest([write(tmp_path / name, data)])
     assert res.report.files[0].separator == sep
@@ -98,7 +105,9 @@ def test_C03_separator_detected(tmp_path: Path, name: str, data: str, sep: str) 
 
 @pytest.mark.parametrize("data", ["1\t10\t4\t1000000000\n", "1::10::4::1000000000\n", "1   10\t4\n"])
 def test_C03_forced_comma_fails_at_once_never_zero_rows(tmp_path: Path, data: str) -> None:
-    with pytest.raises(DataValidationError, match=r"found 1 column\(s\) on line 1, expected 3 or 4.*check the separator"):
+    with pytest.raises(
+        DataValidationError, match=r"found 1 column\(s\) on line 1, expected 3 or 4.*check the separator"
+    ):
         ingest([write(tmp_path / "r.csv", data)], format="csv")
 
 
@@ -137,7 +146,10 @@ def test_C04_whitespace_only_and_crlf_blank_lines_are_counted(tmp_path: Path) ->
 
 # ---------------------------------------------------------------------------- C06
 def test_C06_half_stars_stay_half_stars(tmp_path: Path) -> None:
-    p = write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,3.5,1000000000\n1,20,0.5,1000000001\n2,10,5.0,1000000002\n")
+    p = write(
+        tmp_path / "r.csv",
+        "userId,movieId,rating,timestamp\n1,10,3.5,1000000000\n1,20,0.5,1000000001\n2,10,5.0,1000000002\n",
+    )
     res = ingest([p])
     assert res.dataset.ratings["rating"].to_list() == [3.5, 0.5, 5.0]
     assert float(np.mean(res.dataset.arrays()[2])) == 3.0
@@ -154,12 +166,27 @@ def test_C06_off_grid_rating_rejected_with_its_line_never_rounded(tmp_path: Path
 
 # ---------------------------------------------------------------------------- C07
 def test_C07_seconds_milliseconds_and_iso_dates_agree(tmp_path: Path) -> None:
-    sec = ingest([write(tmp_path / "s.csv", "userId,movieId,rating,timestamp\n1,10,4.0,1000000000\n1,20,3.0,1100000000\n")])
-    ms = ingest([write(tmp_path / "ms.csv", "userId,movieId,rating,timestamp\n1,10,4.0,1000000000000\n1,20,3.0,1100000000000\n")])
-    iso = ingest([write(tmp_path / "iso.csv", "userId,movieId,rating,timestamp\n1,10,4.0,2001-09-09T01:46:40Z\n1,20,3.0,2004-11-09T11:33:20+00:00\n")])
+    sec = ingest(
+        [write(tmp_path / "s.csv", "userId,movieId,rating,timestamp\n1,10,4.0,1000000000\n1,20,3.0,1100000000\n")]
+    )
+    ms = ingest(
+        [
+            write(
+                tmp_path / "ms.csv", "userId,movieId,rating,timestamp\n1,10,4.0,1000000000000\n1,20,3.0,1100000000000\n"
+            )
+        ]
+    )
+    iso = ingest(
+        [
+            write(
+                tmp_path / "iso.csv",
+                "userId,movieId,rating,timestamp\n1,10,4.0,2001-09-09T01:46:40Z\n1,20,3.0,2004-11-09T11:33:20+00:00\n",
+            )
+        ]
+    )
     assert rows(sec) == rows(ms) == rows(iso)
-    assert (sec.report.files[0].timestamp_unit, ms.report.files[0].timestamp_unit, iso.report.files[0].timestamp_unit) == (
-        "seconds", "milliseconds", "iso-8601")  # fmt: skip
+    units = [r.report.files[0].timestamp_unit for r in (sec, ms, iso)]
+    assert units == ["seconds", "milliseconds", "iso-8601"]
     ts = ms.dataset.ratings["timestamp"].to_numpy()
     assert dt.datetime.fromtimestamp(int(ts[0]), dt.UTC) == dt.datetime(2001, 9, 9, 1, 46, 40, tzinfo=dt.UTC)
     # split at the cutoff 2002-01-01: 1000000000 (2001-09-09) trains, 1100000000 (2004-11-09) tests
@@ -168,22 +195,35 @@ def test_C07_seconds_milliseconds_and_iso_dates_agree(tmp_path: Path) -> None:
 
 
 def test_C07_wrong_units_never_land_in_the_far_future_or_1970(tmp_path: Path) -> None:
-    p = write(tmp_path / "r.csv", "u,i,r,t\n1,10,4,5000000000000000000\n1,11,4,-5\n1,12,4,soon\n1,13,4,1000000000000000\n")
+    p = write(
+        tmp_path / "r.csv", "u,i,r,t\n1,10,4,5000000000000000000\n1,11,4,-5\n1,12,4,soon\n1,13,4,1000000000000000\n"
+    )
     res = ingest([p])
     assert rows(res) == [(1, 13, 4.0, 1000000000)]  # microseconds, detected
-    assert res.quarantine["reason"].to_list() == [
-        "timestamp outside 1970-01-01..2100-01-01 after unit detection", "timestamp outside 1970-01-01..2100-01-01 after unit detection",
-        "timestamp is not epoch seconds, milliseconds or an ISO date"]  # fmt: skip
+    outside = "timestamp outside 1970-01-01..2100-01-01 after unit detection"
+    not_ts = "timestamp is not epoch seconds, milliseconds or an ISO date"
+    assert res.quarantine["reason"].to_list() == [outside, outside, not_ts]
 
 
 # ---------------------------------------------------------------------------- C08
 def test_C08_latest_timestamp_wins(tmp_path: Path) -> None:
-    p = write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,2.0,1000000000\n1,10,4.5,1000000500\n2,10,3.0,1000000100\n")
+    p = write(
+        tmp_path / "r.csv",
+        "userId,movieId,rating,timestamp\n1,10,2.0,1000000000\n1,10,4.5,1000000500\n2,10,3.0,1000000100\n",
+    )
     res = ingest([p])
     assert sorted(rows(res)) == [(1, 10, 4.5, 1000000500), (2, 10, 3.0, 1000000100)]
     assert res.report.duplicates["pairs_resolved"] == 1 and "latest timestamp wins" in res.report.duplicates["rule"]
     assert res.quarantine.rows() == [
-        (str(p), 2, "", f"kept {p}, line 3", "duplicate (user, movie): superseded by the latest rating", "1,10,2.0,1000000000")]
+        (
+            str(p),
+            2,
+            "",
+            f"kept {p}, line 3",
+            "duplicate (user, movie): superseded by the latest rating",
+            "1,10,2.0,1000000000",
+        )
+    ]
     assert res.dataset.ratings["rating"].max() <= 5.0  # never a sum
     assert_balanced(res)
 
@@ -198,10 +238,13 @@ def test_C08_duplicates_across_files_and_ties(tmp_path: Path) -> None:
 
 
 def test_C08_training_on_resolved_duplicates_does_not_crash(tmp_path: Path) -> None:
-    from movierec.models import ALS
     from movierec.config import ALSConfig
+    from movierec.models import ALS
 
-    p = write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,2.0,1\n1,10,4.5,2\n2,10,3.0,3\n2,20,1.0,4\n1,20,5,5\n")
+    p = write(
+        tmp_path / "r.csv",
+        "userId,movieId,rating,timestamp\n1,10,2.0,1\n1,10,4.5,2\n2,10,3.0,3\n2,20,1.0,4\n1,20,5,5\n",
+    )
     model = ALS(ALSConfig(n_factors=2, n_iter=2)).fit(ingest([p]).dataset)
     assert np.isfinite(model.fit_info_["train_rmse"])
 
@@ -224,12 +267,16 @@ C11 = "userId,movieId,rating\n1,10,-1\n1,20,0\n1,30,6\n1,40,4.5\n"
 
 def test_C11_strict_lists_every_out_of_scale_line(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", C11)
-    with pytest.raises(DataValidationError, match=r"3 line\(s\) rejected \(rating outside \[0.5, 5.0\]\).*--scale") as err:
+    with pytest.raises(
+        DataValidationError, match=r"3 line\(s\) rejected \(rating outside \[0.5, 5.0\]\).*--scale"
+    ) as err:
         ingest([p], on_error="strict")
     probs = err.value.problems
     assert [(q.line, q.column, q.value, q.reason) for q in probs] == [
-        (2, "rating", "-1", "rating outside [0.5, 5.0]"), (3, "rating", "0", "rating outside [0.5, 5.0]"),
-        (4, "rating", "6", "rating outside [0.5, 5.0]")]  # fmt: skip
+        (2, "rating", "-1", "rating outside [0.5, 5.0]"),
+        (3, "rating", "0", "rating outside [0.5, 5.0]"),
+        (4, "rating", "6", "rating outside [0.5, 5.0]"),
+    ]
     assert all(q.file == str(p) for q in probs)
 
 
@@ -253,7 +300,9 @@ def test_C14a_declared_scale_vs_data_rejects_never_clips(tmp_path: Path) -> None
 
 # ---------------------------------------------------------------------------- ids, modes, refusals
 def test_ids_kept_exactly_strings_and_ints_beyond_int64(tmp_path: Path) -> None:
-    p = write(tmp_path / "r.csv", "user,item,rating\nalice,tt0111161,4\n99999999999999999999999,tt0111161,3\nalice,00042,2\n")
+    p = write(
+        tmp_path / "r.csv", "user,item,rating\nalice,tt0111161,4\n99999999999999999999999,tt0111161,3\nalice,00042,2\n"
+    )
     res = ingest([p])
     assert res.report.ids == {"user": "string", "movie": "string"}
     assert set(res.dataset.users.ids.to_list()) == {"alice", "99999999999999999999999"}

@@ -32,19 +32,40 @@ def messy_export(tmp_path: Path) -> Path:
 
 def test_ingest_then_train_and_recommend_keep_external_ids(tmp_path: Path) -> None:
     src = messy_export(tmp_path)
-    code, out, err = invoke("ingest", str(src), "--out", str(tmp_path / "ds"),
-                            "--columns", "user=user,item=film,rating=stars,timestamp=time", "--json")  # fmt: skip
+    code, out, err = invoke(
+        "ingest",
+        str(src),
+        "--out",
+        str(tmp_path / "ds"),
+        "--columns",
+        "user=user,item=film,rating=stars,timestamp=time",
+        "--json",
+    )
     assert code == 0, err
     rep = json.loads(out)
     f = rep["files"][0]
     assert rep["balanced"] and f["separator"] == "semicolon" and f["timestamp_unit"] == "milliseconds"
     assert f["blank_lines"] == 1 and f["rejected"] == {
-        "rating outside [0.5, 5.0]": 1, "duplicate (user, movie): superseded by the latest rating": 1}  # fmt: skip
+        "rating outside [0.5, 5.0]": 1,
+        "duplicate (user, movie): superseded by the latest rating": 1,
+    }
     assert rep["duplicates"]["pairs_resolved"] == 1 and rep["ids"] == {"user": "string", "movie": "string"}
     q = (tmp_path / "ds" / "quarantine.csv").read_text()
     assert "user-1;tt0000001;9;1000000000000" in q
-    code, out, err = invoke("train", "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "m"),
-                            "--factors", "3", "--iterations", "2", "--min-ratings", "0", "--json")  # fmt: skip
+    code, out, err = invoke(
+        "train",
+        "--data",
+        str(tmp_path / "ds"),
+        "--out",
+        str(tmp_path / "m"),
+        "--factors",
+        "3",
+        "--iterations",
+        "2",
+        "--min-ratings",
+        "0",
+        "--json",
+    )
     assert code == 0, err
     assert json.loads(out)["data"]["n_ratings"] == f["ratings_accepted"]
     code, out, err = invoke("recommend", "--model", str(tmp_path / "m"), "--user", "user-3", "-k", "3", "--json")

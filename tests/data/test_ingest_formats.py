@@ -16,7 +16,9 @@ from .test_ingest import rows, write
 
 
 def test_generic_csv_with_column_mapping_by_name_and_position(tmp_path: Path) -> None:
-    p = write(tmp_path / "export.csv", "when,stars,who,what,comment\n2001-09-09,4.5,u1,m1,great\n2001-09-10,3,u2,m1,ok\n")
+    p = write(
+        tmp_path / "export.csv", "when,stars,who,what,comment\n2001-09-09,4.5,u1,m1,great\n2001-09-10,3,u2,m1,ok\n"
+    )
     res = ingest([p], columns=parse_columns("user=who,item=what,rating=stars,timestamp=when"))
     assert rows(res) == [("u1", "m1", 4.5, 999993600), ("u2", "m1", 3.0, 1000080000)]
     assert res.report.files[0].columns == {"user": "who", "item": "what", "rating": "stars", "timestamp": "when"}
@@ -36,9 +38,13 @@ def test_unknown_header_needs_a_mapping(tmp_path: Path) -> None:
 def test_parquet_input_with_typed_columns(tmp_path: Path) -> None:
     p = tmp_path / "r.parquet"
     pl.DataFrame(
-        {"user_id": [1, 2, 2], "movie_id": [10, 10, 11], "rating": [4.0, 9.0, 2.5],
-         "timestamp": pl.Series(["2001-09-09 01:46:40"] * 3).str.to_datetime()}
-    ).write_parquet(p)  # fmt: skip
+        {
+            "user_id": [1, 2, 2],
+            "movie_id": [10, 10, 11],
+            "rating": [4.0, 9.0, 2.5],
+            "timestamp": pl.Series(["2001-09-09 01:46:40"] * 3).str.to_datetime(),
+        }
+    ).write_parquet(p)
     res = ingest([p])
     f = res.report.files[0]
     assert rows(res) == [(1, 10, 4.0, 1000000000), (2, 11, 2.5, 1000000000)]
@@ -59,11 +65,17 @@ def test_old_mac_line_endings(tmp_path: Path) -> None:
 
 
 def test_fast_path_hands_short_and_long_lines_to_the_line_parser(tmp_path: Path) -> None:
-    p = write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,4,1000000000\n2,10\n\n3,10,4,1000000000,extra\n4,,3,1000000000\n")
+    p = write(
+        tmp_path / "r.csv",
+        "userId,movieId,rating,timestamp\n1,10,4,1000000000\n2,10\n\n3,10,4,1000000000,extra\n4,,3,1000000000\n",
+    )
     res = ingest([p])
     assert rows(res) == [(1, 10, 4.0, 1000000000)]
     assert res.quarantine.select("line", "reason").rows() == [
-        (3, "found 2 fields, expected 4"), (5, "found 5 fields, expected 4"), (6, "missing movie id")]  # fmt: skip
+        (3, "found 2 fields, expected 4"),
+        (5, "found 5 fields, expected 4"),
+        (6, "missing movie id"),
+    ]
     f = res.report.files[0]
     assert (f.lines_read, f.blank_lines, f.rejected_total, f.ratings_accepted) == (6, 1, 3, 1) and f.balanced
 
@@ -90,11 +102,18 @@ def test_movielens_layouts_share_the_core_and_report_the_release_scale(tmp_path:
 
 
 def test_dataset_folder_holds_report_and_quarantine_and_reloads(tmp_path: Path) -> None:
-    p = write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,4,1000000000\n1,11,7,1000000000\n2,10,3,1000000001\n")
+    p = write(
+        tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,4,1000000000\n1,11,7,1000000000\n2,10,3,1000000001\n"
+    )
     out = write_ingest(ingest([p]), tmp_path / "ds")
     report = json.loads((out / "ingest_report.json").read_text())
     assert report["balanced"] and report["totals"] == {
-        "lines_read": 4, "header_lines": 1, "blank_lines": 0, "ratings_accepted": 2, "rejected_total": 1}  # fmt: skip
+        "lines_read": 4,
+        "header_lines": 1,
+        "blank_lines": 0,
+        "ratings_accepted": 2,
+        "rejected_total": 1,
+    }
     q = pl.read_csv(out / "quarantine.csv")
     assert q.columns == ["file", "line", "column", "value", "reason", "text"]
     assert q.row(0) == (str(p), 3, "rating", 7, "rating outside [0.5, 5.0]", "1,11,7,1000000000")

@@ -18,10 +18,31 @@ from movierec.data.ingest import ingest
 from movierec.errors import DataValidationError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True)
-FUZZ_SLOW = settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ_SLOW = settings(
+    max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 
 SEPARATORS = [",", "\t", "::", ";", "|", " ", "  \t"]
-JUNK = ['"', "'", ",", "\t", "::", "\r", "\n", "\n\n", " ", "\x00", "é", "\ufeff", "-", ".", "e", "NaN", "1e400", "99999999999999999999"]
+JUNK = [
+    '"',
+    "'",
+    ",",
+    "\t",
+    "::",
+    "\r",
+    "\n",
+    "\n\n",
+    " ",
+    "\x00",
+    "é",
+    "\ufeff",
+    "-",
+    ".",
+    "e",
+    "NaN",
+    "1e400",
+    "99999999999999999999",
+]
 
 
 @st.composite
@@ -56,13 +77,13 @@ def mutated(draw: st.DrawFn) -> bytes:
         if op == "insert":
             text = text[:pos] + draw(st.sampled_from(JUNK)) + text[pos:]
         elif op == "delete":
-            text = text[:pos] + text[pos + draw(st.integers(1, 6)):]
+            text = text[:pos] + text[pos + draw(st.integers(1, 6)) :]
         elif op == "replace":
-            text = text[:pos] + draw(st.sampled_from(JUNK)) + text[pos + 1:]
+            text = text[:pos] + draw(st.sampled_from(JUNK)) + text[pos + 1 :]
         elif op == "dup_line":
             lines = text.split("\n")
             k = draw(st.integers(0, len(lines) - 1))
-            text = "\n".join(lines[: k + 1] + [lines[k]] + lines[k + 1:])
+            text = "\n".join(lines[: k + 1] + [lines[k]] + lines[k + 1 :])
         elif op == "blank":
             text = text[:pos] + draw(st.sampled_from(["\n\n", "\n  \n", "\r\n"])) + text[pos:]
         else:
@@ -117,7 +138,11 @@ def check(data: bytes, on_error: str, name: str = "ratings.txt") -> None:
 
 
 @FUZZ
-@given(mutated(), st.sampled_from(["quarantine", "strict"]), st.sampled_from(["ratings.txt", "ratings.csv", "u.data", "r.dat"]))
+@given(
+    mutated(),
+    st.sampled_from(["quarantine", "strict"]),
+    st.sampled_from(["ratings.txt", "ratings.csv", "u.data", "r.dat"]),
+)
 def test_fuzz_mutated_files_load_balanced_or_raise(data: bytes, on_error: str, name: str) -> None:
     check(data, on_error, name)
 
@@ -146,6 +171,10 @@ def slow_selected(request: pytest.FixtureRequest) -> None:
 @pytest.mark.slow
 @pytest.mark.usefixtures("slow_selected")
 @FUZZ_SLOW
-@given(mutated(), st.sampled_from(["quarantine", "strict"]), st.sampled_from(["ratings.txt", "ratings.csv", "u.data", "r.dat"]))
+@given(
+    mutated(),
+    st.sampled_from(["quarantine", "strict"]),
+    st.sampled_from(["ratings.txt", "ratings.csv", "u.data", "r.dat"]),
+)
 def test_fuzz_mutated_files_many_examples(data: bytes, on_error: str, name: str) -> None:
     check(data, on_error, name)

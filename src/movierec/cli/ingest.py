@@ -9,9 +9,9 @@ import typer
 from rich.table import Table
 
 from movierec.cli.common import console, friendly, out, print_json
-from movierec.data.ingest import FORMATS, ingest as run_ingest
-from movierec.data.ingest import parse_columns, parse_scale, write_ingest
-from movierec.data.report import fix_for
+from movierec.data.ingest import FORMATS, parse_columns, parse_scale, write_ingest
+from movierec.data.ingest import ingest as run_ingest
+from movierec.data.report import DUPLICATE_REASON, fix_for
 from movierec.errors import DataValidationError
 
 
@@ -20,10 +20,26 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Ratings files (CSV/TSV/.dat/whitespace text or Parquet)")],
     out_dir: Annotated[Path, typer.Option("--out", help="Dataset folder to write (replaced atomically)")],
     fmt: Annotated[str, typer.Option("--format", help=f"Layout: {'|'.join(FORMATS)} (auto detects per file)")] = "auto",
-    columns: Annotated[str | None, typer.Option(help="Column mapping user=COL,item=COL,rating=COL,timestamp=COL (header name or 1-based position)")] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            help="Column mapping user=COL,item=COL,rating=COL,timestamp=COL (header name or 1-based position)"
+        ),
+    ] = None,
     movies: Annotated[Path | None, typer.Option(help="Catalogue: movies.csv, movies.dat, u.item or Parquet")] = None,
-    scale: Annotated[str | None, typer.Option(help="Rating scale MIN:MAX:STEP (STEP 0 = any value); default 0.5:5:0.5 or the MovieLens release's")] = None,
-    on_error: Annotated[str, typer.Option("--on-error", help="quarantine (set bad lines aside, report them) or strict (fail on the first class of problem)")] = "quarantine",
+    scale: Annotated[
+        str | None,
+        typer.Option(
+            help="Rating scale MIN:MAX:STEP (STEP 0 = any value); default 0.5:5:0.5 or the MovieLens release's"
+        ),
+    ] = None,
+    on_error: Annotated[
+        str,
+        typer.Option(
+            "--on-error",
+            help="quarantine (set bad lines aside, report them) or strict (fail on the first class of problem)",
+        ),
+    ] = "quarantine",
     encoding: Annotated[str, typer.Option(help="auto|utf-8|latin-1|utf-16")] = "auto",
     header: Annotated[str, typer.Option(help="auto|yes|no: is the first non-blank line a header?")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="Print the ingest report as one JSON object")] = False,
@@ -54,24 +70,40 @@ def ingest(
         print_json({"out": str(out_dir), **report.to_dict()})
         return
     table = Table(title=f"ingest -> {out_dir}", title_justify="left")
-    for col in ("file", "format", "lines", "accepted", "rejected", "blank", "header", "encoding", "separator", "timestamps"):
-        table.add_column(col, justify="right" if col in ("lines", "accepted", "rejected", "blank", "header") else "left")
+    for col in (
+        "file",
+        "format",
+        "lines",
+        "accepted",
+        "rejected",
+        "blank",
+        "header",
+        "encoding",
+        "separator",
+        "timestamps",
+    ):
+        table.add_column(
+            col, justify="right" if col in ("lines", "accepted", "rejected", "blank", "header") else "left"
+        )
     for f in report.files:
-        table.add_row(f.file, f.format, f"{f.lines_read:,}", f"{f.ratings_accepted:,}", f"{f.rejected_total:,}",
-                      f"{f.blank_lines:,}", f"{f.header_lines:,}", f.encoding or "-", f.separator or "-", f.timestamp_unit)  # fmt: skip
+        counts = (f.lines_read, f.ratings_accepted, f.rejected_total, f.blank_lines, f.header_lines)
+        table.add_row(
+            f.file, f.format, *(f"{n:,}" for n in counts), f.encoding or "-", f.separator or "-", f.timestamp_unit
+        )
     out.print(table)
     reasons: dict[str, int] = {}
     for f in report.files:
         for r, n in f.rejected.items():
             reasons[r] = reasons.get(r, 0) + n
     for r, n in sorted(reasons.items(), key=lambda x: -x[1]):
-        console.print(f"  rejected {n:,} x {r}  (fix: {fix_for(r)})", highlight=False)
-    d = report.duplicates
-    ds = report.dataset
+        fix = "" if r == DUPLICATE_REASON else f"  (fix: {fix_for(r)})"
+        console.print(f"  rejected {n:,} x {r}{fix}", highlight=False)
+    d, ds, sc = report.duplicates, report.dataset, report.scale
     out.print(
         f"{ds['n_ratings']:,} ratings, {ds['n_users']:,} users, {ds['n_items']:,} films; "
         f"{d['pairs_resolved']:,} duplicate pair(s) resolved (latest timestamp wins); "
-        f"{report.films['lost']:,} film(s) lost every rating; scale {report.scale['low']:g}-{report.scale['high']:g} "
-        f"step {report.scale['step']:g} ({report.scale['source']}); see {out_dir / 'ingest_report.json'} and quarantine.csv",
+        f"{report.films['lost']:,} film(s) lost every rating; "
+        f"scale {sc['low']:g}-{sc['high']:g} step {sc['step']:g} ({sc['source']}); "
+        f"see {out_dir / 'ingest_report.json'} and quarantine.csv",
         highlight=False,
     )

@@ -117,7 +117,15 @@ def normalise_bytes(data: bytes, path: str, encoding: str = "auto") -> tuple[byt
                     line = data.count(b"\n", 0, exc.start) + 1
                     raise DataValidationError(
                         f"{path}: not valid UTF-8; try --encoding latin-1 or --encoding auto",
-                        [Problem(path, line, "", repr(data[exc.start:exc.start + 4]), f"undecodable byte at byte offset {exc.start + 3 * bom}")],
+                        [
+                            Problem(
+                                path,
+                                line,
+                                "",
+                                repr(data[exc.start : exc.start + 4]),
+                                f"undecodable byte at byte offset {exc.start + 3 * bom}",
+                            )
+                        ],
                     ) from None
                 data, found = data.decode("latin-1").encode("utf-8"), "latin-1"
     crlf = data.count(b"\r\n")
@@ -135,7 +143,11 @@ def _strict_decode(data: bytes, codec: str, path: str) -> str:
     except UnicodeDecodeError as exc:
         raise DataValidationError(
             f"{path}: not valid {codec.upper()}; try --encoding auto",
-            [Problem(path, 0, "", repr(data[exc.start:exc.start + 4]), f"undecodable byte at byte offset {exc.start}")],
+            [
+                Problem(
+                    path, 0, "", repr(data[exc.start : exc.start + 4]), f"undecodable byte at byte offset {exc.start}"
+                )
+            ],
         ) from None
 
 
@@ -290,8 +302,10 @@ def detect_layout(
     except csv.Error:
         first_fields = [first]
     if header is None:
-        header = bool(first_fields) and not any(is_number(f) for f in first_fields) and any(
-            re.search(r"[A-Za-z]", f) for f in first_fields
+        header = (
+            bool(first_fields)
+            and not any(is_number(f) for f in first_fields)
+            and any(re.search(r"[A-Za-z]", f) for f in first_fields)
         )
     names = tuple(first_fields) if header else ()
     if header:

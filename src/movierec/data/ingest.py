@@ -104,7 +104,9 @@ def parse_columns(text: str | None) -> dict[str, str]:
             continue
         role, eq, col = part.partition("=")
         if not eq or not role.strip() or not col.strip():
-            raise DataValidationError(f"--columns: {part!r} is not ROLE=COL (e.g. user=userId,item=movieId,rating=stars)")
+            raise DataValidationError(
+                f"--columns: {part!r} is not ROLE=COL (e.g. user=userId,item=movieId,rating=stars)"
+            )
         out[role.strip().lower().replace("movie", "item")] = col.strip()
     return out
 
@@ -121,7 +123,9 @@ def movielens_release(path: Path) -> tuple[str, bool, RatingScale] | None:
     return None
 
 
-def _read_one(path: Path, fmt: str, columns: dict[str, str], encoding: str, header: bool | None) -> tuple[RawFile, RatingScale | None]:
+def _read_one(
+    path: Path, fmt: str, columns: dict[str, str], encoding: str, header: bool | None
+) -> tuple[RawFile, RatingScale | None]:
     if fmt == "parquet" or (fmt == "auto" and path.suffix.lower() in (".parquet", ".pq")):
         return read_parquet(path, columns), None
     release = movielens_release(path) if fmt in ("auto", "movielens") else None
@@ -137,8 +141,14 @@ def _read_one(path: Path, fmt: str, columns: dict[str, str], encoding: str, head
         raw = read_delimited(path, separator=sep, header=head, columns=columns, encoding=encoding, fmt="movielens")
     else:
         sep = _FORCED_SEPARATOR.get(fmt)
-        raw = read_delimited(path, separator=sep, header=header, columns=columns, encoding=encoding,
-                             fmt="movielens" if release else "delimited")  # fmt: skip
+        raw = read_delimited(
+            path,
+            separator=sep,
+            header=header,
+            columns=columns,
+            encoding=encoding,
+            fmt="movielens" if release else "delimited",
+        )
     return raw, release[2] if release else None
 
 
@@ -242,7 +252,11 @@ def ingest(
             if n:
                 rep.rejected[DUPLICATE_REASON] = rep.rejected.get(DUPLICATE_REASON, 0) + n
         for idx, part in superseded.group_by("file_idx", maintain_order=True):
-            rejects.append(_with_text(part.drop("file_idx"), sources[idx[0]]).with_columns(pl.lit(idx[0], pl.Int32).alias("file_idx")))
+            rejects.append(
+                _with_text(part.drop("file_idx"), sources[idx[0]]).with_columns(
+                    pl.lit(idx[0], pl.Int32).alias("file_idx")
+                )
+            )
     for rep, n in zip(reports, _per_file(ratings, len(files)), strict=True):
         rep.ratings_accepted = n
     quarantine = pl.concat(rejects).sort("file_idx", "line", maintain_order=True).drop("file_idx")
@@ -256,8 +270,10 @@ def ingest(
     frame = ratings.select(pl.col("user").alias("user_id"), pl.col("item").alias("movie_id"), "rating", "timestamp")
     dataset = Dataset.from_frames(frame, catalogue, scale, name=name or str(files[0]))
     if cat_info is not None and catalogue is not None:
-        cat_info["films_without_ratings"] = int(catalogue.height - catalogue["movie_id"].cast(pl.Utf8).is_in(
-            dataset.items.ids.cast(pl.Utf8).implode()).sum())  # fmt: skip
+        cat_info["films_without_ratings"] = int(
+            catalogue.height
+            - catalogue["movie_id"].cast(pl.Utf8).is_in(dataset.items.ids.cast(pl.Utf8).implode()).sum()
+        )
     report = IngestReport(
         files=reports,
         on_error=on_error,
@@ -312,7 +328,9 @@ def _resolve_duplicates(ratings: pl.DataFrame, files: list[Path], rule: str) -> 
         pl.col("file_idx").replace_strict(names, return_dtype=pl.Utf8).alias("file"),
         pl.col("line"),
         pl.lit("").alias("column"),
-        pl.format("kept {}, line {}", pl.col("_wf").replace_strict(names, return_dtype=pl.Utf8), pl.col("_wl")).alias("value"),
+        pl.format("kept {}, line {}", pl.col("_wf").replace_strict(names, return_dtype=pl.Utf8), pl.col("_wl")).alias(
+            "value"
+        ),
         pl.lit(DUPLICATE_REASON).alias("reason"),
         pl.lit("").alias("text"),
         pl.col("file_idx"),
@@ -343,7 +361,9 @@ def _with_text(q: pl.DataFrame, raw: RawFile) -> pl.DataFrame:
 
 
 def _problems(q: pl.DataFrame, limit: int = 20) -> list[Problem]:
-    return [Problem(r["file"], r["line"], r["column"], r["value"], r["reason"]) for r in q.head(limit).iter_rows(named=True)]
+    return [
+        Problem(r["file"], r["line"], r["column"], r["value"], r["reason"]) for r in q.head(limit).iter_rows(named=True)
+    ]
 
 
 def _top_reasons(q: pl.DataFrame) -> str:
@@ -353,7 +373,9 @@ def _top_reasons(q: pl.DataFrame) -> str:
     return "; ".join(f"{n} x {r}" for r, n in vc.iter_rows())
 
 
-def _catalogue(movies: str | Path | None, files: list[Path], fmt: str) -> tuple[pl.DataFrame | None, dict[str, Any] | None]:
+def _catalogue(
+    movies: str | Path | None, files: list[Path], fmt: str
+) -> tuple[pl.DataFrame | None, dict[str, Any] | None]:
     """The catalogue from ``movies`` or from beside an official MovieLens ratings file."""
     from movierec.data.movielens import decode, read_movies_csv, read_movies_dat, read_u_item
 
@@ -372,7 +394,9 @@ def _catalogue(movies: str | Path | None, files: list[Path], fmt: str) -> tuple[
         return df, {"file": str(path), "format": "parquet", "encoding": None, "films": df.height}
     data = path.read_bytes()
     _, enc = decode(data, path)
-    if path.name == "u.item" or (b"|" in data[:4096] and b"::" not in data[:4096] and b"," not in data[:200].split(b"\n")[0]):
+    if path.name == "u.item" or (
+        b"|" in data[:4096] and b"::" not in data[:4096] and b"," not in data[:200].split(b"\n")[0]
+    ):
         df, kind = read_u_item(path), "u.item"
     elif path.suffix == ".dat" or b"::" in data[:4096]:
         df, kind = read_movies_dat(path), "movies.dat"

@@ -38,7 +38,12 @@ from movierec.data.report import QUARANTINE_SCHEMA, FileReport
 from movierec.errors import DataValidationError
 
 _TYPES = {"user": pl.Int64, "item": pl.Int64, "rating": pl.Float64, "timestamp": pl.Int64}
-_POLARS_ERRORS = (pl.exceptions.ComputeError, pl.exceptions.SchemaError, pl.exceptions.ShapeError, pl.exceptions.NoDataError)
+_POLARS_ERRORS = (
+    pl.exceptions.ComputeError,
+    pl.exceptions.SchemaError,
+    pl.exceptions.ShapeError,
+    pl.exceptions.NoDataError,
+)
 
 
 @dataclass
@@ -160,7 +165,9 @@ def _read_per_line(data: bytes, layout: Layout, name: str, rep: FileReport) -> R
             for role, p in layout.positions.items():
                 cols[role].append(payload[p])
             numbers.append(no)
-    frame = pl.DataFrame({**{r: pl.Series(v, dtype=pl.Utf8) for r, v in cols.items()}, "line": pl.Series(numbers, dtype=pl.Int64)})
+    frame = pl.DataFrame(
+        {**{r: pl.Series(v, dtype=pl.Utf8) for r, v in cols.items()}, "line": pl.Series(numbers, dtype=pl.Int64)}
+    )
     return RawFile(frame, _rejects(name, rej), rep)
 
 
@@ -169,10 +176,16 @@ def _rejects(name: str, rows: list[tuple[int, str, str]]) -> pl.DataFrame:
         return empty_rejects()
     lines, values, reasons = zip(*rows, strict=True)
     return pl.DataFrame(
-        {"file": [name] * len(rows), "line": list(lines), "column": [""] * len(rows), "value": list(values),
-         "reason": list(reasons), "text": [""] * len(rows)},
+        {
+            "file": [name] * len(rows),
+            "line": list(lines),
+            "column": [""] * len(rows),
+            "value": list(values),
+            "reason": list(reasons),
+            "text": [""] * len(rows),
+        },
         schema=QUARANTINE_SCHEMA,
-    )  # fmt: skip
+    )
 
 
 def _read_fast(data: bytes, layout: Layout, name: str, rep: FileReport) -> RawFile | None:
@@ -194,9 +207,16 @@ def _read_fast(data: bytes, layout: Layout, name: str, rep: FileReport) -> RawFi
     for schema in ({n: typed.get(n, pl.Utf8) for n in names}, {n: pl.Utf8 for n in names}):
         try:  # typed first (fast, small); text when some value does not parse
             df = pl.read_csv(
-                body, has_header=False, separator=sep, quote_char=None, schema=schema, missing_columns="insert",
-                empty_string_is_null=False, skip_lines=layout.header_line, raise_if_empty=False,
-            )  # fmt: skip
+                body,
+                has_header=False,
+                separator=sep,
+                quote_char=None,
+                schema=schema,
+                missing_columns="insert",
+                empty_string_is_null=False,
+                skip_lines=layout.header_line,
+                raise_if_empty=False,
+            )
             break
         except _POLARS_ERRORS:
             continue
@@ -205,8 +225,12 @@ def _read_fast(data: bytes, layout: Layout, name: str, rep: FileReport) -> RawFi
         return None
     first = layout.header_line + 1
     df = df.with_columns(pl.int_range(first, first + df.height, dtype=pl.Int64).alias("line"))
-    odd = pl.any_horizontal([pl.col(n).is_null() | (pl.col(n).str.len_bytes() == 0) if df.schema[n] == pl.Utf8
-                             else pl.col(n).is_null() for n in names])  # fmt: skip
+    odd = pl.any_horizontal(
+        [
+            pl.col(n).is_null() | (pl.col(n).str.len_bytes() == 0) if df.schema[n] == pl.Utf8 else pl.col(n).is_null()
+            for n in names
+        ]
+    )
     odd_rows = df.filter(odd)
     frame = df.filter(~odd) if odd_rows.height else df
     frame = frame.select(*[pl.col(f"f{p}").alias(r) for r, p in layout.positions.items()], "line")
@@ -230,7 +254,12 @@ def _read_fast(data: bytes, layout: Layout, name: str, rep: FileReport) -> RawFi
                 extra[role].append(payload[p])
             extra_lines.append(no)
     if extra_lines:
-        more = pl.DataFrame({**{r: pl.Series(v, dtype=pl.Utf8) for r, v in extra.items()}, "line": pl.Series(extra_lines, dtype=pl.Int64)})
+        more = pl.DataFrame(
+            {
+                **{r: pl.Series(v, dtype=pl.Utf8) for r, v in extra.items()},
+                "line": pl.Series(extra_lines, dtype=pl.Int64),
+            }
+        )
         more = more.with_columns(_text_to(frame.schema[r], r) for r in extra)
         frame = pl.concat([frame, more]).sort("line")
     return RawFile(frame, _rejects(name, rej), rep)
@@ -248,7 +277,7 @@ def _lines_at(data: bytes, numbers: np.ndarray, chunk: int = 1 << 26) -> list[st
     seen = 0  # newlines before the current chunk
     view = np.frombuffer(data, dtype=np.uint8)
     for base in range(0, len(data), chunk):
-        nl = np.flatnonzero(view[base:base + chunk] == 10) + base
+        nl = np.flatnonzero(view[base : base + chunk] == 10) + base
         # line k (1-based) starts after newline k-1 and ends at newline k
         lo, hi = seen, seen + len(nl)
         sel = (numbers - 1 > lo) & (numbers - 1 <= hi)
@@ -273,8 +302,13 @@ def read_parquet(path: Path, columns: dict[str, str] | None = None) -> RawFile:
     except (OSError, *_POLARS_ERRORS) as exc:
         raise DataValidationError(f"{name}: cannot read as Parquet: {str(exc).splitlines()[0]}") from exc
     pos = role_positions(tuple(df.columns), df.width, columns or {}, name)
-    rep = FileReport(file=name, format="parquet", parser="parquet", lines_read=df.height,
-                     columns={r: df.columns[p] for r, p in pos.items()})  # fmt: skip
+    rep = FileReport(
+        file=name,
+        format="parquet",
+        parser="parquet",
+        lines_read=df.height,
+        columns={r: df.columns[p] for r, p in pos.items()},
+    )
     frame = df.select(*[pl.col(df.columns[p]).alias(r) for r, p in pos.items()]).with_columns(
         pl.int_range(1, df.height + 1, dtype=pl.Int64).alias("line")
     )

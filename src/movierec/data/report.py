@@ -23,8 +23,15 @@ DUPLICATE_RULE = (
     "on equal timestamps the one read last (later file, later line) wins"
 )
 
-QUARANTINE_SCHEMA = {"file": pl.Utf8, "line": pl.Int64, "column": pl.Utf8, "value": pl.Utf8, "reason": pl.Utf8, "text": pl.Utf8}
-"""One row per rejected line: where, which field, its text, why, and the whole line (``text``, up to 1000 characters)."""
+QUARANTINE_SCHEMA = {
+    "file": pl.Utf8,
+    "line": pl.Int64,
+    "column": pl.Utf8,
+    "value": pl.Utf8,
+    "reason": pl.Utf8,
+    "text": pl.Utf8,
+}
+"""One row per rejected line: where, which field and its text, why, and the whole line (up to 1000 characters)."""
 TEXT_MAX = 1000
 
 # Reason prefix -> the fix to try (strict-mode messages and the CLI summary).
@@ -188,7 +195,10 @@ def strict_error(rejects: pl.DataFrame, limit: int = 1000) -> DataValidationErro
     """
     first = rejects.sort("line").row(0, named=True)
     same = rejects.filter((pl.col("file") == first["file"]) & (pl.col("reason") == first["reason"])).sort("line")
-    problems = [Problem(r["file"], r["line"], r["column"], r["value"], r["reason"]) for r in same.head(limit).iter_rows(named=True)]
+    problems = [
+        Problem(r["file"], r["line"], r["column"], r["value"], r["reason"])
+        for r in same.head(limit).iter_rows(named=True)
+    ]
     return DataValidationError(
         f"{first['file']}: {same.height} line(s) rejected ({first['reason']}); fix: {fix_for(first['reason'])}; "
         "or use --on-error quarantine to set them aside and keep the rest",

@@ -51,7 +51,11 @@ def _id_expr(frame: pl.DataFrame, col: str) -> pl.Expr:
         return pl.col(col).cast(pl.Int64)
     if dtype.is_float():
         c = pl.col(col)
-        return pl.when(c.is_finite() & (c.round(0) == c) & (c.abs() < 9e18)).then(c.cast(pl.Int64, strict=False)).otherwise(None)
+        return (
+            pl.when(c.is_finite() & (c.round(0) == c) & (c.abs() < 9e18))
+            .then(c.cast(pl.Int64, strict=False))
+            .otherwise(None)
+        )
     t = _text(col)
     return pl.when(t == "").then(pl.lit(None, pl.Utf8)).otherwise(t)
 
@@ -78,8 +82,8 @@ def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
     """Add ``ts`` (Int64 UTC seconds, null when unparseable) and ``ts_unit`` (UInt8 code, see ``UNIT_LIMITS``)."""
     dtype = frame.schema["timestamp"]
     if isinstance(dtype, pl.Datetime | pl.Date):
-        frame = frame.with_columns(pl.col("timestamp").cast(pl.Datetime("us", "UTC") if isinstance(dtype, pl.Date) else dtype)
-                                   .dt.epoch("s").alias("ts"), pl.lit(ISO, pl.UInt8).alias("ts_unit"))  # fmt: skip
+        when = pl.col("timestamp").cast(pl.Datetime("us", "UTC")) if isinstance(dtype, pl.Date) else pl.col("timestamp")
+        frame = frame.with_columns(when.dt.epoch("s").alias("ts"), pl.lit(ISO, pl.UInt8).alias("ts_unit"))
     else:
         if dtype.is_numeric():
             num = pl.col("timestamp").cast(pl.Float64)
@@ -103,13 +107,19 @@ def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
             todo = frame.filter(pl.col("ts").is_null() & (_text("timestamp") != ""))
             if todo.height:
                 texts = todo.select(_text("timestamp").unique())["timestamp"].to_list()
-                iso = pl.DataFrame({"_t": texts, "_iso": [_iso_epochs(texts)[x] for x in texts]}, schema={"_t": pl.Utf8, "_iso": pl.Int64})
+                iso = pl.DataFrame(
+                    {"_t": texts, "_iso": [_iso_epochs(texts)[x] for x in texts]},
+                    schema={"_t": pl.Utf8, "_iso": pl.Int64},
+                )
                 frame = (
                     frame.with_columns(_text("timestamp").alias("_t"))
                     .join(iso, on="_t", how="left", maintain_order="left")
                     .with_columns(
                         pl.coalesce("ts", "_iso").alias("ts"),
-                        pl.when(pl.col("_iso").is_not_null()).then(pl.lit(ISO, pl.UInt8)).otherwise("ts_unit").alias("ts_unit"),
+                        pl.when(pl.col("_iso").is_not_null())
+                        .then(pl.lit(ISO, pl.UInt8))
+                        .otherwise("ts_unit")
+                        .alias("ts_unit"),
                     )
                     .drop("_t", "_iso")
                 )
@@ -154,8 +164,14 @@ def validate(
     """
     has_ts = "timestamp" in frame.columns
     rtype = frame.schema["rating"]
-    rating = pl.col("rating").cast(pl.Float64, strict=False) if rtype.is_numeric() else _text("rating").cast(pl.Float64, strict=False)
-    frame = frame.with_columns(_id_expr(frame, "user").alias("u"), _id_expr(frame, "item").alias("i"), rating.alias("r"))
+    rating = (
+        pl.col("rating").cast(pl.Float64, strict=False)
+        if rtype.is_numeric()
+        else _text("rating").cast(pl.Float64, strict=False)
+    )
+    frame = frame.with_columns(
+        _id_expr(frame, "user").alias("u"), _id_expr(frame, "item").alias("i"), rating.alias("r")
+    )
     units: Counter[str] = Counter()
     if has_ts:
         frame, units = _timestamps(frame)
@@ -200,11 +216,19 @@ def validate(
         if c in frame.columns:
             value = pl.when(pl.col("_column") == c).then(pl.col(c).cast(pl.Utf8)).otherwise(value)
     rejects = bad.select(
-        pl.lit(file).alias("file"), pl.col("line"), pl.col("_column").alias("column"),
-        value.str.slice(0, 80).fill_null("").alias("value"), pl.col("_reason").alias("reason"), pl.lit("").alias("text"),
-    ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]  # fmt: skip
+        pl.lit(file).alias("file"),
+        pl.col("line"),
+        pl.col("_column").alias("column"),
+        value.str.slice(0, 80).fill_null("").alias("value"),
+        pl.col("_reason").alias("reason"),
+        pl.lit("").alias("text"),
+    ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
     ok = frame.filter(pl.col("_code").is_null()).select(
-        pl.col("u").alias("user"), pl.col("i").alias("item"), pl.col("r").alias("rating"), pl.col("ts").alias("timestamp"), "line"
+        pl.col("u").alias("user"),
+        pl.col("i").alias("item"),
+        pl.col("r").alias("rating"),
+        pl.col("ts").alias("timestamp"),
+        "line",
     )
     rejected_ids = {c: _distinct(bad, c) for c in ("user", "item")}
     return ok, rejects, units, (rng[0], rng[1]), rejected_ids
@@ -227,6 +251,7 @@ def unify_ids(frames: list[pl.DataFrame], col: str) -> tuple[list[pl.DataFrame],
     (frames, kind) : (list of polars.DataFrame, str)
         ``kind`` is ``"integer"`` or ``"string"``.
     """
+
     def all_int(f: pl.DataFrame) -> bool:
         s = f[col]
         if s.dtype.is_integer():
