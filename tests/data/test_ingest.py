@@ -189,9 +189,14 @@ def test_C07_seconds_milliseconds_and_iso_dates_agree(tmp_path: Path) -> None:
     assert units == ["seconds", "milliseconds", "iso-8601"]
     ts = ms.dataset.ratings["timestamp"].to_numpy()
     assert dt.datetime.fromtimestamp(int(ts[0]), dt.UTC) == dt.datetime(2001, 9, 9, 1, 46, 40, tzinfo=dt.UTC)
-    # split at the cutoff 2002-01-01: 1000000000 (2001-09-09) trains, 1100000000 (2004-11-09) tests
-    for cutoff in (int(dt.datetime(2002, 1, 1, tzinfo=dt.UTC).timestamp()), 1009843200):
-        assert ms.dataset.ratings.filter(ms.dataset.ratings["timestamp"] < cutoff)["movie_id"].to_list() == [10]
+    # split at the cutoff 2002-01-01 (as a date or as epoch seconds): 1000000000 (2001-09-09) trains,
+    # 1100000000 (2004-11-09) tests -- the evaluation splitter works on ingested millisecond data
+    from movierec.evaluation.splits import chrono_split
+
+    for cutoff in ("2002-01-01", 1009843200):
+        test_mask, cut = chrono_split(ms.dataset, cutoff)
+        assert cut == 1009843200 and ms.dataset.ratings.filter(~test_mask)["movie_id"].to_list() == [10]
+        assert ms.dataset.ratings.filter(test_mask)["movie_id"].to_list() == [20]
 
 
 def test_C07_wrong_units_never_land_in_the_far_future_or_1970(tmp_path: Path) -> None:

@@ -119,3 +119,22 @@ def test_dataset_folder_holds_report_and_quarantine_and_reloads(tmp_path: Path) 
     assert q.row(0) == (str(p), 3, "rating", 7, "rating outside [0.5, 5.0]", "1,11,7,1000000000")
     ds = load_movielens(out)  # wherever a dataset name is accepted
     assert ds.n_ratings == 2 and sorted(ds.ratings["movie_id"].to_list()) == [10, 10]
+
+
+def test_parquet_catalogue_and_u_item_detected_by_content(tmp_path: Path) -> None:
+    ratings = write(tmp_path / "r.csv", "userId,movieId,rating\n1,7,4\n2,8,3\n")
+    cat = tmp_path / "films.parquet"
+    pl.DataFrame({"movie_id": [7, 8], "title": ["Seven (1995)", "Eight"]}).write_parquet(cat)
+    res = ingest([ratings], movies=cat)
+    assert res.dataset.movies.sort("movie_id").select("title", "year").rows() == [
+        ("Seven (1995)", 1995),
+        ("Eight", None),
+    ]
+    item = write(tmp_path / "films.txt", b"7|Seven, The (1995)|01-Jan-1995||u|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n")
+    res = ingest([ratings], movies=item)
+    assert res.report.catalogue is not None and res.report.catalogue["format"] == "u.item"
+    assert res.report.catalogue["films_without_ratings"] == 0
+    bad = tmp_path / "bad.parquet"
+    pl.DataFrame({"id": [7]}).write_parquet(bad)
+    with pytest.raises(DataValidationError, match="needs movie_id and title"):
+        ingest([ratings], movies=bad)

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from movierec.data.dataset import Dataset, RatingScale, pair_key
+from movierec.data.dataset import Dataset, RatingScale, pair_key, year_from_title
 from movierec.data.readers import RawFile, empty_rejects, read_delimited, read_parquet
 from movierec.data.report import (
     DUPLICATE_REASON,
@@ -391,12 +391,18 @@ def _catalogue(
         raise DataValidationError(f"--movies {path}: no such file")
     if path.suffix.lower() in (".parquet", ".pq"):
         df = pl.read_parquet(path)
+        if not {"movie_id", "title"} <= set(df.columns):
+            raise DataValidationError(
+                f"--movies {path}: a Parquet catalogue needs movie_id and title; found {df.columns}"
+            )
+        if "year" not in df.columns:
+            df = df.with_columns(pl.col("title").map_elements(year_from_title, return_dtype=pl.Int32).alias("year"))
+        if "genres" not in df.columns:
+            df = df.with_columns(pl.lit([], pl.List(pl.Utf8)).alias("genres"))
         return df, {"file": str(path), "format": "parquet", "encoding": None, "films": df.height}
     data = path.read_bytes()
     _, enc = decode(data, path)
-    if path.name == "u.item" or (
-        b"|" in data[:4096] and b"::" not in data[:4096] and b"," not in data[:200].split(b"\n")[0]
-    ):
+    if path.name == "u.item" or data[:4096].split(b"\n")[0].count(b"|") >= 5:
         df, kind = read_u_item(path), "u.item"
     elif path.suffix == ".dat" or b"::" in data[:4096]:
         df, kind = read_movies_dat(path), "movies.dat"
