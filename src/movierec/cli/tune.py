@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -31,7 +30,9 @@ def tune(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Tune n_factors, reg, bias_reg, n_iter and min_ratings by inner cross-validation; never touches the test side."""
-    logging.getLogger("optuna").setLevel(logging.WARNING)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     split_options = SplitOptions(test_fraction=test_fraction, cutoff=cutoff, seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # per-user splits warn about leakage; the outer test side is unused here
@@ -43,6 +44,7 @@ def tune(
             outer.train, trials, storage=f"sqlite:///{db}", study_name=study, objective=objective,
             n_folds=folds, k=k, seed=seed,
             on_trial=lambda n, v, best: advance(1, info=f"trial {n}: {'pruned' if v is None else f'{v:.4f}'}, best {best:.4f}"),
+            on_start=lambda done: advance(min(done, trials), info=f"resumed: {done} trials done" if done else ""),
         )  # fmt: skip
     content = result.to_file_dict(f"{data} [{protocol} {outer.name} train side, {outer.train.n_ratings} ratings]")
     write_config_file(out_file, content)

@@ -150,6 +150,7 @@ def tune_als(
     space: SearchSpace | None = None,
     guard_grid: tuple[int, ...] = GUARD_GRID,
     on_trial: Callable[[int, float | None, float], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
 ) -> TuneResult:
     """Search ALS hyperparameters on ``train`` only; resumable through ``storage``.
 
@@ -165,6 +166,8 @@ def tune_als(
     objective : {"rmse", "ndcg"}
     on_trial : callable, optional
         ``on_trial(trial_number, value_or_None_if_pruned, best_value)`` after each trial.
+    on_start : callable, optional
+        ``on_start(n_completed)`` once the study is opened (trials done before a resume).
 
     Raises
     ------
@@ -183,9 +186,12 @@ def tune_als(
     study = optuna.create_study(
         storage=storage, study_name=study_name, load_if_exists=True,
         direction="minimize" if objective == "rmse" else "maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
     )  # fmt: skip
+    # Seeded per resume: a resumed study must not replay the first session's samples.
+    study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))
+    if on_start:
+        on_start(_n_complete(study))
 
     def suggest(trial: Any) -> ALSConfig:
         return ALSConfig(
@@ -216,9 +222,10 @@ def tune_als(
             best = study.best_value if _n_complete(study) else float("nan")
             on_trial(trial.number, trial.value, best)
 
-    remaining = max(n_trials - _n_complete(study), 0)
-    if remaining:
-        study.optimize(run_trial, n_trials=remaining, callbacks=[callback], gc_after_trial=False)
+    budget = 3 * n_trials  # pruned trials do not count as completed; never loop forever
+    while (remaining := n_trials - _n_complete(study)) > 0 and budget > 0:
+        study.optimize(run_trial, n_trials=min(remaining, budget), callbacks=[callback], gc_after_trial=False)
+        budget -= remaining
     if not _n_complete(study):
         raise DataValidationError(f"study {study_name!r} has no completed trial; run more trials")
     best = dict(study.best_params)

@@ -1,0 +1,73 @@
+"""`movierec evaluate`, `movierec tune` and `train --config` through the console script."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from movierec.data import synthetic_ratings
+
+EXE = [sys.executable, "-m", "movierec"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*EXE, *args], capture_output=True, text=True, timeout=600, env=dict(os.environ))
+
+
+@pytest.fixture
+def ratings_file(tmp_path: Path, seed: int) -> Path:
+    df = synthetic_ratings(2500, n_users=60, n_items=90, seed=seed)
+    path = tmp_path / "syn" / "ratings.csv"
+    path.parent.mkdir()
+    df.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(path)
+    return path
+
+
+def test_evaluate_json_and_html_report(tmp_path: Path, ratings_file: Path) -> None:
+    report = tmp_path / "out" / "report.html"
+    r = run("evaluate", "--data", str(ratings_file), "--protocol", "stratified", "--models", "bias,popular,mean",
+            "--k", "5", "--json", "--report", str(report), "--guard-grid", "0,3,10")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [s["model"] for s in out["summary"]] == ["bias", "popular", "mean"]
+    assert out["options"]["k"] == 5 and out["protocol"] == "stratified"
+    assert out["rows"][0]["coverage_note"].startswith("scored ")
+    html = report.read_text()
+    pngs = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    assert len(pngs) == 2  # guard curve and popularity (no iterative model -> no RMSE curve)
+    assert all(base64.b64decode(p).startswith(b"\x89PNG") for p in pngs)
+    assert "gain = rating in stars" in html and "pessimistic" in html
+
+
+def test_evaluate_rejects_unknown_model_and_protocol(ratings_file: Path) -> None:
+    r = run("evaluate", "--data", str(ratings_file), "--models", "als,nope")
+    assert r.returncode == 2 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
+    r = run("evaluate", "--data", str(ratings_file), "--protocol", "temporal")
+    assert r.returncode == 2 and "unknown protocol" in r.stderr
+
+
+def test_tune_resumes_and_config_feeds_train_and_evaluate(tmp_path: Path, ratings_file: Path) -> None:
+    cfg = tmp_path / "tuned.json"
+    r = run("tune", "--data", str(ratings_file), "--protocol", "random", "--trials", "2", "--out", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    first = json.loads(r.stdout)
+    assert first["tuning"]["n_trials"] == 2 and (tmp_path / "tuned.db").exists()
+    r = run("tune", "--data", str(ratings_file), "--protocol", "random", "--trials", "3", "--out", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["tuning"]["n_trials"] == 3  # resumed: one more trial, not three
+    als = json.loads(cfg.read_text())["models"]["als"]
+    r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--config", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["config"] == als
+    r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m2"), "--config", str(cfg), "--factors", "3", "--json")
+    assert json.loads(r.stdout)["config"]["n_factors"] == 3  # an explicitly changed option wins
+    r = run("evaluate", "--data", str(ratings_file), "--models", "als", "--config", str(cfg), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"][0]["min_ratings"] == als["min_ratings"]
