@@ -37,6 +37,8 @@ import scipy.sparse as sp
 from movierec.models.base import Recommender, UserState
 
 DEFAULT_SHRINKAGE = 10.0
+MAX_SUPPORT = 200
+"""Most of a user's films compared per explanation: their highest-rated ones (bounds the cost for heavy raters)."""
 
 
 @dataclass
@@ -78,9 +80,9 @@ class ItemSimilarity:
 
     Attributes
     ----------
-    centered_ : scipy.sparse.csc_matrix of shape (n_users, n_items), float32
-        Mean-centred ratings with unit-norm columns.
-    binary_ : scipy.sparse.csc_matrix of shape (n_users, n_items), float32
+    centered_ : scipy.sparse.csr_matrix of shape (n_items, n_users), float32
+        Mean-centred ratings, one unit-norm row per item.
+    binary_ : scipy.sparse.csr_matrix of shape (n_items, n_users), float32
         1 where a rating exists.
     """
 
@@ -95,10 +97,10 @@ class ItemSimilarity:
         x.data = x.data - np.repeat(means, counts).astype(np.float32)
         norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
         inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0).astype(np.float32)
-        self.centered_ = sp.csc_matrix(x @ sp.diags(inv))
+        self.centered_ = sp.csr_matrix((x @ sp.diags(inv)).T, dtype=np.float32)
         b = ui.copy()
         b.data = np.ones_like(b.data)
-        self.binary_ = sp.csc_matrix(b)
+        self.binary_ = sp.csr_matrix(b.T, dtype=np.float32)
         table = model.item_table()
         self._titles = [t or f"movie {m}" for m, t in zip(table["movie_id"].to_list(), table["title"].to_list())]
 
@@ -113,8 +115,9 @@ class ItemSimilarity:
         others = np.asarray(others, dtype=np.int64)
         if items.size == 0 or others.size == 0:
             return np.zeros((items.size, others.size), dtype=np.float32)
-        cos = (self.centered_[:, items].T @ self.centered_[:, others]).toarray()
-        n = (self.binary_[:, items].T @ self.binary_[:, others]).toarray()
+        # sparse (others) times dense (the few items): cheaper than sparse-sparse for short item lists
+        cos = (self.centered_[others] @ self.centered_[items].toarray().T).T
+        n = (self.binary_[others] @ self.binary_[items].toarray().T).T
         return (cos * n / (n + self.shrinkage)).astype(np.float32)
 
     def most_similar(self, item: int, k: int, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -133,7 +136,9 @@ class ItemSimilarity:
         (item positions of shape (m,) int64, similarities of shape (m,) float32), m <= k;
         only positive similarities are returned. Ties go to the smaller position.
         """
-        sims = self.between(np.array([item]), np.arange(self.model.n_items))[0]
+        row = self.centered_[[item]].toarray().ravel()
+        n = self.binary_ @ self.binary_[[item]].toarray().ravel()
+        sims = (self.centered_ @ row) * n / (n + self.shrinkage)
         allowed = sims > 0
         allowed[item] = False
         if candidates is not None:
@@ -144,6 +149,9 @@ class ItemSimilarity:
 
     def explain(self, state: UserState, items: np.ndarray, max_reasons: int = 2) -> list[Explanation]:
         """Reasons for each recommended film from the user's own ratings.
+
+        Only films the user rated at or above their mean rating are used, at
+        most ``MAX_SUPPORT`` of them (the highest rated, smaller position first).
 
         Parameters
         ----------
@@ -163,6 +171,9 @@ class ItemSimilarity:
             return [Explanation([], "Popular and highly rated among all viewers") for _ in items]
         liked = values >= values.mean()
         rated, values = rated[liked], values[liked]
+        if rated.size > MAX_SUPPORT:
+            keep = np.sort(np.lexsort((rated, -values))[:MAX_SUPPORT])
+            rated, values = rated[keep], values[keep]
         sims = self.between(items, rated)
         out = []
         for row in sims:
