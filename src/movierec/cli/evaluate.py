@@ -50,6 +50,17 @@ def parse_guard_grid(text: str) -> tuple[int, ...]:
         raise DataValidationError(f"--guard-grid takes comma-separated integers, got {text!r}") from None
 
 
+def _spark_factory(configs: dict[str, dict[str, Any]], master: str | None, conf: list[str] | None) -> Any:
+    """``run_protocol`` factory: ``als`` is trained on Spark (``SparkALS``), other models locally."""
+    from movierec.config import ALSConfig
+    from movierec.engines.spark import SparkALS, parse_conf
+    from movierec.models import make_model
+
+    spark_conf = parse_conf(conf)
+    return lambda name: (SparkALS(ALSConfig.from_dict(configs.get(name) or {}), master=master, spark_conf=spark_conf)
+                         if name == "als" else make_model(name, configs.get(name)))  # fmt: skip
+
+
 @friendly
 def evaluate(
     data: Annotated[str, typer.Option(help="Dataset name in the data home, a MovieLens folder or ratings file")],
@@ -68,6 +79,9 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the random splits")] = 42,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report with plots here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    engine: Annotated[str, typer.Option(help="Engine for als: local or spark (needs movierec[spark]); baselines stay local")] = "local",
+    spark_master: Annotated[str | None, typer.Option(help="--engine spark: master URL (local[4], spark://host:7077, yarn, ...)")] = None,
+    spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
 ) -> None:
     """Evaluate models with an honest protocol: rating, ranking and beyond-accuracy metrics."""
     names = [m.strip() for m in models.split(",") if m.strip()]
@@ -80,7 +94,10 @@ def evaluate(
     n_splits = {"kfold": folds, "ml100k-folds": 5}.get(protocol, 1)
     with warnings.catch_warnings(record=True) as caught, progress("evaluating", n_splits * len(names), enabled=not as_json) as advance:
         warnings.simplefilter("always")
-        result = run_protocol(data, protocol, names, configs, split_options, options, on_step=lambda s: advance(1, info=s))
+        if engine not in ("local", "spark"):
+            raise DataValidationError(f"evaluate: --engine must be local or spark, got {engine!r}")
+        factory = _spark_factory(configs, spark_master, spark_conf) if engine == "spark" else None  # issue 7
+        result = run_protocol(data, protocol, names, configs, split_options, options, factory=factory, on_step=lambda s: advance(1, info=s))
     for w in caught:
         console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     if report:

@@ -11,7 +11,7 @@ from movierec.cli.common import friendly, out, print_json, progress
 from movierec.config import ALSConfig
 from movierec.data import load_movielens
 from movierec.errors import DataValidationError
-from movierec.models import ALS
+from movierec.models import ALS, Hybrid, HybridConfig, Recommender, make_model
 from movierec.store import save
 
 
@@ -29,8 +29,12 @@ def train(
     min_ratings: Annotated[int, typer.Option(help="Default popularity guard stored with the model")] = ALSConfig.min_ratings,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON config (from `movierec tune`); options set to non-default values override it")] = None,
+    engine: Annotated[str, typer.Option(help="local (this machine) or spark (Apache Spark; needs movierec[spark]); same model either way")] = "local",
+    spark_master: Annotated[str | None, typer.Option(help="--engine spark: master URL (local[4], spark://host:7077, yarn, k8s://...)")] = None,
+    spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
+    model_name: Annotated[str, typer.Option("--model", help="hybrid (default: ranks by choice and liking), als (explicit), als-implicit, or a baseline; --factors/--iterations/--reg/--bias-reg set the explicit ALS part")] = "hybrid",
 ) -> None:
-    """Train explicit ALS with biases and save the model folder."""
+    """Train a model (default: hybrid = explicit ALS + implicit ALS) and save the model folder."""
     config = ALSConfig(n_factors=factors, n_iter=iterations, reg=reg, bias_reg=bias_reg, random_state=seed, min_ratings=min_ratings)
     if config_file is not None:  # issue 4: the file is the base, explicitly changed options win
         from movierec.evaluation.tuning import merge_config_file
@@ -38,17 +42,32 @@ def train(
         config = merge_config_file(config, config_file)
     if out_dir is None and registry is None:
         raise DataValidationError("train: give --out DIR, --registry DIR, or both")
-    dataset = load_movielens(data)
-    if from_db is not None:  # base dataset plus every rating in the service's database
-        from movierec.store import db as store_db
+    if engine not in ("local", "spark"):
+        raise DataValidationError(f"train: --engine must be local or spark, got {engine!r}")
+    if engine == "spark" and model_name not in ("als", "hybrid"):
+        raise DataValidationError(f"train: --engine spark trains als; got --model {model_name}")
+    if engine == "spark":  # issue 7: read, clean and fit on Spark; the result is the same kind of ALS model
+        if from_db is not None:
+            raise DataValidationError("train: --from-db works with --engine local only; export the database ratings to Parquet for Spark")
+        from movierec.engines.spark import parse_conf, train_spark
 
-        dataset = store_db.with_db_ratings(dataset, store_db.make_engine(from_db))
-    with progress("training", config.n_iter, enabled=not as_json) as advance:
-        model = ALS(config, callback=lambda it, h: advance(1, info=f"train RMSE {h['train_rmse']:.4f}"))
-        model.fit(dataset)
+        with progress("training on Spark", config.n_iter, enabled=not as_json) as advance:
+            model, dataset = train_spark(data, config, spark_master, parse_conf(spark_conf),
+                                         callback=lambda it, h: advance(it, info=f"train RMSE {h['train_rmse']:.4f}"))  # fmt: skip
+    else:
+        dataset = load_movielens(data)
+        if from_db is not None:  # base dataset plus every rating in the service's database
+            from movierec.store import db as store_db
+
+            dataset = store_db.with_db_ratings(dataset, store_db.make_engine(from_db))
+        with progress("training", config.n_iter, enabled=not as_json) as advance:
+            model = build_model(model_name, config)
+            if isinstance(model, ALS):
+                model.callback = lambda it, h: advance(1, info=f"train RMSE {h['train_rmse']:.4f}")
+            model.fit(dataset)
     if out_dir is not None:
         save(model, out_dir)
-    summary = {"model": model.name, "out": str(out_dir) if out_dir else None, "config": config.to_dict(), "data": dataset.summary(), "metrics": model.fit_info_}
+    summary = {"model": model.name, "out": str(out_dir) if out_dir else None, "config": model.config_dict(), "data": dataset.summary(), "metrics": model.fit_info_}
     if registry is not None:
         from movierec.store.registry import Registry
 
@@ -59,5 +78,14 @@ def train(
     else:
         out.print(
             f"trained {model.name} on {dataset.n_ratings:,} ratings ({dataset.n_users:,} users, {dataset.n_items:,} films) "
-            f"in {model.fit_info_['fit_seconds']:.2f} s, train RMSE {model.fit_info_['train_rmse']:.4f}; saved to {out_dir}"
+            f"in {model.fit_info_.get('fit_seconds', 0.0):.2f} s, train RMSE {model.fit_info_.get('train_rmse', float('nan')):.4f}; saved to {out_dir}"
         )
+
+
+def build_model(name: str, explicit: ALSConfig) -> Recommender:
+    """A model by name; ``explicit`` configures ALS and the hybrid's explicit part, others use their defaults."""
+    if name == "als":
+        return ALS(explicit)
+    if name == "hybrid":
+        return Hybrid(HybridConfig(explicit=explicit))
+    return make_model(name)

@@ -1,0 +1,248 @@
+"""``SparkALS``: the local engine's biased ALS objective, fitted with pyspark.ml's ALS and DataFrames.
+
+Name mapping and references: see the package docstring (``movierec.engines.spark``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from pyspark.ml.recommendation import ALS as _SparkALS
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from movierec.config import ALSConfig
+from movierec.data.dataset import Dataset
+from movierec.engines.spark.io import read_ratings
+from movierec.engines.spark.session import ensure_checkpoint_dir, spark_session, spark_version
+from movierec.models.als import ALS, IterationCallback
+
+
+class SparkALS(ALS):
+    """Explicit biased ALS (ALS-WR) trained on Spark; the fitted model is a plain ``ALS``.
+
+    Fitting is block coordinate descent on the local engine's objective (see
+    ``ALSConfig``): (1) μ is the global mean; (2) ``bias_sweeps`` alternating
+    sweeps solve the biases exactly given the current factors, b_i = Σ_u e_ui /
+    (n_i (1 + bias_reg)) and b_u likewise, where e is the residual without that
+    bias (DataFrame group-bys); (3) ``pyspark.ml.recommendation.ALS`` (explicit,
+    ``rank=n_factors``, ``maxIter=n_iter``, ``regParam=reg``, ``seed=random_state``)
+    fits p_u, q_i to the residuals r − μ − b_u − b_i; (4) the biases are solved
+    again given the factors.
+
+    The remaining difference from the local engine: the local engine solves
+    [b_u, p_u] jointly in every half-step, whereas here the biases and the
+    factors alternate once, and Spark starts from its own random factors
+    (unit-norm rows, items solved first). Both minimise the same objective with
+    the same λ convention; on ml-100k u1 and ml-latest-small test RMSE agrees
+    within 1% (benchmarks/README.md, "Spark (issue 7)").
+
+    Parameters
+    ----------
+    config : ALSConfig, optional
+    callback : IterationCallback, optional
+        Called once, after fitting, with (n_iter, {"train_rmse", "seconds"});
+        Spark does not report single sweeps.
+    master : str, optional
+        Spark master URL; see ``spark_session``.
+    spark_conf : dict of str to str, optional
+        Spark settings (``--spark-conf``).
+    checkpoint_dir : str, optional
+        Checkpoint directory URI (case C13); default see ``ensure_checkpoint_dir``.
+    num_blocks : int, optional
+        Spark ``numUserBlocks`` and ``numItemBlocks``. Default: the session's
+        ``defaultParallelism`` (cores), which avoids tiny tasks in local mode.
+    bias_sweeps : int, default 2
+        Alternating bias sweeps before and after the factor fit.
+
+    Attributes
+    ----------
+    Those of ``ALS``; ``fit_info_`` also records ``engine``, ``spark_version``,
+    ``spark_master`` and ``checkpoint_dir``.
+
+    Raises
+    ------
+    BackendUnavailableError
+        From ``fit`` when PySpark or Java is missing.
+    FitError
+        From ``fit`` when a learned value is non-finite.
+    """
+
+    def __init__(
+        self,
+        config: ALSConfig | None = None,
+        callback: IterationCallback | None = None,
+        *,
+        master: str | None = None,
+        spark_conf: dict[str, str] | None = None,
+        checkpoint_dir: str | None = None,
+        num_blocks: int | None = None,
+        bias_sweeps: int = 2,
+    ) -> None:
+        super().__init__(config, callback)
+        self.master, self.spark_conf = master, dict(spark_conf or {})
+        self.checkpoint_dir, self.num_blocks, self.bias_sweeps = checkpoint_dir, num_blocks, bias_sweeps
+        self._indexed: DataFrame | None = None
+
+    def _fit(self, dataset: Dataset) -> None:
+        spark = spark_session(self.master, self.spark_conf)
+        t0 = time.perf_counter()
+        indexed = self._indexed
+        if indexed is None:
+            u, i, r = dataset.arrays()
+            indexed = spark.createDataFrame(pa.table({"user_idx": u, "item_idx": i, "rating": r}))
+        indexed = indexed.select("user_idx", "item_idx", F.col("rating").cast("double")).persist()
+        try:
+            ckpt = ensure_checkpoint_dir(spark, self.checkpoint_dir)
+            self._train(spark, indexed, dataset.n_users, dataset.n_items)
+        finally:
+            indexed.unpersist()
+            self._indexed = None
+        seconds = time.perf_counter() - t0
+        entry = {"iteration": self.config.n_iter, "train_rmse": self._train_rmse, "seconds": seconds}
+        self.history_ = [entry]
+        self.fit_info_ = {
+            "train_rmse": self._train_rmse, "fit_seconds": seconds, "engine": "spark",
+            "spark_version": spark_version(), "spark_master": spark.sparkContext.master, "checkpoint_dir": ckpt,
+        }  # fmt: skip
+        if self.callback:
+            self.callback(self.config.n_iter, entry)
+
+    def _train(self, spark: SparkSession, ratings: DataFrame, n_users: int, n_items: int) -> None:
+        cfg, mu = self.config, self.global_mean_
+        blocks = self.num_blocks or max(2, spark.sparkContext.defaultParallelism)
+        data = ratings.withColumn("pq", F.lit(0.0))
+        user_b, item_b = self._fit_biases(data, mu)
+        resid = _with_biases(data, user_b, item_b).select(
+            "user_idx", "item_idx", (F.col("rating") - mu - F.col("bu") - F.col("bi")).alias("resid")
+        )
+        als = _SparkALS(
+            rank=cfg.n_factors, maxIter=cfg.n_iter, regParam=cfg.reg, seed=cfg.random_state,
+            userCol="user_idx", itemCol="item_idx", ratingCol="resid", implicitPrefs=False, nonnegative=False,
+            numUserBlocks=blocks, numItemBlocks=blocks, checkpointInterval=10, coldStartStrategy="nan",
+        )  # fmt: skip
+        fitted = als.fit(resid)
+        data = fitted.transform(ratings).withColumnRenamed("prediction", "pq").persist()
+        user_b, item_b = self._fit_biases(data, mu, user_b)
+        final = _with_biases(data, user_b, item_b)
+        err = F.col("rating") - mu - F.col("bu") - F.col("bi") - F.col("pq")
+        self._train_rmse = float(final.select(F.sqrt(F.avg(err * err))).first()[0])
+        self.user_factors_ = _dense_factors(fitted.userFactors, n_users, cfg.n_factors)
+        self.item_factors_ = _dense_factors(fitted.itemFactors, n_items, cfg.n_factors)
+        self.user_bias_ = _dense_vector(user_b, "user_idx", "bu", n_users)
+        self.item_bias_ = _dense_vector(item_b, "item_idx", "bi", n_items)
+        data.unpersist()
+
+    def _fit_biases(self, data: DataFrame, mu: float, user_b: DataFrame | None = None) -> tuple[DataFrame, DataFrame]:
+        """Alternating exact bias solves given ``pq`` = p_u·q_i per rating; items first."""
+        shrink = 1.0 + self.config.bias_reg
+        spark = data.sparkSession
+        if user_b is None:
+            user_b = spark.createDataFrame([], "user_idx int, bu double")
+        item_b = None
+        for _ in range(self.bias_sweeps):
+            e = _with_biases(data, user_b, None).withColumn("e", F.col("rating") - mu - F.col("bu") - F.col("pq"))
+            item_b = _solve(e, "item_idx", "bi", shrink)
+            e = _with_biases(data, None, item_b).withColumn("e", F.col("rating") - mu - F.col("bi") - F.col("pq"))
+            user_b = _solve(e, "user_idx", "bu", shrink)
+        assert item_b is not None
+        return user_b, item_b
+
+
+def _solve(e: DataFrame, key: str, name: str, shrink: float) -> DataFrame:
+    """b = Σ e / (n (1 + bias_reg)) per key; lineage cut so sweeps never nest (case C13)."""
+    out = e.groupBy(key).agg((F.sum("e") / (F.count(F.lit(1)) * shrink)).alias(name))
+    return out.localCheckpoint(eager=True)
+
+
+def _with_biases(data: DataFrame, user_b: DataFrame | None, item_b: DataFrame | None) -> DataFrame:
+    if user_b is not None:
+        data = data.join(user_b, "user_idx", "left").fillna(0.0, ["bu"])
+    if item_b is not None:
+        data = data.join(item_b, "item_idx", "left").fillna(0.0, ["bi"])
+    return data
+
+
+def _dense_factors(frame: DataFrame, n: int, k: int) -> np.ndarray:
+    table = frame.toArrow()
+    out = np.zeros((n, k), dtype=np.float32)
+    ids = table.column("id").to_numpy()
+    vals = table.column("features").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+    out[ids] = vals.reshape(len(ids), k)
+    return out
+
+
+def _dense_vector(frame: DataFrame, key: str, name: str, n: int) -> np.ndarray:
+    table = frame.toArrow()
+    out = np.zeros(n, dtype=np.float32)
+    out[table.column(key).to_numpy()] = table.column(name).to_numpy()
+    return out
+
+
+def _id_frame(spark: SparkSession, ids: pa.Array, kind: str) -> DataFrame:
+    """External id -> dense position, the IdMap's order (sorted ids), as a Spark table."""
+    if pa.types.is_large_string(ids.type):
+        ids = ids.cast(pa.string())
+    id_col = "user_id" if kind == "user" else "movie_id"
+    return spark.createDataFrame(pa.table({id_col: ids, f"{kind}_idx": np.arange(len(ids), dtype=np.int32)}))
+
+
+def train_spark(
+    uri: str,
+    config: ALSConfig | None = None,
+    master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
+    callback: IterationCallback | None = None,
+    **kwargs: Any,
+) -> tuple[SparkALS, Dataset]:
+    """Read, clean and index ratings on Spark, then fit ``SparkALS``.
+
+    Parameters
+    ----------
+    uri : str
+        A CSV file (header ``userId,movieId,rating[,timestamp]`` or ``user_id,...``),
+        a Parquet file or folder, or a dataset folder from ``movierec ingest``
+        (``ratings.parquet`` + ``movies.parquet``); any URI Spark reads
+        (local path, ``hdfs://``, ``s3a://``). MovieLens names and layouts
+        that are not CSV (``ml-100k``, ``u1.base``, ``ratings.dat``) are read by
+        the local loader on the driver and trained on Spark.
+    config : ALSConfig, optional
+    master, spark_conf, callback, **kwargs
+        Passed to ``SparkALS``.
+
+    Returns
+    -------
+    (model, dataset) : (SparkALS, Dataset)
+        The fitted model, and the cleaned training ratings as collected on the
+        driver (n_ratings × ~28 bytes; the model folder needs the rating matrix
+        for exclusion of rated films anyway).
+
+    Raises
+    ------
+    DataValidationError
+        If the ratings are missing columns, hold null or non-numeric values,
+        or ratings off the scale. Duplicated (user, movie) pairs are resolved,
+        not refused: the latest timestamp wins (case C08), as in the core loaders.
+    BackendUnavailableError
+        If PySpark or Java is missing.
+    """
+    spark = spark_session(master, spark_conf)
+    model = SparkALS(config, callback, master=master, spark_conf=spark_conf, **kwargs)
+    frame, dataset, report = read_ratings(spark, uri)
+    if frame is not None:
+        users = _id_frame(spark, dataset.users.ids.to_arrow(), "user")
+        items = _id_frame(spark, dataset.items.ids.to_arrow(), "item")
+        model._indexed = frame.join(users, "user_id").join(items, "movie_id")
+    try:
+        model.fit(dataset)
+    finally:
+        if frame is not None:
+            frame.unpersist()
+    model.fit_info_.update(report)
+    return model, dataset
+
+
+__all__ = ["SparkALS", "train_spark"]

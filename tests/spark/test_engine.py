@@ -1,0 +1,138 @@
+"""Spark engine: reading and cleaning (C08), ids of any type, errors, checkpointing (C13), CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from movierec import ALSConfig, BackendUnavailableError, DataValidationError, load
+from movierec.cli.main import app
+from movierec.data import save_dataset_folder, synthetic_dataset
+from tests.spark.conftest import SPARK_MARKS
+
+pytestmark = SPARK_MARKS
+
+SMALL = ALSConfig(n_factors=4, n_iter=3, min_ratings=0)
+
+
+def test_missing_pyspark_is_a_clear_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from movierec.engines.spark import session
+
+    monkeypatch.setattr(session, "_IMPORT_ERROR", ImportError("No module named 'pyspark'"))
+    with pytest.raises(BackendUnavailableError, match=r"pip install 'movierec\[spark\]'"):
+        session.spark_session("local[1]")
+    result = CliRunner().invoke(app, ["train", "--engine", "spark", "--data", "x.csv", "--out", "m"])
+    assert result.exit_code == 6, result.output
+
+
+def test_parse_conf() -> None:
+    from movierec.engines.spark import parse_conf
+
+    assert parse_conf(["spark.executor.memory=8g", "a.b = c=d"]) == {"spark.executor.memory": "8g", "a.b": "c=d"}
+    with pytest.raises(DataValidationError, match="KEY=VALUE"):
+        parse_conf(["spark.executor.memory"])
+
+
+def test_duplicates_latest_timestamp_wins_C08(spark, tmp_path: Path) -> None:
+    from movierec.engines.spark import train_spark
+
+    csv = tmp_path / "ratings.csv"
+    csv.write_text("userId,movieId,rating,timestamp\n1,10,2.0,1000000000\n1,10,4.5,1000000500\n2,10,3.0,1000000100\n"
+                   "1,20,3.0,1000000000\n2,20,1.0,1000000000\n")  # fmt: skip
+    model, ds = train_spark(str(csv), SMALL)
+    rows = {(u, m): r for u, m, r in ds.ratings.select("user_id", "movie_id", "rating").iter_rows()}
+    assert rows[(1, 10)] == 4.5 and len(rows) == 4
+    assert model.fit_info_["duplicates_resolved"] == 1 and model.fit_info_["n_rows_read"] == 5
+    assert model.user_items_[model.users_.index(1), model.items_.index(10)] == 4.5
+    assert model.user_items_.data.max() <= 5.0  # never a sum (6.5)
+
+
+def test_string_and_huge_ids_map_to_dense_positions_and_back(spark, tmp_path: Path) -> None:
+    from movierec.engines.spark import train_spark
+
+    ratings = synthetic_dataset(3000, n_users=60, n_items=40, seed=3).ratings
+    ratings = ratings.with_columns(
+        ("u-" + pl.col("user_id").cast(pl.Utf8)).alias("user_id"), (pl.col("movie_id") * 10**12).alias("movie_id")
+    )
+    path = tmp_path / "r.parquet"
+    ratings.write_parquet(path)
+    model, ds = train_spark(str(path), SMALL)
+    assert model.users_.ids.dtype == pl.Utf8 and model.items_.ids.dtype == pl.Int64
+    assert model.n_users == 60 and model.n_items == ds.n_items
+    row = ratings.row(0, named=True)
+    u, i = model.users_.index(row["user_id"]), model.items_.index(row["movie_id"])
+    assert model.user_items_[u, i] == pytest.approx(row["rating"])
+    model_dir = tmp_path / "m"
+    from movierec import save
+
+    save(model, model_dir)
+    again = load(model_dir)
+    p1 = model.predict([row["user_id"]], [row["movie_id"]]).raw
+    assert np.array_equal(again.predict([row["user_id"]], [row["movie_id"]]).raw, p1)
+
+
+def test_dataset_folder_gives_the_same_training_set_as_the_core(spark, tmp_path: Path) -> None:
+    from movierec.engines.spark import train_spark
+
+    ds = synthetic_dataset(2000, n_users=50, n_items=30, seed=4)
+    folder = save_dataset_folder(ds, tmp_path / "ds")
+    model, spark_ds = train_spark(str(folder), SMALL)
+    assert spark_ds.fingerprint() == ds.fingerprint() == model.data_fingerprint_
+    assert spark_ds.scale == ds.scale
+
+
+def test_bad_values_are_refused_with_counts(spark, tmp_path: Path) -> None:
+    from movierec.engines.spark import train_spark
+
+    csv = tmp_path / "bad.csv"
+    csv.write_text("userId,movieId,rating,timestamp\n1,10,abc,1\n1,11,7.0,2\n2,10,3.0,3\n,12,3.0,4\n")
+    with pytest.raises(DataValidationError) as err:
+        train_spark(str(csv), SMALL)
+    msg = str(err.value)
+    assert "1 row(s) with missing or non-numeric rating" in msg and "1 row(s) with rating outside" in msg
+    assert "missing user or movie id" in msg
+    no_col = tmp_path / "nocol.csv"
+    no_col.write_text("user,movieId,rating\n1,2,3.0\n")
+    with pytest.raises(DataValidationError, match="missing column"):
+        train_spark(str(no_col), SMALL)
+
+
+def test_long_runs_checkpoint_C13(spark) -> None:
+    from movierec.engines.spark import SparkALS
+
+    spark.sparkContext._jsc.sc().checkpointDir()  # touch the JVM context: it exists
+    ds = synthetic_dataset(4000, n_users=80, n_items=50, seed=5)
+    model = SparkALS(ALSConfig(n_factors=2, n_iter=100, min_ratings=0), bias_sweeps=1).fit(ds)
+    # The engine set a checkpoint directory itself, so checkpointInterval=10 really cut the lineage.
+    assert model.fit_info_["checkpoint_dir"] and spark.sparkContext.getCheckpointDir()
+    assert np.isfinite(model.user_factors_).all() and model.fit_info_["train_rmse"] < 1.0
+
+
+def test_cli_train_and_evaluate_with_spark(spark, tmp_path: Path) -> None:
+    ds = synthetic_dataset(3000, n_users=60, n_items=40, seed=6)
+    csv = tmp_path / "ratings.csv"
+    ds.ratings.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(csv)
+    runner = CliRunner()
+    res = runner.invoke(app, ["train", "--engine", "spark", "--spark-master", "local[2]", "--spark-conf",
+                              "spark.sql.shuffle.partitions=2", "--data", str(csv), "--out", str(tmp_path / "m"),
+                              "--factors", "4", "--iterations", "3", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.output.strip().splitlines()[-1])
+    assert summary["metrics"]["engine"] == "spark" and summary["data"]["n_ratings"] == ds.n_ratings
+    assert load(tmp_path / "m").n_users == 60
+    res = runner.invoke(app, ["evaluate", "--engine", "spark", "--data", str(csv), "--protocol", "random",
+                              "--models", "als,bias", "--config", str(_config(tmp_path)), "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output.strip().splitlines()[-1])["rows"]
+    assert {r["model"] for r in rows} == {"als", "bias"} and all(np.isfinite(r["rmse"]) for r in rows)
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"models": {"als": {"n_factors": 4, "n_iter": 2}}}))
+    return path
