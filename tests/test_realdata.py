@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from movierec import ALS, ALSConfig, load_movielens, recommend
+from movierec.models import Hybrid
 from movierec.data.profile import DEMO_PROFILE
 from movierec.ranking.demo import demo_lists
 
@@ -25,12 +26,17 @@ def test_ml100k_u1_rmse_default_config(data_home: Path) -> None:
 
 
 def test_demo_profile_guarded_list(data_home: Path) -> None:
-    model = ALS().fit(load_movielens("ml-latest-small"))
+    model = Hybrid().fit(load_movielens("ml-latest-small"))
     lists = demo_lists(model)
     guard = lists["min_ratings"]
-    assert len(lists["guarded"]) == 10 and all(r.n_ratings >= guard for r in lists["guarded"])
-    assert not any("Horror" in r.genres for r in lists["guarded"])
-    # The unguarded list is reported as it is: it holds films below the guard.
+    guarded = lists["guarded"]
+    assert len(guarded) == 10 and all(r.n_ratings >= guard for r in guarded)
+    family = [r.title for r in guarded if {"Animation", "Children"} & set(r.genres)]
+    assert len(family) >= 5, [r.title for r in guarded]
+    assert not any("Horror" in r.genres for r in guarded)
+    rated = {m for m, _ in DEMO_PROFILE}
+    assert not rated & {r.movie_id for r in guarded} and not rated & {r.movie_id for r in lists["unguarded"]}
+    # The unguarded research list is reported as it is: it holds films below the guard.
     assert any(r.n_ratings < guard for r in lists["unguarded"])
 
 

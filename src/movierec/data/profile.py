@@ -12,13 +12,12 @@ from movierec.data.movielens import decode
 from movierec.errors import DataValidationError, Problem
 
 # ml-latest movie ids: loves animated and children's films, dislikes horror,
-# middling on the big non-family classics (so the profile says what it prefers).
+# lukewarm on the big non-family classics (so the profile says what it prefers).
 DEMO_PROFILE: tuple[tuple[int, float], ...] = (
-    (1, 5.0), (3114, 5.0), (78499, 4.5), (4306, 4.5), (4886, 5.0), (6377, 5.0), (8961, 4.5),
-    (50872, 5.0), (60069, 5.0), (68954, 5.0), (364, 4.5), (588, 4.5), (595, 4.0), (76093, 4.5),
-    (152081, 4.5), (134853, 5.0),
-    (1258, 1.0), (1347, 0.5), (1407, 1.0), (1997, 0.5), (2459, 0.5), (8957, 0.5),
-    (296, 3.0), (858, 3.0), (2571, 3.0), (2959, 2.5),
+    (1, 5.0), (3114, 5.0), (4886, 5.0), (6377, 5.0), (8961, 4.5), (50872, 5.0), (60069, 5.0),
+    (68954, 5.0), (364, 4.5), (588, 4.5), (177765, 5.0), (166461, 4.5), (2355, 4.5), (2078, 4.5),
+    (1258, 1.0), (1347, 0.5), (1997, 0.5), (8957, 0.5),
+    (296, 2.0), (2571, 2.0), (2959, 2.0), (356, 2.5),
 )  # fmt: skip
 
 

@@ -7,9 +7,11 @@ from typing import Any
 from movierec.errors import DataValidationError
 from movierec.models.als import ALS
 from movierec.models.base import Predictions, Recommender, UserState
+from movierec.models.hybrid import Hybrid, HybridConfig
+from movierec.models.implicit import ImplicitALS, ImplicitConfig
 from movierec.models.baselines import BASELINES
 
-MODELS: dict[str, type[Recommender]] = {"als": ALS}
+MODELS: dict[str, type[Recommender]] = {"als": ALS, "als-implicit": ImplicitALS, "hybrid": Hybrid}
 MODELS.update(BASELINES)
 
 
@@ -26,4 +28,4 @@ def make_model(name: str, config: dict[str, Any] | None = None) -> Recommender:
     return MODELS[name].from_config(config or {})
 
 
-__all__ = ["ALS", "MODELS", "Predictions", "Recommender", "UserState", "make_model"]
+__all__ = ["ALS", "Hybrid", "HybridConfig", "ImplicitALS", "ImplicitConfig", "MODELS", "Predictions", "Recommender", "UserState", "make_model"]

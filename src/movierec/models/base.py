@@ -99,6 +99,8 @@ class Recommender:
 
     name: ClassVar[str] = "base"
     array_names: ClassVar[tuple[str, ...]] = ()
+    predicts_ratings: ClassVar[bool] = True
+    """False for ranking-only models (their ``predict`` is the global mean)."""
 
     def __init__(self) -> None:
         self.fitted_ = False
@@ -250,6 +252,14 @@ class Recommender:
 
     def _score(self, state: UserState) -> np.ndarray:
         raise NotImplementedError
+
+    def rating_scores(self, state: UserState) -> np.ndarray:
+        """Predicted rating (unclipped) of every item, shape (n_items,), float32.
+
+        Equal to ``score`` for rating models; models that rank by something
+        else (``hybrid``) override it with their rating component.
+        """
+        return self.score(state)
 
     def predict(self, user_ids: list[Any] | np.ndarray, movie_ids: list[Any] | np.ndarray) -> Predictions:
         """Predicted ratings for (user, movie) pairs given as external ids.

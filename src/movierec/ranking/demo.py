@@ -10,7 +10,12 @@ from movierec.ranking.recommend import default_min_ratings, recommend
 
 
 def demo_lists(model: Recommender, k: int = 10, min_ratings: int | None = None) -> dict[str, Any]:
-    """Fold in ``DEMO_PROFILE`` and recommend without and with the popularity guard.
+    """Fold in ``DEMO_PROFILE``; the research list beside the production list.
+
+    ``unguarded`` ranks every film by predicted rating alone with no guard —
+    explicit matrix factorization as published. ``guarded`` is the model's own
+    ranking (for ``hybrid``: choice, liking and evidence) with the popularity
+    guard ``min_ratings``.
 
     Returns
     -------
@@ -21,7 +26,7 @@ def demo_lists(model: Recommender, k: int = 10, min_ratings: int | None = None) 
     guard = default_min_ratings(model) if min_ratings is None else min_ratings
     return {
         "profile": list(DEMO_PROFILE),
-        "unguarded": recommend(model, state, k=k, min_ratings=0),
+        "unguarded": recommend(model, state, k=k, min_ratings=0, rank_by="rating"),
         "guarded": recommend(model, state, k=k, min_ratings=guard),
         "min_ratings": guard,
     }

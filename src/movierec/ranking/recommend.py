@@ -23,7 +23,8 @@ class Recommendation:
     score : float
         Predicted rating in stars, clipped to the rating scale (served value).
     raw_score : float
-        The model's unclipped ranking score (ranking order follows this).
+        The model's unclipped ranking score (ranking order follows this; for
+        rating models it is the unclipped predicted rating).
     n_ratings : int
         Training ratings of the film (the popularity guard's evidence).
     genres : list of str
@@ -115,6 +116,7 @@ def recommend(
     exclude_rated: bool = True,
     exclude: Iterable[Any] = (),
     genre: str | None = None,
+    rank_by: str = "score",
 ) -> list[Recommendation]:
     """Top-k films for a user, a list of new ratings, or nobody (cold start).
 
@@ -139,6 +141,9 @@ def recommend(
         Further films to leave out.
     genre : str, optional
         Only films of this genre (case-insensitive).
+    rank_by : {"score", "rating"}, default "score"
+        Rank by the model's ranking score (the hybrid's choice-and-liking
+        score) or by its predicted rating alone (the classic explicit list).
 
     Returns
     -------
@@ -153,13 +158,16 @@ def recommend(
 
     if k < 0:
         raise DataValidationError(f"k must be >= 0, got {k}")
+    if rank_by not in ("score", "rating"):
+        raise DataValidationError(f"rank_by must be 'score' or 'rating', got {rank_by!r}")
     state = user_state_for(model, user, ratings)
     if min_ratings is None:
         min_ratings = default_min_ratings(model)
-    scores = model.score(state)
+    ratings_pred = model.rating_scores(state)
+    scores = ratings_pred if rank_by == "rating" else model.score(state)
     mask = candidate_mask(model, state, min_ratings, exclude_rated, exclude, genre)
     chosen = top_k(scores, mask, k, model.item_counts_)
-    return describe(model, chosen, scores)
+    return describe(model, chosen, scores, ratings_pred)
 
 
 def default_min_ratings(model: Recommender) -> int:
@@ -167,8 +175,16 @@ def default_min_ratings(model: Recommender) -> int:
     return int(model.config_dict().get("min_ratings", 0))
 
 
-def describe(model: Recommender, item_idx: np.ndarray, scores: np.ndarray) -> list[Recommendation]:
-    """Turn item positions into ``Recommendation`` records (title, count, clipped score)."""
+def describe(
+    model: Recommender, item_idx: np.ndarray, scores: np.ndarray, ratings_pred: np.ndarray | None = None
+) -> list[Recommendation]:
+    """Turn item positions into ``Recommendation`` records.
+
+    ``score`` is the predicted rating (``ratings_pred``, default ``scores``)
+    clipped to the scale; ``raw_score`` is the ranking score.
+    """
+    if ratings_pred is None:
+        ratings_pred = scores
     if item_idx.size == 0:
         return []
     table = model.__dict__.get("_item_table_cache")
@@ -179,13 +195,13 @@ def describe(model: Recommender, item_idx: np.ndarray, scores: np.ndarray) -> li
     lo, hi = model.scale_.low, model.scale_.high
     out = []
     for idx, row in zip(item_idx, rows.iter_rows(named=True)):
-        raw = float(scores[idx])
+        rating = float(ratings_pred[idx])
         out.append(
             Recommendation(
                 movie_id=row["movie_id"],
                 title=row["title"] or f"movie {row['movie_id']}",
-                score=float(min(max(raw, lo), hi)),
-                raw_score=raw,
+                score=float(min(max(rating, lo), hi)),
+                raw_score=float(scores[idx]),
                 n_ratings=int(row["n_ratings"]),
                 genres=list(row["genres"] or []),
                 year=row["year"],
