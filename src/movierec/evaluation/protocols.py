@@ -294,7 +294,7 @@ def _attach_curve(model: Recommender, test: Dataset, curve: list[dict[str, float
         if not cache:
             cache["u"] = model.users_.positions(r["user_id"].to_list())
             cache["i"] = model.items_.positions(r["movie_id"].to_list())
-        raw = np.nan_to_num(model._predict_idx(cache["u"], cache["i"]), nan=model.global_mean_)
+        raw = np.nan_to_num(model._predict_at(cache["u"], cache["i"], r["timestamp"].to_numpy()), nan=model.global_mean_)
         pred = np.clip(raw, model.scale_.low, model.scale_.high)
         curve.append({"iteration": it, "train_rmse": entry["train_rmse"], "test_rmse": float(np.sqrt(np.mean((pred - truth) ** 2)))})
         if previous:
@@ -319,7 +319,7 @@ def evaluate_model(
     row: dict[str, Any] = {}
     if getattr(model, "predicts_ratings", True):
         r = test.ratings
-        pred = model.predict(r["user_id"].to_list(), r["movie_id"].to_list())
+        pred = model.predict(r["user_id"].to_list(), r["movie_id"].to_list(), r["timestamp"].to_numpy())
         rm = rating_metrics(r["rating"].to_numpy(), pred.rating, pred.cold_start)
         row.update(rmse=rm.rmse, mae=rm.mae, rmse_warm=rm.rmse_warm, n_pairs=rm.n_pairs, n_cold_pairs=rm.n_cold)
         row["coverage_note"] = rm.describe()

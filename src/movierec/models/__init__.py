@@ -9,9 +9,10 @@ from movierec.models.als import ALS
 from movierec.models.base import Predictions, Recommender, UserState
 from movierec.models.hybrid import Hybrid, HybridConfig
 from movierec.models.implicit import ImplicitALS, ImplicitConfig
+from movierec.models.temporal import BiasTime, TemporalALS, TemporalConfig
 from movierec.models.baselines import BASELINES
 
-MODELS: dict[str, type[Recommender]] = {"als": ALS, "als-implicit": ImplicitALS, "hybrid": Hybrid}
+MODELS: dict[str, type[Recommender]] = {"als": ALS, "als-implicit": ImplicitALS, "hybrid": Hybrid, "als-time": TemporalALS, "bias-time": BiasTime}
 MODELS.update(BASELINES)
 
 
@@ -28,4 +29,4 @@ def make_model(name: str, config: dict[str, Any] | None = None) -> Recommender:
     return MODELS[name].from_config(config or {})
 
 
-__all__ = ["ALS", "Hybrid", "HybridConfig", "ImplicitALS", "ImplicitConfig", "MODELS", "Predictions", "Recommender", "UserState", "make_model"]
+__all__ = ["ALS", "BiasTime", "TemporalALS", "TemporalConfig", "Hybrid", "HybridConfig", "ImplicitALS", "ImplicitConfig", "MODELS", "Predictions", "Recommender", "UserState", "make_model"]

@@ -261,29 +261,42 @@ class Recommender:
         """
         return self.score(state)
 
-    def predict(self, user_ids: list[Any] | np.ndarray, movie_ids: list[Any] | np.ndarray) -> Predictions:
+    def predict(
+        self,
+        user_ids: list[Any] | np.ndarray,
+        movie_ids: list[Any] | np.ndarray,
+        timestamps: list[int] | np.ndarray | None = None,
+    ) -> Predictions:
         """Predicted ratings for (user, movie) pairs given as external ids.
 
         Unknown users or films get the documented cold-start fallback and are
         flagged (case C15); the result never holds NaN.
 
+        Parameters
+        ----------
+        user_ids, movie_ids : sequences of external ids, length n_pairs
+        timestamps : sequence of int, optional
+            UTC epoch seconds of each pair, used by time-aware models
+            (default: the end of the training data, "now").
+
         Raises
         ------
         DataValidationError
-            If the two sequences differ in length.
+            If the sequences differ in length.
         """
         self._require_fitted()
         users = list(user_ids)
         movies = list(movie_ids)
-        if len(users) != len(movies):
-            raise DataValidationError(f"predict: {len(users)} users but {len(movies)} movies")
+        if len(users) != len(movies) or (timestamps is not None and len(timestamps) != len(users)):
+            raise DataValidationError(f"predict: {len(users)} users, {len(movies)} movies"
+                                      + ("" if timestamps is None else f", {len(timestamps)} timestamps"))  # fmt: skip
         u = self.users_.positions(users)
         i = self.items_.positions(movies)
-        raw = self.predict_idx(u, i)
+        raw = self.predict_idx(u, i, timestamps)
         rating = np.clip(raw, self.scale_.low, self.scale_.high).astype(np.float32)
         return Predictions(rating, raw, (u < 0) | (i < 0))
 
-    def predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray) -> np.ndarray:
+    def predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray | None = None) -> np.ndarray:
         """Raw predictions for dense positions; -1 marks an unknown user or item.
 
         Returns
@@ -291,8 +304,15 @@ class Recommender:
         ndarray of shape (n_pairs,), float32, finite
         """
         self._require_fitted()
-        out = self._predict_idx(np.asarray(user_idx, dtype=np.int64), np.asarray(item_idx, dtype=np.int64))
+        u = np.asarray(user_idx, dtype=np.int64)
+        i = np.asarray(item_idx, dtype=np.int64)
+        t = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
+        out = self._predict_at(u, i, t)
         return np.nan_to_num(out.astype(np.float32), nan=self.global_mean_)
+
+    def _predict_at(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
+        """Raw predictions at times ``t``; models without time effects ignore ``t``."""
+        return self._predict_idx(u, i)
 
     def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         raise NotImplementedError
