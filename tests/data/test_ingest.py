@@ -262,7 +262,7 @@ def test_C09_gappy_ids_and_films_that_lose_all_ratings(tmp_path: Path) -> None:
     assert before.dataset.items.ids.to_list() == [1, 5, 193609] and before.dataset.ratings["item_idx"].max() == 2
     after = ingest([p], scale=RatingScale(3.0, 5.0, 0.5))  # keep only ratings of 3.0 and above
     assert (after.dataset.n_users, after.dataset.n_items) == (2, 2)
-    assert after.report.films == {"in_input": 3, "with_ratings": 2, "lost": 1, "lost_ids": ["5"]}
+    assert after.report.films == {"in_input": 3, "with_ratings": 2, "lost": 1, "lost_ids": [5]}
     assert 5 not in after.dataset.items and after.dataset.items.ids.to_list() == [1, 193609]
 
 

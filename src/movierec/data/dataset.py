@@ -213,7 +213,8 @@ def pair_key(frame: pl.DataFrame, user: str, item: str) -> pl.Expr:
     """
     if frame.height and frame.schema[user].is_integer() and frame.schema[item].is_integer():
         u, i = pl.col(user), pl.col(item)
-        lo_u, hi_u, lo_i, hi_i = frame.select(u.min().alias("a"), u.max().alias("b"), i.min().alias("c"), i.max().alias("d")).row(0)
+        ends = frame.select(u.min().alias("a"), u.max().alias("b"), i.min().alias("c"), i.max().alias("d"))
+        lo_u, hi_u, lo_i, hi_i = ends.row(0)
         if (hi_u - lo_u + 1) * (hi_i - lo_i + 1) < 2**62:
             return (pl.col(user).cast(pl.Int64) - lo_u) * (hi_i - lo_i + 1) + (pl.col(item).cast(pl.Int64) - lo_i)
     return pl.struct(user, item)

@@ -20,18 +20,23 @@ from movierec.errors import DataValidationError
 DATASET_META = "dataset.json"
 
 
-def save_dataset_folder(dataset: Dataset, out: Path | str, extra_files: dict[str, bytes] | None = None) -> Path:
+def save_dataset_folder(
+    dataset: Dataset, out: Path | str, extra_files: dict[str, bytes] | None = None, compression: str = "zstd"
+) -> Path:
     """Write ``dataset`` as a folder atomically (temporary folder, then rename).
 
     Files: ``ratings.parquet`` (user_id, movie_id, rating, timestamp),
     ``movies.parquet``, ``dataset.json`` (scale, name, counts) and any
     ``extra_files`` (e.g. ``ingest_report.json``, ``quarantine.csv``).
+    ``compression`` is the Parquet codec (``"lz4"`` writes 25M ratings about
+    twice as fast as ``"zstd"``, for files about a third larger).
     """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
     try:
-        dataset.ratings.select("user_id", "movie_id", "rating", "timestamp").write_parquet(tmp / "ratings.parquet")
+        ratings = dataset.ratings.select("user_id", "movie_id", "rating", "timestamp")
+        ratings.write_parquet(tmp / "ratings.parquet", compression=compression)  # type: ignore[arg-type]
         dataset.movies.write_parquet(tmp / "movies.parquet")
         meta = {"format": 1, **dataset.summary()}
         (tmp / DATASET_META).write_text(json.dumps(meta, indent=2))

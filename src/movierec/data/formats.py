@@ -128,13 +128,12 @@ def normalise_bytes(data: bytes, path: str, encoding: str = "auto") -> tuple[byt
                         ],
                     ) from None
                 data, found = data.decode("latin-1").encode("utf-8"), "latin-1"
-    crlf = data.count(b"\r\n")
-    cr = data.count(b"\r")
-    if cr and b"\n" not in data:
-        return data.replace(b"\r", b"\n"), found, "CR"
     if b"\n" not in data:
-        return data, found, "none"
-    return data, found, "CRLF" if crlf and crlf == cr and crlf == data.count(b"\n") else "LF"
+        return (data.replace(b"\r", b"\n"), found, "CR") if b"\r" in data else (data, found, "none")
+    if b"\r" not in data:  # memchr: cheap; the counts below only run for files with carriage returns
+        return data, found, "LF"
+    crlf = data.count(b"\r\n")
+    return data, found, "CRLF" if crlf == data.count(b"\r") and crlf == data.count(b"\n") else "LF"
 
 
 def _strict_decode(data: bytes, codec: str, path: str) -> str:

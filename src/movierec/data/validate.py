@@ -81,6 +81,17 @@ def _iso_epochs(values: list[str]) -> dict[str, int | None]:
 def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
     """Add ``ts`` (Int64 UTC seconds, null when unparseable) and ``ts_unit`` (UInt8 code, see ``UNIT_LIMITS``)."""
     dtype = frame.schema["timestamp"]
+    if dtype.is_integer():  # the common case, all in seconds: one min/max pass instead of the unit ladder
+        lo, hi, nulls = frame.select(
+            pl.col("timestamp").min().alias("lo"),
+            pl.col("timestamp").max().alias("hi"),
+            pl.col("timestamp").null_count(),
+        ).row(0)
+        if lo is None or (lo >= 0 and hi < UNIT_LIMITS[0][0]):
+            n = frame.height - nulls
+            return frame.with_columns(pl.col("timestamp").cast(pl.Int64).alias("ts")), Counter(
+                {"seconds": n} if n else {}
+            )
     if isinstance(dtype, pl.Datetime | pl.Date):
         when = pl.col("timestamp").cast(pl.Datetime("us", "UTC")) if isinstance(dtype, pl.Date) else pl.col("timestamp")
         frame = frame.with_columns(when.dt.epoch("s").alias("ts"), pl.lit(ISO, pl.UInt8).alias("ts_unit"))
@@ -107,8 +118,9 @@ def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
             todo = frame.filter(pl.col("ts").is_null() & (_text("timestamp") != ""))
             if todo.height:
                 texts = todo.select(_text("timestamp").unique())["timestamp"].to_list()
+                epochs = _iso_epochs(texts)
                 iso = pl.DataFrame(
-                    {"_t": texts, "_iso": [_iso_epochs(texts)[x] for x in texts]},
+                    {"_t": texts, "_iso": [epochs[x] for x in texts]},
                     schema={"_t": pl.Utf8, "_iso": pl.Int64},
                 )
                 frame = (
@@ -204,7 +216,8 @@ def validate(
         code = code.when(cond).then(pl.lit(k, pl.UInt8))
     frame = frame.with_columns(code.otherwise(None).alias("_code"))
     rng = frame.select(r.filter(r.is_finite()).min().alias("lo"), r.filter(r.is_finite()).max().alias("hi")).row(0)
-    bad = frame.filter(pl.col("_code").is_not_null())
+    clean = frame["_code"].null_count() == frame.height
+    bad = frame.clear() if clean else frame.filter(pl.col("_code").is_not_null())
     reasons = {k: why for k, (_, _, why) in enumerate(checks)}
     cols = {k: col for k, (_, col, _) in enumerate(checks)}
     bad = bad.with_columns(
@@ -223,7 +236,7 @@ def validate(
         pl.col("_reason").alias("reason"),
         pl.lit("").alias("text"),
     ).cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
-    ok = frame.filter(pl.col("_code").is_null()).select(
+    ok = (frame if clean else frame.filter(pl.col("_code").is_null())).select(
         pl.col("u").alias("user"),
         pl.col("i").alias("item"),
         pl.col("r").alias("rating"),
