@@ -108,8 +108,10 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     master = master or conf.pop("spark.master", None) or "local[*]"
     builder = builder.master(master)
     defaults = {**DEFAULT_CONF, **(LOCAL_CONF if master.startswith("local") else {})}
-    if "PYSPARK_PYTHON" not in os.environ and (master.startswith("local") or "127.0.0.1" in master):
-        defaults["spark.pyspark.python"] = sys.executable  # this machine's workers: this interpreter
+    if "PYSPARK_PYTHON" not in os.environ and "spark.pyspark.python" not in conf and _on_this_host(master):
+        # Python workers on this machine run this interpreter (which has movierec), not
+        # whatever `python3` is first on PATH. PySpark reads only the environment here.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     for key, value in {**defaults, **conf}.items():
         builder = builder.config(key, value)
     try:
@@ -120,10 +122,13 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     return session
 
 
+def _on_this_host(master: str) -> bool:
+    return master.startswith("local") or any(h in master for h in ("127.0.0.1", "localhost"))
+
+
 def is_single_host(spark: SparkSession) -> bool:
     """True when every executor runs on this machine (local mode or a master on 127.0.0.1)."""
-    master = spark.sparkContext.master
-    return master.startswith("local") or any(h in master for h in ("127.0.0.1", "localhost"))
+    return _on_this_host(spark.sparkContext.master)
 
 
 def ensure_checkpoint_dir(spark: SparkSession, path: str | None = None) -> str:
