@@ -23,13 +23,14 @@ def recommend_all(
     threads: Annotated[int | None, typer.Option(help="Threads for Numba and BLAS (default: $MOVIEREC_THREADS or all cores)")] = None,
     spark_master: Annotated[str | None, typer.Option(help="Spark master URL with --engine spark (default local[*])")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the row count and timing")] = False,
+    spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
 ) -> None:
     """Write every training user's top-k (rated films excluded, guard applied) to Parquet, in bounded memory."""
     if k < 1 or block_size < 1:
         raise DataValidationError(f"--k and --block-size must be >= 1, got {k} and {block_size}")
     t0 = time.perf_counter()
     if engine == "spark":
-        rows = _spark(model_dir, out_path, k, min_ratings, spark_master)
+        rows = _spark(model_dir, out_path, k, min_ratings, spark_master, spark_conf)
         n_users = None
     elif engine == "local":
         from movierec.engines.threads import set_threads
@@ -52,11 +53,13 @@ def recommend_all(
         console.print(f"wrote {rows} recommendations to {out_path} in {seconds:.1f} s", highlight=False)
 
 
-def _spark(model_dir: Path, out_path: Path, k: int, min_ratings: int | None, master: str | None) -> int:
+def _spark(model_dir: Path, out_path: Path, k: int, min_ratings: int | None, master: str | None,
+           conf: list[str] | None = None) -> int:  # fmt: skip
     try:
-        from movierec.engines.spark import recommend_all_spark  # type: ignore[attr-defined]
+        from movierec.engines.spark import parse_conf, recommend_all_spark
     except ImportError as exc:
         raise BackendUnavailableError(
             f"--engine spark needs the Spark engine and PySpark (pip install 'movierec[spark]'): {exc}"
         ) from None
-    return int(recommend_all_spark(model_dir, str(out_path), k=k, min_ratings=min_ratings, spark_master=master))
+    return int(recommend_all_spark(model_dir, str(out_path), k=k, min_ratings=min_ratings, spark_master=master,
+                                   spark_conf=parse_conf(conf)))  # fmt: skip
