@@ -105,8 +105,11 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
                 active.conf.set(key, value)
         return active
     builder = SparkSession.builder
-    master = master or conf.pop("spark.master", None) or "local[*]"
-    builder = builder.master(master)
+    # Under spark-submit the JVM is already up with the submitted master: keep it unless told otherwise.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    master = master or conf.pop("spark.master", None) or ("" if submitted else "local[*]")
+    if master:
+        builder = builder.master(master)
     defaults = {**DEFAULT_CONF, **(LOCAL_CONF if master.startswith("local") else {})}
     if "PYSPARK_PYTHON" not in os.environ and "spark.pyspark.python" not in conf and _on_this_host(master):
         # Python workers on this machine run this interpreter (which has movierec), not
@@ -117,7 +120,8 @@ def spark_session(master: str | None = None, conf: dict[str, str] | None = None)
     try:
         session = builder.getOrCreate()
     except Exception as exc:  # py4j and JVM start-up errors share no base class
-        raise BackendUnavailableError(f"cannot start Spark with master {master!r}: {exc}") from exc
+        where = master or "from spark-submit"
+        raise BackendUnavailableError(f"cannot start Spark with master {where!r}: {exc}") from exc
     session.sparkContext.setLogLevel("WARN")
     return session
 
