@@ -1,0 +1,268 @@
+"""One engine, one dataset, one child process: prints one JSON line (see ``common.run_worker``).
+
+Usage: ``python -m benchmarks.worker ENGINE DATA_DIR [--iters N] [--warm]``
+with ENGINE one of ``movierec``, ``spark``, ``lenskit``, ``serving``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import BIAS_REG, ITERS, K, REG, SEED
+
+
+def _rmse(pred: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.clip(pred, 0.5, 5.0) - truth) ** 2)))
+
+
+def _dataset(path: Path):  # type: ignore[no-untyped-def]
+    import polars as pl
+
+    from movierec.data import Dataset, RatingScale
+
+    frame = pl.read_parquet(path).with_columns(pl.lit(0, dtype=pl.Int64).alias("timestamp"))
+    return Dataset.from_frames(frame, None, RatingScale(0.5, 5.0, 0.5), name=str(path))
+
+
+def movierec(data: Path, iters: int, warm: bool) -> dict[str, Any]:
+    """Fit (cold: the first fit in this process; warm: a second fit), test RMSE, phase split."""
+    import polars as pl
+
+    from movierec import ALS, ALSConfig
+    from movierec.engines.threads import set_threads
+
+    threads = set_threads()
+    t = time.perf_counter()
+    train = _dataset(data / "train.parquet")
+    load_s = time.perf_counter() - t
+    cfg = ALSConfig(n_factors=K, n_iter=iters, reg=REG, bias_reg=BIAS_REG, random_state=SEED)
+    fits = []
+    for _ in range(2 if warm else 1):
+        t, c = time.perf_counter(), time.process_time()
+        model = ALS(cfg).fit(train)
+        fits.append({"fit_s": time.perf_counter() - t, "cpu_s": time.process_time() - c,
+                     "iter_s": [h["seconds"] for h in model.history_], "loadavg": os.getloadavg()[0]})
+    test = pl.read_parquet(data / "test.parquet")
+    pred = model.predict(test["user_id"].to_list(), test["movie_id"].to_list()).rating
+    out = {
+        "engine": "movierec", "threads": threads, "load_s": load_s, "fits": fits,
+        "test_rmse": _rmse(pred, test["rating"].to_numpy()), "train_rmse": model.history_[-1]["train_rmse"],
+    }  # fmt: skip
+    out["phases"] = _phases(model)
+    return out
+
+
+def _phases(model: Any) -> dict[str, float]:
+    """Seconds of one full iteration's normal-equation phase vs the whole half-steps (final factors)."""
+    import numba
+    from numba import njit, prange
+
+    from movierec.engines import local
+    from movierec.engines.threads import kernel_threads
+
+    @njit(parallel=True, fastmath=True)
+    def normal_only(indptr, indices, values, other, other_bias, mu, out):  # pragma: no cover - numba
+        n_rows = indptr.size - 1
+        k = other.shape[1]
+        d = k + 1
+        n_chunks = min(n_rows, 1024)
+        for c in prange(n_chunks):
+            Z = np.empty((local.PIECE, d), dtype=np.float32)
+            t = np.empty(local.PIECE, dtype=np.float32)
+            A = np.empty((d, d))
+            b = np.empty(d)
+            G = np.empty((d, d), dtype=np.float32)
+            par = local._blas_params()
+            for r in range(c, n_rows, n_chunks):
+                s, e = indptr[r], indptr[r + 1]
+                if e == s:
+                    continue
+                A[:] = 0.0
+                b[:] = 0.0
+                if k >= local.BLAS_MIN_RANK and e - s >= local.BLAS_MIN_ROW:
+                    local._normal_blas(indices, values, other, other_bias, s, e, mu, A, b, Z, t, G, par)
+                else:
+                    local._normal_scalar(indices, values, other, other_bias, s, e, mu, A, b)
+                out[r] = A[1, 1]
+
+    ui = model.user_items_
+    iu = ui.T.tocsr()
+    iu.sort_indices()
+    sides = [(ui, model.item_factors_, model.item_bias_, model.user_factors_.copy(), model.user_bias_.copy()),
+             (iu, model.user_factors_, model.user_bias_, model.item_factors_.copy(), model.item_bias_.copy())]  # fmt: skip
+    res = {"normal_s": 0.0, "half_steps_s": 0.0}
+    with kernel_threads():
+        for rep in range(2):  # the first round compiles normal_only
+            normal = full = normal_cpu = full_cpu = 0.0
+            for m, of, ob, f, b in sides:
+                args = (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float32))
+                t, c = time.perf_counter(), time.process_time()
+                normal_only(*args, of, ob, model.global_mean_, np.empty(m.shape[0]))
+                normal += time.perf_counter() - t
+                normal_cpu += time.process_time() - c
+                t, c = time.perf_counter(), time.process_time()
+                local.solve_half_step(*args, of, ob, np.zeros(m.shape[0], np.float32), model.global_mean_, REG, BIAS_REG, f, b)
+                full += time.perf_counter() - t
+                full_cpu += time.process_time() - c
+            res = {"normal_s": normal, "half_steps_s": full, "normal_cpu_s": normal_cpu, "half_steps_cpu_s": full_cpu,
+                   "numba_threads": numba.get_num_threads(), "loadavg": os.getloadavg()[0]}
+    return res
+
+
+def spark(data: Path, iters: int) -> dict[str, Any]:
+    """Spark MLlib ALS on local[2]: same rank, λ (regParam, ALS-WR), iterations; no biases (MLlib has none)."""
+    from pyspark.ml.recommendation import ALS as SparkALS
+    from pyspark.sql import SparkSession
+    from pyspark.sql import functions as F
+
+    t = time.perf_counter()
+    spark_s = (
+        SparkSession.builder.master("local[2]").appName("movierec-bench")
+        .config("spark.driver.memory", os.environ.get("BENCH_SPARK_MEMORY", "8g"))
+        .config("spark.sql.shuffle.partitions", "4").config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )  # fmt: skip
+    spark_s.sparkContext.setLogLevel("ERROR")
+    spark_s.sparkContext.setCheckpointDir("/tmp/movierec-bench/spark-checkpoints")
+    cast = lambda df: df.select(F.col("user_id").cast("int"), F.col("movie_id").cast("int"), F.col("rating").cast("float"))  # noqa: E731
+    train = cast(spark_s.read.parquet(str(data / "train.parquet"))).cache()
+    n_train = train.count()
+    startup_s = time.perf_counter() - t
+    als = SparkALS(rank=K, maxIter=iters, regParam=REG, userCol="user_id", itemCol="movie_id", ratingCol="rating",
+                   seed=SEED, coldStartStrategy="nan", numUserBlocks=4, numItemBlocks=4)  # fmt: skip
+    jvm = _jvm_pid(spark_s)
+    t, c = time.perf_counter(), time.process_time() + _proc_cpu(jvm)
+    model = als.fit(train)
+    fit_s, cpu_s = time.perf_counter() - t, time.process_time() + _proc_cpu(jvm) - c
+    mu = float(train.agg(F.avg("rating")).first()[0])
+    test = cast(spark_s.read.parquet(str(data / "test.parquet")))
+    pred = model.transform(test).select("rating", "prediction").toPandas()
+    p = pred["prediction"].to_numpy(dtype=np.float64)
+    p[~np.isfinite(p)] = mu  # unknown user or film: the global mean (MLlib gives NaN)
+    spark_s.stop()
+    return {"engine": "spark", "master": "local[2]", "startup_s": startup_s, "n_train": n_train, "iters": iters,
+            "fit_s": fit_s, "cpu_s": cpu_s, "loadavg": os.getloadavg()[0], "test_rmse": _rmse(p, pred["rating"].to_numpy())}  # fmt: skip
+
+
+def _jvm_pid(spark_s: Any) -> int | None:
+    try:
+        return int(spark_s.sparkContext._gateway.proc.pid)
+    except AttributeError:  # pragma: no cover - gateway not launched by us
+        return None
+
+
+def _proc_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) used so far by a process and its threads (the JVM)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def lenskit(data: Path, iters: int) -> dict[str, Any]:
+    """LensKit BiasedMF (ALS): same rank, λ (scaled by n, ALS-WR), iterations; its biases are damped means (damping 0)."""
+    import lenskit.parallel
+    import pandas as pd
+    from lenskit.als import BiasedMFConfig, BiasedMFScorer
+    from lenskit.data import from_interactions_df
+
+    threads = int(os.environ.get("MOVIEREC_THREADS", os.cpu_count() or 1))
+    lenskit.parallel.initialize(processes=1, threads=threads, backend_threads=threads)
+    t = time.perf_counter()
+    df = pd.read_parquet(data / "train.parquet")
+    ds = from_interactions_df(df, user_col="user_id", item_col="movie_id", rating_col="rating")
+    load_s = time.perf_counter() - t
+    scorer = BiasedMFScorer(BiasedMFConfig(embedding_size=K, epochs=iters, regularization=REG, damping=0.0))
+    t, c = time.perf_counter(), time.process_time()
+    scorer.train(ds)
+    fit_s, cpu_s = time.perf_counter() - t, time.process_time() - c
+    test = pd.read_parquet(data / "test.parquet")
+    u = scorer.users.numbers(test["user_id"].to_numpy(), missing="negative")
+    i = scorer.items.numbers(test["movie_id"].to_numpy(), missing="negative")
+    bias = scorer.bias
+    pred = np.full(len(test), bias.global_bias, dtype=np.float64)
+    if bias.user_biases is not None:
+        pred[u >= 0] += bias.user_biases[u[u >= 0]]
+    if bias.item_biases is not None:
+        pred[i >= 0] += bias.item_biases[i[i >= 0]]
+    both = (u >= 0) & (i >= 0)
+    pred[both] += np.einsum("ij,ij->i", scorer.user_embeddings[u[both]], scorer.item_embeddings[i[both]])
+    return {"engine": "lenskit", "threads": threads, "load_s": load_s, "iters": iters, "fit_s": fit_s, "cpu_s": cpu_s,
+            "loadavg": os.getloadavg()[0], "test_rmse": _rmse(pred, test["rating"].to_numpy())}  # fmt: skip
+
+
+def serving(data: Path, iters: int) -> dict[str, Any]:
+    """Train, then: batch top-10 for all users, one user's top-10 latency, fold-in latency."""
+    import tempfile
+
+    from movierec import ALS, ALSConfig
+    from movierec.engines.threads import set_threads
+    from movierec.ranking import candidate_mask, recommend, top_k
+    from movierec.ranking.batch import write_recommendations
+
+    threads = set_threads()
+    train = _dataset(data / "train.parquet")
+    model = ALS(ALSConfig(n_factors=K, n_iter=iters, reg=REG, bias_reg=BIAS_REG, random_state=SEED)).fit(train)
+    del train
+    out: dict[str, Any] = {"engine": "serving", "threads": threads, "n_users": model.n_users, "n_items": model.n_items,
+                           "min_ratings": model.config.min_ratings}  # fmt: skip
+    rng = np.random.default_rng(SEED)
+    users = rng.choice(model.n_users, 200, replace=False)
+    # online: scoring + guard + exclusion + top-k of one known user (as the service does), median of 200
+    lat = []
+    for u in users:
+        state = model._known_state(int(u))
+        t = time.perf_counter()
+        recommend(model, state, k=10)
+        lat.append(time.perf_counter() - t)
+    out["online_top10_ms"] = {"median": 1e3 * float(np.median(lat[20:])), "p95": 1e3 * float(np.percentile(lat[20:], 95))}
+    core = []  # the same without building the result records: score, guard, exclusion, top-k
+    for u in users:
+        state = model._known_state(int(u))
+        t = time.perf_counter()
+        s = model.score(state)
+        top_k(s, candidate_mask(model, state, model.config.min_ratings), 10, model.item_counts_)
+        core.append(time.perf_counter() - t)
+    out["online_top10_core_ms"] = {"median": 1e3 * float(np.median(core[20:])), "p95": 1e3 * float(np.percentile(core[20:], 95))}
+    # fold-in of a 100-rating user (ratings drawn from the training scale over popular-ish films)
+    fold = []
+    items = model.items_.ids.to_numpy()
+    for _ in range(200):
+        pick = rng.choice(items, 100, replace=False)
+        vals = rng.integers(1, 11, 100) / 2.0
+        t = time.perf_counter()
+        model.fold_in(pick, vals)
+        fold.append(time.perf_counter() - t)
+    out["fold_in_100_ms"] = {"median": 1e3 * float(np.median(fold[20:])), "p95": 1e3 * float(np.percentile(fold[20:], 95))}
+    with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
+        for rep in range(2):  # the first run compiles (or loads) the selection kernel
+            t = time.perf_counter()
+            rows = write_recommendations(model, Path(tmp) / "recs.parquet", k=10)
+            out[f"batch_top10_s_run{rep + 1}"] = time.perf_counter() - t
+        out["batch_rows"] = rows
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("engine", choices=["movierec", "spark", "lenskit", "serving"])
+    p.add_argument("data", type=Path)
+    p.add_argument("--iters", type=int, default=ITERS)
+    p.add_argument("--warm", action="store_true")
+    a = p.parse_args()
+    if a.engine == "movierec":
+        res = movierec(a.data, a.iters, a.warm)
+    else:
+        res = {"spark": spark, "lenskit": lenskit, "serving": serving}[a.engine](a.data, a.iters)
+    print(json.dumps(res, default=float))
+
+
+if __name__ == "__main__":
+    main()
