@@ -197,8 +197,20 @@ class ProcessServer:
     def __init__(self, registry: Path, database_url: str, log: Path, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "movierec", "serve", "--registry", str(registry), "--db", database_url,
-               "--port", str(self.port), "--log-level", "warning"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "movierec",
+            "serve",
+            "--registry",
+            str(registry),
+            "--db",
+            database_url,
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warning",
+        ]
         self.log = open(log, "w")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **env})
 

@@ -111,7 +111,10 @@ def test_anonymous_recommendations_store_nothing(client: httpx.Client) -> None:
     assert error_code(client.post("/v1/recommendations", json=too_many)) == "invalid_request"
     dup = {"ratings": [{"movie_id": 1, "rating": 4}, {"movie_id": 1, "rating": 3}]}
     assert error_code(client.post("/v1/recommendations", json=dup)) == "invalid_input"
-    assert error_code(client.post("/v1/recommendations", json={"ratings": [{"movie_id": 999999999, "rating": 3}]})) == "unknown_movie"
+    assert (
+        error_code(client.post("/v1/recommendations", json={"ratings": [{"movie_id": 999999999, "rating": 3}]}))
+        == "unknown_movie"
+    )
 
 
 def test_predictions_and_cold_start(client: httpx.Client, model_a) -> None:
@@ -152,7 +155,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("method", "path", "body", "status"), BAD, ids=[f"{m} {p} {b!r}" for m, p, b, _ in BAD])
-def test_bad_input_is_a_client_error_never_500(client: httpx.Client, method: str, path: str, body: bytes | None, status: int) -> None:
+def test_bad_input_is_a_client_error_never_500(
+    client: httpx.Client, method: str, path: str, body: bytes | None, status: int
+) -> None:
     headers = {"Content-Type": "application/json"} if body is not None else {}
     r = client.request(method, path, content=body, headers=headers)
     assert r.status_code == status, r.text
@@ -186,7 +191,9 @@ def test_admin_needs_the_bearer_token(client: httpx.Client) -> None:
 def test_cors_is_off_by_default(client: httpx.Client) -> None:
     r = client.get("/v1/health", headers={"Origin": "https://evil.example"})
     assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
-    pre = client.options("/v1/movies", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    pre = client.options(
+        "/v1/movies", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
     assert "access-control-allow-origin" not in pre.headers
 
 
@@ -197,11 +204,21 @@ def test_model_health_ready_metrics(client: httpx.Client, model_a) -> None:
     assert client.get("/v1/health").json() == {"status": "ok"}
     assert client.get("/v1/ready").json()["model_version"] == "v000001"
     text = client.get("/v1/metrics").text
-    before = _count(text, 'movierec_http_requests_total{method="GET",route="/v1/users/{user_id}/recommendations",status="200"}')
+    before = _count(
+        text, 'movierec_http_requests_total{method="GET",route="/v1/users/{user_id}/recommendations",status="200"}'
+    )
     client.get("/v1/users/1/recommendations")
     text = client.get("/v1/metrics").text
-    assert _count(text, 'movierec_http_requests_total{method="GET",route="/v1/users/{user_id}/recommendations",status="200"}') == before + 1
-    assert 'movierec_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/v1/users/{user_id}/recommendations"}' in text
+    assert (
+        _count(
+            text, 'movierec_http_requests_total{method="GET",route="/v1/users/{user_id}/recommendations",status="200"}'
+        )
+        == before + 1
+    )
+    assert (
+        'movierec_http_request_duration_seconds_bucket{le="0.01",method="GET",route="/v1/users/{user_id}/recommendations"}'
+        in text
+    )
     assert 'movierec_model_info{version="v000001"} 1.0' in text
 
 

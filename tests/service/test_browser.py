@@ -22,8 +22,15 @@ from tests.service.conftest import EVIL_TITLE, ProcessServer
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("MOVIEREC_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]  # fmt: skip
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +53,10 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
     with ProcessServer(shared_registry, f"sqlite:///{tmp_path / 'web.db'}", tmp_path / "serve.log") as srv:
         page = browser.new_context().new_page()
         problems: list[str] = []
-        page.on("console", lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        page.on(
+            "console",
+            lambda m: problems.append(f"console.{m.type}: {m.text}") if m.type in ("error", "warning") else None,
+        )
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
 
         page.goto(srv.url + "/")
@@ -88,8 +98,10 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
         page.get_by_label(re.compile("Popularity guard")).fill("150")
         expect(page.locator("#min-ratings-value")).to_have_text("150")
         expect(page.locator("#recs-status")).to_contain_text("films (model")
-        page.wait_for_function("[...document.querySelectorAll('#recs .meta')].every(e => "
-                               "Number(e.textContent.match(/(\\d+) ratings/)[1]) >= 150)")  # fmt: skip
+        page.wait_for_function(
+            "[...document.querySelectorAll('#recs .meta')].every(e => "
+            "Number(e.textContent.match(/(\\d+) ratings/)[1]) >= 150)"
+        )
 
         # The ratings are in the database and survive a reload.
         stored = httpx.get(f"{srv.url}/v1/users/{user_id}/ratings").json()["ratings"]

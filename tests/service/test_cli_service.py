@@ -47,7 +47,17 @@ def test_train_needs_a_destination_and_a_reachable_database(ml_small, tmp_path: 
     data = str(Path(ml_small.name).parent) if ml_small.name.endswith(".csv") else ml_small.name
     r = runner.invoke(app, ["train", "--data", data])
     assert r.exit_code == 2 and "--registry" in r.output
-    bad = runner.invoke(app, ["train", "--data", data, "--registry", str(tmp_path / "reg"),
-                              "--from-db", f"sqlite:///{tmp_path}/no/such/dir.db"])  # fmt: skip
+    bad = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            data,
+            "--registry",
+            str(tmp_path / "reg"),
+            "--from-db",
+            f"sqlite:///{tmp_path}/no/such/dir.db",
+        ],
+    )
     assert bad.exit_code == 1 and "not readable" in bad.output
     assert Registry(tmp_path / "reg").current() is None

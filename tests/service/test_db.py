@@ -55,7 +55,9 @@ def test_unusable_urls_are_clear_errors(tmp_path: Path) -> None:
 
 def test_training_data_plus_database_ratings(sqlite_url: str, model_a) -> None:
     base = Dataset.from_frames(
-        pl.DataFrame({"user_id": [1, 1, 2], "movie_id": [1, 2, 1], "rating": [4.0, 3.0, 5.0], "timestamp": [10, 11, 12]}),
+        pl.DataFrame(
+            {"user_id": [1, 1, 2], "movie_id": [1, 2, 1], "rating": [4.0, 3.0, 5.0], "timestamp": [10, 11, 12]}
+        ),
         model_a.movies_,
     )
     eng = db.make_engine(sqlite_url)
@@ -69,7 +71,9 @@ def test_training_data_plus_database_ratings(sqlite_url: str, model_a) -> None:
 
 
 @pytest.mark.parametrize("n_clients", [20])
-def test_concurrent_writers_store_each_rating_exactly_once(db_url: str, shared_registry: Path, n_clients: int, seed: int) -> None:
+def test_concurrent_writers_store_each_rating_exactly_once(
+    db_url: str, shared_registry: Path, n_clients: int, seed: int
+) -> None:
     """20 clients write 1,000 distinct ratings at once, then all overwrite the same 50: exactly 1,000 rows."""
     rng = random.Random(seed)
     movies = [1, 2, 3, 5, 6, 7, 10, 11, 16, 17, 19, 21, 25, 31, 32, 34, 36, 39, 44, 47]

@@ -25,8 +25,13 @@ from tests.service.conftest import ThreadServer
 
 SCHEMA = schemathesis.openapi.from_dict(create_app(Settings(registry=None, database_url="sqlite://")).openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          negative_data_rejection]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 EXAMPLES = 25
 
 
@@ -39,14 +44,18 @@ def _has_inputs(op: schemathesis.APIOperation) -> bool:
 
 
 CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
-    (op, GenerationMode.NEGATIVE) for op in OPERATIONS if _has_inputs(op)  # nothing to break without inputs
+    (op, GenerationMode.NEGATIVE)
+    for op in OPERATIONS
+    if _has_inputs(op)  # nothing to break without inputs
 ]
 
 
 @pytest.mark.parametrize(("operation", "mode"), CASES, ids=[f"{op.label} {mode.value}" for op, mode in CASES])
 def test_operation_conforms(operation: schemathesis.APIOperation, mode: GenerationMode, server: ThreadServer) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+    @settings(
+        max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+    )
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(base_url=server.url, checks=CHECKS, timeout=30)
 

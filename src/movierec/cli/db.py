@@ -16,7 +16,9 @@ app = typer.Typer(help="The ratings database (SQLite file or PostgreSQL).", no_a
 @friendly
 def init(
     db: Annotated[str, typer.Option("--db", help="Database URL, e.g. sqlite:///movierec.db")] = "sqlite:///movierec.db",
-    registry: Annotated[Path | None, typer.Option(help="Also load the current model's catalogue into the movies table")] = None,
+    registry: Annotated[
+        Path | None, typer.Option(help="Also load the current model's catalogue into the movies table")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Create missing tables (idempotent); refuses a database of another schema version."""
@@ -29,11 +31,18 @@ def init(
     if registry is not None:
         _, model = Registry(registry).load()
         n_movies = store_db.sync_movies(engine, model.movies_)
-    summary = {"db": engine.url.render_as_string(hide_password=True), "schema_version": store_db.SCHEMA_VERSION,
-               "movies_synced": n_movies, "ratings": store_db.count_ratings(engine)}  # fmt: skip
+    summary = {
+        "db": engine.url.render_as_string(hide_password=True),
+        "schema_version": store_db.SCHEMA_VERSION,
+        "movies_synced": n_movies,
+        "ratings": store_db.count_ratings(engine),
+    }
     engine.dispose()
     if as_json:
         print_json(summary)
     else:
-        out.print(f"database ready: {summary['db']} (schema {summary['schema_version']}, {summary['ratings']:,} ratings"
-                  + (f", {n_movies:,} films synced" if registry else "") + ")")  # fmt: skip
+        out.print(
+            f"database ready: {summary['db']} (schema {summary['schema_version']}, {summary['ratings']:,} ratings"
+            + (f", {n_movies:,} films synced" if registry else "")
+            + ")"
+        )

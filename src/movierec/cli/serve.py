@@ -14,11 +14,20 @@ from movierec.cli.common import friendly
 @friendly
 def serve(
     registry: Annotated[Path, typer.Option(help="Model registry folder (`movierec train --registry`)")],
-    db: Annotated[str, typer.Option("--db", help="Ratings database URL, e.g. sqlite:///movierec.db or postgresql+psycopg2://user@host/db")] = "sqlite:///movierec.db",
+    db: Annotated[
+        str,
+        typer.Option(
+            "--db", help="Ratings database URL, e.g. sqlite:///movierec.db or postgresql+psycopg2://user@host/db"
+        ),
+    ] = "sqlite:///movierec.db",
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (each loads the model and watches the registry)")] = 1,
-    reload_interval: Annotated[float | None, typer.Option(help="Seconds between registry checks (default: MOVIEREC_RELOAD_INTERVAL or 2)")] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes (each loads the model and watches the registry)")
+    ] = 1,
+    reload_interval: Annotated[
+        float | None, typer.Option(help="Seconds between registry checks (default: MOVIEREC_RELOAD_INTERVAL or 2)")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Uvicorn log level")] = "info",
 ) -> None:
     """Serve recommendations; other settings come from MOVIEREC_* variables (see README, Service)."""
@@ -30,6 +39,11 @@ def serve(
     if reload_interval is not None:
         os.environ["MOVIEREC_RELOAD_INTERVAL"] = str(reload_interval)
     uvicorn.run(
-        "movierec.service.app:create_app", factory=True, host=host, port=port, workers=workers,
-        log_level=log_level, access_log=False,
-    )  # fmt: skip
+        "movierec.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+    )

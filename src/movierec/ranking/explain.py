@@ -102,7 +102,8 @@ class ItemSimilarity:
         b.data = np.ones_like(b.data)
         self.binary_ = sp.csr_matrix(b.T, dtype=np.float32)
         table = model.item_table()
-        self._titles = [t or f"movie {m}" for m, t in zip(table["movie_id"].to_list(), table["title"].to_list())]
+        ids, titles = table["movie_id"].to_list(), table["title"].to_list()
+        self._titles = [t or f"movie {m}" for m, t in zip(ids, titles, strict=True)]
 
     def between(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
         """``sim`` of each of ``items`` with each of ``others`` (item positions).
@@ -179,7 +180,9 @@ class ItemSimilarity:
         for row in sims:
             order = np.lexsort((rated, -row.astype(np.float64)))[:max_reasons]
             reasons = [
-                Reason(self.model.items_.ids[int(rated[j])], self._titles[int(rated[j])], float(values[j]), float(row[j]))
+                Reason(
+                    self.model.items_.ids[int(rated[j])], self._titles[int(rated[j])], float(values[j]), float(row[j])
+                )
                 for j in order
                 if row[j] > 0
             ]

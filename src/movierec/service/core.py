@@ -50,12 +50,18 @@ def require_admin(request: Request) -> None:
     """Accept only ``Authorization: Bearer <MOVIEREC_ADMIN_TOKEN>`` (constant-time comparison)."""
     token = request.app.state.settings.admin_token
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    ok = token is not None and scheme.lower() == "bearer" and secrets.compare_digest(
-        given.strip().encode(), token.get_secret_value().encode()
+    ok = (
+        token is not None
+        and scheme.lower() == "bearer"
+        and secrets.compare_digest(given.strip().encode(), token.get_secret_value().encode())
     )
     if not ok:
-        raise ApiError(401, "unauthorized", "admin routes need 'Authorization: Bearer <token>' with the admin token",
-                       {"WWW-Authenticate": "Bearer"})  # fmt: skip
+        raise ApiError(
+            401,
+            "unauthorized",
+            "admin routes need 'Authorization: Bearer <token>' with the admin token",
+            {"WWW-Authenticate": "Bearer"},
+        )
 
 
 def scale_of(request: Request) -> RatingScale:
@@ -94,7 +100,7 @@ def user_state(snap: Snapshot, eng: Engine, user_id: int) -> tuple[UserState, bo
     merged: dict[Any, float] = {}
     if in_model:
         base = model.user_state(user_id)
-        merged.update(zip(model.items_.to_ids(base.rated_idx), base.rated_values.tolist()))
+        merged.update(zip(model.items_.to_ids(base.rated_idx), base.rated_values.tolist(), strict=True))
     merged.update(pairs)
     return model.fold_in(list(merged), list(merged.values())), True
 
@@ -110,11 +116,20 @@ def recommendations(
     why = snap.similarity.explain(state, items)
     out = [
         schemas.Recommendation(
-            movie_id=r.movie_id, title=r.title, year=r.year, genres=r.genres, predicted_rating=round(r.score, 4),
-            n_ratings=r.n_ratings, explanation=e.text,
-            because=[schemas.Because(movie_id=b.movie_id, title=b.title, rating=b.rating, similarity=round(b.similarity, 4))
-                     for b in e.reasons],
-        )  # fmt: skip
-        for r, e in zip(recs, why)
+            movie_id=r.movie_id,
+            title=r.title,
+            year=r.year,
+            genres=r.genres,
+            predicted_rating=round(r.score, 4),
+            n_ratings=r.n_ratings,
+            explanation=e.text,
+            because=[
+                schemas.Because(movie_id=b.movie_id, title=b.title, rating=b.rating, similarity=round(b.similarity, 4))
+                for b in e.reasons
+            ],
+        )
+        for r, e in zip(recs, why, strict=True)
     ]
-    return schemas.RecommendationList(user_id=user_id, model_version=snap.version, min_ratings=guard, recommendations=out)
+    return schemas.RecommendationList(
+        user_id=user_id, model_version=snap.version, min_ratings=guard, recommendations=out
+    )

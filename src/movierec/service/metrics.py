@@ -41,7 +41,9 @@ class _ModelCollector(Collector):
         if snap is not None:
             info.add_metric([snap.version], 1.0)
         yield info
-        yield CounterMetricFamily("movierec_model_reloads", "Model versions swapped in since start", value=self.holder.reloads)
+        yield CounterMetricFamily(
+            "movierec_model_reloads", "Model versions swapped in since start", value=self.holder.reloads
+        )
 
 
 class Metrics:
@@ -53,9 +55,12 @@ class Metrics:
             "movierec_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
         )
         self.latency = Histogram(
-            "movierec_http_request_duration_seconds", "Request latency in seconds", ["method", "route"],
-            buckets=_BUCKETS, registry=self.registry,
-        )  # fmt: skip
+            "movierec_http_request_duration_seconds",
+            "Request latency in seconds",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
         self.registry.register(_ModelCollector(holder))
 
 

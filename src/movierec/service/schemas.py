@@ -117,7 +117,9 @@ class AnonRating(Strict):
 
 
 class AnonRequest(Strict):
-    ratings: list[AnonRating] = Field(max_length=MAX_RATINGS, description=f"At most {MAX_RATINGS} ratings, one per film")
+    ratings: list[AnonRating] = Field(
+        max_length=MAX_RATINGS, description=f"At most {MAX_RATINGS} ratings, one per film"
+    )
     k: int = Field(10, ge=1, le=MAX_K)
     min_ratings: int | None = Field(None, ge=0)
     genre: str | None = Field(None, max_length=100)

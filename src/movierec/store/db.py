@@ -141,16 +141,21 @@ def init_db(engine: Engine) -> None:
                 _insert(engine, Meta, [{"key": "schema_version", "value": str(SCHEMA_VERSION)}], ["key"], s)
             elif found.value != str(SCHEMA_VERSION):
                 raise DatabaseError(
-                    f"database schema version {found.value}, this movierec uses {SCHEMA_VERSION}; migrate or use a new database"
+                    f"database schema version {found.value}, this movierec uses {SCHEMA_VERSION}; "
+                    "migrate or use a new database"
                 )
     except OperationalError as exc:
         raise DatabaseError(f"database {engine.url!r} is not reachable: {exc.orig}") from exc
 
 
 def _insert(
-    engine: Engine, table: type[Base], rows: list[dict[str, Any]], keys: list[str], session: Session,
+    engine: Engine,
+    table: type[Base],
+    rows: list[dict[str, Any]],
+    keys: list[str],
+    session: Session,
     update: Sequence[str] = (),
-) -> None:  # fmt: skip
+) -> None:
     """``INSERT ... ON CONFLICT (keys) DO NOTHING / DO UPDATE SET update``."""
     ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
     if engine.dialect.name not in ("postgresql", "sqlite"):
@@ -190,7 +195,9 @@ def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
     with Session(engine) as s, s.begin():
         have = {r[0]: tuple(r[1:]) for r in s.execute(select(Movie.movie_id, Movie.title, Movie.year, Movie.genres))}
         new = [r for r in rows if r["movie_id"] not in have]
-        changed = [r for r in rows if r["movie_id"] in have and have[r["movie_id"]] != (r["title"], r["year"], r["genres"])]
+        changed = [
+            r for r in rows if r["movie_id"] in have and have[r["movie_id"]] != (r["title"], r["year"], r["genres"])
+        ]
         if new:  # executemany; DO NOTHING keeps two starting workers from colliding
             ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
             s.execute(ins(Movie).on_conflict_do_nothing(index_elements=["movie_id"]), new)
@@ -313,7 +320,9 @@ def ratings_frame(engine: Engine) -> pl.DataFrame:
     except OperationalError as exc:
         raise DatabaseError(f"database {engine.url!r} is not readable: {exc.orig}") from exc
     return pl.DataFrame(
-        rows, schema={"user_id": pl.Int64, "movie_id": pl.Int64, "rating": pl.Float32, "timestamp": pl.Int64}, orient="row"
+        rows,
+        schema={"user_id": pl.Int64, "movie_id": pl.Int64, "rating": pl.Float32, "timestamp": pl.Int64},
+        orient="row",
     )
 
 
@@ -334,7 +343,9 @@ def with_db_ratings(dataset: Dataset, engine: Engine) -> Dataset:
         return dataset
     base = dataset.ratings.select("user_id", "movie_id", "rating", "timestamp")
     if not (base["user_id"].dtype.is_integer() and base["movie_id"].dtype.is_integer()):
-        raise DataValidationError(f"{dataset.name}: string ids cannot be merged with the ratings database (integer ids)")
+        raise DataValidationError(
+            f"{dataset.name}: string ids cannot be merged with the ratings database (integer ids)"
+        )
     base = base.with_columns(pl.col("user_id").cast(pl.Int64), pl.col("movie_id").cast(pl.Int64))
     merged = pl.concat([base, extra]).unique(["user_id", "movie_id"], keep="last", maintain_order=True)
     return Dataset.from_frames(merged, dataset.movies, dataset.scale, name=f"{dataset.name}+db")

@@ -62,7 +62,7 @@ def similar_movies(
         state = model.fold_in([], [])
         mask = candidate_mask(model, state, guard)
         pos, sims = snap.similarity.most_similar(item, k, mask)
-        for p, s in zip(pos.tolist(), np.asarray(sims).tolist()):
+        for p, s in zip(pos.tolist(), np.asarray(sims).tolist(), strict=True):
             row = snap.movie(model.items_.ids[p])
             if row is not None:
                 out.append(schemas.SimilarMovie(**movie_record(row), similarity=round(float(s), 4)))

@@ -21,14 +21,21 @@ def model_info(snap: Annotated[Snapshot, Depends(snapshot)]) -> schemas.ModelInf
     """The served model: version, config, metrics and training time."""
     m = snap.meta
     return schemas.ModelInfo(
-        version=snap.version, model=m["model"], config=m.get("config", {}), metrics=m.get("metrics", {}),
-        trained_at=m.get("created_at", ""), n_users=m["n_users"], n_items=m["n_items"], n_ratings=m["n_ratings"],
+        version=snap.version,
+        model=m["model"],
+        config=m.get("config", {}),
+        metrics=m.get("metrics", {}),
+        trained_at=m.get("created_at", ""),
+        n_users=m["n_users"],
+        n_items=m["n_items"],
+        n_ratings=m["n_ratings"],
         data_fingerprint=m.get("data_fingerprint", ""),
-    )  # fmt: skip
+    )
 
 
-@router.post("/admin/reload", response_model=schemas.Reloaded, responses=responses(401),
-             dependencies=[Depends(require_admin)])  # fmt: skip
+@router.post(
+    "/admin/reload", response_model=schemas.Reloaded, responses=responses(401), dependencies=[Depends(require_admin)]
+)
 def reload_model(request: Request) -> schemas.Reloaded:
     """Check the registry now and swap in its current version if it changed (bearer token)."""
     holder = request.app.state.holder

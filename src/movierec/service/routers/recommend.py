@@ -17,7 +17,9 @@ router = APIRouter(prefix="/v1", tags=["recommendations"], responses=responses(4
 
 
 @router.post("/recommendations", response_model=schemas.RecommendationList)
-def anonymous_recommendations(body: schemas.AnonRequest, snap: Annotated[Snapshot, Depends(snapshot)]) -> schemas.RecommendationList:
+def anonymous_recommendations(
+    body: schemas.AnonRequest, snap: Annotated[Snapshot, Depends(snapshot)]
+) -> schemas.RecommendationList:
     """Top-k for an anonymous list of ratings (at most ``MAX_RATINGS`` = 1000), folded in; nothing is stored."""
     ids = [r.movie_id for r in body.ratings]
     if len(set(ids)) != len(ids):
@@ -52,6 +54,12 @@ def predictions(
         s, cold, bias = scores[p.user_id]
         i = model.items_.get(p.movie_id)
         raw = float(s[i]) if i >= 0 else model.global_mean_ + bias
-        out.append(schemas.Prediction(user_id=p.user_id, movie_id=p.movie_id, predicted_rating=round(min(max(raw, lo), hi), 4),
-                                      cold_start=bool(cold or i < 0)))  # fmt: skip
+        out.append(
+            schemas.Prediction(
+                user_id=p.user_id,
+                movie_id=p.movie_id,
+                predicted_rating=round(min(max(raw, lo), hi), 4),
+                cold_start=bool(cold or i < 0),
+            )
+        )
     return schemas.PredictionList(model_version=snap.version, predictions=out)

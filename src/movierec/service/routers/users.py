@@ -22,9 +22,13 @@ MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
 def _rating(row: db.Rating, snap: Snapshot | None) -> schemas.Rating:
     movie = snap.movie(row.movie_id) if snap is not None else None
     return schemas.Rating(
-        user_id=row.user_id, movie_id=row.movie_id, rating=row.rating, title=movie["title"] if movie else None,
-        created_at=row.created_at, updated_at=row.updated_at,
-    )  # fmt: skip
+        user_id=row.user_id,
+        movie_id=row.movie_id,
+        rating=row.rating,
+        title=movie["title"] if movie else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
 
 
 def _unknown_user(user_id: int) -> ApiError:
@@ -65,7 +69,9 @@ def delete_all_ratings(user_id: UserId, eng: Annotated[Engine, Depends(engine)])
 
 
 @router.get("/{user_id}/ratings/{movie_id}", response_model=schemas.Rating, responses=responses(404))
-def get_rating(user_id: UserId, movie_id: MovieId, request: Request, eng: Annotated[Engine, Depends(engine)]) -> schemas.Rating:
+def get_rating(
+    user_id: UserId, movie_id: MovieId, request: Request, eng: Annotated[Engine, Depends(engine)]
+) -> schemas.Rating:
     """One stored rating."""
     row = db.get_rating(eng, user_id, movie_id)
     if row is None:
@@ -75,7 +81,11 @@ def get_rating(user_id: UserId, movie_id: MovieId, request: Request, eng: Annota
 
 @router.put("/{user_id}/ratings/{movie_id}", response_model=schemas.Rating, responses=responses(404))
 def put_rating(
-    user_id: UserId, movie_id: MovieId, body: schemas.RatingIn, request: Request, eng: Annotated[Engine, Depends(engine)]
+    user_id: UserId,
+    movie_id: MovieId,
+    body: schemas.RatingIn,
+    request: Request,
+    eng: Annotated[Engine, Depends(engine)],
 ) -> schemas.Rating:
     """Store (insert or replace) a rating; it is committed before the reply and changes the next recommendations."""
     value = check_rating(scale_of(request), body.rating)

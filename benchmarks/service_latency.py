@@ -1,0 +1,190 @@
+"""Latency of ``GET /v1/users/{id}/recommendations`` at a fixed request rate (open loop), loopback only.
+
+Trains ALS (default ``ALSConfig``) on ml-latest-small, publishes it to a
+temporary registry, starts ``movierec serve`` (one worker, SQLite) on
+127.0.0.1, and sends requests at a fixed rate for a fixed time from an asyncio
+client. Latency is measured from each request's *scheduled* send time, so a
+stalled server cannot hide queueing (no coordinated omission). Two user mixes:
+
+* ``training``: random MovieLens users (model state, one database lookup);
+* ``db``: users with 20 ratings in the database (folded in on every request).
+
+Usage::
+
+    MOVIEREC_DATA_HOME=../shared/data python benchmarks/service_latency.py --rate 300 --duration 30
+
+Prints one JSON object per mix; bounded by ``--duration`` plus 2 s (the per-request timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+
+def start_server(registry: Path, db_url: str, port: int, log: Path) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "movierec",
+        "serve",
+        "--registry",
+        str(registry),
+        "--db",
+        db_url,
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/v1/ready", timeout=2).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server did not start; see {log}")
+
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection: a minimal client, so the load generator costs little CPU."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        length = next(int(v) for k, _, v in (x.partition(":") for x in lines[1:]) if k.lower() == "content-length")
+        body = await self.reader.readexactly(length)
+        if status == 200 and not body.startswith(b"{"):
+            return -2
+        return status
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+async def open_loop(base: str, users: list[int], rate: float, duration: float, seed: int) -> dict:
+    """Send ``rate * duration`` requests on a fixed schedule; latency counts from the scheduled time."""
+    rng = random.Random(seed)
+    host, port = base.removeprefix("http://").split(":")
+    n = int(rate * duration)
+    lat = np.full(n, np.nan)
+    status = np.zeros(n, dtype=np.int32)
+    idle: list[Connection] = []
+    for u in users[:50]:  # warm-up: connections and caches
+        c = idle.pop() if idle else Connection(host, int(port))
+        await c.get(f"/v1/users/{u}/recommendations?k=10")
+        idle.append(c)
+
+    async def one(i: int, scheduled: float, user: int) -> None:
+        c = idle.pop() if idle else Connection(host, int(port))
+        try:
+            status[i] = await asyncio.wait_for(c.get(f"/v1/users/{user}/recommendations?k=10"), timeout=2.0)
+            idle.append(c)
+        except (OSError, asyncio.IncompleteReadError, ValueError, StopIteration):
+            status[i] = -1  # errors count at their full time below
+            c.close()
+        lat[i] = time.perf_counter() - scheduled
+
+    tasks = []
+    t0 = time.perf_counter() + 0.1
+    for i in range(n):
+        scheduled = t0 + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i, scheduled, rng.choice(users))))
+    await asyncio.gather(*tasks)  # each request gives up after 2 s
+    elapsed = time.perf_counter() - t0
+    for c in idle:
+        c.close()
+    ok = status == 200
+    ms = lat * 1000
+    return {
+        "requests": n,
+        "errors": int((~ok).sum()),
+        "achieved_rate": round(n / elapsed, 1),
+        "p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "p90_ms": round(float(np.percentile(ms, 90)), 2),
+        "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "max_ms": round(float(ms.max()), 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rate", type=float, default=300.0, help="requests per second (fixed schedule)")
+    ap.add_argument("--duration", type=float, default=30.0, help="seconds per mix")
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--seed", type=int, default=20261130)
+    args = ap.parse_args()
+
+    from movierec.config import ALSConfig
+    from movierec.data import load_movielens
+    from movierec.models import ALS
+    from movierec.store import db
+    from movierec.store.registry import Registry
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        dataset = load_movielens("ml-latest-small")
+        model = ALS(ALSConfig()).fit(dataset)
+        Registry(root / "registry").publish(model)
+        db_url = f"sqlite:///{root / 'bench.db'}"
+        eng = db.make_engine(db_url)
+        db.init_db(eng)
+        db.sync_movies(eng, model.movies_)
+        rng = random.Random(args.seed)
+        popular = model.items_.to_ids(np.argsort(-model.item_counts_)[:500])
+        db_users = list(range(1_000_000, 1_000_050))
+        for u in db_users:
+            for m in rng.sample(popular, 20):
+                db.upsert_rating(eng, u, int(m), rng.choice([1.0, 2.0, 3.0, 3.5, 4.0, 4.5, 5.0]))
+        eng.dispose()
+        proc = start_server(root / "registry", db_url, args.port, root / "serve.log")
+        try:
+            base = f"http://127.0.0.1:{args.port}"
+            train_users = [int(u) for u in model.users_.ids.to_list()]
+            for mix, users in (("training", train_users), ("db", db_users)):
+                res = asyncio.run(open_loop(base, users, args.rate, args.duration, args.seed))
+                res.update(
+                    mix=mix,
+                    rate=args.rate,
+                    duration_s=args.duration,
+                    model="als " + json.dumps(model.config_dict()),
+                    machine=f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
+                )
+                print(json.dumps(res), flush=True)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
