@@ -138,3 +138,13 @@ def test_parquet_catalogue_and_u_item_detected_by_content(tmp_path: Path) -> Non
     pl.DataFrame({"id": [7]}).write_parquet(bad)
     with pytest.raises(DataValidationError, match="needs movie_id and title"):
         ingest([ratings], movies=bad)
+
+
+def test_real_movielens_files_ingest_balanced_and_equal_to_the_loader(data_home: Path) -> None:
+    for folder, name in (("ml-100k", "u.data"), ("ml-latest-small", "ratings.csv")):
+        res = ingest([data_home / folder / name])
+        f = res.report.files[0]
+        assert f.balanced and f.rejected_total == 0 and f.parser == "fast"
+        assert res.dataset.fingerprint() == load_movielens(folder).fingerprint()
+        assert res.report.catalogue is not None and res.report.catalogue["films_without_ratings"] >= 0
+    assert f.header_lines == 1 and f.ratings_accepted == 100836 and res.report.films["with_ratings"] == 9724

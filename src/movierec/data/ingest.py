@@ -238,8 +238,8 @@ def ingest(
             raise strict_error(bad)
         seen_users.append(bad_ids["user"])
         seen_items.append(bad_ids["item"])
-        accepted.append(ok.with_columns(pl.lit(idx, pl.Int32).alias("file_idx")))
-        rejects.append(bad.with_columns(pl.lit(idx, pl.Int32).alias("file_idx")))
+        accepted.append(ok.with_columns(pl.lit(idx, pl.UInt16).alias("file_idx")))
+        rejects.append(bad.with_columns(pl.lit(idx, pl.UInt16).alias("file_idx")))
         reports.append(rep)
         raw.frame = raw.frame.clear()
         sources.append(raw)
@@ -254,11 +254,13 @@ def ingest(
         for idx, part in superseded.group_by("file_idx", maintain_order=True):
             rejects.append(
                 _with_text(part.drop("file_idx"), sources[idx[0]]).with_columns(
-                    pl.lit(idx[0], pl.Int32).alias("file_idx")
+                    pl.lit(idx[0], pl.UInt16).alias("file_idx")
                 )
             )
     for rep, n in zip(reports, _per_file(ratings, len(files)), strict=True):
         rep.ratings_accepted = n
+    ratings = ratings.select(pl.col("user").alias("user_id"), pl.col("item").alias("movie_id"), "rating", "timestamp")
+    del accepted  # the per-file frames: only ``ratings`` is needed from here on
     quarantine = pl.concat(rejects).sort("file_idx", "line", maintain_order=True).drop("file_idx")
     if ratings.height == 0:
         raise DataValidationError(
@@ -267,8 +269,8 @@ def ingest(
             _problems(quarantine),
         )
     catalogue, cat_info = _catalogue(movies, files, format)
-    frame = ratings.select(pl.col("user").alias("user_id"), pl.col("item").alias("movie_id"), "rating", "timestamp")
-    dataset = Dataset.from_frames(frame, catalogue, scale, name=name or str(files[0]))
+    dataset = Dataset.from_frames(ratings, catalogue, scale, name=name or str(files[0]), check_duplicates=False)
+    del ratings
     if cat_info is not None and catalogue is not None:
         cat_info["films_without_ratings"] = int(
             catalogue.height

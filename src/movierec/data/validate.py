@@ -4,9 +4,12 @@ Rules, in the order they are checked (the first failing rule names the line's
 reason, so every rejected line has exactly one):
 
 1. ``user`` and ``item`` must be non-empty (after stripping spaces). Ids are
-   kept exactly: text stays text; a column becomes integer ids only when every
-   value is a canonical integer (no sign ``+``, no leading zero) that fits in
-   int64; ids beyond int64 are therefore kept as text.
+   kept as the source gives them: a column (across all input files) becomes
+   Int64 ids only when every value is an integer that fits in int64, compared
+   as integers (``007`` is ``7``, as in any numeric column); otherwise every id
+   of that column is kept as its exact text, so ids beyond int64 and ids such
+   as ``tt0111161`` survive unchanged. Dense positions are made only inside the
+   ``Dataset`` (case C09).
 2. ``rating`` must be a finite number in ``[low, high]`` of the scale and, when
    the scale has a step, on its grid (``low + k * step`` within 1e-6). Values are
    never rounded or clipped (cases C06, C11, C14a).
@@ -163,7 +166,7 @@ def validate(
     Returns
     -------
     accepted : polars.DataFrame
-        ``user``, ``item`` (Int64 or Utf8), ``rating`` (Float64), ``timestamp``
+        ``user``, ``item`` (Int64 or Utf8), ``rating`` (Float32), ``timestamp``
         (Int64 UTC seconds; 0 when the file has none) and ``line``.
     rejects : polars.DataFrame
         Quarantine rows, one per rejected record.
@@ -239,7 +242,7 @@ def validate(
     ok = (frame if clean else frame.filter(pl.col("_code").is_null())).select(
         pl.col("u").alias("user"),
         pl.col("i").alias("item"),
-        pl.col("r").alias("rating"),
+        pl.col("r").cast(pl.Float32).alias("rating"),  # as the Dataset stores it (scale values are exact)
         pl.col("ts").alias("timestamp"),
         "line",
     )
