@@ -29,10 +29,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from movierec.evaluation.protocols import EvalOptions, SplitOptions, run_protocol
+from movierec.evaluation.protocols import EvalOptions, SplitOptions, evaluate_model, run_protocol
 from movierec.evaluation.report import write_report
 from movierec.evaluation.splits import ml100k_folds
 from movierec.evaluation.tuning import read_config_file, tune_als
+from movierec.models import make_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GUARD_GRID = (0, 1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300)
@@ -90,8 +91,8 @@ def nested(trials: int, seed: int) -> list[dict[str, Any]]:
         t0 = time.perf_counter()
         tuned = tune_als(split.train, trials, objective="rmse", n_folds=3, seed=seed, guard_grid=())
         cfg = tuned.config.to_dict()
-        res = run_protocol("ml-100k", "ml100k-folds", ["als"], {"als": cfg}, options=EvalOptions(guard_grid=()))
-        row = next(r for r in res.rows if r["split"] == split.name)
+        model = make_model("als", cfg).fit(split.train)
+        row, _, _ = evaluate_model(model, split, EvalOptions())
         rows.append({"fold": split.name, "rmse": row["rmse"], "inner_cv_rmse": tuned.value, "config": cfg,
                      "seconds": time.perf_counter() - t0})  # fmt: skip
         print(f"nested {split.name}: test RMSE {row['rmse']:.4f} (inner CV {tuned.value:.4f}) {cfg}", flush=True)

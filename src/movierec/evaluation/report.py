@@ -79,7 +79,7 @@ def plot_guard(result: EvaluationResult, k: int) -> str | None:
     """NDCG@k (left axis) and obscure share (right axis) against min_ratings; base64 PNG or None."""
     if not result.guard:
         return None
-    fig = _figure()
+    fig = _figure(height=4.4)
     ax = fig.add_subplot()
     ax2 = ax.twinx()
     for name, rows in result.guard.items():
@@ -93,7 +93,7 @@ def plot_guard(result: EvaluationResult, k: int) -> str | None:
     ax.set_title("The guard's curve, first split")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize="small")
+    fig.legend(h1 + h2, l1 + l2, fontsize="x-small", loc="outside lower center", ncols=min(len(h1), 4))
     ax.grid(alpha=0.3)
     return _png(fig)
 
