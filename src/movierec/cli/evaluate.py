@@ -75,7 +75,7 @@ def evaluate(
     last_n: Annotated[int, typer.Option(help="last-n: ratings held out per user")] = 1,
     relevance_threshold: Annotated[float | None, typer.Option(help="Relevant = test rating >= this (default: any test rating)")] = None,
     ties: Annotated[str, typer.Option(help="Tie rule: pessimistic (relevant last) or serve (the serving order)")] = "pessimistic",
-    guard_grid: Annotated[str, typer.Option(help="min_ratings values for the guard curve (report)")] = "0,1,2,5,10,20,30,50,100,150,200",
+    guard_grid: Annotated[str, typer.Option(help="min_ratings values for the guard curve (computed for the first split when --report is given)")] = "0,1,2,5,10,20,30,50,100,150,200",
     seed: Annotated[int, typer.Option(help="Seed of the random splits")] = 42,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report with plots here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
