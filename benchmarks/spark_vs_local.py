@@ -54,6 +54,7 @@ def compare(name: str, train: Dataset, test: Dataset, cfg: ALSConfig, master: st
     from movierec.engines.spark import SparkALS
 
     ALS(ALSConfig(n_factors=2, n_iter=1)).fit(train)  # compile the Numba kernels outside the timing
+    SparkALS(ALSConfig(n_factors=2, n_iter=1), master=master).fit(train)  # warm the JVM (JIT, codegen) likewise
     t0 = time.perf_counter()
     local = ALS(cfg).fit(train)
     t_local = time.perf_counter() - t0
