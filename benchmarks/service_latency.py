@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 
 
-def start_server(registry: Path, db_url: str, port: int, log: Path) -> subprocess.Popen:
+def start_server(registry: Path, db_url: str, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
@@ -48,6 +48,8 @@ def start_server(registry: Path, db_url: str, port: int, log: Path) -> subproces
         str(port),
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     proc = subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
@@ -59,6 +61,12 @@ def start_server(registry: Path, db_url: str, port: int, log: Path) -> subproces
             time.sleep(0.2)
     proc.kill()
     raise SystemExit(f"server did not start; see {log}")
+
+
+CONNECTIONS = 32
+"""Keep-alive connections of the load generator (requests wait for a free one; the wait is measured)."""
+TIMEOUT_S = 2.0
+"""A request not answered within this time (from its start, queueing included) is an error."""
 
 
 class Connection:
@@ -96,20 +104,29 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
     n = int(rate * duration)
     lat = np.full(n, np.nan)
     status = np.zeros(n, dtype=np.int32)
-    idle: list[Connection] = []
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(CONNECTIONS):
+        pool.put_nowait(Connection(host, int(port)))
     for u in users[:50]:  # warm-up: connections and caches
-        c = idle.pop() if idle else Connection(host, int(port))
+        c = await pool.get()
         await c.get(f"/v1/users/{u}/recommendations?k=10")
-        idle.append(c)
+        pool.put_nowait(c)
+
+    async def request(user: int) -> int:
+        c = await pool.get()  # waiting for a free connection counts toward the latency
+        try:
+            return await c.get(f"/v1/users/{user}/recommendations?k=10")
+        except BaseException:
+            c.close()
+            raise
+        finally:
+            pool.put_nowait(c)
 
     async def one(i: int, scheduled: float, user: int) -> None:
-        c = idle.pop() if idle else Connection(host, int(port))
         try:
-            status[i] = await asyncio.wait_for(c.get(f"/v1/users/{user}/recommendations?k=10"), timeout=2.0)
-            idle.append(c)
-        except (OSError, asyncio.IncompleteReadError, ValueError, StopIteration):
+            status[i] = await asyncio.wait_for(request(user), timeout=TIMEOUT_S)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, StopIteration):
             status[i] = -1  # errors count at their full time below
-            c.close()
         lat[i] = time.perf_counter() - scheduled
 
     tasks = []
@@ -120,10 +137,10 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
         if delay > 0:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(i, scheduled, rng.choice(users))))
-    await asyncio.gather(*tasks)  # each request gives up after 2 s
+    await asyncio.gather(*tasks)  # each request gives up after TIMEOUT_S
     elapsed = time.perf_counter() - t0
-    for c in idle:
-        c.close()
+    while not pool.empty():
+        pool.get_nowait().close()
     ok = status == 200
     ms = lat * 1000
     return {
@@ -143,6 +160,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=30.0, help="seconds per mix")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--seed", type=int, default=20261130)
+    ap.add_argument("--workers", type=int, default=1, help="Uvicorn worker processes")
     args = ap.parse_args()
 
     from movierec.config import ALSConfig
@@ -163,11 +181,22 @@ def main() -> None:
         rng = random.Random(args.seed)
         popular = model.items_.to_ids(np.argsort(-model.item_counts_)[:500])
         db_users = list(range(1_000_000, 1_000_050))
-        for u in db_users:
-            for m in rng.sample(popular, 20):
-                db.upsert_rating(eng, u, int(m), rng.choice([1.0, 2.0, 3.0, 3.5, 4.0, 4.5, 5.0]))
+        with eng.begin() as c:  # one transaction: seeding is not what is measured
+            c.execute(db.User.__table__.insert(), [{"user_id": u, "created_at": 0} for u in db_users])
+            rows = [
+                {
+                    "user_id": u,
+                    "movie_id": int(m),
+                    "rating": rng.choice([1.0, 2.0, 3.0, 3.5, 4.0, 4.5, 5.0]),
+                    "created_at": 0,
+                    "updated_at": 0,
+                }
+                for u in db_users
+                for m in rng.sample(popular, 20)
+            ]
+            c.execute(db.Rating.__table__.insert(), rows)
         eng.dispose()
-        proc = start_server(root / "registry", db_url, args.port, root / "serve.log")
+        proc = start_server(root / "registry", db_url, args.port, root / "serve.log", args.workers)
         try:
             base = f"http://127.0.0.1:{args.port}"
             train_users = [int(u) for u in model.users_.ids.to_list()]
@@ -179,6 +208,8 @@ def main() -> None:
                     duration_s=args.duration,
                     model="als " + json.dumps(model.config_dict()),
                     machine=f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
+                    load_average=os.getloadavg()[0],
+                    workers=args.workers,
                 )
                 print(json.dumps(res), flush=True)
         finally:

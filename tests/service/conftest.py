@@ -194,7 +194,7 @@ def client(server: ThreadServer) -> Iterator[httpx.Client]:
 class ProcessServer:
     """``movierec serve`` in a child process (the command users run)."""
 
-    def __init__(self, registry: Path, database_url: str, log: Path, **env: str) -> None:
+    def __init__(self, registry: Path, database_url: str, log: Path, workers: int = 1, **env: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [
@@ -210,6 +210,8 @@ class ProcessServer:
             str(self.port),
             "--log-level",
             "warning",
+            "--workers",
+            str(workers),
         ]
         self.log = open(log, "w")  # noqa: SIM115 - closed in __exit__
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **env})

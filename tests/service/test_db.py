@@ -14,7 +14,7 @@ from sqlalchemy import text
 from movierec.data import Dataset
 from movierec.errors import DataValidationError
 from movierec.store import db
-from tests.service.conftest import make_server
+from tests.service.conftest import ProcessServer, make_server
 
 
 def test_schema_upsert_and_delete(db_url: str, model_a) -> None:
@@ -106,4 +106,20 @@ def test_concurrent_writers_store_each_rating_exactly_once(
         stored = set(c.execute(text("SELECT user_id, movie_id FROM ratings")).all())
         assert c.execute(text("SELECT COUNT(*) FROM users")).scalar() == 50
     assert stored == set(pairs)
+    eng.dispose()
+
+
+def test_two_workers_start_together_on_a_fresh_database(db_url: str, shared_registry: Path, tmp_path: Path) -> None:
+    """Both worker processes create the schema at once (a race `init_db` must survive) and both serve."""
+    with ProcessServer(shared_registry, db_url, tmp_path / "serve.log", workers=2) as srv:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            for i in range(40):
+                r = c.put(f"/v1/users/{200_000 + i}/ratings/1", json={"rating": 4})
+                assert r.status_code == 200, r.text
+        children = Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()
+        cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes() for p in children]
+        assert sum(b"spawn_main" in c for c in cmdlines) == 2, cmdlines  # both workers alive after start-up
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+    eng = db.make_engine(db_url)
+    assert db.count_ratings(eng) == 40
     eng.dispose()

@@ -44,7 +44,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from movierec.data.dataset import Dataset
@@ -134,7 +134,7 @@ def init_db(engine: Engine) -> None:
         If the database is unreachable or holds another schema version.
     """
     try:
-        Base.metadata.create_all(engine)
+        _create_tables(engine)
         with Session(engine) as s, s.begin():
             found = s.get(Meta, "schema_version")
             if found is None:
@@ -146,6 +146,18 @@ def init_db(engine: Engine) -> None:
                 )
     except OperationalError as exc:
         raise DatabaseError(f"database {engine.url!r} is not reachable: {exc.orig}") from exc
+
+
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """``create_all``, retried: worker processes starting together may race to create the same table."""
+    for attempt in range(attempts):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError) as exc:
+            if attempt == attempts - 1 or "exist" not in str(exc.orig).lower():
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def _insert(
@@ -278,8 +290,6 @@ def create_user(engine: Engine, floor: int = 0, attempts: int = 20) -> int:
     DatabaseError
         If ``attempts`` concurrent creators all collided.
     """
-    from sqlalchemy.exc import IntegrityError
-
     for _ in range(attempts):
         try:
             with Session(engine) as s, s.begin():
