@@ -38,6 +38,8 @@ from movierec.models import make_model
 RESULTS = Path(__file__).resolve().parent / "results"
 GUARD_GRID = (0, 1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300)
 MODELS = ["als", "bias", "popular", "random", "mean"]
+OTHER_MODELS = ["hybrid", "als-implicit", "als-time"]
+"""Models of other issues, run through the same harness when the registry has them."""
 
 
 def machine() -> dict[str, Any]:
@@ -111,13 +113,25 @@ def stratified(configs: dict[str, dict[str, Any]], report_dir: Path) -> dict[str
     return out
 
 
+def others(cutoff: str) -> dict[str, Any]:
+    """The other registered models on the stratified split, and everything on a global chrono split."""
+    from movierec.models import MODELS as REGISTRY
+
+    extra = [m for m in OTHER_MODELS if m in REGISTRY]
+    opts = EvalOptions(k=10)
+    strat = run_protocol("ml-100k", "stratified", extra, {}, SplitOptions(test_fraction=0.25, seed=42), opts) if extra else None
+    chrono = run_protocol("ml-100k", "chrono", ["als", "bias", "popular", "random", *extra], {}, SplitOptions(cutoff=cutoff), opts)
+    return {"stratified": strat.to_dict() if strat else None, "chrono": chrono.to_dict()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tuned", type=Path, help="config file written by `movierec tune`")
     ap.add_argument("--nested-trials", type=int, default=0, help="Optuna trials per fold for nested tuning (0 = skip)")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--report-dir", type=Path, default=Path("/tmp/movierec-eval"))
-    ap.add_argument("--skip", nargs="*", default=[], choices=["folds", "stratified"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["folds", "stratified", "others"])
+    ap.add_argument("--cutoff", default="0.8", help="chrono split of the 'others' section: train fraction, ISO date or epoch")
     ap.add_argument("--out-name", default="evaluation", help="raw JSON goes to benchmarks/results/NAME.json")
     args = ap.parse_args()
     configs = read_config_file(args.tuned) if args.tuned else {}
@@ -140,6 +154,12 @@ def main() -> None:
             print(f"\n### stratified 75/25 ({key})\n" + table(res["summary"], cols))
             for name, rows in res["guard"].items():
                 print(f"\nguard curve {name} ({key})\n" + table(rows, ["min_ratings", "precision", "ndcg", "obscure_share", "coverage", "avg_popularity"]))
+    if "others" not in args.skip:
+        payload["others"] = others(args.cutoff)
+        cols = ["model", "min_ratings", "precision", "ndcg", "recall", "coverage", "avg_popularity", "rmse", "n_users_ranked", "n_users_cold"]
+        for key, res in payload["others"].items():
+            if res:
+                print(f"\n### {key} (others)\n" + table(res["summary"], cols))
     payload["seconds"] = time.perf_counter() - t0
     print(f"\nraw JSON: {save(args.out_name, payload)}; reports in {args.report_dir}")
 
