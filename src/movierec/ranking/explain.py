@@ -89,18 +89,19 @@ class ItemSimilarity:
     def __init__(self, model: Recommender, shrinkage: float = DEFAULT_SHRINKAGE) -> None:
         self.model = model
         self.shrinkage = float(shrinkage)
-        ui = model.user_items_.tocsr().astype(np.float32)
-        counts = np.diff(ui.indptr)
-        sums = np.asarray(ui.sum(axis=1)).ravel()
-        means = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-        x = ui.copy()
-        x.data = x.data - np.repeat(means, counts).astype(np.float32)
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel())
-        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0).astype(np.float32)
-        self.centered_ = sp.csr_matrix((x @ sp.diags(inv)).T, dtype=np.float32)
-        b = ui.copy()
-        b.data = np.ones_like(b.data)
-        self.binary_ = sp.csr_matrix(b.T, dtype=np.float32)
+        iu = sp.csr_matrix(model.user_items_.T, dtype=np.float64)  # items x users, one row per item
+        iu.sort_indices()
+        iu.eliminate_zeros()
+        per_user = np.bincount(iu.indices, minlength=iu.shape[1])
+        sums = np.bincount(iu.indices, weights=iu.data, minlength=iu.shape[1])
+        means = np.divide(sums, per_user, out=np.zeros_like(sums), where=per_user > 0)
+        x = iu.data - means[iu.indices]
+        rows = np.repeat(np.arange(iu.shape[0]), np.diff(iu.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=x * x, minlength=iu.shape[0]))
+        x = x * np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)[rows]
+        # The two matrices share one sparsity pattern (every rating, even one equal to the user's mean).
+        self.centered_ = sp.csr_matrix((x.astype(np.float32), iu.indices, iu.indptr), shape=iu.shape)
+        self.binary_ = sp.csr_matrix((np.ones(iu.nnz, np.float32), iu.indices, iu.indptr), shape=iu.shape)
         table = model.item_table()
         ids, titles = table["movie_id"].to_list(), table["title"].to_list()
         self._titles = [t or f"movie {m}" for m, t in zip(ids, titles, strict=True)]

@@ -32,8 +32,10 @@ from movierec.service.state import ModelHolder, Snapshot
 from movierec.store import db
 
 
-def snapshot(request: Request) -> Snapshot:
-    """The served model for this whole request (taken once: no mixed versions)."""
+# The dependencies are ``async`` on purpose: they do no I/O, and FastAPI runs every
+# sync dependency in the thread pool, a hop per dependency per request.
+def current_snapshot(request: Request) -> Snapshot:
+    """The served model, or 503 ``no_model``."""
     holder: ModelHolder = request.app.state.holder
     snap = holder.current
     if snap is None:
@@ -42,11 +44,17 @@ def snapshot(request: Request) -> Snapshot:
     return snap
 
 
-def engine(request: Request) -> Engine:
+async def snapshot(request: Request) -> Snapshot:
+    """Dependency: the served model for this whole request (taken once: no mixed versions)."""
+    return current_snapshot(request)
+
+
+async def engine(request: Request) -> Engine:
+    """Dependency: the ratings database engine."""
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
-def require_admin(request: Request) -> None:
+async def require_admin(request: Request) -> None:
     """Accept only ``Authorization: Bearer <MOVIEREC_ADMIN_TOKEN>`` (constant-time comparison)."""
     token = request.app.state.settings.admin_token
     scheme, _, given = request.headers.get("authorization", "").partition(" ")

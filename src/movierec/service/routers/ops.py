@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from movierec.service import schemas
-from movierec.service.core import require_admin, snapshot
+from movierec.service.core import current_snapshot, require_admin, snapshot
 from movierec.service.errors import ApiError, responses
 from movierec.service.state import Snapshot
 
@@ -54,7 +54,7 @@ def health() -> schemas.Health:
 @router.get("/ready", response_model=schemas.Ready, responses=responses(503))
 def ready(request: Request) -> schemas.Ready:
     """Readiness: a model is loaded and the database answers."""
-    snap = snapshot(request)
+    snap = current_snapshot(request)
     with request.app.state.engine.connect() as c:
         c.execute(text("SELECT 1"))
     return schemas.Ready(status="ready", model_version=snap.version, database=request.app.state.engine.dialect.name)
