@@ -147,6 +147,46 @@ def _blas_params():  # pragma: no cover - numba
     return ipar, fpar, cpar
 
 
+@njit(cache=True, fastmath=True)
+def _solve_dual(indices, values, other_factors, other_bias, start, end, base, reg_n, bias_reg_n, Zd, M, Lm, y, out):  # pragma: no cover - numba
+    """Exact solve of a row with fewer ratings than unknowns, through the n×n dual system.
+
+    (D + ZᵀZ)⁻¹ Zᵀt = D⁻¹ Zᵀ (I + Z D⁻¹ Zᵀ)⁻¹ t  (Woodbury), D = diag(λ_b n, λ n, ...).
+    Costs n²·d/2 + n³/6 instead of n·d²/2 + d³/6. Writes [b, x] to ``out``;
+    returns False when the n×n system is not positive definite.
+    """
+    k = other_factors.shape[1]
+    d = k + 1
+    n = end - start
+    inv_b = 1.0 / bias_reg_n
+    inv_f = 1.0 / reg_n
+    for q in range(n):
+        j = indices[start + q]
+        y[q] = values[start + q] - base - other_bias[j]
+        Zd[q, 0] = 1.0
+        for a in range(k):
+            Zd[q, a + 1] = other_factors[j, a]
+    for q in range(n):
+        for r in range(q, n):
+            s = 0.0
+            for a in range(1, d):
+                s += Zd[q, a] * Zd[r, a]
+            M[q, r] = s * inv_f + inv_b  # Z D⁻¹ Zᵀ; the bias column is all ones
+        M[q, q] += 1.0
+    if not _cholesky_solve(M, y, Lm, n):
+        return False
+    s0 = 0.0
+    for q in range(n):
+        s0 += y[q]
+    out[0] = s0 * inv_b
+    for a in range(1, d):
+        s = 0.0
+        for q in range(n):
+            s += Zd[q, a] * y[q]
+        out[a] = s * inv_f
+    return True
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def solve_half_step(
     indptr: np.ndarray,
@@ -189,6 +229,7 @@ def solve_half_step(
     k = other_factors.shape[1]
     d = k + 1
     use_blas = k >= BLAS_MIN_RANK
+    dual_ok = reg > 0.0 and bias_reg > 0.0  # the dual needs D invertible
     n_chunks = min(n_rows, 64 * 16)
     for c in prange(n_chunks):
         # Per-chunk work buffers (no allocation per row on the hot path).
@@ -199,6 +240,10 @@ def solve_half_step(
         L = np.empty((d, d))
         G = np.empty((d, d), dtype=np.float32)
         par = _blas_params()
+        Zd = np.empty((d, d))
+        M = np.empty((d, d))
+        Lm = np.empty((d, d))
+        y = np.empty(d)
         for r in range(c, n_rows, n_chunks):
             start = indptr[r]
             end = indptr[r + 1]
@@ -208,9 +253,20 @@ def solve_half_step(
                 for a in range(k):
                     factors[r, a] = 0.0
                 continue
+            base = global_mean + offset[r]
+            if dual_ok and n * n * (d + n // 3) < n * d * d + d * d * d // 3:
+                if _solve_dual(indices, values, other_factors, other_bias, start, end, base, reg * n, bias_reg * n,
+                               Zd, M, Lm, y, b):  # fmt: skip
+                    bias[r] = b[0]
+                    for a in range(k):
+                        factors[r, a] = b[a + 1]
+                else:
+                    bias[r] = np.nan
+                    for a in range(k):
+                        factors[r, a] = np.nan
+                continue
             A[:] = 0.0
             b[:] = 0.0
-            base = global_mean + offset[r]
             big = use_blas and n >= BLAS_MIN_ROW
             if big:
                 _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par)

@@ -47,12 +47,16 @@ class BlockResult:
     item_idx : ndarray of shape (n_block, k), int64
         Best first; -1 where a user has fewer than k eligible films.
     raw_score : ndarray of shape (n_block, k), float32
-        Unclipped scores; -inf where ``item_idx`` is -1.
+        Unclipped ranking scores; -inf where ``item_idx`` is -1.
+    rating : ndarray of shape (n_block, k), float32, or None
+        Unclipped predicted ratings when the model ranks by something else
+        (``hybrid``); None when they equal ``raw_score``.
     """
 
     user_idx: np.ndarray
     item_idx: np.ndarray
     raw_score: np.ndarray
+    rating: np.ndarray | None = None
 
 
 @njit(cache=True, parallel=True)
@@ -113,7 +117,11 @@ def iter_top_k(
 
     Parameters
     ----------
-    model : fitted Recommender with ``user_factors_``, ``item_factors_``, ``user_bias_``, ``item_bias_``
+    model : fitted Recommender
+        Plain ALS takes the fast path (one BLAS product per block and a Numba
+        selection kernel); any other model (hybrid, temporal, baselines) is
+        ranked user by user with ``recommend``'s own steps, still one block
+        in memory at a time.
     k : int, default 10
     min_ratings : int, optional
         Popularity guard (inclusive); default the model's ``min_ratings``.
@@ -129,7 +137,7 @@ def iter_top_k(
     Raises
     ------
     DataValidationError
-        If k < 1, block_size < 1, or the model has no user/item factors.
+        If k < 1 or block_size < 1.
     """
     from movierec.engines.threads import current_threads, kernel_threads
     from movierec.ranking.recommend import default_min_ratings
@@ -137,10 +145,11 @@ def iter_top_k(
     model._require_fitted()
     if k < 1 or block_size < 1:
         raise DataValidationError(f"k and block_size must be >= 1, got {k} and {block_size}")
-    need = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
-    if not all(getattr(model, a, None) is not None for a in need):
-        raise DataValidationError(f"model {model.name!r} has no user/item factors; recommend-all needs a factor model (ALS)")
     guard = default_min_ratings(model) if min_ratings is None else int(min_ratings)
+    order = np.arange(model.n_users, dtype=np.int64) if users is None else np.asarray(users, dtype=np.int64)
+    if not _plain_factor_model(model):
+        yield from _iter_generic(model, k, guard, block_size, order)
+        return
     counts_all = np.asarray(model.item_counts_, dtype=np.int64)
     item_pos = np.flatnonzero(counts_all >= guard).astype(np.int64)
     Q = np.ascontiguousarray(model.item_factors_[item_pos], dtype=np.float32)
@@ -152,7 +161,6 @@ def iter_top_k(
     indptr, indices = ui.indptr.astype(np.int64), ui.indices.astype(np.int64)
     P_all = np.asarray(model.user_factors_, dtype=np.float32)
     b_all = np.asarray(model.user_bias_, dtype=np.float32)
-    order = np.arange(model.n_users, dtype=np.int64) if users is None else np.asarray(users, dtype=np.int64)
     current_threads()  # apply MOVIEREC_THREADS once if nobody did
     for start in range(0, order.size, block_size):
         uidx = order[start : start + block_size]
@@ -168,6 +176,39 @@ def iter_top_k(
             _select_top_k(S, base, b_all[uidx], item_pos, counts, sub_ptr, sub_idx, lookup, k, out_idx, out_score)
         del S
         yield BlockResult(uidx, out_idx, out_score)
+
+
+def _plain_factor_model(model: Recommender) -> bool:
+    """True when the model scores μ + b_i + b_u + p_u·q_i (plain ALS): the fast blocked path applies."""
+    from movierec.models.als import ALS
+
+    need = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+    return (
+        isinstance(model, ALS)
+        and type(model)._score is ALS._score
+        and type(model).rating_scores is Recommender.rating_scores
+        and all(getattr(model, a, None) is not None for a in need)
+    )
+
+
+def _iter_generic(model: Recommender, k: int, guard: int, block_size: int, order: np.ndarray) -> Iterator[BlockResult]:
+    """Any model (hybrid, temporal, baselines): ``recommend``'s own steps user by user, one block in memory."""
+    from movierec.ranking.recommend import candidate_mask
+    from movierec.ranking.topk import top_k
+
+    for start in range(0, order.size, block_size):
+        uidx = order[start : start + block_size]
+        out_idx = np.full((uidx.size, k), -1, dtype=np.int64)
+        out_score = np.full((uidx.size, k), -np.inf, dtype=np.float32)
+        out_rating = np.full((uidx.size, k), np.nan, dtype=np.float32)
+        for row, u in enumerate(uidx):
+            state = model._known_state(int(u))
+            scores = model.score(state)
+            chosen = top_k(scores, candidate_mask(model, state, guard), k, model.item_counts_)
+            out_idx[row, : chosen.size] = chosen
+            out_score[row, : chosen.size] = scores[chosen]
+            out_rating[row, : chosen.size] = model.rating_scores(state)[chosen]
+        yield BlockResult(uidx, out_idx, out_score, out_rating)
 
 
 def write_recommendations(
@@ -214,10 +255,11 @@ def write_recommendations(
                 u = np.repeat(block.user_idx, n_per)
                 items = block.item_idx[ok]
                 raw = block.raw_score[ok]
+                rating = raw if block.rating is None else block.rating[ok]
                 rank = (np.nonzero(ok)[1] + 1).astype(np.int32)
                 table = pa.table(
                     [user_ids.take(pa.array(u)), pa.array(rank), movie_ids.take(pa.array(items)),
-                     pa.array(np.clip(raw, lo, hi)), pa.array(raw), pa.array(model.item_counts_[items].astype(np.int64))],
+                     pa.array(np.clip(rating, lo, hi)), pa.array(raw), pa.array(model.item_counts_[items].astype(np.int64))],
                     schema=schema,
                 )  # fmt: skip
                 writer.write_table(table)
