@@ -81,6 +81,22 @@ def _iso_epochs(values: list[str]) -> dict[str, int | None]:
     return out
 
 
+def _iso_expr() -> pl.Expr:
+    """Vectorised parse of the common ISO-8601 spellings to UTC epoch seconds (floored); null otherwise.
+
+    ``2001-09-09``, ``2001-09-09T01:46:40[.f][Z]``, ``2001-09-09 01:46:40[.f]`` (naive = UTC) and
+    ``2001-09-09T01:46:40[.f]+02:00``; the same results as ``datetime.fromisoformat``.
+    """
+    t = _text("timestamp")
+    naive = t.str.strip_suffix("Z")
+    return pl.coalesce(
+        naive.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us").dt.epoch("s"),
+        naive.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="us").dt.epoch("s"),
+        t.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us").dt.epoch("s"),
+        t.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.epoch("s"),
+    )
+
+
 def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
     """Add ``ts`` (Int64 UTC seconds, null when unparseable) and ``ts_unit`` (UInt8 code, see ``UNIT_LIMITS``)."""
     dtype = frame.schema["timestamp"]
@@ -117,7 +133,16 @@ def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
         unit = unit.when(raw.is_not_null()).then(pl.lit(len(UNIT_LIMITS), pl.UInt8))
         div = div.otherwise(pl.lit(1_000_000_000, pl.Int64))
         frame = frame.with_columns((raw // div).alias("ts"), unit.alias("ts_unit"))
-        if not dtype.is_numeric():
+        if not dtype.is_numeric() and frame["ts"].null_count():
+            iso = _iso_expr()
+            frame = frame.with_columns(
+                pl.coalesce("ts", iso).alias("ts"),
+                pl.when(pl.col("ts").is_null() & iso.is_not_null())
+                .then(pl.lit(ISO, pl.UInt8))
+                .otherwise("ts_unit")
+                .alias("ts_unit"),
+            )
+            # the rest (other ISO spellings, or not a time at all): Python's parser, once per distinct text
             todo = frame.filter(pl.col("ts").is_null() & (_text("timestamp") != ""))
             if todo.height:
                 texts = todo.select(_text("timestamp").unique())["timestamp"].to_list()
