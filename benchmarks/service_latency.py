@@ -104,6 +104,7 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
     n = int(rate * duration)
     lat = np.full(n, np.nan)
     status = np.zeros(n, dtype=np.int32)
+    lag = np.full(n, np.nan)  # how late the client itself started each request (a starved client shows here)
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(CONNECTIONS):
         pool.put_nowait(Connection(host, int(port)))
@@ -123,6 +124,7 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
             pool.put_nowait(c)
 
     async def one(i: int, scheduled: float, user: int) -> None:
+        lag[i] = time.perf_counter() - scheduled
         try:
             status[i] = await asyncio.wait_for(request(user), timeout=TIMEOUT_S)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, StopIteration):
@@ -150,6 +152,7 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
         "p50_ms": round(float(np.percentile(ms, 50)), 2),
         "p90_ms": round(float(np.percentile(ms, 90)), 2),
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "client_lag_p99_ms": round(float(np.percentile(lag * 1000, 99)), 2),
         "max_ms": round(float(ms.max()), 2),
     }
 

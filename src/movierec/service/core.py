@@ -72,8 +72,8 @@ async def require_admin(request: Request) -> None:
         )
 
 
-def scale_of(request: Request) -> RatingScale:
-    snap = request.app.state.holder.current
+def scale_of(snap: Snapshot | None) -> RatingScale:
+    """The served model's rating scale; MovieLens' (0.5-5 in half stars) while no model is loaded."""
     return snap.model.scale_ if snap is not None else RatingScale()
 
 

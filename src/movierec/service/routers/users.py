@@ -88,8 +88,8 @@ def put_rating(
     eng: Annotated[Engine, Depends(engine)],
 ) -> schemas.Rating:
     """Store (insert or replace) a rating; it is committed before the reply and changes the next recommendations."""
-    value = check_rating(scale_of(request), body.rating)
-    snap = request.app.state.holder.current
+    snap = request.app.state.holder.current  # read once: scale and catalogue of one version
+    value = check_rating(scale_of(snap), body.rating)
     if snap is not None and snap.movie(movie_id) is None:
         raise ApiError(404, "unknown_movie", f"unknown movie id {movie_id}")
     try:
