@@ -50,7 +50,7 @@ def _state(ui_port: int) -> dict:
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[str, int]]:
-    """Master and one worker (1 core, 1 GB) on 127.0.0.1; both stopped in ``finally``."""
+    """Master and one worker (2 cores, 1 GB) on 127.0.0.1; both stopped in ``finally``."""
     require_spark()
     import pyspark
 
@@ -69,7 +69,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[str, int]]:
         procs.append(master)
         _wait("Spark master", lambda: _state(ui)["status"] == "ALIVE", master)
         worker = subprocess.Popen([spark_class, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                                   "--cores", "1", "--memory", "1g", "--webui-port", str(worker_ui), url],
+                                   "--cores", "2", "--memory", "1g", "--webui-port", str(worker_ui), url],
                                   env=env, stdout=log, stderr=log)  # fmt: skip
         procs.append(worker)
         _wait("Spark worker", lambda: _state(ui)["aliveworkers"] >= 1, worker)
@@ -92,7 +92,7 @@ def test_train_on_a_standalone_cluster(cluster: tuple[str, int], tmp_path: Path)
     csv = tmp_path / "ratings.csv"
     ratings.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(csv)
     cmd = [sys.executable, "-m", "movierec", "train", "--engine", "spark", "--spark-master", url,
-           "--spark-conf", "spark.executor.memory=512m", "--spark-conf", "spark.cores.max=1",
+           "--spark-conf", "spark.executor.memory=512m", "--spark-conf", "spark.cores.max=2",
            "--spark-conf", "spark.ui.enabled=false", "--spark-conf", "spark.sql.shuffle.partitions=2",
            "--data", str(csv), "--out", str(tmp_path / "model"), "--factors", "4", "--iterations", "2",
            "--json"]  # fmt: skip

@@ -141,3 +141,23 @@ def _config(tmp_path: Path) -> Path:
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"models": {"als": {"n_factors": 4, "n_iter": 2}}}))
     return path
+
+
+def test_bad_engine_options_are_refused_before_spark_starts() -> None:
+    from movierec.engines.spark import SparkALS
+
+    ds = synthetic_dataset(200, n_users=10, n_items=8, seed=1)
+    with pytest.raises(DataValidationError, match="bias_sweeps"):
+        SparkALS(bias_sweeps=0).fit(ds)
+
+
+@pytest.mark.realdata
+def test_movielens_folder_read_on_spark_equals_the_core_loader_C08(spark, data_home: Path) -> None:
+    from movierec import load_movielens
+    from movierec.engines.spark import read_ratings
+
+    frame, spark_ds, report = read_ratings(spark, str(data_home / "ml-latest-small"))
+    core = load_movielens(data_home / "ml-latest-small")
+    assert frame is not None and report["duplicates_resolved"] == 0
+    assert spark_ds.fingerprint() == core.fingerprint()  # same rows, ids, ratings and timestamps
+    assert spark_ds.movies.equals(core.movies) and spark_ds.scale == core.scale

@@ -18,6 +18,7 @@ from movierec.config import ALSConfig
 from movierec.data.dataset import Dataset
 from movierec.engines.spark.io import read_ratings
 from movierec.engines.spark.session import ensure_checkpoint_dir, spark_session, spark_version
+from movierec.errors import DataValidationError
 from movierec.models.als import ALS, IterationCallback
 
 
@@ -65,6 +66,8 @@ class SparkALS(ALS):
 
     Raises
     ------
+    DataValidationError
+        From ``fit`` when ``bias_sweeps`` or ``num_blocks`` is below 1.
     BackendUnavailableError
         From ``fit`` when PySpark or Java is missing.
     FitError
@@ -88,6 +91,10 @@ class SparkALS(ALS):
         self._indexed: DataFrame | None = None
 
     def _fit(self, dataset: Dataset) -> None:
+        if self.bias_sweeps < 1 or (self.num_blocks is not None and self.num_blocks < 1):
+            raise DataValidationError(
+                f"SparkALS: bias_sweeps and num_blocks must be >= 1, got {self.bias_sweeps} and {self.num_blocks}"
+            )
         spark = spark_session(self.master, self.spark_conf)
         t0 = time.perf_counter()
         indexed = self._indexed

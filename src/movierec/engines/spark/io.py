@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -90,15 +91,10 @@ def read_ratings(spark: SparkSession, uri: str) -> tuple[DataFrame | None, Datas
             movies = pl.read_parquet(io.BytesIO(_read_bytes(spark, f"{base}/movies.parquet")))
     elif not _exists(spark, base):
         raise DataValidationError(f"{uri!r}: no such file or folder (for Spark, a CSV/Parquet path or dataset folder)")
-    elif base.endswith(".csv"):
-        raw = spark.read.option("header", True).option("mode", "FAILFAST").csv(base)
-        beside = base.rsplit("/", 1)[0] + "/movies.csv" if "/" in base else "movies.csv"
-        if _exists(spark, beside):
-            with tempfile.TemporaryDirectory() as tmp:  # reuse the core parser (quoting, encodings: C01)
-                (Path(tmp) / "movies.csv").write_bytes(_read_bytes(spark, beside))
-                movies = read_movies_csv(Path(tmp) / "movies.csv")
     else:
-        raw = spark.read.parquet(base)
+        if not base.endswith((".csv", ".parquet")) and _exists(spark, f"{base}/ratings.csv"):
+            base = f"{base}/ratings.csv"  # a MovieLens folder such as ml-latest-small/
+        raw, movies = _read_plain(spark, base, uri)
     frame = _validate(_rename(raw, uri), uri, scale)
     n_read = frame.count()
     frame = _latest_wins(frame).persist()
@@ -107,6 +103,24 @@ def read_ratings(spark: SparkSession, uri: str) -> tuple[DataFrame | None, Datas
     assert isinstance(ratings, pl.DataFrame)
     ds = Dataset.from_frames(ratings.with_columns(pl.col("rating").cast(pl.Float32)), movies, scale, name=uri)
     return frame, ds, {"n_rows_read": n_read, "duplicates_resolved": n_read - ds.n_ratings}
+
+
+def _read_plain(spark: SparkSession, base: str, uri: str) -> tuple[DataFrame, pl.DataFrame | None]:
+    """A CSV file (with ``movies.csv`` beside it as the catalogue) or Parquet data."""
+    movies = None
+    try:
+        if not base.endswith(".csv"):
+            return spark.read.parquet(base), None
+        raw = spark.read.option("header", True).option("mode", "FAILFAST").csv(base)
+    except AnalysisException as exc:
+        raise DataValidationError(f"{uri}: Spark cannot read it as {'CSV' if base.endswith('.csv') else 'Parquet'} "
+                                  f"({str(exc).splitlines()[0]})") from exc  # fmt: skip
+    beside = base.rsplit("/", 1)[0] + "/movies.csv" if "/" in base else "movies.csv"
+    if _exists(spark, beside):
+        with tempfile.TemporaryDirectory() as tmp:  # reuse the core parser (quoting, encodings: C01)
+            (Path(tmp) / "movies.csv").write_bytes(_read_bytes(spark, beside))
+            movies = read_movies_csv(Path(tmp) / "movies.csv")
+    return raw, movies
 
 
 def _rename(raw: DataFrame, uri: str) -> DataFrame:
