@@ -34,6 +34,14 @@ from typing import Any, Literal
 import polars as pl
 
 from movierec.data.dataset import Dataset, RatingScale, pair_key, year_from_title
+from movierec.data.movielens import (
+    HALF_STARS,
+    WHOLE_STARS,
+    decode,
+    read_movies_csv,
+    read_movies_dat,
+    read_u_item,
+)
 from movierec.data.readers import RawFile, empty_rejects, read_delimited, read_parquet
 from movierec.data.report import (
     DUPLICATE_REASON,
@@ -49,8 +57,6 @@ from movierec.errors import DataValidationError, Problem
 
 FORMATS = ("auto", "movielens", "csv", "tsv", "dat", "whitespace", "parquet")
 _FORCED_SEPARATOR = {"csv": ",", "tsv": "\t", "dat": "::", "whitespace": " "}
-HALF_STARS = RatingScale(0.5, 5.0, 0.5)
-WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)
 LOST_IDS_SHOWN = 50
 
 
@@ -381,8 +387,6 @@ def _catalogue(
     movies: str | Path | None, files: list[Path], fmt: str
 ) -> tuple[pl.DataFrame | None, dict[str, Any] | None]:
     """The catalogue from ``movies`` or from beside an official MovieLens ratings file."""
-    from movierec.data.movielens import decode, read_movies_csv, read_movies_dat, read_u_item
-
     path = Path(movies) if movies is not None else None
     first = files[0]
     if path is None and (fmt == "movielens" or (fmt == "auto" and movielens_release(first))):

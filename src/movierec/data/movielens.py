@@ -108,8 +108,10 @@ def load_movielens(name_or_path: str | Path) -> Dataset:
     Raises
     ------
     DataValidationError
-        Unknown layout, unreadable file, wrong column count, non-numeric values
-        or ratings off the release's scale; the message names file and line.
+        Unknown layout, unreadable file, wrong column count, non-numeric values,
+        ratings off the release's scale, or a repeated (user, movie) pair; the
+        message names file, line, column and value. Files are read by the same
+        core as ``movierec ingest`` (``movierec.data.ingest``), in strict mode.
     """
     path = resolve(name_or_path)
     if path.is_dir():
