@@ -227,6 +227,8 @@ def pair_key(frame: pl.DataFrame, user: str, item: str) -> pl.Expr:
 
 def _dense(ids: pl.Series, idmap: IdMap) -> pl.Series:
     """Dense positions of ``ids`` (all known to ``idmap``) as Int32."""
+    if len(idmap) == 0:
+        return pl.Series([], dtype=pl.Int32)
     if idmap.is_integer and ids.dtype.is_integer():
         known = idmap.ids.to_numpy()
         values = ids.to_numpy()
