@@ -41,7 +41,7 @@ def test_train_then_recommend_json(tmp_path: Path, ratings_file: Path) -> None:
     obj = json.loads(r.stdout)
     recs = obj["recommendations"]
     assert len(recs) == 5 and not {1, 2, 3} & {x["movie_id"] for x in recs}
-    assert {"movie_id", "title", "score", "n_ratings"} <= set(recs[0]) and obj["model"]["model"] == "als"
+    assert {"movie_id", "title", "score", "n_ratings"} <= set(recs[0]) and obj["model"]["model"] == "hybrid"
 
 
 def test_user_mistakes_give_one_line_and_nonzero_exit(tmp_path: Path, ratings_file: Path) -> None:

@@ -26,7 +26,7 @@ def train(
     reg: Annotated[float, typer.Option(help="λ, times each row's rating count (Spark regParam)")] = ALSConfig.reg,
     bias_reg: Annotated[float, typer.Option(help="λ for the biases, times each row's rating count")] = ALSConfig.bias_reg,
     seed: Annotated[int, typer.Option(help="Random seed of the initial factors")] = ALSConfig.random_state,
-    min_ratings: Annotated[int, typer.Option(help="Default popularity guard stored with the model")] = ALSConfig.min_ratings,
+    min_ratings: Annotated[int | None, typer.Option(help="Default popularity guard stored with the model (default: the model's own: als 20, hybrid 5)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON config (from `movierec tune`); options set to non-default values override it")] = None,
     engine: Annotated[str, typer.Option(help="local (this machine) or spark (Apache Spark; needs movierec[spark]); same model either way")] = "local",
@@ -35,7 +35,8 @@ def train(
     model_name: Annotated[str, typer.Option("--model", help="hybrid (default: ranks by choice and liking), als (explicit), als-implicit, or a baseline; --factors/--iterations/--reg/--bias-reg set the explicit ALS part")] = "hybrid",
 ) -> None:
     """Train a model (default: hybrid = explicit ALS + implicit ALS) and save the model folder."""
-    config = ALSConfig(n_factors=factors, n_iter=iterations, reg=reg, bias_reg=bias_reg, random_state=seed, min_ratings=min_ratings)
+    config = ALSConfig(n_factors=factors, n_iter=iterations, reg=reg, bias_reg=bias_reg, random_state=seed,
+                       min_ratings=ALSConfig.min_ratings if min_ratings is None else min_ratings)  # fmt: skip
     if config_file is not None:  # issue 4: the file is the base, explicitly changed options win
         from movierec.evaluation.tuning import merge_config_file
 
@@ -61,7 +62,7 @@ def train(
 
             dataset = store_db.with_db_ratings(dataset, store_db.make_engine(from_db))
         with progress("training", config.n_iter, enabled=not as_json) as advance:
-            model = build_model(model_name, config)
+            model = build_model(model_name, config, min_ratings)
             if isinstance(model, ALS):
                 model.callback = lambda it, h: advance(1, info=f"train RMSE {h['train_rmse']:.4f}")
             model.fit(dataset)
@@ -82,10 +83,14 @@ def train(
         )
 
 
-def build_model(name: str, explicit: ALSConfig) -> Recommender:
-    """A model by name; ``explicit`` configures ALS and the hybrid's explicit part, others use their defaults."""
+def build_model(name: str, explicit: ALSConfig, min_ratings: int | None = None) -> Recommender:
+    """A model by name; ``explicit`` configures ALS and the hybrid's explicit part, others use their defaults.
+
+    ``min_ratings`` (None = the model's default) is the guard stored with the model.
+    """
     if name == "als":
         return ALS(explicit)
     if name == "hybrid":
-        return Hybrid(HybridConfig(explicit=explicit))
+        guard = {} if min_ratings is None else {"min_ratings": min_ratings}
+        return Hybrid(HybridConfig(explicit=explicit, **guard))
     return make_model(name)
