@@ -294,8 +294,8 @@ def detect_layout(
     if not lines:
         return None
     first_no, first = lines[0]
-    body = lines[1:] if header is not False and len(lines) > 1 else lines
-    sep, n_fields = sniff_separator(body if header else lines, path, separator)
+    sample = lines[1:] if header and len(lines) > 1 else lines  # a known header says nothing about the data
+    sep, n_fields = sniff_separator(sample, path, separator)
     try:
         first_fields = [f.strip() for f in split_fields(first, sep)]
     except csv.Error:
