@@ -58,3 +58,15 @@ def test_fold_in_agrees_with_retraining(data_home: Path) -> None:
     retrained = ALS(cfg).fit(both)
     again = [r.movie_id for r in recommend(retrained, -1, k=10)]
     assert len(set(folded) & set(again)) >= 6
+
+
+def test_default_model_beats_most_popular_on_stratified_ml100k(data_home: Path) -> None:
+    """Issue 9's floor: Microsoft Recommenders' protocol (stratified 75/25, seed 42, top-10, any test rating)."""
+    from movierec.evaluation.protocols import EvalOptions, SplitOptions, run_protocol
+
+    result = run_protocol("ml-100k", "stratified", ["hybrid", "popular"], split_options=SplitOptions(test_fraction=0.25, seed=42),
+                          options=EvalOptions(k=10))  # fmt: skip
+    ndcg = {row["model"]: row["ndcg"] for row in result.summary()}
+    coverage = {row["model"]: row["coverage"] for row in result.summary()}
+    assert ndcg["hybrid"] >= 0.40 > ndcg["popular"]
+    assert coverage["hybrid"] > 5 * coverage["popular"]  # not bought by collapsing to the most popular films
