@@ -82,3 +82,16 @@ def test_fifty_thousand_users_in_blocks_C21(spark, tmp_path: Path) -> None:
     for user in (1, 777, 25_000, 50_000):  # brute force on a sample of users
         expected = [r.movie_id for r in recommend(model, user, k=10)]
         assert out.filter(pl.col("user_id") == user)["movie_id"].to_list() == expected
+
+
+def test_other_models_are_refused_not_misscored(tmp_path: Path) -> None:
+    import pytest
+
+    from movierec import DataValidationError
+    from movierec.engines.spark import recommend_all_spark
+    from movierec.models import make_model
+
+    model = make_model("bias").fit(synthetic_dataset(500, n_users=20, n_items=15, seed=2))
+    save(model, tmp_path / "bias")
+    with pytest.raises(DataValidationError, match="use --engine local"):
+        recommend_all_spark(tmp_path / "bias", str(tmp_path / "out"))

@@ -41,7 +41,7 @@ def recommend_all_spark(
     Parameters
     ----------
     model_dir : str or Path
-        A model folder with user and item factors (``ALS``, either engine); loaded on the driver.
+        A model folder of an explicit biased ``ALS`` (either engine); loaded on the driver.
     out_path : str
         Parquet output, any URI Spark writes (a folder of part files, replaced).
         One row per recommendation: ``user_id`` (as in the training data),
@@ -67,7 +67,8 @@ def recommend_all_spark(
     ArtifactError
         If ``model_dir`` is not a readable model folder.
     DataValidationError
-        If ``k`` < 1, a block size < 1, or the model has no user and item factors.
+        If ``k`` < 1, a block size < 1, or the model is not an explicit biased ``ALS``
+        (``model.json`` ``"model": "als"``, trained by either engine).
     BackendUnavailableError
         If PySpark or Java is missing or Spark cannot start.
     """
@@ -77,9 +78,10 @@ def recommend_all_spark(
     if k < 1 or user_block < 1 or item_block < 1:
         raise DataValidationError(f"k, user_block and item_block must be >= 1, got {k}, {user_block}, {item_block}")
     model: Any = load(model_dir)
-    if not all(hasattr(model, a) for a in ("user_factors_", "item_factors_", "user_bias_", "item_bias_")):
+    if model.name != "als":  # the kernel scores μ + b_u + b_i + p_u·q_i, nothing else
         raise DataValidationError(
-            f"{model_dir}: model {model.name!r} has no user/item factors; recommend-all on Spark needs an ALS model"
+            f"{model_dir}: model {model.name!r} is not the explicit biased ALS that recommend-all on Spark scores; "
+            "use --engine local for it"
         )
     guard = default_min_ratings(model) if min_ratings is None else int(min_ratings)
     spark = spark_session(spark_master, spark_conf)
