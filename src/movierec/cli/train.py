@@ -37,10 +37,15 @@ def train(
     """Train a model (default: hybrid = explicit ALS + implicit ALS) and save the model folder."""
     config = ALSConfig(n_factors=factors, n_iter=iterations, reg=reg, bias_reg=bias_reg, random_state=seed,
                        min_ratings=ALSConfig.min_ratings if min_ratings is None else min_ratings)  # fmt: skip
+    file_model: dict | None = None
     if config_file is not None:  # issue 4: the file is the base, explicitly changed options win
-        from movierec.evaluation.tuning import merge_config_file
+        from movierec.evaluation.tuning import merge_config_file, read_config_file
 
-        config = merge_config_file(config, config_file)
+        configs = read_config_file(config_file)
+        if model_name != "als" and model_name in configs:  # e.g. `tune --model hybrid`: the whole model config
+            file_model = configs[model_name]
+        else:
+            config = merge_config_file(config, config_file)
     if out_dir is None and registry is None:
         raise DataValidationError("train: give --out DIR, --registry DIR, or both")
     if engine not in ("local", "spark"):
@@ -62,7 +67,7 @@ def train(
 
             dataset = store_db.with_db_ratings(dataset, store_db.make_engine(from_db))
         with progress("training", config.n_iter, enabled=not as_json) as advance:
-            model = build_model(model_name, config, min_ratings)
+            model = make_model(model_name, file_model) if file_model is not None else build_model(model_name, config, min_ratings)
             if isinstance(model, ALS):
                 model.callback = lambda it, h: advance(1, info=f"train RMSE {h['train_rmse']:.4f}")
             model.fit(dataset)

@@ -10,6 +10,8 @@ import typer
 
 from movierec.cli.common import friendly, out, print_json, progress
 from movierec.evaluation.protocols import PROTOCOLS, SplitOptions, make_splits
+from movierec.errors import DataValidationError
+from movierec.evaluation.tune_ranking import tune_hybrid
 from movierec.evaluation.tuning import tune_als, write_config_file
 
 
@@ -28,8 +30,14 @@ def tune(
     cutoff: Annotated[str, typer.Option(help="chrono outer split: ISO date, epoch seconds or train fraction")] = "0.8",
     seed: Annotated[int, typer.Option(help="Seed of the splits, the sampler and the factors")] = 42,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    model: Annotated[str, typer.Option(help="als (rating model: factors, λ, sweeps, guard) or hybrid (ranking weights, NDCG@k)")] = "als",
 ) -> None:
-    """Tune n_factors, reg, bias_reg, n_iter and min_ratings by inner cross-validation; never touches the test side."""
+    """Tune a model by inner cross-validation on the training side; never touches the test side.
+
+    als: n_factors, reg, bias_reg, n_iter and min_ratings (objective rmse or ndcg). hybrid: the
+    ranking weights (popularity debias, rating weight, shrinkage), the implicit λ and α and the
+    guard, maximising NDCG@k.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -39,6 +47,12 @@ def tune(
         outer = next(iter(make_splits(data, protocol, split_options)))
     db = storage or out_file.with_suffix(".db")
     db.parent.mkdir(parents=True, exist_ok=True)
+    if model == "hybrid":
+        _tune_hybrid(outer.train, trials, db, study if study != "movierec-als" else "movierec-hybrid", folds, k, seed,
+                     out_file, f"{data} [{protocol} {outer.name} train side, {outer.train.n_ratings} ratings]", as_json)  # fmt: skip
+        return
+    if model != "als":
+        raise DataValidationError(f"tune: --model must be als or hybrid, got {model!r}")
     with progress(f"tuning ({objective})", trials, enabled=not as_json) as advance:
         result = tune_als(
             outer.train, trials, storage=f"sqlite:///{db}", study_name=study, objective=objective,
@@ -56,4 +70,24 @@ def tune(
         f"best of {result.n_trials} trials: inner-CV {objective} {result.value:.4f} with n_factors={cfg.n_factors}, "
         f"reg={cfg.reg:.4g}, bias_reg={cfg.bias_reg:.4g}, n_iter={cfg.n_iter}, min_ratings={cfg.min_ratings}; "
         f"wrote {out_file} (study in {db})"
+    )
+
+
+def _tune_hybrid(train, trials, db, study, folds, k, seed, out_file, source, as_json) -> None:  # type: ignore[no-untyped-def]
+    with progress("tuning hybrid (ndcg)", trials, enabled=not as_json) as advance:
+        result = tune_hybrid(
+            train, trials, storage=f"sqlite:///{db}", study_name=study, n_folds=max(folds, 2), k=k, seed=seed,
+            on_trial=lambda n, v, best: advance(1, info=f"trial {n}: {v:.4f}, best {best:.4f}"),
+            on_start=lambda done: advance(min(done, trials), info=f"resumed: {done} trials done" if done else ""),
+        )  # fmt: skip
+    content = result.to_file_dict(source)
+    write_config_file(out_file, content)
+    if as_json:
+        print_json({"config_file": str(out_file), "storage": str(db), **content})
+        return
+    cfg = result.config
+    out.print(
+        f"best of {result.n_trials} trials: inner-CV NDCG@{k} {result.value:.4f} with popularity_debias={cfg.popularity_debias:.3g}, "
+        f"rating_weight={cfg.rating_weight:.3g}, shrinkage={cfg.shrinkage:.3g}, implicit reg={cfg.implicit.reg:.3g}, "
+        f"alpha={cfg.implicit.alpha:.3g}, min_ratings={cfg.min_ratings}; wrote {out_file} (study in {db})"
     )
