@@ -153,6 +153,7 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
         "p90_ms": round(float(np.percentile(ms, 90)), 2),
         "p99_ms": round(float(np.percentile(ms, 99)), 2),
         "client_lag_p99_ms": round(float(np.percentile(lag * 1000, 99)), 2),
+        "status_counts": {str(k): int(v) for k, v in zip(*np.unique(status, return_counts=True), strict=True)},
         "max_ms": round(float(ms.max()), 2),
     }
 
@@ -203,7 +204,7 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{args.port}"
             train_users = [int(u) for u in model.users_.ids.to_list()]
-            for mix, users in (("training", train_users), ("db", db_users)):
+            for mix, users in (("db", db_users), ("training", train_users)):
                 res = asyncio.run(open_loop(base, users, args.rate, args.duration, args.seed))
                 res.update(
                     mix=mix,
