@@ -91,7 +91,7 @@ def test_train_on_a_standalone_cluster(cluster: tuple[str, int], tmp_path: Path)
     ratings = synthetic_ratings(3000, n_users=60, n_items=40, seed=8)
     csv = tmp_path / "ratings.csv"
     ratings.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(csv)
-    cmd = [sys.executable, "-m", "movierec", "train", "--engine", "spark", "--spark-master", url,
+    cmd = [sys.executable, "-m", "movierec", "train", "--engine", "spark", "--model", "als", "--spark-master", url,
            "--spark-conf", "spark.executor.memory=512m", "--spark-conf", "spark.cores.max=2",
            "--spark-conf", "spark.ui.enabled=false", "--spark-conf", "spark.sql.shuffle.partitions=2",
            "--data", str(csv), "--out", str(tmp_path / "model"), "--factors", "4", "--iterations", "2",

@@ -25,7 +25,7 @@ def test_missing_pyspark_is_a_clear_backend_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(session, "_IMPORT_ERROR", ImportError("No module named 'pyspark'"))
     with pytest.raises(BackendUnavailableError, match=r"pip install 'movierec\[spark\]'"):
         session.spark_session("local[1]")
-    result = CliRunner().invoke(app, ["train", "--engine", "spark", "--data", "x.csv", "--out", "m"])
+    result = CliRunner().invoke(app, ["train", "--engine", "spark", "--model", "als", "--data", "x.csv", "--out", "m"])
     assert result.exit_code == 6, result.output
 
 
@@ -123,7 +123,7 @@ def test_cli_train_and_evaluate_with_spark(spark, tmp_path: Path) -> None:
     csv = tmp_path / "ratings.csv"
     ds.ratings.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(csv)
     runner = CliRunner()
-    res = runner.invoke(app, ["train", "--engine", "spark", "--spark-master", "local[2]", "--spark-conf",
+    res = runner.invoke(app, ["train", "--engine", "spark", "--model", "als", "--spark-master", "local[2]", "--spark-conf",
                               "spark.sql.shuffle.partitions=2", "--data", str(csv), "--out", str(tmp_path / "m"),
                               "--factors", "4", "--iterations", "2", "--json"])  # fmt: skip
     assert res.exit_code == 0, res.output
