@@ -34,6 +34,22 @@ import httpx
 import numpy as np
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of the server process and its worker processes (Linux /proc)."""
+    total = 0.0
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def start_server(registry: Path, db_url: str, port: int, log: Path, workers: int = 1) -> subprocess.Popen:
     cmd = [
         sys.executable,
@@ -205,7 +221,11 @@ def main() -> None:
             base = f"http://127.0.0.1:{args.port}"
             train_users = [int(u) for u in model.users_.ids.to_list()]
             for mix, users in (("db", db_users), ("training", train_users)):
+                cpu0 = server_cpu_seconds(proc.pid)
                 res = asyncio.run(open_loop(base, users, args.rate, args.duration, args.seed))
+                res["server_cpu_ms_per_request"] = round(
+                    (server_cpu_seconds(proc.pid) - cpu0) / res["requests"] * 1000, 2
+                )
                 res.update(
                     mix=mix,
                     rate=args.rate,
