@@ -243,3 +243,20 @@ def test_web_page_is_served(client: httpx.Client) -> None:
     assert '<html lang="en">' in r.text and "/static/app.js" in r.text
     js = client.get("/static/app.js").text
     assert "innerHTML" not in js  # titles are only ever written as text
+
+
+def test_the_hybrid_model_is_served_through_the_same_protocol(ml_small, tmp_path: Path, sqlite_url: str) -> None:
+    """The default model will be "hybrid" (ranking score is not a rating): predictions must still be stars."""
+    from movierec.models import make_model
+    from movierec.store.registry import Registry
+
+    small = {"n_factors": 16, "n_iter": 5}
+    model = make_model("hybrid", {"explicit": small, "implicit": small}).fit(ml_small)
+    Registry(tmp_path / "reg").publish(model)
+    with make_server(tmp_path / "reg", sqlite_url) as srv, httpx.Client(base_url=srv.url) as c:
+        recs = c.get("/v1/users/1/recommendations", params={"k": 5}).json()
+        assert [r["movie_id"] for r in recs["recommendations"]] == [r.movie_id for r in recommend(model, 1, k=5)]
+        pairs = [{"user_id": 1, "movie_id": m} for m in (1, 50, 2571)]
+        got = [p["predicted_rating"] for p in c.post("/v1/predictions", json={"pairs": pairs}).json()["predictions"]]
+        want = model.predict([1, 1, 1], [1, 50, 2571]).rating
+        assert got == pytest.approx([float(w) for w in want], abs=1e-3)

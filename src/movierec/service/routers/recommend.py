@@ -50,7 +50,7 @@ def predictions(
     for p in body.pairs:
         if p.user_id not in scores:
             state, _ = user_state(snap, eng, p.user_id)
-            scores[p.user_id] = (model.score(state), state.is_cold, state.bias)
+            scores[p.user_id] = (model.rating_scores(state), state.is_cold, state.bias)
         s, cold, bias = scores[p.user_id]
         i = model.items_.get(p.movie_id)
         raw = float(s[i]) if i >= 0 else model.global_mean_ + bias
