@@ -74,11 +74,11 @@ def _phases(model: Any) -> dict[str, float]:
         d = k + 1
         n_chunks = min(n_rows, 1024)
         for c in prange(n_chunks):
-            Z = np.empty((local.PIECE, d), dtype=np.float32)
+            Z = np.empty((local.PIECE, d + 1), dtype=np.float32)
             t = np.empty(local.PIECE, dtype=np.float32)
             A = np.empty((d, d))
             b = np.empty(d)
-            G = np.empty((d, d), dtype=np.float32)
+            G = np.empty((d + 1, d + 1), dtype=np.float32)
             par = local._blas_params()
             for r in range(c, n_rows, n_chunks):
                 s, e = indptr[r], indptr[r + 1]

@@ -8,8 +8,8 @@ Where the time goes (see ``docs/performance.md``): building the normal
 equations costs about 2·n_r·k² flops per row and solving them about k³/3.
 Rows with at least ``BLAS_MIN_ROW`` ratings gather their partners' factors
 into a float32 block ``Z = [1, Y]`` (``PIECE`` rows at a time, so the block
-stays in L2) and form the lower triangle of ``ZᵀZ`` with BLAS ``ssyrk``
-(half the flops of a full product) and ``Zᵀt`` in a float64 loop; the system is then solved
+stays in L2), with the target t as a last column, and one BLAS ``ssyrk``
+per piece (half the flops of a full product) yields both ZᵀZ and Zᵀt; the system is then solved
 in float64 by a Cholesky factorisation written for the (k+1)² system
 (as fast as LAPACK ``dpotrf`` at this size, and it reports a non-positive
 pivot instead of raising). Short rows and
@@ -99,39 +99,36 @@ def _normal_scalar(indices, values, other_factors, other_bias, start, end, base,
 
 @njit(cache=True, fastmath=True)
 def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par):  # pragma: no cover - numba
-    """Lower triangle of ZᵀZ (ssyrk) and Zᵀt, PIECE float32 gathers at a time.
+    """ZᵀZ and Zᵀt by one BLAS ``ssyrk`` per PIECE ratings, added into A (upper) and b in float64.
 
-    ``G`` (d×d float32) accumulates across pieces; ``par`` holds the BLAS
-    scalars (int32 [d, m, d, d] and float32 [1, 1] viewed through ``par``'s
-    companions, see ``_blas_params``). The result is added into A's upper
-    triangle and b in float64.
+    Each piece is gathered as float32 rows ``[1, y_j, t_j]`` into ``Z`` (shape
+    PIECE × (k+2)), so the lower triangle of the (k+2)² product ``G``
+    (accumulated over pieces, beta = 1) holds ZᵀZ in its first k+1 rows and
+    Zᵀt in its last row. ``par`` holds the Fortran scalars (``_blas_params``);
+    ``t`` is unused (kept for the call signature of the benchmarks).
     """
     k = other_factors.shape[1]
     d = k + 1
+    e = d + 1
     ipar, fpar, cpar = par
-    ipar[0] = d
-    ipar[2] = d
-    ipar[3] = d
+    ipar[0] = e
+    ipar[2] = e
+    ipar[3] = e
     G[:] = 0.0
-    g = np.zeros(d)
     for p0 in range(start, end, PIECE):
         m = min(PIECE, end - p0)
         for q in range(m):
             j = indices[p0 + q]
-            t[q] = values[p0 + q] - base - other_bias[j]
             Z[q, 0] = 1.0
             for a in range(k):
                 Z[q, a + 1] = other_factors[j, a]
+            Z[q, d] = values[p0 + q] - base - other_bias[j]
         ipar[1] = m
-        # Fortran view: Z is d×m (lda = d); C := 1·Z Zᵀ + 1·C, upper in Fortran = lower here.
+        # Fortran view: Z is e×m (lda = e); C := 1·Z Zᵀ + 1·C, upper in Fortran = lower here.
         _ssyrk(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, fpar[0:].ctypes,
                Z.ctypes, ipar[2:].ctypes, fpar[1:].ctypes, G.ctypes, ipar[3:].ctypes)  # fmt: skip
-        for q in range(m):
-            tq = t[q]
-            for a in range(d):
-                g[a] += tq * Z[q, a]
     for a in range(d):
-        b[a] += g[a]
+        b[a] += G[d, a]
         for c in range(a, d):
             A[a, c] += G[c, a]
 
@@ -233,12 +230,12 @@ def solve_half_step(
     n_chunks = min(n_rows, 64 * 16)
     for c in prange(n_chunks):
         # Per-chunk work buffers (no allocation per row on the hot path).
-        Z = np.empty((PIECE, d), dtype=np.float32)
-        t = np.empty(PIECE, dtype=np.float32)
+        Z = np.empty((PIECE, d + 1), dtype=np.float32)
+        t = np.empty(0, dtype=np.float32)
         A = np.empty((d, d))
         b = np.empty(d)
         L = np.empty((d, d))
-        G = np.empty((d, d), dtype=np.float32)
+        G = np.empty((d + 1, d + 1), dtype=np.float32)
         par = _blas_params()
         Zd = np.empty((d, d))
         M = np.empty((d, d))
@@ -283,7 +280,7 @@ def solve_half_step(
                 bias[r] = np.nan
                 for a in range(k):
                     factors[r, a] = np.nan
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=True)
 def squared_error(
     indptr: np.ndarray,
     indices: np.ndarray,
