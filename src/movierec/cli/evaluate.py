@@ -51,14 +51,22 @@ def parse_guard_grid(text: str) -> tuple[int, ...]:
 
 
 def _spark_factory(configs: dict[str, dict[str, Any]], master: str | None, conf: list[str] | None) -> Any:
-    """``run_protocol`` factory: ``als`` is trained on Spark (``SparkALS``), other models locally."""
+    """``run_protocol`` factory: ``als`` and ``als-implicit`` are trained on Spark, other models locally."""
     from movierec.config import ALSConfig
-    from movierec.engines.spark import SparkALS, parse_conf
-    from movierec.models import make_model
+    from movierec.engines.spark import SparkALS, SparkImplicitALS, parse_conf
+    from movierec.models import ImplicitConfig, make_model
 
     spark_conf = parse_conf(conf)
-    return lambda name: (SparkALS(ALSConfig.from_dict(configs.get(name) or {}), master=master, spark_conf=spark_conf)
-                         if name == "als" else make_model(name, configs.get(name)))  # fmt: skip
+
+    def build(name: str) -> Any:
+        if name == "als":
+            return SparkALS(ALSConfig.from_dict(configs.get(name) or {}), master=master, spark_conf=spark_conf)
+        if name == "als-implicit":
+            implicit = ImplicitConfig.from_dict(configs.get(name) or {})
+            return SparkImplicitALS(implicit, master=master, spark_conf=spark_conf)
+        return make_model(name, configs.get(name))
+
+    return build
 
 
 @friendly
@@ -79,7 +87,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the random splits")] = 42,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report with plots here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-    engine: Annotated[str, typer.Option(help="Engine for als: local or spark (needs movierec[spark]); baselines stay local")] = "local",
+    engine: Annotated[str, typer.Option(help="Engine for als and als-implicit: local or spark (needs movierec[spark]); other models stay local")] = "local",
     spark_master: Annotated[str | None, typer.Option(help="--engine spark: master URL (local[4], spark://host:7077, yarn, ...)")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
 ) -> None:

@@ -11,7 +11,7 @@ from movierec.cli.common import friendly, out, print_json, progress
 from movierec.config import ALSConfig
 from movierec.data import load_movielens
 from movierec.errors import DataValidationError
-from movierec.models import ALS, Hybrid, HybridConfig, Recommender, make_model
+from movierec.models import ALS, Hybrid, HybridConfig, ImplicitConfig, Recommender, make_model
 from movierec.store import save
 
 
@@ -29,7 +29,7 @@ def train(
     min_ratings: Annotated[int | None, typer.Option(help="Default popularity guard stored with the model (default: the model's own: als 20, hybrid 5)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON config (from `movierec tune`); options set to non-default values override it")] = None,
-    engine: Annotated[str, typer.Option(help="local (this machine) or spark (Apache Spark; needs movierec[spark]); same model either way")] = "local",
+    engine: Annotated[str, typer.Option(help="local (this machine) or spark (Apache Spark; needs movierec[spark]; --model als or als-implicit); same model either way")] = "local",
     spark_master: Annotated[str | None, typer.Option(help="--engine spark: master URL (local[4], spark://host:7077, yarn, k8s://...)")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
     model_name: Annotated[str, typer.Option("--model", help="hybrid (default: ranks by choice and liking), als (explicit), als-implicit, or a baseline; --factors/--iterations/--reg/--bias-reg set the explicit ALS part")] = "hybrid",
@@ -50,18 +50,20 @@ def train(
         raise DataValidationError("train: give --out DIR, --registry DIR, or both")
     if engine not in ("local", "spark"):
         raise DataValidationError(f"train: --engine must be local or spark, got {engine!r}")
-    if engine == "spark" and model_name != "als":
+    if engine == "spark" and model_name not in ("als", "als-implicit"):
         raise DataValidationError(
-            f"train: --engine spark trains the explicit model only; pass --model als (got --model {model_name}; "
-            "the hybrid's implicit part is not on Spark yet)"
+            f"train: --engine spark trains --model als or als-implicit (got --model {model_name}; "
+            "the hybrid is not on Spark yet)"
         )
     if engine == "spark":  # issue 7: read, clean and fit on Spark; the result is the same kind of ALS model
         if from_db is not None:
             raise DataValidationError("train: --from-db works with --engine local only; export the database ratings to Parquet for Spark")
         from movierec.engines.spark import parse_conf, train_spark
 
-        with progress("training on Spark", config.n_iter, enabled=not as_json) as advance:
-            model, dataset = train_spark(data, config, spark_master, parse_conf(spark_conf),
+        # als-implicit (issue 9): its own config (defaults or the --config file's), as on the local engine
+        spark_config = config if model_name == "als" else ImplicitConfig.from_dict(file_model or {})
+        with progress("training on Spark", spark_config.n_iter, enabled=not as_json) as advance:
+            model, dataset = train_spark(data, spark_config, spark_master, parse_conf(spark_conf),
                                          callback=lambda it, h: advance(it, info=f"train RMSE {h['train_rmse']:.4f}"))  # fmt: skip
     else:
         dataset = load_movielens(data)

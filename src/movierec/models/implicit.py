@@ -17,6 +17,7 @@ ICDM 2008. doi:10.1109/ICDM.2008.22
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
@@ -128,6 +129,45 @@ def confidence(user_items: sp.csr_matrix, scale_high: float, cfg: ImplicitConfig
         pref.data = (~neg).astype(np.float32)
     conf.data = conf.data.astype(np.float32)
     return conf, pref
+
+
+def spark_implicit_values(
+    ratings: Any, scale_high: float, negative_below: float | None, where: Callable[[Any, Any, Any], Any] = np.where
+) -> Any:
+    """Ratings re-expressed so Spark's implicit ALS sees this model's confidence and preference.
+
+    ``pyspark.ml.recommendation.ALS(implicitPrefs=True, alpha=alpha)`` reads a
+    value v as confidence 1 + alpha · |v| and preference 1 if v > 0, else 0
+    (ALS.scala ``computeFactors``; SPARK-20790). Feeding it
+
+    - v = r / r_max for a positive event (every rating, or r >= t), and
+    - v = −(t − r) / r_max for r < t when ``negative_below`` = t is set,
+
+    gives exactly ``confidence``'s c = 1 + alpha · r / r_max, p = 1 and
+    c = 1 + alpha · (t − r) / r_max, p = 0, with the same ``alpha``. A positive
+    event needs r > 0 (v = 0 would read as preference 0); MovieLens scales
+    start at 0.5 or 1.
+
+    Parameters
+    ----------
+    ratings : ndarray of shape (n_ratings,) in stars, or a Spark ``Column``
+    scale_high : float
+        r_max, the top of the rating scale.
+    negative_below : float or None
+        ``ImplicitConfig.negative_below``.
+    where : callable (condition, if_true, if_false), default numpy.where
+        Elementwise select; the Spark engine passes one building
+        ``F.when(condition, if_true).otherwise(if_false)`` so the one mapping
+        serves arrays and columns.
+
+    Returns
+    -------
+    Same type as ``ratings``: the values v (float).
+    """
+    scaled = ratings / scale_high
+    if negative_below is None:
+        return scaled
+    return where(ratings < negative_below, (ratings - negative_below) / scale_high, scaled)
 
 
 def gram_matrix(factors: np.ndarray) -> np.ndarray:

@@ -3,9 +3,10 @@
 This package is the only place that imports pyspark (the optional extra
 ``movierec[spark]``). Importing it without PySpark works; using any of its
 names then raises ``BackendUnavailableError`` (an ``ImportError``) with the
-install command. A Spark-trained model is an ``ALS`` (``name = "als"``), saved
-in the same model folder format, so ``load``, ``recommend``, evaluation and
-the service use it unchanged.
+install command. A Spark-trained model is an ``ALS`` (``name = "als"``) or,
+from an ``ImplicitConfig``, an ``ImplicitALS`` (``"als-implicit"``, Spark's
+``implicitPrefs``), saved in the same model folder format, so ``load``,
+``recommend``, evaluation and the service use it unchanged.
 
 Our names map to ``pyspark.ml.recommendation.ALS`` as follows:
 
@@ -19,6 +20,9 @@ rating count, ALS-WR)          the row's rating count: same λ)
 ``random_state``               ``seed``
 ``bias_reg``                   none: the biases are fitted with DataFrame
                                operations (see ``SparkALS``)
+``alpha`` (implicit ALS)       ``alpha`` with ``implicitPrefs=True``, on
+                               the values of ``spark_implicit_values``
+                               (r / r_max; see ``SparkImplicitALS``)
 ``user_idx`` / ``item_idx``    ``userCol`` / ``itemCol`` (int32 positions;
                                external ids of any type are mapped here)
 =============================  ==========================================
@@ -47,7 +51,13 @@ from movierec.engines.spark.session import (
     spark_session,
 )
 
-_LAZY = {"SparkALS": "als", "train_spark": "als", "recommend_all_spark": "batch", "read_ratings": "io"}
+_LAZY = {
+    "SparkALS": "als",
+    "SparkImplicitALS": "als",
+    "train_spark": "als",
+    "recommend_all_spark": "batch",
+    "read_ratings": "io",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -64,6 +74,7 @@ __all__ = [
     "DEFAULT_CONF",
     "LOCAL_CONF",
     "SparkALS",
+    "SparkImplicitALS",
     "ensure_checkpoint_dir",
     "parse_conf",
     "read_ratings",
