@@ -12,6 +12,28 @@ from typing import Any
 from movierec.errors import DataValidationError
 
 
+def config_from_dict(cls: type[Any], values: dict[str, Any], nested: dict[str, type[Any]] | None = None) -> Any:
+    """Build the config dataclass ``cls`` from a dict, refusing unknown keys.
+
+    ``nested`` maps a field name to the config class of a sub-config given as a dict
+    (e.g. the hybrid's ``{"explicit": ALSConfig}``); each is built the same way.
+
+    Raises
+    ------
+    DataValidationError
+        If a key is not a field of ``cls`` or a value is invalid.
+    """
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise DataValidationError(f"unknown {cls.__name__} keys {unknown}; allowed: {sorted(known)}")
+    v = dict(values)
+    for name, sub in (nested or {}).items():
+        if isinstance(v.get(name), dict):
+            v[name] = config_from_dict(sub, v[name])
+    return cls(**v)
+
+
 @dataclass(frozen=True)
 class ALSConfig:
     """Configuration of explicit alternating least squares with biases.
@@ -98,10 +120,4 @@ class ALSConfig:
         DataValidationError
             If a key is not a field of ``ALSConfig`` or a value is invalid.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise DataValidationError(
-                f"unknown ALSConfig keys {unknown}; allowed: {sorted(known)}"
-            )
-        return cls(**values)
+        return config_from_dict(cls, values)

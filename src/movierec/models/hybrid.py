@@ -34,12 +34,12 @@ Koren. "Factor in the neighbors". ACM TKDD 4(1), 2010. doi:10.1145/1644873.16448
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
-from movierec.config import ALSConfig
+from movierec.config import ALSConfig, config_from_dict
 from movierec.data.dataset import Dataset
 from movierec.errors import DataValidationError
 from movierec.models.als import ALS
@@ -93,16 +93,8 @@ class HybridConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> HybridConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise DataValidationError(f"unknown HybridConfig keys {unknown}; allowed: {sorted(known)}")
-        v = dict(values)
-        if isinstance(v.get("explicit"), dict):
-            v["explicit"] = ALSConfig.from_dict(v["explicit"])
-        if isinstance(v.get("implicit"), dict):
-            v["implicit"] = ImplicitConfig.from_dict(v["implicit"])
-        return cls(**v)
+        """Build from a dict (sub-configs as dicts), refusing unknown keys (``DataValidationError``)."""
+        return config_from_dict(cls, values, {"explicit": ALSConfig, "implicit": ImplicitConfig})
 
 
 class Hybrid(ALS):

@@ -18,12 +18,13 @@ ICDM 2008. doi:10.1109/ICDM.2008.22
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
+from movierec.config import config_from_dict
 from movierec.data.dataset import Dataset
 from movierec.engines.implicit import solve_implicit_half_step
 from movierec.errors import DataValidationError
@@ -78,11 +79,8 @@ class ImplicitConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ImplicitConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise DataValidationError(f"unknown ImplicitConfig keys {unknown}; allowed: {sorted(known)}")
-        return cls(**values)
+        """Build from a dict, refusing unknown keys (``DataValidationError``)."""
+        return config_from_dict(cls, values)
 
 
 def fit_implicit(

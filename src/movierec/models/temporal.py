@@ -33,13 +33,13 @@ Koren. "Factor in the neighbors". ACM TKDD 4(1), 2010. doi:10.1145/1644873.16448
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
-from movierec.config import ALSConfig
+from movierec.config import ALSConfig, config_from_dict
 from movierec.data.dataset import Dataset
 from movierec.engines.temporal import pair_dots
 from movierec.errors import DataValidationError
@@ -94,14 +94,8 @@ class TemporalConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TemporalConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise DataValidationError(f"unknown TemporalConfig keys {unknown}; allowed: {sorted(known)}")
-        v = dict(values)
-        if isinstance(v.get("explicit"), dict):
-            v["explicit"] = ALSConfig.from_dict(v["explicit"])
-        return cls(**v)
+        """Build from a dict (``explicit`` as a dict), refusing unknown keys (``DataValidationError``)."""
+        return config_from_dict(cls, values, {"explicit": ALSConfig})
 
 
 def drift(t_seconds: np.ndarray, t_mean_seconds: np.ndarray, beta: float) -> np.ndarray:
