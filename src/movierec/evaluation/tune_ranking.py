@@ -21,7 +21,6 @@ from movierec.errors import DataValidationError
 from movierec.evaluation.protocols import EvalOptions, ranking_metrics
 from movierec.evaluation.tuning import _n_complete, _optuna, inner_folds
 from movierec.models.hybrid import Hybrid, HybridConfig
-from movierec.models.implicit import ImplicitConfig
 
 
 @dataclass
