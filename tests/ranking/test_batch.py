@@ -145,6 +145,17 @@ def test_kernels_run_with_blas_single_threaded() -> None:
         with threads.kernel_threads() as n:
             assert n == 1
             assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
+        threads.set_threads(2)
+        n2 = numba.get_num_threads()
+        with threads.kernel_threads(n_rows=1) as n:  # a fold-in runs on one thread ...
+            assert n == 1
+        assert numba.get_num_threads() == n2  # ... and the setting comes back
+        with threads.kernel_threads(n_rows=threads.SERIAL_BELOW) as n:
+            assert n == n2
+        blas = lambda: {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}  # noqa: E731
+        assert blas() == {1}  # single-user scoring: one BLAS thread ...
+        with threads.blas_threads() as n:
+            assert blas() == {n} and n == n2  # ... block products: all of them
     finally:
         threads.set_threads(before)
 

@@ -12,9 +12,13 @@ The rule:
 * ``n`` threads in all, from ``--threads``, else ``MOVIEREC_THREADS``, else
   every core the process may use;
 * Numba kernels use ``n`` threads, and BLAS runs single-threaded while they
-  run (``kernel_threads()``);
-* plain NumPy/SciPy code between kernels (block scoring with ``@``) lets BLAS
-  use ``n`` threads.
+  run (``kernel_threads()``); kernels over fewer than ``SERIAL_BELOW`` rows
+  (a fold-in) run on one thread;
+* once ``set_threads`` has run (every command does; the first kernel call
+  does it too), BLAS stays single-threaded everywhere else as well, except in
+  the large block products of ``recommend-all`` (``blas_threads()``): scoring
+  one user (59k × 64 gemv) took 7.8 ms with 2 BLAS threads on a busy machine
+  and 0.35 ms with one.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def _controller():  # type: ignore[no-untyped-def]
 
 
 def set_threads(threads: int | None = None) -> int:
-    """Apply the thread setting to Numba and BLAS for the rest of the process.
+    """Apply the thread setting for the rest of the process: Numba ``n`` threads, BLAS one.
 
     Parameters
     ----------
@@ -98,9 +102,23 @@ def set_threads(threads: int | None = None) -> int:
 
     n = resolve_threads(threads)
     numba.set_num_threads(n)
-    _controller().limit(limits=n, user_api="blas")
+    _controller().limit(limits=1, user_api="blas")
     _state["n"] = n
     return n
+
+
+@contextmanager
+def blas_threads() -> Iterator[int]:
+    """Let BLAS use the configured thread count (for large products outside kernels).
+
+    Yields
+    ------
+    int
+        The BLAS thread count in force.
+    """
+    n = current_threads()
+    with _controller().limit(limits=n, user_api="blas"):
+        yield n
 
 
 def current_threads() -> int:
@@ -109,9 +127,21 @@ def current_threads() -> int:
     return int(n) if n is not None else resolve_threads()
 
 
+SERIAL_BELOW = 64
+"""Kernels over fewer rows than this run on one thread (a fold-in is one row)."""
+
+
 @contextmanager
-def kernel_threads() -> Iterator[int]:
+def kernel_threads(n_rows: int | None = None) -> Iterator[int]:
     """Run Numba kernels on the configured threads with BLAS single-threaded inside.
+
+    Parameters
+    ----------
+    n_rows : int, optional
+        Rows the kernel will process. Below ``SERIAL_BELOW`` the kernel runs
+        on one thread: waking a second thread (which may wait for a busy core)
+        costs more than a one-row solve (measured: ~0.03 ms alone, up to
+        several ms when the second core is busy).
 
     Yields
     ------
@@ -122,5 +152,13 @@ def kernel_threads() -> Iterator[int]:
 
     if _state["n"] is None:
         set_threads()
-    with _controller().limit(limits=1, user_api="blas"):
-        yield numba.get_num_threads()
+    before = numba.get_num_threads()
+    serial = n_rows is not None and n_rows < SERIAL_BELOW
+    if serial:
+        numba.set_num_threads(1)
+    try:
+        with _controller().limit(limits=1, user_api="blas"):
+            yield numba.get_num_threads()
+    finally:
+        if serial:
+            numba.set_num_threads(before)

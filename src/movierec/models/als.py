@@ -112,7 +112,7 @@ class ALS(Recommender):
         cfg = self.config
         if offset is None:
             offset = np.zeros(factors.shape[0], dtype=np.float32)
-        with kernel_threads():  # BLAS single-threaded inside the Numba kernel (no oversubscription)
+        with kernel_threads(rows.shape[0]):  # BLAS single-threaded inside the kernel; tiny jobs on one thread
             solve_half_step(
                 rows.indptr.astype(np.int64, copy=False), rows.indices.astype(np.int32, copy=False),
                 rows.data.astype(np.float32, copy=False),

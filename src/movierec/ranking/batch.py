@@ -139,7 +139,7 @@ def iter_top_k(
     DataValidationError
         If k < 1 or block_size < 1.
     """
-    from movierec.engines.threads import current_threads, kernel_threads
+    from movierec.engines.threads import blas_threads, current_threads, kernel_threads
     from movierec.ranking.recommend import default_min_ratings
 
     model._require_fitted()
@@ -165,7 +165,8 @@ def iter_top_k(
     for start in range(0, order.size, block_size):
         uidx = order[start : start + block_size]
         nb = uidx.size
-        S = np.ascontiguousarray(P_all[uidx]) @ Q.T  # BLAS on all threads
+        with blas_threads():  # the one place BLAS gets every thread
+            S = np.ascontiguousarray(P_all[uidx]) @ Q.T
         lens = indptr[uidx + 1] - indptr[uidx]
         sub_ptr = np.zeros(nb + 1, dtype=np.int64)
         np.cumsum(lens, out=sub_ptr[1:])
