@@ -59,3 +59,13 @@ def test_demo_json_on_real_data(data_home: Path) -> None:
     obj = json.loads(r.stdout)
     assert len(obj["guarded"]) == 10 and len(obj["unguarded"]) == 10
     assert all(x["n_ratings"] >= obj["min_ratings"] for x in obj["guarded"])
+
+
+def test_data_fetch_when_present_and_unknown_length_progress(tmp_path: Path) -> None:
+    (tmp_path / "ml-100k").mkdir()
+    r = run("data", "fetch", "ml-100k", env={"MOVIEREC_DATA_HOME": str(tmp_path)})
+    assert r.returncode == 0 and "already in" in r.stdout, r.stderr
+    from movierec.cli.common import progress
+
+    with progress("downloading", None) as advance:  # no total: must render without a count
+        advance(5, info="5 bytes")

@@ -68,8 +68,11 @@ def progress(description: str, total: float | None, enabled: bool = True) -> Ite
     if not enabled:
         yield lambda *a, **k: None
         return
-    cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]  # fmt: skip
+    if total is None:  # unknown length (e.g. a download without Content-Length): no count, no ETA
+        cols = [TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}")]
+    else:
+        cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]  # fmt: skip
     with Progress(*cols, console=console, transient=False) as bar:
         task = bar.add_task(description, total=total, info="")
 

@@ -23,6 +23,9 @@ def fetch_cmd(
     force: Annotated[bool, typer.Option(help="Download again even if present")] = False,
 ) -> None:
     """Download and extract an official MovieLens zip into the data home (atomically)."""
+    if (data_home() / name).exists() and not force:
+        out.print(f"{name} is already in {data_home() / name}")
+        return
     with progress(f"downloading {name}", None) as advance:
         last = [0]
 
