@@ -109,3 +109,11 @@ def test_string_ids_kept_exactly() -> None:
     model = ALS(ALSConfig(n_factors=2, n_iter=3, min_ratings=0)).fit(ds)
     recs = recommend(model, "alice", k=5)
     assert ids(recs) == ["m-3"]
+
+
+def test_default_guard_of_models_wrapping_an_als_config() -> None:
+    from movierec.models import TemporalALS, TemporalConfig
+    from movierec.ranking.recommend import default_min_ratings
+
+    assert default_min_ratings(TemporalALS(TemporalConfig(explicit=ALSConfig(min_ratings=20)))) == 20
+    assert default_min_ratings(fitted(C15_TRAIN, min_ratings=7)) == 7

@@ -139,6 +139,8 @@ BAD = [
     ("DELETE", "/v1/users/424242424/ratings", None, 404),
     ("PUT", "/v1/users/7/ratings/1", b"not json", 422),
     ("PUT", "/v1/users/7/ratings/1", b'{"rating": "five"}', 422),
+    ("PUT", "/v1/users/7/ratings/1", b'{"rating": true}', 422),
+    ("PUT", "/v1/users/7/ratings/1", b'{"rating": "4"}', 422),
     ("PUT", "/v1/users/7/ratings/1", b'{"rating": 5, "extra": 1}', 422),
     ("PUT", "/v1/users/7/ratings/1", b'{"rating": NaN}', 422),
     ("PUT", "/v1/users/7/ratings/1", b'{"rating": 3.7}', 422),

@@ -55,3 +55,22 @@ def test_format_version_checked(tmp_path: Path) -> None:
         load(tmp_path / "m")
     with pytest.raises(ArtifactError, match="not a movierec model folder"):
         load(tmp_path / "nothing")
+
+
+def test_save_never_replaces_user_files(tmp_path: Path) -> None:
+    from movierec.errors import DataValidationError
+
+    precious = tmp_path / "my.csv"
+    precious.write_text("movieId,rating\n1,5\n")
+    with pytest.raises(DataValidationError, match="existing file"):
+        save(model(), precious)
+    assert precious.read_text() == "movieId,rating\n1,5\n"
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("keep")
+    with pytest.raises(DataValidationError, match="not a model folder"):
+        save(model(), folder)
+    assert (folder / "keep.txt").read_text() == "keep"
+    save(model(), tmp_path / "empty-ok")  # a new path, then replacing a model folder, are fine
+    save(model(), tmp_path / "empty-ok")
+    assert oct((tmp_path / "empty-ok").stat().st_mode & 0o777) == "0o755"

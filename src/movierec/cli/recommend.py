@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from movierec.cli.common import friendly, out, print_json, recommendations_table
+from movierec.cli.common import console, friendly, out, print_json, recommendations_table
+from movierec.errors import DataValidationError, UnknownIdError
 from movierec.data.profile import read_user_ratings
 from movierec.ranking import recommend as recommend_films
 from movierec.store import load, read_meta
@@ -23,16 +24,36 @@ def recommend(
     genre: Annotated[str | None, typer.Option(help="Only films of this genre")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """Recommend films for your ratings (fold-in, no retraining) or for a training user."""
+    """Recommend films for your ratings (fold-in, no retraining) or for a training user.
+
+    With neither --ratings nor --user, prints the model's non-personalised list (cold start).
+    """
+    if ratings is not None and user is not None:
+        raise DataValidationError("recommend: give --ratings or --user, not both")
+    if min_ratings is not None and min_ratings < 0:
+        raise DataValidationError(f"recommend: --min-ratings must be >= 0, got {min_ratings}")
     model = load(model_dir)
     meta = read_meta(model_dir)
     pairs = read_user_ratings(ratings) if ratings is not None else None
     user_id: Any = user
     if user is not None and model.users_.is_integer and user.lstrip("-").isdigit():
         user_id = int(user)
+    if user is not None and user_id not in model.users_:
+        raise UnknownIdError(f"recommend: user {user!r} is not in the model's training data; use --ratings for a new user")
+    if pairs:
+        unknown = [m for m, _ in pairs if m not in model.items_]
+        if len(unknown) == len(pairs):
+            raise UnknownIdError(f"recommend: none of the {len(pairs)} films in {ratings} is known to the model (e.g. {unknown[0]!r})")
+        if unknown:
+            console.print(f"[yellow]note:[/] ignored {len(unknown)} film(s) the model does not know: {unknown[:10]}", highlight=False)
+    if pairs is None and user is None:
+        console.print("note: no --ratings or --user: the non-personalised list (cold start)", highlight=False)
     recs = recommend_films(model, user_id, ratings=pairs, k=k, min_ratings=min_ratings, genre=genre)
+    if not recs:
+        console.print(f"note: no film passes the filters (k={k}, min_ratings={min_ratings if min_ratings is not None else 'model default'}"
+                      f"{', genre=' + genre if genre else ''}); try a lower --min-ratings or another genre", highlight=False)  # fmt: skip
     info = {k_: meta[k_] for k_ in ("model", "created_at", "data_fingerprint", "config")}
     if as_json:
         print_json({"recommendations": [r.to_dict() for r in recs], "model": info})
     else:
-        out.print(recommendations_table(f"top {k} ({meta['model']}, {model_dir})", recs))
+        out.print(recommendations_table(f"top {k} from the {meta['model']} model in {model_dir}", recs))

@@ -12,7 +12,9 @@ from movierec.config import ALSConfig
 from movierec.data import load_movielens
 from movierec.errors import DataValidationError
 from movierec.models import ALS, Hybrid, HybridConfig, ImplicitConfig, Recommender, make_model
+from movierec.data.folder import ensure_replaceable
 from movierec.store import save
+from movierec.store.artifact import MODEL_JSON
 
 
 @friendly
@@ -48,6 +50,8 @@ def train(
             config = merge_config_file(config, config_file)
     if out_dir is None and registry is None:
         raise DataValidationError("train: give --out DIR, --registry DIR, or both")
+    if out_dir is not None:  # refuse before training, not after: --out never replaces a user's files
+        ensure_replaceable(out_dir, (MODEL_JSON,), "model folder")
     if engine not in ("local", "spark"):
         raise DataValidationError(f"train: --engine must be local or spark, got {engine!r}")
     if engine == "spark" and model_name not in ("als", "als-implicit"):
@@ -71,9 +75,10 @@ def train(
             from movierec.store import db as store_db
 
             dataset = store_db.with_db_ratings(dataset, store_db.make_engine(from_db))
-        with progress("training", config.n_iter, enabled=not as_json) as advance:
-            model = make_model(model_name, file_model) if file_model is not None else build_model(model_name, config, min_ratings)
-            if isinstance(model, ALS):
+        model = make_model(model_name, file_model) if file_model is not None else build_model(model_name, config, min_ratings)
+        iterative = isinstance(model, ALS)  # baselines fit in one pass: no per-iteration bar
+        with progress("training", model.config.n_iter if iterative else None, enabled=not as_json and iterative) as advance:
+            if iterative:
                 model.callback = lambda it, h: advance(1, info=f"train RMSE {h['train_rmse']:.4f}")
             model.fit(dataset)
     if out_dir is not None:
@@ -87,9 +92,11 @@ def train(
     if as_json:
         print_json(summary)
     else:
+        rmse = model.fit_info_.get("train_rmse")
         out.print(
-            f"trained {model.name} on {dataset.n_ratings:,} ratings ({dataset.n_users:,} users, {dataset.n_items:,} films) "
-            f"in {model.fit_info_.get('fit_seconds', 0.0):.2f} s, train RMSE {model.fit_info_.get('train_rmse', float('nan')):.4f}; saved to {out_dir}"
+            f"trained {model.name} on {dataset.n_ratings:,} ratings ({dataset.n_users:,} users, {dataset.n_items:,} films)"
+            + (f" in {model.fit_info_['fit_seconds']:.2f} s" if "fit_seconds" in model.fit_info_ else "")
+            + (f", train RMSE {rmse:.4f}" if rmse is not None else "") + f"; saved to {out_dir}"
         )
 
 

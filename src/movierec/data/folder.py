@@ -20,6 +20,28 @@ from movierec.errors import DataValidationError
 DATASET_META = "dataset.json"
 
 
+def ensure_replaceable(path: Path | str, markers: tuple[str, ...], what: str) -> Path:
+    """Refuse to write a folder over anything but an earlier folder of the same kind.
+
+    ``path`` may be missing, an empty folder, or a folder holding one of
+    ``markers`` (e.g. ``model.json``); an existing file or any other non-empty
+    folder is refused, so ``--out`` never deletes a user's data.
+
+    Raises
+    ------
+    DataValidationError
+        If ``path`` is a file or a non-empty folder that is not a ``what``.
+    """
+    path = Path(path)
+    if path.is_file() or path.is_symlink():
+        raise DataValidationError(f"{path} is an existing file; choose a new folder for the {what} (nothing was written)")
+    if path.is_dir() and any(path.iterdir()) and not any((path / m).exists() for m in markers):
+        raise DataValidationError(
+            f"{path} is a non-empty folder that is not a {what}; choose a new or empty folder (nothing was written)"
+        )
+    return path
+
+
 def save_dataset_folder(
     dataset: Dataset, out: Path | str, extra_files: dict[str, bytes] | None = None, compression: str = "zstd"
 ) -> Path:
@@ -31,9 +53,10 @@ def save_dataset_folder(
     ``compression`` is the Parquet codec (``"lz4"`` writes 25M ratings about
     twice as fast as ``"zstd"``, for files about a third larger).
     """
-    out = Path(out)
+    out = ensure_replaceable(out, (DATASET_META, "ratings.parquet"), "dataset folder")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the renamed folder is a normal one
     try:
         ratings = dataset.ratings.select("user_id", "movie_id", "rating", "timestamp")
         ratings.write_parquet(tmp / "ratings.parquet", compression=compression)  # type: ignore[arg-type]

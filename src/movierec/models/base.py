@@ -224,7 +224,7 @@ class Recommender:
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
             raise DataValidationError(
-                f"fold_in: rating {vals[j]!r} for movie {ids[j]!r} is outside {self.scale_.describe()}"
+                f"fold_in: rating {float(vals[j])} for movie {ids[j]!r} is outside {self.scale_.describe()}"
             )
         pos = self.items_.positions(ids)
         known = pos >= 0

@@ -171,8 +171,15 @@ def recommend(
 
 
 def default_min_ratings(model: Recommender) -> int:
-    """The model's configured popularity guard, or 0."""
-    return int(model.config_dict().get("min_ratings", 0))
+    """The model's configured popularity guard, or 0.
+
+    Read from the config's ``min_ratings``, or from its explicit part's for models
+    that wrap an ``ALSConfig`` (``als-time``, ``bias-time``).
+    """
+    cfg = model.config_dict()
+    if "min_ratings" in cfg:
+        return int(cfg["min_ratings"])
+    return int(cfg.get("explicit", {}).get("min_ratings", 0))
 
 
 def describe(

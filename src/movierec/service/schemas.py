@@ -20,7 +20,7 @@ MAX_K = 100
 """Longest recommendation or similar-films list."""
 
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-Stars = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False, description="Stars on the model's scale")]
+Stars = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False, strict=True, description="Stars on the model's scale (a JSON number; true/false and strings are refused)")]
 
 
 class Strict(BaseModel):

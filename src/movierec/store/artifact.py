@@ -28,6 +28,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from movierec.data.dataset import RatingScale
+from movierec.data.folder import ensure_replaceable
 from movierec.data.idmap import IdMap
 from movierec.errors import ArtifactError
 from movierec.models import MODELS, Recommender, make_model
@@ -60,6 +61,8 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
 
     Raises
     ------
+    DataValidationError
+        If ``path`` is an existing file or a non-empty folder that is not a model folder.
     FitError
         If the model holds non-finite values (never saved, case C12).
     NotFittedError
@@ -67,9 +70,10 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
     """
     model._require_fitted()
     model.check_finite()
-    path = Path(path)
+    path = ensure_replaceable(path, (MODEL_JSON,), "model folder")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}-tmp-"))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a service under another user must read the model
     try:
         ui = model.user_items_
         arrays = {name: getattr(model, name) for name in model.array_names}
