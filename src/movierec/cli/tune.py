@@ -61,9 +61,7 @@ def tune(
             on_start=lambda done: advance(min(done, trials), info=f"resumed: {done} trials done" if done else ""),
         )  # fmt: skip
     content = result.to_file_dict(f"{data} [{protocol} {outer.name} train side, {outer.train.n_ratings} ratings]")
-    write_config_file(out_file, content)
-    if as_json:
-        print_json({"config_file": str(out_file), "storage": str(db), **content})
+    if _write_result(content, out_file, db, as_json):
         return
     cfg = result.config
     out.print(
@@ -80,10 +78,7 @@ def _tune_hybrid(train, trials, db, study, folds, k, seed, out_file, source, as_
             on_trial=lambda n, v, best: advance(1, info=f"trial {n}: {v:.4f}, best {best:.4f}"),
             on_start=lambda done: advance(min(done, trials), info=f"resumed: {done} trials done" if done else ""),
         )  # fmt: skip
-    content = result.to_file_dict(source)
-    write_config_file(out_file, content)
-    if as_json:
-        print_json({"config_file": str(out_file), "storage": str(db), **content})
+    if _write_result(result.to_file_dict(source), out_file, db, as_json):
         return
     cfg = result.config
     out.print(
@@ -91,3 +86,11 @@ def _tune_hybrid(train, trials, db, study, folds, k, seed, out_file, source, as_
         f"rating_weight={cfg.rating_weight:.3g}, shrinkage={cfg.shrinkage:.3g}, implicit reg={cfg.implicit.reg:.3g}, "
         f"alpha={cfg.implicit.alpha:.3g}, min_ratings={cfg.min_ratings}; wrote {out_file} (study in {db})"
     )
+
+
+def _write_result(content: dict, out_file: Path, db: Path, as_json: bool) -> bool:
+    """Write the config file; with --json also print it (returns True: nothing more to print)."""
+    write_config_file(out_file, content)
+    if as_json:
+        print_json({"config_file": str(out_file), "storage": str(db), **content})
+    return as_json
