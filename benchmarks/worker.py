@@ -43,6 +43,11 @@ def movierec(data: Path, iters: int, warm: bool) -> dict[str, Any]:
     train = _dataset(data / "train.parquet")
     load_s = time.perf_counter() - t
     cfg = ALSConfig(n_factors=K, n_iter=iters, reg=REG, bias_reg=BIAS_REG, random_state=SEED)
+    # Numba compile (or load from the disk cache) is paid once per process and reported apart:
+    # a 2-sweep fit on the first 20,000 ratings runs every kernel path the timed fit takes.
+    t = time.perf_counter()
+    ALS(ALSConfig(n_factors=K, n_iter=2, reg=REG, bias_reg=BIAS_REG)).fit(_head(train, 20_000))
+    compile_s = time.perf_counter() - t
     fits = []
     for _ in range(2 if warm else 1):
         t, c = time.perf_counter(), time.process_time()
@@ -52,7 +57,7 @@ def movierec(data: Path, iters: int, warm: bool) -> dict[str, Any]:
     test = pl.read_parquet(data / "test.parquet")
     pred = model.predict(test["user_id"].to_list(), test["movie_id"].to_list()).rating
     out = {
-        "engine": "movierec", "threads": threads, "load_s": load_s, "fits": fits,
+        "engine": "movierec", "threads": threads, "load_s": load_s, "compile_or_cache_load_s": compile_s, "fits": fits,
         "test_rmse": _rmse(pred, test["rating"].to_numpy()), "train_rmse": model.history_[-1]["train_rmse"],
     }  # fmt: skip
     out["phases"] = _phases(model)
@@ -196,6 +201,12 @@ def lenskit(data: Path, iters: int) -> dict[str, Any]:
     pred[both] += np.einsum("ij,ij->i", scorer.user_embeddings[u[both]], scorer.item_embeddings[i[both]])
     return {"engine": "lenskit", "threads": threads, "load_s": load_s, "iters": iters, "fit_s": fit_s, "cpu_s": cpu_s,
             "loadavg": os.getloadavg()[0], "test_rmse": _rmse(pred, test["rating"].to_numpy())}  # fmt: skip
+
+
+def _head(dataset: Any, n: int) -> Any:
+    from movierec.data import Dataset
+
+    return Dataset.from_frames(dataset.ratings.head(n), None, dataset.scale, name="warm-up")
 
 
 def serving(data: Path, iters: int) -> dict[str, Any]:

@@ -9,7 +9,8 @@ ranking (exclusion, popularity guard, top-k) lives in ``movierec.ranking``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import polars as pl
@@ -18,6 +19,8 @@ import scipy.sparse as sp
 from movierec.data.dataset import Dataset, RatingScale
 from movierec.data.idmap import IdMap
 from movierec.errors import DataValidationError, FitError, NotFittedError
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -123,6 +126,7 @@ class Recommender:
             raise DataValidationError(
                 f"{dataset.name or 'dataset'}: only {dataset.n_users} user; training needs ratings from at least 2 users"
             )
+        self.__dict__.pop("_derived", None)  # values derived from a previous fit
         u, i, r = dataset.arrays()
         self.users_ = dataset.users
         self.items_ = dataset.items
@@ -151,6 +155,17 @@ class Recommender:
                     f"{self.name}: {bad} non-finite values in {name} after fitting; "
                     "increase reg or lower n_factors"
                 )
+
+    def cached(self, key: Any, build: Callable[[], T]) -> T:
+        """A value derived from the fitted state (item baseline, catalogue records, ...), built once.
+
+        ``fit`` clears these, so a refitted model never serves values of its previous fit.
+        Fitted arrays must not be changed in place afterwards.
+        """
+        store = self.__dict__.setdefault("_derived", {})
+        if key not in store:
+            store[key] = build()
+        return store[key]
 
     def _require_fitted(self) -> None:
         if not getattr(self, "fitted_", False):

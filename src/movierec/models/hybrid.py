@@ -136,20 +136,15 @@ class Hybrid(ALS):
 
     def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
         super()._fold_in(state, timestamps)
-        gram = self.__dict__.get("_imp_gram")
-        if gram is None:
-            gram = self.__dict__["_imp_gram"] = gram_matrix(self.imp_item_factors_)
+        gram = self.cached("implicit_gram", lambda: gram_matrix(self.imp_item_factors_))
         state.extra["implicit"] = fold_in_implicit(
             self.imp_item_factors_, state.rated_idx, state.rated_values, self.scale_.high, self.hybrid_config.implicit, gram
         )
 
     def confidence_(self) -> np.ndarray:
         """w_i = n_i / (n_i + shrinkage), shape (n_items,), float32."""
-        w = self.__dict__.get("_confidence")
-        if w is None:
-            n = self.item_counts_.astype(np.float32)
-            w = self.__dict__["_confidence"] = n / (n + np.float32(self.hybrid_config.shrinkage))
-        return w
+        n = self.item_counts_.astype(np.float32)
+        return self.cached("confidence", lambda: n / (n + np.float32(self.hybrid_config.shrinkage)))
 
     def _score(self, state: UserState) -> np.ndarray:
         """Hybrid ranking score; a cold-start user is the average user (x_u = x̄, p_u = 0)."""

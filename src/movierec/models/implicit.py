@@ -225,10 +225,7 @@ class ImplicitALS(Recommender):
 
     def item_gram(self) -> np.ndarray:
         """Cached YᵀY of the item factors (fold-in needs it for every request)."""
-        gram = self.__dict__.get("_item_gram")
-        if gram is None:
-            gram = self.__dict__["_item_gram"] = gram_matrix(self.item_factors_)
-        return gram
+        return self.cached("item_gram", lambda: gram_matrix(self.item_factors_))
 
     def _score(self, state: UserState) -> np.ndarray:
         if state.factors is None:  # cold start: popularity (the implicit model's prior)

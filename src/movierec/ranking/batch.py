@@ -11,7 +11,8 @@ number of users.
 
 Each user's list equals ``movierec.recommend(model, user, k=k,
 min_ratings=...)``: same score ``μ + b_i + b_u + p_u·q_i`` (float32,
-unclipped), rated films excluded (C17), guard inclusive (C20), non-finite
+unclipped; ``(η·ln(1 + n_i) + b_u) + p_u·q_i`` when the model ranks by confidence,
+``ranking.confidence``), rated films excluded (C17), guard inclusive (C20), non-finite
 scores never chosen, ties by more training ratings then smaller item position
 (``ranking.topk.top_k``), shorter lists when fewer films are eligible (C18).
 """
@@ -28,6 +29,7 @@ from numba import njit, prange
 
 from movierec.errors import DataValidationError
 from movierec.models.base import Recommender
+from movierec.ranking.topk import insert_best
 
 OUTPUT_COLUMNS = ("user_id", "rank", "movie_id", "score", "raw_score", "n_ratings")
 """Columns of the Parquet output (the same as ``engines.spark.recommend_all_spark``)."""
@@ -82,28 +84,7 @@ def _select_top_k(S, base, user_bias, item_pos, counts, indptr, indices, lookup,
             s = (base[c] + bu) + row[c]  # the order of ALS._score's float32 sums
             if not (s > -np.inf and s < np.inf):
                 continue
-            cnt = counts[c]
-            i = item_pos[c]
-            if m == k:
-                w = k - 1
-                if s < hs[w] or (s == hs[w] and (cnt < hc[w] or (cnt == hc[w] and i > hi[w]))):
-                    continue
-                pos = w
-            else:
-                pos = m
-                m += 1
-            while pos > 0:
-                q = pos - 1
-                if s > hs[q] or (s == hs[q] and (cnt > hc[q] or (cnt == hc[q] and i < hi[q]))):
-                    hs[pos] = hs[q]
-                    hc[pos] = hc[q]
-                    hi[pos] = hi[q]
-                    pos = q
-                else:
-                    break
-            hs[pos] = s
-            hc[pos] = cnt
-            hi[pos] = i
+            m = insert_best(hs, hc, hi, m, k, s, counts[c], item_pos[c])
 
 
 def iter_top_k(
@@ -140,6 +121,7 @@ def iter_top_k(
         If k < 1 or block_size < 1.
     """
     from movierec.engines.threads import blas_threads, current_threads, kernel_threads
+    from movierec.ranking.confidence import default_rank_by, evidence_bonus, resolve_confidence_weight
     from movierec.ranking.recommend import default_min_ratings
 
     model._require_fitted()
@@ -154,6 +136,10 @@ def iter_top_k(
     item_pos = np.flatnonzero(counts_all >= guard).astype(np.int64)
     Q = np.ascontiguousarray(model.item_factors_[item_pos], dtype=np.float32)
     base = (np.float32(model.global_mean_) + model.item_bias_[item_pos]).astype(np.float32)
+    rating_base = None
+    if default_rank_by(model) == "confidence":  # rank by (η·ln(1 + n_i) + b_u) + p_u·q_i instead
+        rating_base = base
+        base = evidence_bonus(model, resolve_confidence_weight(model))[item_pos]
     counts = counts_all[item_pos]
     lookup = np.full(model.n_items, -1, dtype=np.int64)
     lookup[item_pos] = np.arange(item_pos.size)
@@ -176,7 +162,11 @@ def iter_top_k(
         with kernel_threads():
             _select_top_k(S, base, b_all[uidx], item_pos, counts, sub_ptr, sub_idx, lookup, k, out_idx, out_score)
         del S
-        yield BlockResult(uidx, out_idx, out_score)
+        rating = None
+        if rating_base is not None:  # predicted rating = score − η·ln(1 + n_i) + (μ + b_i)
+            c = lookup[np.maximum(out_idx, 0)]
+            rating = np.where(out_idx >= 0, out_score - base[c] + rating_base[c], np.nan).astype(np.float32)
+        yield BlockResult(uidx, out_idx, out_score, rating)
 
 
 def _plain_factor_model(model: Recommender) -> bool:
@@ -194,6 +184,7 @@ def _plain_factor_model(model: Recommender) -> bool:
 
 def _iter_generic(model: Recommender, k: int, guard: int, block_size: int, order: np.ndarray) -> Iterator[BlockResult]:
     """Any model (hybrid, temporal, baselines): ``recommend``'s own steps user by user, one block in memory."""
+    from movierec.ranking.confidence import ranking_scores
     from movierec.ranking.recommend import candidate_mask
     from movierec.ranking.topk import top_k
 
@@ -204,11 +195,11 @@ def _iter_generic(model: Recommender, k: int, guard: int, block_size: int, order
         out_rating = np.full((uidx.size, k), np.nan, dtype=np.float32)
         for row, u in enumerate(uidx):
             state = model._known_state(int(u))
-            scores = model.score(state)
+            scores, ratings_pred = ranking_scores(model, state)
             chosen = top_k(scores, candidate_mask(model, state, guard), k, model.item_counts_)
             out_idx[row, : chosen.size] = chosen
             out_score[row, : chosen.size] = scores[chosen]
-            out_rating[row, : chosen.size] = model.rating_scores(state)[chosen]
+            out_rating[row, : chosen.size] = ratings_pred[chosen]
         yield BlockResult(uidx, out_idx, out_score, out_rating)
 
 

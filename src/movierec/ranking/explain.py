@@ -104,6 +104,7 @@ class ItemSimilarity:
         self.binary_ = sp.csr_matrix((np.ones(iu.nnz, np.float32), iu.indices, iu.indptr), shape=iu.shape)
         table = model.item_table()
         ids, titles = table["movie_id"].to_list(), table["title"].to_list()
+        self._ids = ids
         self._titles = [t or f"movie {m}" for m, t in zip(ids, titles, strict=True)]
 
     def between(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -181,9 +182,7 @@ class ItemSimilarity:
         for row in sims:
             order = np.lexsort((rated, -row.astype(np.float64)))[:max_reasons]
             reasons = [
-                Reason(
-                    self.model.items_.ids[int(rated[j])], self._titles[int(rated[j])], float(values[j]), float(row[j])
-                )
+                Reason(self._ids[int(rated[j])], self._titles[int(rated[j])], float(values[j]), float(row[j]))
                 for j in order
                 if row[j] > 0
             ]

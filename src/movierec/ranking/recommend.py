@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from movierec.models.base import Recommender, UserState
+from movierec.ranking.confidence import RANK_BY, confidence_scores, default_rank_by, resolve_confidence_weight
 from movierec.ranking.topk import top_k
 
 
@@ -87,23 +88,23 @@ def candidate_mask(
     -------
     ndarray of shape (n_items,), bool
     """
-    mask = model.item_counts_ >= int(min_ratings)
+    mask = model.cached(("guard", int(min_ratings)), lambda: model.item_counts_ >= int(min_ratings)).copy()
     if exclude_rated and state.rated_idx.size:
         mask[state.rated_idx] = False
     ex = model.items_.positions(exclude)
-    mask[ex[ex >= 0]] = False
+    if ex.size:
+        mask[ex[ex >= 0]] = False
     if genre:
         mask &= _genre_mask(model, genre)
     return mask
 
 
 def _genre_mask(model: Recommender, genre: str) -> np.ndarray:
-    cache = model.__dict__.setdefault("_genre_cache", {})
-    if genre not in cache:
-        table = model.item_table()
+    def build() -> np.ndarray:
         wanted = genre.casefold()
-        cache[genre] = np.array([any(g.casefold() == wanted for g in (gs or [])) for gs in table["genres"].to_list()])
-    return cache[genre]
+        return np.array([any(g.casefold() == wanted for g in (gs or [])) for gs in model.item_table()["genres"].to_list()])
+
+    return model.cached(("genre_mask", genre.casefold()), build)
 
 
 def recommend(
@@ -116,7 +117,8 @@ def recommend(
     exclude_rated: bool = True,
     exclude: Iterable[Any] = (),
     genre: str | None = None,
-    rank_by: str = "score",
+    rank_by: str | None = None,
+    confidence_weight: float | None = None,
 ) -> list[Recommendation]:
     """Top-k films for a user, a list of new ratings, or nobody (cold start).
 
@@ -126,7 +128,8 @@ def recommend(
     user : external user id or UserState, optional
         A training user. An unknown id with no ``ratings`` gets the
         non-personalised fallback: films ranked by μ + b_i (the model's item
-        baseline), guard applied.
+        baseline), or by η · ln(1 + n_i) (the most rated first) under
+        ``rank_by="confidence"``, guard applied.
     ratings : iterable of (movie_id, rating), optional
         Ratings of a new user, folded in (no retraining, case C29).
     k : int, default 10
@@ -141,9 +144,16 @@ def recommend(
         Further films to leave out.
     genre : str, optional
         Only films of this genre (case-insensitive).
-    rank_by : {"score", "rating"}, default "score"
+    rank_by : {"score", "rating", "confidence"}, optional
         Rank by the model's ranking score (the hybrid's choice-and-liking
-        score) or by its predicted rating alone (the classic explicit list).
+        score), by its predicted rating alone (the classic explicit list), or
+        by the confidence score (r̂_ui − r̂_∅i) + η · ln(1 + n_i) of
+        ``movierec.ranking.confidence`` (personal taste plus each film's
+        evidence). Default: the model's (``default_rank_by``: "confidence"
+        for ``als``, whose config sets ``confidence_weight``; "score" otherwise).
+    confidence_weight : float, optional
+        η >= 0 of ``rank_by="confidence"`` in stars per e-fold of training
+        ratings; default the model's ``confidence_weight`` (``ALSConfig``).
 
     Returns
     -------
@@ -152,19 +162,29 @@ def recommend(
     Raises
     ------
     DataValidationError
-        If ``ratings`` are invalid (see ``Recommender.fold_in``) or k < 0.
+        If ``ratings`` are invalid (see ``Recommender.fold_in``), k < 0,
+        ``rank_by`` is unknown or ``confidence_weight`` is negative or not finite.
     """
     from movierec.errors import DataValidationError
 
     if k < 0:
         raise DataValidationError(f"k must be >= 0, got {k}")
-    if rank_by not in ("score", "rating"):
-        raise DataValidationError(f"rank_by must be 'score' or 'rating', got {rank_by!r}")
+    if rank_by is None:
+        rank_by = default_rank_by(model)
+    if rank_by not in RANK_BY:
+        raise DataValidationError(f"rank_by must be one of {', '.join(RANK_BY)}; got {rank_by!r}")
+    weight = resolve_confidence_weight(model, confidence_weight) if rank_by == "confidence" else None
     state = user_state_for(model, user, ratings)
     if min_ratings is None:
         min_ratings = default_min_ratings(model)
-    ratings_pred = model.rating_scores(state)
-    scores = ratings_pred if rank_by == "rating" else model.score(state)
+    if weight is not None:
+        ratings_pred = model.rating_scores(state)
+        scores = confidence_scores(model, state, weight, ratings_pred)
+    else:
+        scores = model.rating_scores(state) if rank_by == "rating" else model.score(state)
+        # Models that rank by their predicted rating (the base ``rating_scores``) are scored once.
+        same = rank_by == "rating" or type(model).rating_scores is Recommender.rating_scores
+        ratings_pred = scores if same else model.rating_scores(state)
     mask = candidate_mask(model, state, min_ratings, exclude_rated, exclude, genre)
     chosen = top_k(scores, mask, k, model.item_counts_)
     return describe(model, chosen, scores, ratings_pred)
@@ -194,24 +214,30 @@ def describe(
         ratings_pred = scores
     if item_idx.size == 0:
         return []
-    table = model.__dict__.get("_item_table_cache")
-    if table is None:
-        table = model.item_table()
-        model.__dict__["_item_table_cache"] = table
-    rows = table[item_idx.tolist()]
+    ids, titles, counts, genres, years = model.cached("item_records", lambda: _item_records(model))
     lo, hi = model.scale_.low, model.scale_.high
     out = []
-    for idx, row in zip(item_idx, rows.iter_rows(named=True)):
+    for idx in item_idx.tolist():
         rating = float(ratings_pred[idx])
         out.append(
             Recommendation(
-                movie_id=row["movie_id"],
-                title=row["title"] or f"movie {row['movie_id']}",
+                movie_id=ids[idx],
+                title=titles[idx] or f"movie {ids[idx]}",
                 score=float(min(max(rating, lo), hi)),
                 raw_score=float(scores[idx]),
-                n_ratings=int(row["n_ratings"]),
-                genres=list(row["genres"] or []),
-                year=row["year"],
+                n_ratings=int(counts[idx]),
+                genres=list(genres[idx] or []),
+                year=years[idx],
             )
         )
     return out
+
+
+def _item_records(model: Recommender) -> tuple[list[Any], ...]:
+    """The catalogue as Python lists by item position (ids, titles, counts, genres, years).
+
+    Built once per fitted model: selecting 10 rows of a Polars frame per request cost
+    0.3-3 ms, indexing these lists about 10 µs.
+    """
+    table = model.item_table()
+    return tuple(table[c].to_list() for c in ("movie_id", "title", "n_ratings", "genres", "year"))
