@@ -8,8 +8,8 @@ Where the time goes (see ``docs/performance.md``): building the normal
 equations costs about 2·n_r·k² flops per row and solving them about k³/3.
 Rows with at least ``BLAS_MIN_ROW`` ratings gather their partners' factors
 into a float32 block ``Z = [1, Y]`` (``PIECE`` rows at a time, so the block
-stays in L2), with the target t as a last column, and one BLAS ``ssyrk``
-per piece (half the flops of a full product) yields both ZᵀZ and Zᵀt; the system is then solved
+stays in L2), with the target t as a last column, and one BLAS ``sgemm``
+per piece yields both ZᵀZ and Zᵀt; the system is then solved
 in float64 by a Cholesky factorisation written for the (k+1)² system
 (as fast as LAPACK ``dpotrf`` at this size, and it reports a non-positive
 pivot instead of raising). Short rows and
@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import llvmlite.binding as _llvm
 import numpy as np
-import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS whose ssyrk we call)
+import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS whose sgemm we call)
 from numba import njit, prange, types
 from numba.extending import get_cython_function_address
 
-# SciPy's Fortran ssyrk, called by symbol name: the address is registered anew in
+# SciPy's Fortran sgemm, called by symbol name: the address is registered anew in
 # every process, so the compiled kernels stay cacheable on disk (a ctypes
 # pointer would be baked into the cache and forbid it).
-_llvm.add_symbol("movierec_ssyrk", get_cython_function_address("scipy.linalg.cython_blas", "ssyrk"))
-_ssyrk = types.ExternalFunction("movierec_ssyrk", types.void(*([types.voidptr] * 10)))
+_llvm.add_symbol("movierec_sgemm", get_cython_function_address("scipy.linalg.cython_blas", "sgemm"))
+_sgemm = types.ExternalFunction("movierec_sgemm", types.void(*([types.voidptr] * 13)))
 
 BLAS_MIN_ROW = 16
 """Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) use BLAS."""
@@ -99,21 +99,25 @@ def _normal_scalar(indices, values, other_factors, other_bias, start, end, base,
 
 @njit(cache=True, fastmath=True)
 def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par):  # pragma: no cover - numba
-    """ZᵀZ and Zᵀt by one BLAS ``ssyrk`` per PIECE ratings, added into A (upper) and b in float64.
+    """ZᵀZ and Zᵀt by one BLAS ``sgemm`` per PIECE ratings, added into A (upper) and b in float64.
 
     Each piece is gathered as float32 rows ``[1, y_j, t_j]`` into ``Z`` (shape
-    PIECE × (k+2)), so the lower triangle of the (k+2)² product ``G``
-    (accumulated over pieces, beta = 1) holds ZᵀZ in its first k+1 rows and
-    Zᵀt in its last row. ``par`` holds the Fortran scalars (``_blas_params``);
-    ``t`` is unused (kept for the call signature of the benchmarks).
+    PIECE × (k+2)), so the (k+2)² product ``G`` (accumulated over pieces,
+    beta = 1) holds ZᵀZ in its first k+1 rows and columns and Zᵀt in its last
+    row. ``sgemm`` computes the full square, twice the flops of ``ssyrk``, yet
+    ran 1.07–1.5× faster at these sizes (66 × 66 × ≤ 256; ``docs/performance.md``).
+    ``par`` holds the Fortran scalars (``_blas_params``); ``t`` is unused (kept for
+    the call signature of the benchmarks).
     """
     k = other_factors.shape[1]
     d = k + 1
     e = d + 1
     ipar, fpar, cpar = par
     ipar[0] = e
-    ipar[2] = e
+    ipar[1] = e
     ipar[3] = e
+    ipar[4] = e
+    ipar[5] = e
     G[:] = 0.0
     for p0 in range(start, end, PIECE):
         m = min(PIECE, end - p0)
@@ -123,10 +127,10 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
             for a in range(k):
                 Z[q, a + 1] = other_factors[j, a]
             Z[q, d] = values[p0 + q] - base - other_bias[j]
-        ipar[1] = m
-        # Fortran view: Z is e×m (lda = e); C := 1·Z Zᵀ + 1·C, upper in Fortran = lower here.
-        _ssyrk(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, fpar[0:].ctypes,
-               Z.ctypes, ipar[2:].ctypes, fpar[1:].ctypes, G.ctypes, ipar[3:].ctypes)  # fmt: skip
+        ipar[2] = m
+        # Fortran view: Z is e×m (lda = e); C := 1·Z·Zᵀ + 1·C, symmetric e×e.
+        _sgemm(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, ipar[2:].ctypes, fpar[0:].ctypes,
+               Z.ctypes, ipar[3:].ctypes, Z.ctypes, ipar[4:].ctypes, fpar[1:].ctypes, G.ctypes, ipar[5:].ctypes)  # fmt: skip
     for a in range(d):
         b[a] += G[d, a]
         for c in range(a, d):
@@ -136,11 +140,11 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
 @njit(cache=True)
 def _blas_params():  # pragma: no cover - numba
     """Per-thread scalar buffers for the Fortran BLAS call (ints, floats, chars)."""
-    ipar = np.zeros(4, dtype=np.int32)
+    ipar = np.zeros(6, dtype=np.int32)
     fpar = np.ones(2, dtype=np.float32)  # alpha = 1, beta = 1 (accumulate)
     cpar = np.empty(2, dtype=np.int8)
-    cpar[0] = 85  # 'U'
-    cpar[1] = 78  # 'N'
+    cpar[0] = 78  # 'N'
+    cpar[1] = 84  # 'T'
     return ipar, fpar, cpar
 
 
