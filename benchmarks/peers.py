@@ -19,6 +19,7 @@ Raw JSON: ``benchmarks/results/peers.json``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 
 from benchmarks.common import (
@@ -92,12 +93,15 @@ def main() -> None:
     p.add_argument("--spark-iters-large", type=int, default=2)
     p.add_argument("--serving", nargs="*", default=[])
     p.add_argument("--out", default="peers")
+    p.add_argument("--reg", type=float, help="λ for every engine (default 0.12; see benchmarks.common.REG)")
     p.add_argument("--resummarise", metavar="JSON", help="only recompute the summary of a saved run")
     a = p.parse_args()
     if a.resummarise:
         return resummarise(a.resummarise)
+    if a.reg is not None:
+        os.environ["MOVIEREC_BENCH_REG"] = str(a.reg)  # read by the worker processes
     gemm = statistics.median(gemm_gflops() for _ in range(3))
-    out = {"machine": machine(), "gemm_f32_gflops": gemm, "gemm_f32_cpu_gflops_per_core": gemm_cpu_gflops_per_core(),
+    out = {"reg": float(os.environ.get("MOVIEREC_BENCH_REG", "0.12")), "machine": machine(), "gemm_f32_gflops": gemm, "gemm_f32_cpu_gflops_per_core": gemm_cpu_gflops_per_core(),
            "runs": {}, "summary": {}, "serving": {}}  # fmt: skip
     print(f"float32 GEMM: {gemm:.1f} GFLOP/s", flush=True)
     for name in a.data:
