@@ -115,3 +115,27 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
         assert page.evaluate("window.__xss") is None
         page.context.close()
     assert problems == []
+
+
+def test_swagger_ui_renders_offline(browser, shared_registry: Path, tmp_path: Path) -> None:
+    """/docs loads only from the service itself (vendored Swagger UI) and lists the API's operations."""
+    from playwright.sync_api import expect
+
+    with ProcessServer(shared_registry, f"sqlite:///{tmp_path / 'docs.db'}", tmp_path / "serve.log") as srv:
+        page = browser.new_context().new_page()
+        outside: list[str] = []
+
+        def only_local(route) -> None:  # type: ignore[no-untyped-def]
+            if route.request.url.startswith(srv.url):
+                route.continue_()
+            else:  # any CDN request would fail on an offline machine: record and refuse it
+                outside.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_local)
+        page.goto(srv.url + "/docs")
+        expect(page.locator(".opblock").first).to_be_visible()
+        assert page.locator(".opblock").count() >= 15
+        expect(page.locator(".opblock-summary-path").filter(has_text="/v1/users/{user_id}/recommendations")).to_be_visible()
+        page.context.close()
+    assert outside == []

@@ -3,7 +3,8 @@
 ``create_app(settings)`` builds one app: database engine (tables created when
 ``MOVIEREC_DB_INIT``), model holder (first load at start-up, then a polling
 thread every ``MOVIEREC_RELOAD_INTERVAL`` seconds), error handlers, metrics,
-body-size limit, optional CORS, the ``/v1`` routers and the web page at ``/``.
+body-size limit, optional CORS, the ``/v1`` routers, the web page at ``/`` and Swagger UI at
+``/docs`` (served from a vendored copy, so it needs no internet).
 Run it with ``movierec serve`` or ``uvicorn --factory movierec.service.app:create_app``.
 """
 
@@ -16,7 +17,8 @@ from importlib import resources
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from starlette.responses import FileResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from starlette.responses import FileResponse, HTMLResponse
 
 from movierec.service import errors
 from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
@@ -74,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from movierec import __version__
 
-    app = FastAPI(title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None)
     app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
     app.state.metrics = Metrics(holder)
     errors.install(app)
@@ -87,6 +89,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the vendored copy in ``static/swagger`` (works offline; FastAPI's default uses a CDN)."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="movierec API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
 
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
