@@ -69,3 +69,15 @@ def test_data_fetch_when_present_and_unknown_length_progress(tmp_path: Path) -> 
 
     with progress("downloading", None) as advance:  # no total: must render without a count
         advance(5, info="5 bytes")
+
+
+def test_serve_on_a_taken_port_says_so_before_loading(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run("serve", "--registry", str(tmp_path / "none"), "--port", str(port))
+    assert r.returncode == 2
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr.splitlines()[-1]

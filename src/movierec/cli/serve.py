@@ -33,6 +33,7 @@ def serve(
     """Serve recommendations; other settings come from MOVIEREC_* variables (see README, Service)."""
     import uvicorn
 
+    _check_port_free(host, port)
     # Settings travel by environment so every worker process reads the same ones.
     os.environ["MOVIEREC_REGISTRY"] = str(registry.resolve())
     os.environ["MOVIEREC_DATABASE_URL"] = db
@@ -47,3 +48,25 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before loading anything when the address is taken (Uvicorn would load the model, then exit 3)."""
+    import socket
+
+    from movierec.errors import DataValidationError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise DataValidationError(f"--host {host!r}: cannot resolve it ({e.strerror}); use an address such as 127.0.0.1") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise DataValidationError(
+                f"--port {port}: cannot listen on {host}:{port} ({e.strerror}); "
+                "stop the process using it or pick another port with --port"
+            ) from None
