@@ -36,8 +36,11 @@ BLAS_MIN_ROW = 16
 """Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) use BLAS."""
 BLAS_MIN_RANK = 8
 """Below this rank the scalar float64 path is faster than any BLAS call."""
-PIECE = 256
-"""Ratings gathered per BLAS call (PIECE × (k+1) float32 stays in L2)."""
+PIECE = 224
+"""Ratings gathered per BLAS call (the block, 59 KB at rank 64, stays in L2). At rank 64, sgemm
+on 66 × 66 × 224 took 0.38 s of CPU for the item side of a 3.8M-rating set and 0.49-0.52 s at
+240-256 (a cliff between 224 and 240, likely OpenBLAS leaving its small-matrix kernel); see
+``docs/performance.md``."""
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -105,7 +108,7 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
     PIECE × (k+2)), so the (k+2)² product ``G`` (accumulated over pieces,
     beta = 1) holds ZᵀZ in its first k+1 rows and columns and Zᵀt in its last
     row. ``sgemm`` computes the full square, twice the flops of ``ssyrk``, yet
-    ran 1.07–1.5× faster at these sizes (66 × 66 × ≤ 256; ``docs/performance.md``).
+    ran 1.07–1.5× faster at these sizes (66 × 66 × ≤ 224; ``docs/performance.md``).
     ``par`` holds the Fortran scalars (``_blas_params``); ``t`` is unused (kept for
     the call signature of the benchmarks).
     """
