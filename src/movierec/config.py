@@ -73,6 +73,12 @@ class ALSConfig:
         Default popularity guard of recommendations: films with fewer training
         ratings are not recommended (inclusive bound, ``n_ratings >= min_ratings``
         passes). Chosen from the guard curve on ml-100k (see benchmarks/README.md).
+    confidence_weight : float or None, default 1.25
+        Default ranking of recommendations for the ``als`` model: None ranks by
+        the predicted rating r̂_ui; a number η >= 0 ranks by the confidence score
+        (r̂_ui − r̂_∅i) + η · ln(1 + n_i) (stars per e-fold of training ratings;
+        formula, sources and the choice of η in ``movierec.ranking.confidence``).
+        Ignored inside ``hybrid`` and ``als-time`` configs.
 
     References
     ----------
@@ -89,6 +95,7 @@ class ALSConfig:
     init_scale: float = 0.1
     random_state: int = 42
     min_ratings: int = 20
+    confidence_weight: float | None = 1.25
 
     def __post_init__(self) -> None:
         problems = []
@@ -104,6 +111,9 @@ class ALSConfig:
             problems.append(f"init_scale must be > 0, got {self.init_scale!r}")
         if not isinstance(self.min_ratings, int) or self.min_ratings < 0:
             problems.append(f"min_ratings must be an integer >= 0, got {self.min_ratings!r}")
+        cw = self.confidence_weight
+        if cw is not None and (isinstance(cw, bool) or not isinstance(cw, int | float) or not 0 <= cw < float("inf")):
+            problems.append(f"confidence_weight must be None or a finite number >= 0, got {cw!r}")
         if problems:
             raise DataValidationError("invalid ALSConfig: " + "; ".join(problems))
 

@@ -22,6 +22,7 @@ from movierec.engines import threads
 from movierec.errors import DataValidationError
 from movierec.ranking import candidate_mask, recommend, top_k
 from movierec.ranking.batch import iter_top_k, write_recommendations
+from movierec.ranking.confidence import ranking_scores
 
 
 def factor_model(n_users: int, n_items: int, k: int, seed: int, rated_per_user: int = 5) -> ALS:
@@ -50,7 +51,7 @@ def factor_model(n_users: int, n_items: int, k: int, seed: int, rated_per_user: 
 
 def brute_force(model: ALS, u: int, k: int, guard: int) -> list[int]:
     state = model._known_state(u)
-    scores = model.score(state)
+    scores, _ = ranking_scores(model, state)  # the model's default ranking, as ``recommend`` serves it
     return top_k(scores, candidate_mask(model, state, guard), k, model.item_counts_).tolist()
 
 
@@ -62,7 +63,7 @@ def test_blocked_equals_brute_force_on_a_sample(seed: int) -> None:
             got = block.item_idx[row][block.item_idx[row] >= 0].tolist()
             assert got == brute_force(model, int(u), 10, 3)
             state = model._known_state(int(u))
-            np.testing.assert_allclose(block.raw_score[row], model.score(state)[got], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(block.raw_score[row], ranking_scores(model, state)[0][got], rtol=1e-5, atol=1e-5)
 
 
 def test_rated_excluded_guard_applied_and_ties_follow_the_rule() -> None:

@@ -61,7 +61,7 @@ def test_served_scores_clipped_but_order_raw_C14() -> None:
     assert order.tolist() == [0, 1, 2]
     model = fitted(C15_TRAIN)
     model.item_bias_[:] = [2.0, 1.8, -1.0]  # pushes raw scores above 5 for films 10 and 20
-    recs = recommend(model, 99, k=3)
+    recs = recommend(model, 99, k=3, rank_by="rating")  # the predicted-rating list (als ranks by confidence by default)
     assert ids(recs)[:2] == [10, 20]
     assert all(0.5 <= r.score <= 5.0 for r in recs) and recs[0].raw_score > 5.0
 

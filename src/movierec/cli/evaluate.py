@@ -13,6 +13,7 @@ from movierec.cli.common import console, friendly, out, print_json, progress
 from movierec.errors import DataValidationError
 from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, run_protocol
 from movierec.evaluation.tuning import read_config_file
+from movierec.ranking.confidence import RANK_BY, check_confidence_weight
 
 ACCURACY = {"rmse": "RMSE", "mae": "MAE", "precision": "P@k", "recall": "R@k", "ndcg": "NDCG", "ndcg_graded": "NDCGg",
             "map": "MAP", "mrr": "MRR"}  # fmt: skip
@@ -76,6 +77,8 @@ def evaluate(
     models: Annotated[str, typer.Option(help="Comma-separated model names (als, bias, popular, random, mean, ...)")] = "als,bias,popular,random",
     k: Annotated[int, typer.Option("-k", "--k", help="List length for ranking metrics")] = 10,
     min_ratings: Annotated[int | None, typer.Option(help="Popularity guard for every model (default: each model's own)")] = None,
+    rank_by: Annotated[str | None, typer.Option(help="Rank every model by: score, rating or confidence (default: each model's own; als: confidence)")] = None,
+    confidence_weight: Annotated[float | None, typer.Option(help="η of the confidence ranking, stars per e-fold of training ratings (default: each model's own, als 1.25)")] = None,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON config file (as written by `movierec tune`)")] = None,
     test_fraction: Annotated[float, typer.Option(help="random/stratified: share of ratings held out")] = 0.25,
     folds: Annotated[int, typer.Option(help="kfold: number of folds")] = 5,
@@ -95,9 +98,13 @@ def evaluate(
     names = [m.strip() for m in models.split(",") if m.strip()]
     configs: dict[str, dict[str, Any]] = read_config_file(config_file) if config_file else {}
     split_options = SplitOptions(test_fraction=test_fraction, n_folds=folds, cutoff=cutoff, last_n=last_n, seed=seed)
+    if rank_by is not None and rank_by not in RANK_BY:
+        raise DataValidationError(f"evaluate: --rank-by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
+    if confidence_weight is not None:
+        check_confidence_weight(confidence_weight)
     options = EvalOptions(
         k=k, min_ratings=min_ratings, relevance_threshold=relevance_threshold, ties=ties,
-        guard_grid=parse_guard_grid(guard_grid) if report else (),
+        guard_grid=parse_guard_grid(guard_grid) if report else (), rank_by=rank_by, confidence_weight=confidence_weight,
     )  # fmt: skip
     n_splits = {"kfold": folds, "ml100k-folds": 5}.get(protocol, 1)
     with warnings.catch_warnings(record=True) as caught, progress("evaluating", n_splits * len(names), enabled=not as_json) as advance:

@@ -22,6 +22,8 @@ def recommend(
     k: Annotated[int, typer.Option("-k", "--k", help="Number of films")] = 10,
     min_ratings: Annotated[int | None, typer.Option(help="Popularity guard: only films with at least this many training ratings (default: the model's)")] = None,
     genre: Annotated[str | None, typer.Option(help="Only films of this genre")] = None,
+    rank_by: Annotated[str | None, typer.Option(help="score, rating (the predicted-rating list) or confidence (taste + η·ln(1 + n_i)); default: the model's (als: confidence)")] = None,
+    confidence_weight: Annotated[float | None, typer.Option(help="η of --rank-by confidence, stars per e-fold of training ratings (default: the model's, als 1.25)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Recommend films for your ratings (fold-in, no retraining) or for a training user.
@@ -48,7 +50,8 @@ def recommend(
             console.print(f"[yellow]note:[/] ignored {len(unknown)} film(s) the model does not know: {unknown[:10]}", highlight=False)
     if pairs is None and user is None:
         console.print("note: no --ratings or --user: the non-personalised list (cold start)", highlight=False)
-    recs = recommend_films(model, user_id, ratings=pairs, k=k, min_ratings=min_ratings, genre=genre)
+    recs = recommend_films(model, user_id, ratings=pairs, k=k, min_ratings=min_ratings, genre=genre,
+                           rank_by=rank_by, confidence_weight=confidence_weight)  # fmt: skip
     if not recs:
         console.print(f"note: no film passes the filters (k={k}, min_ratings={min_ratings if min_ratings is not None else 'model default'}"
                       f"{', genre=' + genre if genre else ''}); try a lower --min-ratings or another genre", highlight=False)  # fmt: skip

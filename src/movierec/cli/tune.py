@@ -34,7 +34,8 @@ def tune(
 ) -> None:
     """Tune a model by inner cross-validation on the training side; never touches the test side.
 
-    als: n_factors, reg, bias_reg, n_iter and min_ratings (objective rmse or ndcg). hybrid: the
+    als: n_factors, reg, bias_reg, n_iter and min_ratings (objective rmse or ndcg; ndcg also samples
+    the confidence ranking's weight η, confidence_weight). hybrid: the
     ranking weights (popularity debias, rating weight, shrinkage), the implicit λ and α and the
     guard, maximising NDCG@k.
     """
@@ -66,7 +67,8 @@ def tune(
     cfg = result.config
     out.print(
         f"best of {result.n_trials} trials: inner-CV {objective} {result.value:.4f} with n_factors={cfg.n_factors}, "
-        f"reg={cfg.reg:.4g}, bias_reg={cfg.bias_reg:.4g}, n_iter={cfg.n_iter}, min_ratings={cfg.min_ratings}; "
+        f"reg={cfg.reg:.4g}, bias_reg={cfg.bias_reg:.4g}, n_iter={cfg.n_iter}, min_ratings={cfg.min_ratings}, "
+        f"confidence_weight={cfg.confidence_weight}; "
         f"wrote {out_file} (study in {db})"
     )
 

@@ -6,7 +6,8 @@ through the ``Recommender`` protocol (``predict``, ``score``, the ranking
 layer's ``candidate_mask``). New models need no change here.
 
 Ranking protocol (Microsoft Recommenders' explicit-ALS benchmark by default):
-for every test user known in training, score every training film, exclude
+for every test user known in training, score every training film as
+``recommend`` ranks it (the model's default ``rank_by``, or ``EvalOptions.rank_by``), exclude
 the films the user rated in training, apply the popularity guard
 (``min_ratings``, inclusive, training counts), take the top k with the
 pessimistic tie rule (``rank_items``), and compare with the user's test
@@ -48,6 +49,7 @@ from movierec.evaluation.splits import (
     stratified_split,
 )
 from movierec.models import Recommender, make_model
+from movierec.ranking.confidence import default_rank_by, ranking_scores, resolve_confidence_weight
 from movierec.ranking.recommend import candidate_mask, default_min_ratings
 
 PROTOCOLS = ("random", "kfold", "stratified", "chrono", "last-n", "ml100k-folds")
@@ -96,6 +98,11 @@ class EvalOptions:
         "Obscure" = fewer training ratings than this.
     guard_grid : tuple of int
         min_ratings values for the guard curve (first split only; empty = no curve).
+    rank_by : {"score", "rating", "confidence"} or None
+        What lists are ranked by (``movierec.ranking.confidence.ranking_scores``);
+        None = each model's default, as ``recommend`` serves it.
+    confidence_weight : float or None
+        η of ``rank_by="confidence"``; None = each model's own.
     """
 
     k: int = 10
@@ -104,6 +111,8 @@ class EvalOptions:
     ties: str = "pessimistic"
     obscure_below: int = 10
     guard_grid: tuple[int, ...] = ()
+    rank_by: str | None = None
+    confidence_weight: float | None = None
 
 
 @dataclass
@@ -244,7 +253,7 @@ def ranking_metrics(
     lists: dict[int, list[np.ndarray]] = {m: [] for m in min_ratings_list}
     for u, (relevant, grades) in rel.items():
         state = model._known_state(u)
-        scores = model.score(state)
+        scores, _ = ranking_scores(model, state, options.rank_by, options.confidence_weight)
         base = candidate_mask(model, state, 0)
         for m in min_ratings_list:
             cand = base & (model.item_counts_ >= m)
@@ -311,7 +320,7 @@ def evaluate_model(
     Returns
     -------
     row : dict
-        Flat metrics at the model's guard.
+        Flat metrics at the model's guard; ``rank_by`` and ``confidence_weight`` say what the lists ranked by.
     guard_rows : dict of min_ratings -> metrics (empty unless ``guard``)
     lists : the ranked lists at the model's guard
     """
@@ -329,7 +338,9 @@ def evaluate_model(
     m = default_min_ratings(model) if options.min_ratings is None else int(options.min_ratings)
     grid = sorted({m, *options.guard_grid}) if guard else [m]
     by_guard, lists = ranking_metrics(model, test, options, grid)
-    row.update(min_ratings=m, **by_guard[m])
+    rank_by = default_rank_by(model) if options.rank_by is None else options.rank_by
+    weight = resolve_confidence_weight(model, options.confidence_weight) if rank_by == "confidence" else None
+    row.update(min_ratings=m, rank_by=rank_by, confidence_weight=weight, **by_guard[m])
     return row, ({g: by_guard[g] for g in grid} if guard else {}), lists[m]
 
 

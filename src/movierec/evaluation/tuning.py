@@ -9,7 +9,11 @@ or mean validation NDCG@k (``objective="ndcg"``). Studies live in Optuna storage
 The guard ``min_ratings`` does not change the fit, only the lists: with the
 "ndcg" objective Optuna samples it with the other parameters; with "rmse" it is
 chosen afterwards, for the best parameters, as the value of ``guard_grid`` with
-the highest inner-CV NDCG@k.
+the highest inner-CV NDCG@k. The confidence weight η of the default ranking
+(``ALSConfig.confidence_weight``, ``movierec.ranking.confidence``) is sampled
+too with the "ndcg" objective and kept at its default with "rmse". NDCG on a
+protocol whose relevance is "rated it" rises towards the popularity list, so
+an NDCG-tuned η (like an NDCG-tuned guard) tends to the top of its range.
 
 References
 ----------
@@ -50,6 +54,7 @@ class SearchSpace:
     bias_reg : (low, high), default (0.001, 0.5)
     n_iter : (low, high), default (5, 25)
     min_ratings : (low, high), default (0, 150); sampled only for the "ndcg" objective
+    confidence_weight : (low, high), default (0.25, 5.0); log scale, sampled only for the "ndcg" objective
     """
 
     n_factors: tuple[int, int] = (8, 128)
@@ -57,6 +62,7 @@ class SearchSpace:
     bias_reg: tuple[float, float] = (0.001, 0.5)
     n_iter: tuple[int, int] = (5, 25)
     min_ratings: tuple[int, int] = (0, 150)
+    confidence_weight: tuple[float, float] = (0.25, 5.0)
 
 
 @dataclass
@@ -201,7 +207,11 @@ def tune_als(
             n_iter=trial.suggest_int("n_iter", *space.n_iter),
             random_state=seed,
             min_ratings=trial.suggest_int("min_ratings", *space.min_ratings) if objective == "ndcg" else ALSConfig.min_ratings,
-        )
+            confidence_weight=(
+                trial.suggest_float("confidence_weight", *space.confidence_weight, log=True)
+                if objective == "ndcg" else ALSConfig.confidence_weight
+            ),
+        )  # fmt: skip
 
     def run_trial(trial: Any) -> float:
         config = suggest(trial)

@@ -72,6 +72,7 @@ def recommend_all_spark(
     BackendUnavailableError
         If PySpark or Java is missing or Spark cannot start.
     """
+    from movierec.ranking.confidence import default_rank_by, evidence_bonus, resolve_confidence_weight
     from movierec.ranking.recommend import default_min_ratings
     from movierec.store import load
 
@@ -84,17 +85,24 @@ def recommend_all_spark(
             "use --engine local for it"
         )
     guard = default_min_ratings(model) if min_ratings is None else int(min_ratings)
+    item_base = model.item_bias_.astype(np.float32)
+    mu, shift = float(model.global_mean_), None
+    if default_rank_by(model) == "confidence":  # rank by (η·ln(1 + n_i) + b_u) + p_u·q_i, as ``recommend``
+        bonus = evidence_bonus(model, resolve_confidence_weight(model))
+        shift = ((np.float32(mu) + item_base) - bonus).astype(np.float32)  # stars = raw score + shift
+        item_base, mu = bonus, 0.0
     spark = spark_session(spark_master, spark_conf)
     users = _user_table(model)
     parts = max(spark.sparkContext.defaultParallelism, math.ceil(model.n_users / 50_000))
     frame = spark.createDataFrame(users).repartition(parts)
     items = {
         "factors": np.ascontiguousarray(model.item_factors_, dtype=np.float32),
-        "bias": model.item_bias_.astype(np.float32),
+        "bias": item_base,
+        "shift": shift,
         "counts": model.item_counts_.astype(np.int64),
         "candidates": model.item_counts_ >= guard,
         "movie_ids": _plain(model.items_.ids.to_arrow()),
-        "mu": float(model.global_mean_), "low": model.scale_.low, "high": model.scale_.high,
+        "mu": mu, "low": model.scale_.low, "high": model.scale_.high,
         "k": int(k), "user_block": int(user_block), "item_block": int(item_block),
     }  # fmt: skip
     shared = spark.sparkContext.broadcast(items)
@@ -146,12 +154,13 @@ def _score_block(batch: pa.RecordBatch, it: dict[str, Any]) -> pa.RecordBatch:
     keep = idx >= 0
     rows, ranks = np.nonzero(keep)
     chosen, raw_kept = idx[keep], raw[keep]
+    stars = raw_kept if it["shift"] is None else raw_kept + it["shift"][chosen]
     return pa.RecordBatch.from_pydict(
         {
             "user_id": batch.column("user_id").take(pa.array(rows)),
             "rank": pa.array((ranks + 1).astype(np.int32)),
             "movie_id": it["movie_ids"].take(pa.array(chosen)),
-            "score": pa.array(np.clip(raw_kept, it["low"], it["high"]).astype(np.float32)),
+            "score": pa.array(np.clip(stars, it["low"], it["high"]).astype(np.float32)),
             "raw_score": pa.array(raw_kept.astype(np.float32)),
             "n_ratings": pa.array(it["counts"][chosen]),
         }

@@ -1,0 +1,38 @@
+"""`movierec recommend` / `evaluate` with the confidence ranking options (--rank-by, --confidence-weight)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.cli.test_cli import ratings_file, run  # noqa: F401  (ratings_file is a fixture)
+
+
+def test_recommend_rank_by_options(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
+    r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
+            "--iterations", "3", "--min-ratings", "0", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+
+    def recs(*extra: str) -> list[dict]:
+        r = run("recommend", "--model", str(tmp_path / "m"), "--user", "3", "-k", "8", "--json", *extra)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)["recommendations"]
+
+    default = recs()
+    assert default == recs("--rank-by", "confidence", "--confidence-weight", "1.25")  # the als default
+    # A huge η leaves only the evidence term: the most-rated films first.
+    counts = [x["n_ratings"] for x in recs("--confidence-weight", "1000")]
+    assert counts == sorted(counts, reverse=True)
+    # The predicted-rating list ranks by r̂ itself: raw_score is the unclipped rating.
+    by_rating = recs("--rank-by", "rating")
+    raw = [x["raw_score"] for x in by_rating]
+    assert raw == sorted(raw, reverse=True) and all(abs(x["score"] - min(max(x["raw_score"], 1.0), 5.0)) < 1e-5 for x in by_rating)
+    bad = run("recommend", "--model", str(tmp_path / "m"), "--user", "3", "--rank-by", "popularity")
+    assert bad.returncode != 0 and "rank_by" in bad.stderr and "Traceback" not in bad.stderr
+    bad = run("recommend", "--model", str(tmp_path / "m"), "--user", "3", "--confidence-weight", "-1")
+    assert bad.returncode != 0 and "confidence_weight" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_evaluate_refuses_unknown_rank_by_before_fitting(ratings_file: Path) -> None:  # noqa: F811
+    r = run("evaluate", "--data", str(ratings_file), "--models", "als", "--rank-by", "nope")
+    assert r.returncode != 0 and "--rank-by" in r.stderr and "Traceback" not in r.stderr
