@@ -34,7 +34,7 @@ def train(
     engine: Annotated[str, typer.Option(help="local (this machine) or spark (Apache Spark; needs movierec[spark]; --model als or als-implicit); same model either way")] = "local",
     spark_master: Annotated[str | None, typer.Option(help="--engine spark: master URL (local[4], spark://host:7077, yarn, k8s://...)")] = None,
     spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
-    model_name: Annotated[str, typer.Option("--model", help="hybrid (default: ranks by choice and liking), als (explicit), als-implicit, or a baseline; --factors/--iterations/--reg/--bias-reg set the explicit ALS part")] = "hybrid",
+    model_name: Annotated[str, typer.Option("--model", help="hybrid (default: ranks by choice and liking), als (explicit), als-bayes (explicit, Gibbs-sampled: best RMSE), als-implicit, or a baseline; --factors/--iterations/--reg/--bias-reg set the explicit ALS part")] = "hybrid",
 ) -> None:
     """Train a model (default: hybrid = explicit ALS + implicit ALS) and save the model folder."""
     config = ALSConfig(n_factors=factors, n_iter=iterations, reg=reg, bias_reg=bias_reg, random_state=seed,
@@ -77,7 +77,7 @@ def train(
             dataset = store_db.with_db_ratings(dataset, store_db.make_engine(from_db))
         model = make_model(model_name, file_model) if file_model is not None else build_model(model_name, config, min_ratings)
         iterative = isinstance(model, ALS)  # baselines fit in one pass: no per-iteration bar
-        with progress("training", model.config.n_iter if iterative else None, enabled=not as_json and iterative) as advance:
+        with progress("training", getattr(model, "n_sweeps", model.config.n_iter) if iterative else None, enabled=not as_json and iterative) as advance:
             if iterative:
                 model.callback = lambda it, h: advance(1, info=f"train RMSE {h['train_rmse']:.4f}")
             model.fit(dataset)

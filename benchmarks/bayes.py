@@ -1,0 +1,127 @@
+"""Issue 4's RMSE target on ml-100k u1-u5: Gibbs-sampled Bayesian MF ("als-bayes") against ALS.
+
+Usage::
+
+    MOVIEREC_DATA_HOME=../shared/data python -m benchmarks.bayes [--sections select default nested ensemble]
+
+Sections (each only looks at a fold's test file to score the model it chose without it):
+
+* ``select`` — how the default ``n_factors`` was fixed: 3-fold CV inside u1.base
+  (seed 7) over ``--grid``; u1.test is never read.
+* ``default`` — the default ``BayesConfig`` on u1..u5 through the evaluation
+  harness (``run_protocol``, same clipping and cold-start rules as every row of
+  the README table), with default ALS in the same run.
+* ``nested`` — per fold k, ``n_factors`` chosen on an inner 80/20 split of
+  u{k}.base (``random_split``, seed 42), refitted on u{k}.base, scored on u{k}.test.
+* ``ensemble`` — idea (c): the average of 5 ALS-WR fits (seeds 0..4), default config.
+
+Raw JSON goes to ``benchmarks/results/bayes.json``; Markdown tables to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.evaluation import machine, save, table
+from movierec.data.dataset import Dataset
+from movierec.evaluation.protocols import EvalOptions, run_protocol
+from movierec.evaluation.splits import kfold_labels, ml100k_folds, random_split
+from movierec.models import make_model
+
+
+def rmse(raw: np.ndarray, test: Dataset, low: float, high: float) -> float:
+    """RMSE of predictions clipped to the scale, as the harness computes it."""
+    return float(np.sqrt(np.mean((np.clip(raw, low, high) - test.ratings["rating"].to_numpy()) ** 2)))
+
+
+def fit_score(name: str, config: dict[str, Any], train: Dataset, test: Dataset) -> tuple[float, np.ndarray]:
+    model = make_model(name, config).fit(train)
+    raw = model.predict(test.ratings["user_id"].to_list(), test.ratings["movie_id"].to_list()).raw
+    return rmse(raw, test, train.scale.low, train.scale.high), raw
+
+
+def bayes_cfg(k: int) -> dict[str, Any]:
+    return {"explicit": {"n_factors": k}}
+
+
+def select(grid: list[int]) -> dict[str, Any]:
+    """3-fold CV inside u1.base only."""
+    base = next(ml100k_folds("ml-100k", (1,))).train
+    labels = kfold_labels(base, 3, seed=7)
+    out: dict[str, Any] = {}
+    for k in grid:
+        scores = []
+        for f in range(3):
+            scores.append(fit_score("als-bayes", bayes_cfg(k), base.subset(labels != f), base.subset(labels == f))[0])
+        out[str(k)] = {"cv_rmse": float(np.mean(scores)), "folds": scores}
+        print(f"select: n_factors {k}: 3-fold CV on u1.base {np.mean(scores):.4f}", flush=True)
+    return out
+
+
+def default() -> dict[str, Any]:
+    res = run_protocol("ml-100k", "ml100k-folds", ["als", "als-bayes"], options=EvalOptions(guard_grid=()))
+    return res.to_dict()
+
+
+def nested(grid: list[int]) -> list[dict[str, Any]]:
+    rows = []
+    for split in ml100k_folds("ml-100k"):
+        t0 = time.perf_counter()
+        mask = random_split(split.train, 0.2, seed=42)
+        inner_train, inner_val = split.train.subset(~mask), split.train.subset(mask)
+        inner = {k: fit_score("als-bayes", bayes_cfg(k), inner_train, inner_val)[0] for k in grid}
+        best = min(inner, key=lambda k: inner[k])
+        test = fit_score("als-bayes", bayes_cfg(best), split.train, split.test)[0]
+        rows.append({"fold": split.name, "n_factors": best, "inner_rmse": inner[best], "rmse": test,
+                     "inner": {str(k): v for k, v in inner.items()}, "seconds": time.perf_counter() - t0})  # fmt: skip
+        print(f"nested {split.name}: n_factors {best} (inner {inner[best]:.4f}) test {test:.4f}", flush=True)
+    return rows
+
+
+def ensemble(n_seeds: int = 5) -> list[dict[str, Any]]:
+    rows = []
+    for split in ml100k_folds("ml-100k"):
+        raws = [fit_score("als", {"random_state": s}, split.train, split.test)[1] for s in range(n_seeds)]
+        lo, hi = split.train.scale.low, split.train.scale.high
+        single = rmse(raws[0], split.test, lo, hi)
+        avg = rmse(np.mean(raws, axis=0), split.test, lo, hi)
+        rows.append({"fold": split.name, "rmse": avg, "rmse_seed0": single})
+        print(f"ensemble {split.name}: {avg:.4f} (seed 0 alone {single:.4f})", flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sections", nargs="*", default=["select", "default", "nested", "ensemble"],
+                    choices=["select", "default", "nested", "ensemble"])  # fmt: skip
+    ap.add_argument("--grid", type=int, nargs="*", default=[5, 10, 20, 32], help="n_factors searched")
+    ap.add_argument("--out-name", default="bayes")
+    args = ap.parse_args()
+    payload: dict[str, Any] = {"machine": machine(), "grid": args.grid}
+    t0 = time.perf_counter()
+    if "select" in args.sections:
+        payload["select"] = select(args.grid)
+    if "default" in args.sections:
+        payload["default"] = default()
+        cols = ["model", "split", "rmse", "mae"]
+        rows = [{c: r[c] for c in cols} for r in payload["default"]["rows"]]
+        print("\n### ml-100k u1-u5, default configs\n" + table(rows, cols))
+        print(table(payload["default"]["summary"], ["model", "rmse", "mae", "n_cold_pairs"]))
+    if "nested" in args.sections:
+        payload["nested"] = nested(args.grid)
+        mean = float(np.mean([r["rmse"] for r in payload["nested"]]))
+        print("\n### nested (n_factors per fold on an inner split of u{k}.base)")
+        print(table(payload["nested"], ["fold", "n_factors", "inner_rmse", "rmse"]) + f"\nmean {mean:.4f}")
+    if "ensemble" in args.sections:
+        payload["ensemble"] = ensemble()
+        print("\n### 5-seed ALS average\n" + table(payload["ensemble"], ["fold", "rmse", "rmse_seed0"]))
+    payload["seconds"] = time.perf_counter() - t0
+    print(f"\nraw JSON: {save(args.out_name, payload)}")
+
+
+if __name__ == "__main__":
+    main()
