@@ -138,3 +138,27 @@ def test_config_validation() -> None:
         BayesConfig(n_samples=0)
     with pytest.raises(DataValidationError, match="unknown"):
         BayesConfig.from_dict({"n_sample": 3})
+
+
+def test_serving_contract_C15_C17(seed: int) -> None:
+    from movierec import recommend
+    from movierec.data import synthetic_dataset
+    from tests.conftest import small_dataset
+
+    data = synthetic_dataset(4000, n_users=80, n_items=60, seed=11)
+    explicit = {"n_factors": 4, "n_iter": 2, "min_ratings": 0, "random_state": seed}
+    cfg = {"explicit": explicit, "n_burn": 2, "n_samples": 6}
+    m = make_model("als-bayes", cfg).fit(data)
+    known_u, known_i = data.users.ids[0], data.items.ids[0]
+    p = m.predict([known_u, 10**9, known_u], [known_i, known_i, 10**9])
+    assert np.isfinite(p.rating).all() and p.cold_start.tolist() == [False, True, True]
+    assert p.raw[1] == pytest.approx(m.global_mean_ + m.item_bias_[0], abs=1e-5)
+    assert p.raw[2] == pytest.approx(m.global_mean_ + m.user_bias_[0], abs=1e-5)
+    assert len(recommend(m, "nobody", k=5)) == 5
+    assert m.fold_in([], []).factors is None
+    ds = small_dataset([(1, 10, 4.0, 0), (1, 20, 3.0, 0), (2, 10, 5.0, 0), (2, 30, 2.0, 0), (3, 20, 4.5, 0),
+                        (3, 30, 1.0, 0), (3, 40, 3.5, 0), (2, 40, 4.0, 0)])  # fmt: skip
+    small = make_model("als-bayes", {**cfg, "explicit": {"n_factors": 2, "min_ratings": 0}}).fit(ds)
+    for_user = {r.movie_id for r in recommend(small, 1, k=10)}
+    folded = {r.movie_id for r in recommend(small, ratings=[(10, 5.0), (20, 4.0)], k=10)}
+    assert for_user == folded == {30, 40}
