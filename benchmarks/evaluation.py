@@ -5,7 +5,8 @@ Usage::
     MOVIEREC_DATA_HOME=../shared/data python -m benchmarks.evaluation \
         [--tuned tuned.json] [--nested-trials 0] [--report-dir /tmp/movierec-eval]
 
-1. RMSE on GroupLens' official folds u1..u5 for: default ALS, ALS with the
+1. RMSE on GroupLens' official folds u1..u5 for: default ALS, ``als-bayes``
+   (Gibbs-sampled; its selection and nested runs: ``benchmarks/bayes.py``), ALS with the
    ``--tuned`` config (written by ``movierec tune --protocol ml100k-folds``,
    which searches u1.base only), damped biases, global mean, random.
    With ``--nested-trials N`` each fold k is also tuned on u{k}.base only
@@ -76,8 +77,8 @@ def table(rows: list[dict[str, Any]], cols: list[str]) -> str:
 
 
 def folds_rmse(configs: dict[str, dict[str, Any]], report_dir: Path) -> dict[str, Any]:
-    """RMSE per official fold for ALS (default and tuned) and the rating baselines."""
-    names = ["als", "bias", "mean", "random"]
+    """RMSE per official fold for ALS (default and tuned), Gibbs-sampled ALS and the rating baselines."""
+    names = ["als", "als-bayes", "bias", "mean", "random"]
     res = run_protocol("ml-100k", "ml100k-folds", names, options=EvalOptions(guard_grid=()))
     write_report(res, report_dir / "ml100k-folds.html", "ml-100k u1-u5, default ALS and baselines")
     out: dict[str, Any] = {"default": res.to_dict()}
