@@ -22,6 +22,9 @@ top-10 unseen films, relevance = any test rating, guard ``min_ratings`` = 20
    most-popular top-10 (mean share of a user's 10 slots that most-popular also
    fills).
 3. Robustness of the chosen η: outer seeds 1 and 2, and relevance = rating >= 4.
+4. The default ALS (confidence) against most-popular and the predicted-rating list on two
+   protocols of the future: ml-100k global chrono split (train fraction 0.8) and
+   ml-latest-small per-user last 5 ratings.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import numpy as np
 
 from benchmarks.evaluation import machine, save, table
 from movierec.data.movielens import load_movielens
-from movierec.evaluation.protocols import EvalOptions, SplitOptions, make_splits, ranking_metrics
+from movierec.evaluation.protocols import EvalOptions, SplitOptions, make_splits, ranking_metrics, run_protocol
 from movierec.evaluation.splits import Split, stratified_split
 from movierec.models import Recommender, make_model
 
@@ -108,6 +111,19 @@ def choose_eta(inner: list[dict[str, Any]]) -> dict[str, Any]:
             "chosen": min(passing) if passing else None}  # fmt: skip
 
 
+def future_protocols() -> list[dict[str, Any]]:
+    """Default ALS (confidence), ALS rank_by="rating" and most-popular on chrono and last-5 splits."""
+    rows = []
+    for data, protocol, opts in (("ml-100k", "chrono", SplitOptions(cutoff="0.8")),
+                                 ("ml-latest-small", "last-n", SplitOptions(last_n=5))):  # fmt: skip
+        for rank_by, models in ((None, ["als", "popular"]), ("rating", ["als"])):
+            res = run_protocol(data, protocol, models, None, opts, EvalOptions(k=10, rank_by=rank_by))
+            for r in res.summary():
+                label = r["model"] + (" rank_by=rating" if rank_by else "")
+                rows.append({"data": data, "protocol": protocol, "model": label, **{k: r[k] for k in KEYS}})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out-name", default="confidence_guard")
@@ -126,9 +142,10 @@ def main() -> None:
     robustness = [split_curves(next(make_splits(data, "stratified", SplitOptions(seed=s))), prototypes=False, grid=chosen_grid)
                   for s in (1, 2)]  # fmt: skip
     liked = split_curves(outer, threshold=4.0, prototypes=False, grid=chosen_grid)
+    future = future_protocols()
     payload = {"machine": machine(), "protocol": "ml-100k stratified 75/25, k=10, relevance = any test rating",
                "guard": GUARD, "choice": choice, "inner": inner, "outer": outer_res, "robustness": robustness,
-               "relevance_4": liked, "seconds": time.time() - t0}  # fmt: skip
+               "relevance_4": liked, "future": future, "seconds": time.time() - t0}  # fmt: skip
     path = save(args.out_name, payload)
     print(f"inner: most-popular NDCG@10 {choice['inner_popular_ndcg']:.4f}; η curve " +
           ", ".join(f"{e:g}: {v:.4f}" for e, v in choice["inner_curve"].items()) + f"; chosen η = {eta}, argmax {choice['argmax']}")  # fmt: skip
@@ -136,6 +153,7 @@ def main() -> None:
     print("\nouter (seed 42)\n" + table(outer_res["rows"], cols))
     for res in [*robustness, liked]:
         print(f"\n{res['split']} {res['info']}\n" + table(res["rows"], cols))
+    print("\nfuture protocols\n" + table(future, ["data", "protocol", "model", "ndcg", "precision", "recall", "coverage"]))
     print(f"\nwrote {path} in {time.time() - t0:.0f} s")
 
 

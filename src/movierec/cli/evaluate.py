@@ -78,7 +78,7 @@ def evaluate(
     k: Annotated[int, typer.Option("-k", "--k", help="List length for ranking metrics")] = 10,
     min_ratings: Annotated[int | None, typer.Option(help="Popularity guard for every model (default: each model's own)")] = None,
     rank_by: Annotated[str | None, typer.Option(help="Rank every model by: score, rating or confidence (default: each model's own; als: confidence)")] = None,
-    confidence_weight: Annotated[float | None, typer.Option(help="η of the confidence ranking, stars per e-fold of training ratings (default: each model's own, als 1.25)")] = None,
+    confidence_weight: Annotated[float | None, typer.Option(help="η of the confidence ranking, stars per e-fold of training ratings (default: each model's own; als: ALSConfig.confidence_weight)")] = None,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON config file (as written by `movierec tune`)")] = None,
     test_fraction: Annotated[float, typer.Option(help="random/stratified: share of ratings held out")] = 0.25,
     folds: Annotated[int, typer.Option(help="kfold: number of folds")] = 5,

@@ -23,7 +23,7 @@ def recommend(
     min_ratings: Annotated[int | None, typer.Option(help="Popularity guard: only films with at least this many training ratings (default: the model's)")] = None,
     genre: Annotated[str | None, typer.Option(help="Only films of this genre")] = None,
     rank_by: Annotated[str | None, typer.Option(help="score, rating (the predicted-rating list) or confidence (taste + η·ln(1 + n_i)); default: the model's (als: confidence)")] = None,
-    confidence_weight: Annotated[float | None, typer.Option(help="η of --rank-by confidence, stars per e-fold of training ratings (default: the model's, als 1.25)")] = None,
+    confidence_weight: Annotated[float | None, typer.Option(help="η of --rank-by confidence, stars per e-fold of training ratings (default: the model's; als: ALSConfig.confidence_weight)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Recommend films for your ratings (fold-in, no retraining) or for a training user.
