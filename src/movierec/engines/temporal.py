@@ -10,6 +10,17 @@ from numba import njit, prange
 def pair_dots(indptr: np.ndarray, indices: np.ndarray, row_factors: np.ndarray, col_factors: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
     """p_r · q_j for every stored entry of a CSR matrix, in storage order.
 
+    Each dot is accumulated in float32, like the factors themselves: the loop
+    then vectorises (about 15x faster than a float64 accumulator at k = 64),
+    at a relative error of about 1e-6, far below the ratings' precision.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (n_rows + 1,), int64
+    indices : ndarray of shape (nnz,), int32 — column of each entry
+    row_factors : ndarray of shape (n_rows, k), float32
+    col_factors : ndarray of shape (n_cols, k), float32
+
     Returns
     -------
     ndarray of shape (nnz,), float64
@@ -19,8 +30,76 @@ def pair_dots(indptr: np.ndarray, indices: np.ndarray, row_factors: np.ndarray, 
     for r in prange(row_factors.shape[0]):
         for p in range(indptr[r], indptr[r + 1]):
             j = indices[p]
-            s = 0.0
+            s = np.float32(0.0)
             for a in range(k):
                 s += row_factors[r, a] * col_factors[j, a]
             out[p] = s
     return out
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def scaled_bias_half_step(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    targets: np.ndarray,
+    coef: np.ndarray,
+    other_factors: np.ndarray,
+    reg: float,
+    bias_reg: float,
+    factors: np.ndarray,
+    bias: np.ndarray,
+) -> None:  # pragma: no cover - numba
+    """Item half-step when each rating scales the item bias by its user's c_u (Koren 2009, eq. 10-11).
+
+    For row i with entries p (user j, target t_p, coefficient s_p), solves exactly
+
+        min_{b, x}  Σ_p (t_p − s_p · b − x · y_j)² + bias_reg · n_i · b² + reg · n_i · ‖x‖²
+
+    with z_p = [s_p, y_j] as the design row (normal equations of size k+1,
+    float64, ``np.linalg.solve``). With every s_p = 1 this is the static
+    half-step of ``movierec.engines.local.solve_half_step``. Rows without
+    ratings get zeros. Plain scalar loops (about 2·n_i·(k+1)² flops per row):
+    used only when c_u is switched on.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (n_rows + 1,), int64
+    indices : ndarray of shape (nnz,), int32 — the other side's position of each entry
+    targets : ndarray of shape (nnz,), float32 — rating minus every term not solved here
+    coef : ndarray of shape (nnz,), float32 — s_p, the bias coefficient of each entry
+    other_factors : ndarray of shape (n_other, k), float32 (fixed side)
+    reg, bias_reg : float — λ and λ_b, multiplied by the row's rating count n_i (ALS-WR)
+    factors : ndarray of shape (n_rows, k), float32, written
+    bias : ndarray of shape (n_rows,), float32, written
+    """
+    k = other_factors.shape[1]
+    d = k + 1
+    for r in prange(factors.shape[0]):
+        n = indptr[r + 1] - indptr[r]
+        if n == 0:
+            factors[r, :] = 0.0
+            bias[r] = 0.0
+            continue
+        A = np.zeros((d, d))
+        rhs = np.zeros(d)
+        z = np.empty(d)
+        for p in range(indptr[r], indptr[r + 1]):
+            j = indices[p]
+            z[0] = coef[p]
+            for a in range(k):
+                z[a + 1] = other_factors[j, a]
+            t = targets[p]
+            for a in range(d):
+                rhs[a] += z[a] * t
+                for b in range(a, d):
+                    A[a, b] += z[a] * z[b]
+        for a in range(d):
+            for b in range(a):
+                A[a, b] = A[b, a]
+        A[0, 0] += bias_reg * n
+        for a in range(1, d):
+            A[a, a] += reg * n
+        w = np.linalg.solve(A, rhs)
+        bias[r] = w[0]
+        for a in range(k):
+            factors[r, a] = w[a + 1]

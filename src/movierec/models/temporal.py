@@ -1,27 +1,35 @@
 """Time-aware explicit ALS: item biases per time bin and user bias drift (Koren 2009).
 
-r̂(u, i, t) = μ + b_u + α_u · dev_u(t) + b_i + b_{i,Bin(t)} + p_u · q_i
+r̂(u, i, t) = μ + b_u + α_u · dev_u(t) + c_u · (b_i + b_{i,Bin(t)}) + p_u · q_i
 
 * b_{i,Bin(t)} — the item's bias in the time bin of t (Koren 2009, eq. 6):
   ``item_time_bins`` equal-width bins over the training data's span.
 * α_u · dev_u(t) — linear user-bias drift (eq. 7-8) with
   dev_u(t) = sign(t − t̄_u) · |t − t̄_u|^β, t in days, t̄_u the user's mean
   rating date, β = ``beta`` (0.4 in the paper).
+* c_u — optional per-user scale of the item bias (eq. 10-11 with
+  c_u(t) = c_u, no per-day part), penalised toward 1 by λ_c · (c_u − 1)²;
+  off by default (``user_scale``), so c_u = 1.
 
-The per-user scale c_u (eq. 10) and per-day terms b_{u,t} are not modelled.
+The per-day terms b_{u,t} and c_{u,t} are not modelled.
 
 Fitting is block coordinate descent on one objective: the usual ALS half-steps
 for [b_u, p_u] and [b_i, q_i] (the same kernel as the static model, with the
 time terms moved into the target), plus exact closed-form ridge updates of
-α_u and of every b_{i,bin}. The time terms use additive ("damped")
-penalties — λ_α · α_u² and λ_bin · b_{i,bin}² — rather than count-scaled ones,
+α_u, c_u and of every b_{i,bin}. With c_u on, the item half-step's design
+row is [c_u, p_u] instead of [1, p_u], solved exactly by
+``engines.temporal.scaled_bias_half_step`` (plain loops, so a fit with c_u
+takes about 3x as long; see benchmarks/README.md). The time terms use additive
+("damped") penalties — λ_α · α_u², λ_bin · b_{i,bin}², λ_c · (c_u − 1)² —
+rather than count-scaled ones,
 so a bin with one rating is shrunk hard and a busy bin hardly at all (as in
 Koren 2009 and the damped baselines of Koren 2010).
 
 Serving: a prediction at time t beyond the training data uses the last bin
 and the drift extrapolated to t (the paper's prescription for future dates);
-"now" means the end of the training data unless a time is given. Fold-in fits
-a new user's b_u, α_u and p_u from their own ratings and timestamps.
+"now" means the end of the training data unless a time is given. An unknown
+user gets μ + b_i + b_{i,Bin(t)} (c_u = 1, no drift). Fold-in fits a new
+user's b_u, α_u, c_u and p_u from their own ratings and timestamps.
 
 References
 ----------
@@ -41,7 +49,8 @@ import scipy.sparse as sp
 
 from movierec.config import ALSConfig, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.engines.temporal import pair_dots
+from movierec.engines.temporal import pair_dots, scaled_bias_half_step
+from movierec.engines.threads import kernel_threads
 from movierec.errors import DataValidationError
 from movierec.models.als import ALS
 from movierec.models.base import UserState
@@ -70,6 +79,11 @@ class TemporalConfig:
         residual is shrunk by n / (n + λ_bin)).
     reg_drift : float, default 1000.0
         λ_α, additive penalty of α_u (dev² is in days^(2β), so this is large).
+    user_scale : bool, default False
+        Fit c_u, the per-user scale of b_i + b_{i,Bin(t)} (eq. 10-11, c_u(t) = c_u).
+    reg_scale : float, default 10.0
+        λ_c, additive penalty of (c_u − 1)² (in ratings: a user with Σ x² of
+        their item terms x well above λ_c gets their own scale).
 
     The defaults were chosen on validation splits carved from the training
     part of ml-100k and ml-latest-small (benchmarks/temporal.py).
@@ -82,12 +96,16 @@ class TemporalConfig:
     beta: float = 0.4
     reg_bin: float = 100.0
     reg_drift: float = 1000.0
+    user_scale: bool = False
+    reg_scale: float = 10.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.item_time_bins, int) or self.item_time_bins < 0:
             raise DataValidationError(f"item_time_bins must be an integer >= 0, got {self.item_time_bins!r}")
-        if not (self.beta > 0 and self.reg_bin > 0 and self.reg_drift > 0):
-            raise DataValidationError(f"beta, reg_bin and reg_drift must be > 0; got {self.beta}, {self.reg_bin}, {self.reg_drift}")
+        if not (self.beta > 0 and self.reg_bin > 0 and self.reg_drift > 0 and self.reg_scale > 0):
+            raise DataValidationError(
+                f"beta, reg_bin, reg_drift and reg_scale must be > 0; got {self.beta}, {self.reg_bin}, {self.reg_drift}, {self.reg_scale}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,17 +137,37 @@ def drift_update(user_idx: np.ndarray, residual: np.ndarray, dev: np.ndarray, n_
     return (num / den).astype(np.float32)
 
 
-def bin_update(key: np.ndarray, residual: np.ndarray, n_keys: int, reg: float) -> np.ndarray:
-    """Exact ridge update of every item-bin bias b_{i,bin} (key = item · n_bins + bin).
+def bin_update(key: np.ndarray, residual: np.ndarray, n_keys: int, reg: float, coef: np.ndarray | None = None) -> np.ndarray:
+    """Exact ridge update of every item-bin bias b_{i,bin} (key = item · n_bins + bin; eq. 6).
 
-    b = Σ e / (n + reg) over the ratings of that item in that bin, where e is
-    the residual of the prediction without the bin term.
+    b = Σ c·e / (Σ c² + reg) over the ratings of that item in that bin, where
+    e is the residual of the prediction without the bin term and c the
+    rating's coefficient of the bin term: its user's c_u (eq. 10), or 1
+    (``coef=None``), giving Σ e / (n + reg).
 
     Returns
     -------
     ndarray of shape (n_keys,), float32
     """
-    return (np.bincount(key, residual, n_keys) / (np.bincount(key, minlength=n_keys) + reg)).astype(np.float32)
+    if coef is None:
+        return (np.bincount(key, residual, n_keys) / (np.bincount(key, minlength=n_keys) + reg)).astype(np.float32)
+    return (np.bincount(key, coef * residual, n_keys) / (np.bincount(key, coef * coef, n_keys) + reg)).astype(np.float32)
+
+
+def scale_update(user_idx: np.ndarray, residual: np.ndarray, item_terms: np.ndarray, n_users: int, reg: float) -> np.ndarray:
+    """Exact ridge update of every c_u toward 1 (eq. 10-11 with c_u(t) = c_u).
+
+    c_u minimises Σ_t (e_ut − c_u · x_ut)² + reg · (c_u − 1)², so
+    c_u = (Σ_t x_ut · e_ut + reg) / (Σ_t x_ut² + reg), where x = b_i + b_{i,Bin(t)}
+    and e is the residual of the prediction without the item terms.
+
+    Returns
+    -------
+    ndarray of shape (n_users,), float32
+    """
+    num = np.bincount(user_idx, residual * item_terms, n_users) + reg
+    den = np.bincount(user_idx, item_terms * item_terms, n_users) + reg
+    return (num / den).astype(np.float32)
 
 
 class TemporalALS(ALS):
@@ -144,11 +182,12 @@ class TemporalALS(ALS):
     user_time_mean_ : ndarray of shape (n_users,), float64 — t̄_u in UTC seconds
     item_bin_bias_ : ndarray of shape (n_items, item_time_bins), float32
     time_range_ : ndarray of shape (2,), float64 — first and last training timestamp
+    user_scale_ : ndarray of shape (n_users,), float32 — c_u (all 1 when ``user_scale`` is off)
     """
 
     name: ClassVar[str] = "als-time"
     array_names: ClassVar[tuple[str, ...]] = ALS.array_names + (
-        "user_alpha_", "user_time_mean_", "item_bin_bias_", "time_range_",
+        "user_alpha_", "user_time_mean_", "item_bin_bias_", "time_range_", "user_scale_",
     )  # fmt: skip
 
     def __init__(self, config: TemporalConfig | None = None, callback: Any = None) -> None:
@@ -191,26 +230,45 @@ class TemporalALS(ALS):
         self.item_bias_ = np.zeros(n_i, dtype=np.float32)
         self.user_alpha_ = np.zeros(n_u, dtype=np.float32)
         self.item_bin_bias_ = np.zeros((n_i, B if tc.item_time_bins else 0), dtype=np.float32)
+        self.user_scale_ = np.ones(n_u, dtype=np.float32)
+        cu = np.ones_like(v) if tc.user_scale else None  # c_u of each rating; None: c_u = 1, static item terms
         bin_term = np.zeros_like(v)
         drift_term = np.zeros_like(v)
         mu = self.global_mean_
         self.history_ = []
         for it in range(1, self.config.n_iter + 1):
             t0 = time.perf_counter()
-            ui.data = (v - drift_term - bin_term).astype(np.float32)
+            # Block [b_u, p_u]: the kernel subtracts μ + b_i; the rest of the item terms move into the target.
+            item_rest = bin_term if cu is None else cu * (self.item_bias_[i] + bin_term) - self.item_bias_[i]
+            ui.data = (v - drift_term - item_rest).astype(np.float32)
             self._half(ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_)
-            if tc.user_drift:
-                e = v - mu - self.user_bias_[u] - self.item_bias_[i] - bin_term - self._dots(ui)
-                self.user_alpha_ = drift_update(u, e, dev, n_u, tc.reg_drift)
-                drift_term = self.user_alpha_[u] * dev
-            iu.data = (v - drift_term - bin_term)[perm].astype(np.float32)
-            self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_)
-            ui.data = v.astype(np.float32)
-            if tc.item_time_bins:
-                e = v - mu - self.user_bias_[u] - drift_term - self.item_bias_[i] - self._dots(ui)
-                self.item_bin_bias_ = bin_update(key, e, n_i * B, tc.reg_bin).reshape(n_i, B)
+            if tc.user_drift or cu is not None:
+                base = v - mu - self.user_bias_[u] - self._dots(ui)
+                if tc.user_drift:  # block α_u (eq. 7-8)
+                    e = base - (self.item_bias_[i] + bin_term if cu is None else cu * (self.item_bias_[i] + bin_term))
+                    self.user_alpha_ = drift_update(u, e, dev, n_u, tc.reg_drift)
+                    drift_term = self.user_alpha_[u] * dev
+                if cu is not None:  # block c_u (eq. 10-11)
+                    self.user_scale_ = scale_update(u, base - drift_term, self.item_bias_[i] + bin_term, n_u, tc.reg_scale)
+                    cu = self.user_scale_[u].astype(np.float64)
+            # Block [b_i, q_i].
+            if cu is None:
+                iu.data = (v - drift_term - bin_term)[perm].astype(np.float32)
+                self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_)
+            else:
+                target = (v - mu - self.user_bias_[u] - drift_term - cu * bin_term)[perm].astype(np.float32)
+                with kernel_threads(n_i):
+                    scaled_bias_half_step(
+                        iu.indptr.astype(np.int64), iu.indices, target, cu[perm].astype(np.float32), self.user_factors_,
+                        self.config.reg, self.config.bias_reg, self.item_factors_, self.item_bias_,
+                    )  # fmt: skip
+            # One set of dot products serves the bin update and the sweep's training error.
+            item_static = self.item_bias_[i] if cu is None else cu * self.item_bias_[i]
+            resid = v - mu - self.user_bias_[u] - drift_term - item_static - self._dots(ui)
+            if tc.item_time_bins:  # block b_{i,bin} (eq. 6)
+                self.item_bin_bias_ = bin_update(key, resid, n_i * B, tc.reg_bin, cu).reshape(n_i, B)
                 bin_term = self.item_bin_bias_.ravel()[key]
-            resid = v - mu - self.user_bias_[u] - drift_term - self.item_bias_[i] - bin_term - self._dots(ui)
+                resid = resid - (bin_term if cu is None else cu * bin_term)
             entry = {"iteration": it, "train_rmse": float(np.sqrt(np.mean(resid**2))), "seconds": time.perf_counter() - t0}
             self.history_.append(entry)
             if self.callback:
@@ -248,29 +306,35 @@ class TemporalALS(ALS):
         super()._fill_known(state)
         state.extra["alpha"] = float(self.user_alpha_[state.user_idx])
         state.extra["t_mean"] = float(self.user_time_mean_[state.user_idx])
+        state.extra["scale"] = float(self.user_scale_[state.user_idx])
 
     def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
-        """Fit the new user's b_u, α_u, p_u from their ratings and timestamps (two block sweeps)."""
+        """Fit the new user's b_u, α_u, c_u and p_u from their ratings and timestamps (two block sweeps)."""
         tc = self.temporal_config
         ts = np.full(state.rated_idx.size, self.time_range_[1]) if timestamps is None else timestamps.astype(np.float64)
         t_mean = float(ts.mean())
         dev = drift(ts, t_mean, tc.beta) if tc.user_drift else np.zeros_like(ts)
         items = state.rated_idx
         item_terms = self.item_bias_[items] + (self.item_bin_bias_[items, self._bin(ts)] if tc.item_time_bins else 0.0)
-        alpha = 0.0
+        alpha, scale = 0.0, 1.0
         original = state.rated_values
         for _ in range(2):
-            state.rated_values = (original - alpha * dev - (item_terms - self.item_bias_[items])).astype(np.float32)
+            state.rated_values = (original - alpha * dev - (scale * item_terms - self.item_bias_[items])).astype(np.float32)
             super()._fold_in(state, None)
-            if tc.user_drift:
+            if tc.user_drift or tc.user_scale:
                 dots = self.item_factors_[items] @ state.factors if self._k else 0.0
-                e = original - self.global_mean_ - state.bias - item_terms - dots
-                alpha = float((e * dev).sum() / ((dev * dev).sum() + tc.reg_drift))
+                base = original - self.global_mean_ - state.bias - dots
+                if tc.user_drift:
+                    e = base - scale * item_terms
+                    alpha = float((e * dev).sum() / ((dev * dev).sum() + tc.reg_drift))
+                if tc.user_scale:
+                    e = base - alpha * dev
+                    scale = float(((e * item_terms).sum() + tc.reg_scale) / ((item_terms * item_terms).sum() + tc.reg_scale))
         state.rated_values = original
-        state.extra["alpha"], state.extra["t_mean"] = alpha, t_mean
+        state.extra["alpha"], state.extra["t_mean"], state.extra["scale"] = alpha, t_mean, scale
 
     def _score(self, state: UserState, t: float | None = None) -> np.ndarray:
-        scores = self.global_mean_ + self._item_terms(t) + np.float32(state.bias)
+        scores = self.global_mean_ + np.float32(state.extra.get("scale", 1.0)) * self._item_terms(t) + np.float32(state.bias)
         if "alpha" in state.extra:
             scores = scores + np.float32(self._user_drift(state.extra["alpha"], state.extra["t_mean"], t))
         if state.factors is not None and self._k:
@@ -282,8 +346,13 @@ class TemporalALS(ALS):
         tc = self.temporal_config
         when = np.full(u.shape, self.time_range_[1]) if t is None else np.asarray(t, dtype=np.float64)
         ku, ki = u >= 0, i >= 0
+        c = np.ones(u.shape)
+        if tc.user_scale:  # eq. 10: c_u multiplies b_i + b_{i,Bin(t)}; unknown users keep c = 1
+            c[ku] = self.user_scale_[u[ku]]
+            both = ku & ki
+            out[both] += (c[both] - 1.0) * self.item_bias_[i[both]]
         if tc.item_time_bins:
-            out[ki] += self.item_bin_bias_[i[ki], self._bin(when[ki])]
+            out[ki] += c[ki] * self.item_bin_bias_[i[ki], self._bin(when[ki])]
         if tc.user_drift:
             out[ku] += self.user_alpha_[u[ku]] * drift(when[ku], self.user_time_mean_[u[ku]], tc.beta)
         return out
@@ -303,7 +372,11 @@ class BiasTime(TemporalALS):
 
 
 def ladder_configs(explicit: ALSConfig | None = None) -> dict[str, TemporalConfig]:
-    """The rungs of the temporal ladder, each a ``TemporalConfig`` (Koren 2009, Table 2 order)."""
+    """The rungs of the temporal ladder, each a ``TemporalConfig`` (Koren 2009, Table 2 order).
+
+    "all together" is the default ``als-time``; the last rung adds the opt-in
+    per-user scale c_u (eq. 10-11) on top of it.
+    """
     base = TemporalConfig(explicit=explicit or ALSConfig())
     return {
         "static biases": replace(base, factors=False, item_time_bins=0, user_drift=False),
@@ -311,4 +384,5 @@ def ladder_configs(explicit: ALSConfig | None = None) -> dict[str, TemporalConfi
         "+ user drift": replace(base, factors=False),
         "+ factors (static)": replace(base, item_time_bins=0, user_drift=False),
         "all together": base,
+        "+ user scale c_u": replace(base, user_scale=True),
     }
