@@ -46,7 +46,7 @@ ETA_GRID = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0)
 LCB_Z = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0)
 SHRINK_M = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
 GUARD = 20
-KEYS = ("ndcg", "precision", "ndcg_graded", "recall", "coverage", "obscure_share", "avg_popularity", "novelty")
+KEYS = ("ndcg", "precision", "ndcg_graded", "recall", "map", "coverage", "obscure_share", "avg_popularity", "novelty")
 
 
 def overlap(lists: list[np.ndarray], reference: list[np.ndarray], k: int) -> float:
