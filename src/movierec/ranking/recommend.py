@@ -24,8 +24,10 @@ class Recommendation:
     score : float
         Predicted rating in stars, clipped to the rating scale (served value).
     raw_score : float
-        The model's unclipped ranking score (ranking order follows this; for
-        rating models it is the unclipped predicted rating).
+        The unclipped ranking score (ranking order follows this): the
+        unclipped predicted rating under ``rank_by="rating"`` (and "score" for
+        rating models), the confidence score (r̂_ui − r̂_∅i) + η · ln(1 + n_i)
+        under ``rank_by="confidence"`` (the ``als`` default).
     n_ratings : int
         Training ratings of the film (the popularity guard's evidence).
     genres : list of str
