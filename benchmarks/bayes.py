@@ -8,9 +8,9 @@ Sections (each only looks at a fold's test file to score the model it chose with
 
 * ``select`` — how the default ``n_factors`` was fixed: 3-fold CV inside u1.base
   (seed 7) over ``--grid``; u1.test is never read.
-* ``default`` — the default ``BayesConfig`` on u1..u5 through the evaluation
-  harness (``run_protocol``, same clipping and cold-start rules as every row of
-  the README table), with default ALS in the same run.
+* ``default`` — the default ``BayesConfig`` (or ``--config``) on u1..u5 through the
+  evaluation harness (``run_protocol``, same clipping and cold-start rules as every
+  row of the README table), with default ALS in the same run.
 * ``nested`` — per fold k, ``n_factors`` chosen on an inner 80/20 split of
   u{k}.base (``random_split``, seed 42), refitted on u{k}.base, scored on u{k}.test.
 * ``ensemble`` — idea (c): the average of 5 ALS-WR fits (seeds 0..4), default config.
@@ -21,6 +21,7 @@ Raw JSON goes to ``benchmarks/results/bayes.json``; Markdown tables to stdout.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -62,9 +63,11 @@ def select(grid: list[int]) -> dict[str, Any]:
     return out
 
 
-def default() -> dict[str, Any]:
-    res = run_protocol("ml-100k", "ml100k-folds", ["als", "als-bayes"], options=EvalOptions(guard_grid=()))
-    return res.to_dict()
+def default(config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """u1..u5 through the harness: default ALS and als-bayes (``config``: a BayesConfig dict, default {})."""
+    configs = {"als-bayes": config or {}}
+    res = run_protocol("ml-100k", "ml100k-folds", ["als", "als-bayes"], configs, options=EvalOptions(guard_grid=()))
+    return res.to_dict() | {"config": config or {}}
 
 
 def nested(grid: list[int]) -> list[dict[str, Any]]:
@@ -99,6 +102,8 @@ def main() -> None:
     ap.add_argument("--sections", nargs="*", default=["select", "default", "nested", "ensemble"],
                     choices=["select", "default", "nested", "ensemble"])  # fmt: skip
     ap.add_argument("--grid", type=int, nargs="*", default=[5, 10, 20, 32], help="n_factors searched")
+    ap.add_argument("--config", type=json.loads, default=None,
+                    help='default section: als-bayes config as JSON, e.g. \'{"n_samples": 380}\'')  # fmt: skip
     ap.add_argument("--out-name", default="bayes")
     args = ap.parse_args()
     payload: dict[str, Any] = {"machine": machine(), "grid": args.grid}
@@ -106,7 +111,7 @@ def main() -> None:
     if "select" in args.sections:
         payload["select"] = select(args.grid)
     if "default" in args.sections:
-        payload["default"] = default()
+        payload["default"] = default(args.config)
         cols = ["model", "split", "rmse", "mae"]
         rows = [{c: r[c] for c in cols} for r in payload["default"]["rows"]]
         print("\n### ml-100k u1-u5, default configs\n" + table(rows, cols))

@@ -78,8 +78,8 @@ class BayesConfig:
     Defaults: n_factors 5 was chosen by 3-fold cross-validation inside ml-100k's
     u1.base over {2, 3, 5, 10} (``benchmarks/bayes.py --sections select``; u1.test
     unseen). n_samples: the u1–u5 mean RMSE with 80 / 180 / 380 samples is
-    0.9015 / 0.8998 / 0.8997, so 180 is where it flattens (the stored rank is
-    n_samples · n_factors = 900).
+    0.9013 / 0.8998 / 0.8991, so 180 is near where it flattens (the stored rank
+    is n_samples · n_factors = 900).
     """
 
     explicit: ALSConfig = ALSConfig(n_factors=5, n_iter=5)
