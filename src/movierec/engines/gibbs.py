@@ -76,8 +76,9 @@ def gibbs_half_step(
 
     References
     ----------
-    Salakhutdinov, Mnih. ICML 2008. doi:10.1145/1390156.1390267 (eq. 11-12,
-    with a diagonal prior precision as in Bayesian factorization machines).
+    Salakhutdinov, Mnih. ICML 2008. doi:10.1145/1390156.1390267 (the
+    conditional of a user or item row, here with a diagonal prior precision as
+    in Bayesian factorization machines).
     """
     n_rows = factors.shape[0]
     k = other_factors.shape[1]

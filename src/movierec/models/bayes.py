@@ -26,7 +26,8 @@ conditional posterior given that sample's items and user prior
 same average over samples. For a training user this estimates the same
 posterior mean as the stored rows, with less Monte Carlo noise.
 
-Hyperpriors are fixed and weak (a₀ = b₀ = γ = 1, as in BPMF and libFM); only
+Hyperpriors are fixed and weak (a₀ = b₀ = γ = 1, libFM's defaults; BPMF's
+Gaussian-Wishart prior is replaced by this per-dimension analogue); only
 n_factors, n_burn and n_samples are chosen (benchmarks/README.md, issue 4).
 
 References
