@@ -199,13 +199,17 @@ def test_scaled_bias_half_step_matches_numpy_normal_equations(seed: int) -> None
     from movierec.engines.temporal import scaled_bias_half_step
 
     rng = np.random.default_rng(seed)
-    m = sp_random_csr(rng, 30, 25, 0.3)
+    m = sp_random_csr(rng, 30, 600, 0.3)  # ~180 entries a row, some rows made longer than one PIECE (256) below
+    empty = sp.csr_matrix((1, 600), dtype=np.float32)
+    m = sp.vstack([m, sp_random_csr(rng, 2, 600, 0.9), empty]).tocsr()[np.r_[0:15, 30, 15:30, 31, 32]]
+    m.sort_indices()
+    assert np.diff(m.indptr).max() > 256
     m.data = rng.normal(size=m.nnz).astype(np.float32)
-    y = rng.standard_normal((25, 6)).astype(np.float32)
+    y = rng.standard_normal((600, 6)).astype(np.float32)
     coef = rng.uniform(0.3, 2.0, m.nnz).astype(np.float32)
-    f, b = np.zeros((30, 6), np.float32), np.zeros(30, np.float32)
+    f, b = np.zeros((33, 6), np.float32), np.zeros(33, np.float32)
     scaled_bias_half_step(m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data, coef, y, 0.1, 0.05, f, b)
-    for r in range(30):  # oracle: dense normal equations of min Σ (t − s·b − x·y_j)² + 0.05·n·b² + 0.1·n·‖x‖²
+    for r in range(33):  # oracle: dense normal equations of min Σ (t − s·b − x·y_j)² + 0.05·n·b² + 0.1·n·‖x‖²
         lo, hi = m.indptr[r], m.indptr[r + 1]
         n = hi - lo
         if n == 0:
@@ -219,7 +223,7 @@ def test_scaled_bias_half_step_matches_numpy_normal_equations(seed: int) -> None
     indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
     scaled_bias_half_step(indptr, indices, m.data, np.ones(m.nnz, np.float32), y, 0.1, 0.05, f1, b1)
     f2, b2 = np.zeros_like(f), np.zeros_like(b)
-    zeros_other, zeros_offset = np.zeros(25, np.float32), np.zeros(30, np.float32)
+    zeros_other, zeros_offset = np.zeros(600, np.float32), np.zeros(33, np.float32)
     solve_half_step(indptr, indices, m.data, y, zeros_other, zeros_offset, 0.0, 0.1, 0.05, f2, b2)
     np.testing.assert_allclose(f1, f2, atol=1e-4)
     np.testing.assert_allclose(b1, b2, atol=1e-4)

@@ -37,6 +37,10 @@ def pair_dots(indptr: np.ndarray, indices: np.ndarray, row_factors: np.ndarray, 
     return out
 
 
+PIECE = 256
+"""Ratings gathered per matrix product in ``scaled_bias_half_step`` (PIECE × (k+1) float64 stays in L2)."""
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def scaled_bias_half_step(
     indptr: np.ndarray,
@@ -55,11 +59,13 @@ def scaled_bias_half_step(
 
         min_{b, x}  Σ_p (t_p − s_p · b − x · y_j)² + bias_reg · n_i · b² + reg · n_i · ‖x‖²
 
-    with z_p = [s_p, y_j] as the design row (normal equations of size k+1,
-    float64, ``np.linalg.solve``). With every s_p = 1 this is the static
-    half-step of ``movierec.engines.local.solve_half_step``. Rows without
-    ratings get zeros. Plain scalar loops (about 2·n_i·(k+1)² flops per row):
-    used only when c_u is switched on.
+    with z_p = [s_p, y_j] as the design row: the rows are gathered ``PIECE``
+    at a time into a float64 block Z, ZᵀZ and Zᵀt accumulated by matrix
+    products (BLAS; run it under ``kernel_threads`` so BLAS stays single-threaded
+    inside the parallel loop), and the (k+1)² system solved by
+    ``np.linalg.solve``. With every s_p = 1 this is the static half-step of
+    ``movierec.engines.local.solve_half_step``. Rows without ratings get zeros.
+    Slower than that kernel (float64, full products, LU): used only when c_u is on.
 
     Parameters
     ----------
@@ -82,20 +88,22 @@ def scaled_bias_half_step(
             continue
         A = np.zeros((d, d))
         rhs = np.zeros(d)
-        z = np.empty(d)
-        for p in range(indptr[r], indptr[r + 1]):
-            j = indices[p]
-            z[0] = coef[p]
-            for a in range(k):
-                z[a + 1] = other_factors[j, a]
-            t = targets[p]
-            for a in range(d):
-                rhs[a] += z[a] * t
-                for b in range(a, d):
-                    A[a, b] += z[a] * z[b]
-        for a in range(d):
-            for b in range(a):
-                A[a, b] = A[b, a]
+        Z = np.empty((min(n, PIECE), d))
+        t = np.empty(min(n, PIECE))
+        start = indptr[r]
+        while start < indptr[r + 1]:
+            m = min(PIECE, indptr[r + 1] - start)
+            for q in range(m):
+                p = start + q
+                Z[q, 0] = coef[p]
+                j = indices[p]
+                for a in range(k):
+                    Z[q, a + 1] = other_factors[j, a]
+                t[q] = targets[p]
+            Zm = Z[:m]
+            A += Zm.T @ Zm
+            rhs += Zm.T @ t[:m]
+            start += m
         A[0, 0] += bias_reg * n
         for a in range(1, d):
             A[a, a] += reg * n

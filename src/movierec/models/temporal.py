@@ -18,8 +18,9 @@ for [b_u, p_u] and [b_i, q_i] (the same kernel as the static model, with the
 time terms moved into the target), plus exact closed-form ridge updates of
 α_u, c_u and of every b_{i,bin}. With c_u on, the item half-step's design
 row is [c_u, p_u] instead of [1, p_u], solved exactly by
-``engines.temporal.scaled_bias_half_step`` (plain loops, so a fit with c_u
-takes about 3x as long; see benchmarks/README.md). The time terms use additive
+``engines.temporal.scaled_bias_half_step`` (float64, slower than the static
+kernel: a fit with c_u takes 2.4-5.6x as long as static ALS in
+benchmarks/README.md, one reason it is off by default). The time terms use additive
 ("damped") penalties — λ_α · α_u², λ_bin · b_{i,bin}², λ_c · (c_u − 1)² —
 rather than count-scaled ones,
 so a bin with one rating is shrunk hard and a busy bin hardly at all (as in
@@ -81,6 +82,8 @@ class TemporalConfig:
         λ_α, additive penalty of α_u (dev² is in days^(2β), so this is large).
     user_scale : bool, default False
         Fit c_u, the per-user scale of b_i + b_{i,Bin(t)} (eq. 10-11, c_u(t) = c_u).
+        Off by default: it helped on the last-5 splits but not on ml-100k's
+        chronological one, and it costs fit time (benchmarks/README.md).
     reg_scale : float, default 10.0
         λ_c, additive penalty of (c_u − 1)² (in ratings: a user with Σ x² of
         their item terms x well above λ_c gets their own scale).
