@@ -142,9 +142,13 @@ class ALS(Recommender):
         state.bias = float(bias[0])
         state.factors = factors[0]
 
+    def item_baseline(self) -> np.ndarray:
+        """μ + b_i of every item, shape (n_items,), float32 (cached per fit)."""
+        return self.cached("item_baseline", lambda: (np.float32(self.global_mean_) + self.item_bias_).astype(np.float32))
+
     def _score(self, state: UserState) -> np.ndarray:
-        # float32 throughout, summed as (μ + b_i) + b_u + p_u·q_i (the batch kernels' order)
-        base = self.cached("item_baseline", lambda: (np.float32(self.global_mean_) + self.item_bias_).astype(np.float32))
+        # float32 throughout, summed as p_u·q_i + ((μ + b_i) + b_u) (the batch kernels' order)
+        base = self.item_baseline()
         if state.factors is None:
             return base + np.float32(state.bias)
         scores = self.item_factors_ @ state.factors.astype(np.float32, copy=False)

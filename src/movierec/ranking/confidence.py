@@ -133,6 +133,22 @@ def confidence_scores(
     return ((np.asarray(ratings_pred, dtype=np.float32) - cold_baseline(model)) + bonus).astype(np.float32)
 
 
+def confidence_ranking(model: Recommender, state: UserState, confidence_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence scores and predicted ratings of every item, both float32 of shape (n_items,).
+
+    For plain explicit ALS both come from one product p_u·q (the online hot path): the scores
+    summed as in ``confidence_scores``, the ratings exactly as ``ALS._score`` sums them.
+    """
+    if _plain_als(model) and state.factors is not None:
+        dot = model.item_factors_ @ state.factors.astype(np.float32, copy=False)  # type: ignore[attr-defined]
+        bias = np.float32(state.bias)
+        scores = dot + (evidence_bonus(model, confidence_weight) + bias)
+        ratings = dot + (model.item_baseline() + bias)  # type: ignore[attr-defined]
+        return scores, ratings
+    ratings = model.rating_scores(state)
+    return confidence_scores(model, state, confidence_weight, ratings), ratings
+
+
 def ranking_scores(
     model: Recommender, state: UserState, rank_by: str | None = None, confidence_weight: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -165,10 +181,10 @@ def ranking_scores(
         # models whose ranking score is their predicted rating (the base ``rating_scores``) are scored once
         same = type(model).rating_scores is Recommender.rating_scores
         return scores, scores if same else model.rating_scores(state)
-    ratings_pred = model.rating_scores(state)
     if rank_by == "rating":
+        ratings_pred = model.rating_scores(state)
         return ratings_pred, ratings_pred
-    return confidence_scores(model, state, resolve_confidence_weight(model, confidence_weight), ratings_pred), ratings_pred
+    return confidence_ranking(model, state, resolve_confidence_weight(model, confidence_weight))
 
 
 def resolve_confidence_weight(model: Recommender, confidence_weight: float | None = None) -> float:
@@ -197,6 +213,7 @@ def _plain_als(model: Recommender) -> bool:
 __all__ = [
     "RANK_BY",
     "cold_baseline",
+    "confidence_ranking",
     "confidence_scores",
     "default_confidence_weight",
     "default_rank_by",

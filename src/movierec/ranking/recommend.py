@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from movierec.models.base import Recommender, UserState
-from movierec.ranking.confidence import RANK_BY, confidence_scores, default_rank_by, resolve_confidence_weight
+from movierec.ranking.confidence import RANK_BY, confidence_ranking, default_rank_by, resolve_confidence_weight
 from movierec.ranking.topk import top_k
 
 
@@ -180,8 +180,7 @@ def recommend(
     if min_ratings is None:
         min_ratings = default_min_ratings(model)
     if weight is not None:
-        ratings_pred = model.rating_scores(state)
-        scores = confidence_scores(model, state, weight, ratings_pred)
+        scores, ratings_pred = confidence_ranking(model, state, weight)
     else:
         scores = model.rating_scores(state) if rank_by == "rating" else model.score(state)
         # Models that rank by their predicted rating (the base ``rating_scores``) are scored once.
