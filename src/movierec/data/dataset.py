@@ -183,12 +183,22 @@ class Dataset:
         return np.bincount(self.arrays()[1], minlength=self.n_items).astype(np.int64)
 
     def fingerprint(self) -> str:
-        """SHA-256 over the sorted (user_id, movie_id, rating, timestamp) rows."""
+        """SHA-256 identifying the ratings: the same (user_id, movie_id, rating, timestamp) rows in any order.
+
+        Hashes the sorted user and movie id sets, the row count, and the wrapping sum and
+        the xor of a 64-bit mix (splitmix64) of every row's (user, movie, rating, timestamp):
+        one vectorized pass instead of a sort (the sort took 4.4 s of a 52 s fit at 21M ratings).
+        """
         h = hashlib.sha256()
-        r = self.ratings.sort("user_id", "movie_id")
-        for col in RATING_COLUMNS:
-            s = r[col]
-            h.update(s.cast(pl.Utf8).str.join("\x1f").item().encode() if s.dtype == pl.Utf8 else s.to_numpy().tobytes())
+        for ids in (self.users.ids, self.items.ids):
+            h.update(ids.cast(pl.Utf8).str.join("\x1f").item().encode() if ids.dtype == pl.Utf8 else ids.to_numpy().tobytes())
+        u, i, r = self.arrays()
+        ts = self.ratings["timestamp"].to_numpy().astype(np.int64, copy=False)
+        x = _mix64(u.astype(np.uint64) << np.uint64(32) | i.astype(np.uint64))
+        x = _mix64(x ^ r.view(np.uint32).astype(np.uint64))
+        x = _mix64(x ^ ts.view(np.uint64))
+        summary = np.array([len(x), np.sum(x, dtype=np.uint64), np.bitwise_xor.reduce(x) if len(x) else 0], dtype=np.uint64)
+        h.update(summary.tobytes())
         return h.hexdigest()
 
     def subset(self, mask: np.ndarray | pl.Series, name: str | None = None) -> Dataset:
@@ -262,3 +272,11 @@ def _complete_catalogue(movies: pl.DataFrame | None, items: IdMap, id_dtype: pl.
     return movies.select(
         pl.col("movie_id"), pl.col("title"), pl.col("year").cast(pl.Int32), pl.col("genres").cast(pl.List(pl.Utf8))
     )
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer on uint64 values (wrapping arithmetic), a new array."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))

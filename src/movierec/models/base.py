@@ -135,7 +135,7 @@ class Recommender:
         self.global_mean_ = float(np.mean(r, dtype=np.float64))
         self.user_items_ = sp.csr_matrix((r, (u, i)), shape=(dataset.n_users, dataset.n_items), dtype=np.float32)
         self.user_items_.sort_indices()
-        self.item_counts_ = np.diff(self.user_items_.tocsc().indptr).astype(np.int64)
+        self.item_counts_ = np.bincount(i, minlength=dataset.n_items).astype(np.int64)  # rows are unique pairs
         self.data_fingerprint_ = dataset.fingerprint()
         self._fit(dataset)
         self.fitted_ = True
