@@ -43,37 +43,42 @@ on 66 × 66 × 224 took 0.38 s of CPU for the item side of a 3.8M-rating set and
 ``docs/performance.md``."""
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, fastmath=True)  # no Numba-level inline: it kept LLVM from vectorizing (25 vs 13 µs)
 def _cholesky_solve(A: np.ndarray, b: np.ndarray, L: np.ndarray, d: int) -> bool:  # pragma: no cover - numba
     """Solve A w = b in place of ``b`` for symmetric positive definite A (upper triangle read).
 
     Returns False when A is not positive definite (the caller marks the row non-finite).
     """
+    # Row views (``L[i]``) let LLVM vectorize the dot products: 2x faster than L[i, p] at d = 65.
     for j in range(d):
+        Lj = L[j]
         s = A[j, j]
         for p in range(j):
-            s -= L[j, p] * L[j, p]
+            s -= Lj[p] * Lj[p]
         if s <= 0.0:
             return False
         ljj = np.sqrt(s)
-        L[j, j] = ljj
+        Lj[j] = ljj
+        inv = 1.0 / ljj
         for i in range(j + 1, d):
+            Li = L[i]
             s = A[j, i]
             for p in range(j):
-                s -= L[i, p] * L[j, p]
-            L[i, j] = s / ljj
+                s -= Li[p] * Lj[p]
+            Li[j] = s * inv
     _triangular_solve(L, b, d)
     return True
 
 
-@njit(cache=True, fastmath=True, inline="always")
+@njit(cache=True, fastmath=True)  # no Numba-level inline: it kept LLVM from vectorizing (25 vs 13 µs)
 def _triangular_solve(L: np.ndarray, b: np.ndarray, d: int) -> None:  # pragma: no cover - numba
     """Overwrite ``b`` with (L Lᵀ)⁻¹ b for lower-triangular L (row-major reads)."""
     for i in range(d):  # forward: L y = b
+        Li = L[i]
         s = b[i]
         for p in range(i):
-            s -= L[i, p] * b[p]
-        b[i] = s / L[i, i]
+            s -= Li[p] * b[p]
+        b[i] = s / Li[i]
     for i in range(d - 1, -1, -1):  # backward: Lᵀ w = y
         s = b[i]
         for p in range(i + 1, d):
