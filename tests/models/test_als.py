@@ -122,3 +122,20 @@ def test_predict_cold_start_fallback_C15() -> None:
     mu = model.global_mean_
     assert p.raw[1] == pytest.approx(mu + model.item_bias_[model.items_.index(10)], abs=1e-5)
     assert p.raw[2] == pytest.approx(mu + model.user_bias_[model.users_.index(1)], abs=1e-5)
+
+
+def test_refit_serves_no_value_cached_during_the_fit(seed: int) -> None:
+    """A callback that ranks mid-fit (the model is still ``fitted_`` from its first fit) caches
+    values of half-trained arrays; ``fit`` must not serve them afterwards."""
+    from movierec import recommend
+
+    ds = tiny(seed, 20, 15)
+    model = ALS(ALSConfig(n_factors=3, n_iter=4, random_state=seed)).fit(ds)
+    user = model.users_.ids[0]
+    model.callback = lambda it, entry: recommend(model, user, k=5)
+    model.fit(ds)
+    model.callback = None
+    fresh = ALS(ALSConfig(n_factors=3, n_iter=4, random_state=seed)).fit(ds)
+    np.testing.assert_array_equal(model.item_baseline(), fresh.item_baseline())
+    got, want = recommend(model, user, k=5), recommend(fresh, user, k=5)
+    assert [(r.movie_id, r.raw_score, r.score) for r in got] == [(r.movie_id, r.raw_score, r.score) for r in want]

@@ -138,6 +138,7 @@ class Recommender:
         self.item_counts_ = np.bincount(i, minlength=dataset.n_items).astype(np.int64)  # rows are unique pairs
         self.data_fingerprint_ = dataset.fingerprint()
         self._fit(dataset)
+        self.__dict__.pop("_derived", None)  # and any built during the fit (a callback that ranked)
         self.fitted_ = True
         self.check_finite()
         return self
@@ -159,7 +160,8 @@ class Recommender:
     def cached(self, key: Any, build: Callable[[], T]) -> T:
         """A value derived from the fitted state (item baseline, catalogue records, ...), built once.
 
-        ``fit`` clears these, so a refitted model never serves values of its previous fit.
+        ``fit`` clears these before and after ``_fit``, so a refitted model never serves values
+        of its previous fit or of half-trained arrays (a callback that ranks during the fit).
         Fitted arrays must not be changed in place afterwards.
         """
         store = self.__dict__.setdefault("_derived", {})
