@@ -53,6 +53,7 @@ def _top_k_sort(scores: np.ndarray, candidates: np.ndarray, k: int, n_ratings: n
     cand = np.flatnonzero(candidates & np.isfinite(scores))
     if cand.size == 0:
         return cand.astype(np.int64)
+    n_ratings = np.asarray(n_ratings, dtype=np.int64)  # negated below: unsigned counts would wrap (0 first)
     s = scores[cand]
     if cand.size > k:
         kth = np.partition(s, cand.size - k)[cand.size - k]
