@@ -51,7 +51,8 @@ class ALS(Recommender):
     item_bias_ : ndarray of shape (n_items,), float32, stars
     global_mean_ : float, stars
     history_ : list of dict
-        Per sweep: ``iteration``, ``train_rmse``, ``seconds``.
+        Per sweep: ``iteration``, ``seconds``, and ``train_rmse`` (every sweep with a
+        ``callback``, else the last sweep only: ``IterationCallback``).
 
     Raises
     ------

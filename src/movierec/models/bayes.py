@@ -170,7 +170,8 @@ class BayesianALS(ALS):
         row 1 the mean m_U (bias first).
     history_ : list of dict
         Per sweep: ``iteration`` (warm-start sweeps first), ``phase``
-        ("als", "burn" or "sample"), ``train_rmse`` of that sweep's draw, ``sigma``, ``seconds``.
+        ("als", "burn" or "sample"), ``train_rmse`` of that sweep's draw (of the "als" sweeps only
+        the last without a ``callback``), ``sigma`` ("burn" and "sample"), ``seconds``.
 
     Raises
     ------

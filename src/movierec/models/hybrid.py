@@ -143,8 +143,11 @@ class Hybrid(ALS):
 
     def confidence_(self) -> np.ndarray:
         """w_i = n_i / (n_i + shrinkage), shape (n_items,), float32."""
-        n = self.item_counts_.astype(np.float32)
-        return self.cached("confidence", lambda: n / (n + np.float32(self.hybrid_config.shrinkage)))
+        def build() -> np.ndarray:
+            n = self.item_counts_.astype(np.float32)
+            return n / (n + np.float32(self.hybrid_config.shrinkage))
+
+        return self.cached("confidence", build)
 
     def _score(self, state: UserState) -> np.ndarray:
         """Hybrid ranking score; a cold-start user is the average user (x_u = x̄, p_u = 0)."""
