@@ -134,3 +134,24 @@ def test_batch_and_written_file_match_recommend_under_confidence(tmp_path: Path,
         np.testing.assert_allclose(mine["score"].to_numpy(), [r.score for r in ref], atol=1e-5)
     block = next(iter_top_k(model, k=5, min_ratings=3))
     assert block.rating is not None and np.isfinite(block.rating[block.item_idx >= 0]).all()
+
+
+def test_one_product_path_equals_the_two_product_computation_bit_for_bit(seed: int) -> None:
+    """``confidence_ranking`` (one p_u·q for both outputs) gives exactly ``confidence_scores`` and
+    ``rating_scores`` for known, folded-in and cold users, and the batch kernel ranks the same films."""
+    from movierec.ranking.confidence import confidence_ranking
+
+    model = factor_model(50, 300, 8, seed)
+    folded = model.fold_in(model.items_.ids[:6].to_list(), [4.0, 3.5, 2.0, 5.0, 1.0, 3.0])
+    cold = model.fold_in([], [])
+    for state in [model._known_state(u) for u in range(10)] + [folded, cold]:
+        for eta in (0.0, 1.25):
+            scores, ratings = confidence_ranking(model, state, eta)
+            assert scores.dtype == ratings.dtype == np.float32
+            np.testing.assert_array_equal(scores, confidence_scores(model, state, eta))
+            np.testing.assert_array_equal(ratings, model.rating_scores(state))
+    block = next(iter_top_k(model, k=8, min_ratings=3, users=np.arange(10)))
+    for row, u in enumerate(block.user_idx):
+        assert [r.movie_id for r in recommend(model, model.users_.ids[int(u)], k=8, min_ratings=3)] == [
+            model.items_.ids[int(i)] for i in block.item_idx[row] if i >= 0
+        ]

@@ -247,6 +247,22 @@ def test_web_page_is_served(client: httpx.Client) -> None:
     assert "innerHTML" not in js  # titles are only ever written as text
 
 
+def test_swagger_ui_is_served_from_the_vendored_copy(client: httpx.Client) -> None:
+    """/docs names only the service's own files (no CDN), and those files are served."""
+    r = client.get("/docs")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "cdn.jsdelivr" not in r.text and "/openapi.json" in r.text
+    for path, kind in (
+        ("/static/swagger/swagger-ui-bundle.js", "javascript"),
+        ("/static/swagger/swagger-ui.css", "text/css"),
+        ("/static/swagger/favicon-32x32.png", "image/png"),
+    ):
+        assert path in r.text
+        asset = client.get(path)
+        assert asset.status_code == 200 and kind in asset.headers["content-type"] and asset.content, path
+    assert client.get("/openapi.json").status_code == 200
+
+
 def test_the_hybrid_model_is_served_through_the_same_protocol(ml_small, tmp_path: Path, sqlite_url: str) -> None:
     """The default model will be "hybrid" (ranking score is not a rating): predictions must still be stars."""
     from movierec.models import make_model
