@@ -139,3 +139,20 @@ def test_refit_serves_no_value_cached_during_the_fit(seed: int) -> None:
     np.testing.assert_array_equal(model.item_baseline(), fresh.item_baseline())
     got, want = recommend(model, user, k=5), recommend(fresh, user, k=5)
     assert [(r.movie_id, r.raw_score, r.score) for r in got] == [(r.movie_id, r.raw_score, r.score) for r in want]
+
+
+def test_item_table_rows_are_item_positions(seed: int) -> None:
+    """``describe`` and the explanations index ``item_table`` columns by item position."""
+    import polars as pl
+
+    ds = tiny(seed, 20, 15)
+    model = ALS(ALSConfig(n_factors=2, n_iter=1, random_state=seed)).fit(ds)
+    ids = model.items_.ids.to_list()
+    rev = ids[::-1]
+    model.movies_ = pl.DataFrame(
+        {"movie_id": rev, "title": [f"t{m}" for m in rev], "year": [None] * len(ids), "genres": [["Drama"]] * len(ids)},
+        schema_overrides={"year": pl.Int32},
+    )
+    table = model.item_table()
+    assert table["item_idx"].to_list() == list(range(model.n_items))
+    assert table["movie_id"].to_list() == ids and table["title"].to_list() == [f"t{m}" for m in ids]

@@ -346,12 +346,16 @@ class Recommender:
         return {}
 
     def item_table(self) -> pl.DataFrame:
-        """Per-item frame: item_idx, movie_id, n_ratings, joined with the catalogue."""
+        """Per-item frame: item_idx, movie_id, n_ratings, joined with the catalogue; row i is item position i.
+
+        Callers index its columns by item position (``describe``, explanations, genre masks).
+        """
         self._require_fitted()
         base = pl.DataFrame(
             {"item_idx": np.arange(self.n_items, dtype=np.int32), "movie_id": self.items_.ids, "n_ratings": self.item_counts_}
         )
-        return base.join(self.movies_, on="movie_id", how="left")
+        # A join's row order is unspecified in Polars ("none" by default): sort back to positions.
+        return base.join(self.movies_, on="movie_id", how="left").sort("item_idx")
 
 
 __all__ = ["Recommender", "UserState", "Predictions", "RatingScale", "IdMap"]
