@@ -39,3 +39,19 @@ def test_fingerprint_of_swapped_ratings_differs() -> None:
     frame = _frame()
     swapped = frame.with_columns(pl.Series("rating", [3.5, 4.0, 5.0, 1.0, 2.5, 4.0], dtype=pl.Float32))
     assert Dataset.from_frames(swapped).fingerprint() != Dataset.from_frames(frame).fingerprint()
+
+
+def test_fingerprint_of_string_ids_extreme_values_and_no_rows() -> None:
+    """String ids, ids and timestamps at the int64 limits (wrapping uint64 arithmetic, no warning), empty data."""
+    s = pl.DataFrame(
+        {"user_id": ["a", "b", "b"], "movie_id": ["x", "x", "y"], "rating": [1.0, 2.0, 3.0], "timestamp": [0, 1, 2]}
+    )
+    assert Dataset.from_frames(s).fingerprint() == Dataset.from_frames(s.reverse()).fingerprint()
+    renamed = s.with_columns(pl.col("movie_id").replace({"y": "z"}))
+    assert Dataset.from_frames(renamed).fingerprint() != Dataset.from_frames(s).fingerprint()
+    big = pl.DataFrame(
+        {"user_id": [2**63 - 1, -(2**63)], "movie_id": [1, 2], "rating": [0.5, 5.0], "timestamp": [-(2**63), 2**63 - 1]}
+    )
+    assert Dataset.from_frames(big).fingerprint() == Dataset.from_frames(big.reverse()).fingerprint()
+    empty = Dataset.from_frames(_frame().head(0))
+    assert len(empty.fingerprint()) == 64 and empty.fingerprint() != Dataset.from_frames(_frame()).fingerprint()
