@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from movierec.engines.local import BLAS_MIN_RANK, BLAS_MIN_ROW, PIECE, solve_half_step
 
 
-@pytest.mark.parametrize("k", [BLAS_MIN_RANK, 20])
+@pytest.mark.parametrize("k", [BLAS_MIN_RANK, 20, 40, 64])  # 40, 64: wide enough for blocked products
 def test_blas_path_matches_numpy_normal_equations_across_pieces(seed: int, k: int) -> None:
     rng = np.random.default_rng(seed)
     n_other = 3 * PIECE + 50
