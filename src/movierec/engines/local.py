@@ -107,13 +107,15 @@ def _normal_scalar(indices, values, other_factors, other_bias, start, end, base,
 
 @njit(cache=True, fastmath=True)
 def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par):  # pragma: no cover - numba
-    """ZᵀZ and Zᵀt by one BLAS ``sgemm`` per PIECE ratings, added into A (upper) and b in float64.
+    """ZᵀZ and Zᵀt by BLAS ``sgemm`` per PIECE ratings, added into A (upper) and b in float64.
 
     Each piece is gathered as float32 rows ``[1, y_j, t_j]`` into ``Z`` (shape
     PIECE × (k+2)), so the (k+2)² product ``G`` (accumulated over pieces,
     beta = 1) holds ZᵀZ in its first k+1 rows and columns and Zᵀt in its last
-    row. ``sgemm`` computes the full square, twice the flops of ``ssyrk``, yet
-    ran 1.07–1.5× faster at these sizes (66 × 66 × ≤ 224; ``docs/performance.md``).
+    row. The product is taken in ``_gram_blocks(k+2)``² column blocks, of which only
+    the blocks on and below the diagonal (in this row-major view) are computed:
+    10 of 16 at rank 64, 0.26–0.28 s instead of 0.32–0.33 s of CPU for one
+    side of a 3.8M-rating set (``docs/performance.md``), though each call is smaller.
     ``par`` holds the Fortran scalars (``_blas_params``); ``t`` is unused (kept for
     the call signature of the benchmarks).
     """
@@ -121,11 +123,12 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
     d = k + 1
     e = d + 1
     ipar, fpar, cpar = par
-    ipar[0] = e
-    ipar[1] = e
     ipar[3] = e
     ipar[4] = e
     ipar[5] = e
+    nb = _gram_blocks(e)
+    Zf = Z.ravel()  # views: Fortran sees Z as e×m (lda = e) and G as e×e (ldc = e)
+    Gf = G.ravel()
     G[:] = 0.0
     for p0 in range(start, end, PIECE):
         m = min(PIECE, end - p0)
@@ -136,13 +139,28 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
                 Z[q, a + 1] = other_factors[j, a]
             Z[q, d] = values[p0 + q] - base - other_bias[j]
         ipar[2] = m
-        # Fortran view: Z is e×m (lda = e); C := 1·Z·Zᵀ + 1·C, symmetric e×e.
-        _sgemm(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, ipar[2:].ctypes, fpar[0:].ctypes,
-               Z.ctypes, ipar[3:].ctypes, Z.ctypes, ipar[4:].ctypes, fpar[1:].ctypes, G.ctypes, ipar[5:].ctypes)  # fmt: skip
+        for bi in range(nb):
+            r0 = bi * e // nb
+            r1 = (bi + 1) * e // nb
+            for bj in range(bi, nb):
+                c0 = bj * e // nb
+                c1 = (bj + 1) * e // nb
+                ipar[0] = r1 - r0
+                ipar[1] = c1 - c0
+                # Fortran C(r0:r1, c0:c1) += Z(r0:r1, :)·Z(c0:c1, :)ᵀ, i.e. G[c, r] here for c >= r blocks.
+                _sgemm(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, ipar[2:].ctypes,
+                       fpar[0:].ctypes, Zf[r0:].ctypes, ipar[3:].ctypes, Zf[c0:].ctypes, ipar[4:].ctypes,
+                       fpar[1:].ctypes, Gf[c0 * e + r0:].ctypes, ipar[5:].ctypes)  # fmt: skip
     for a in range(d):
         b[a] += G[d, a]
         for c in range(a, d):
             A[a, c] += G[c, a]
+
+
+@njit(cache=True)
+def _gram_blocks(e):  # pragma: no cover - numba
+    """Column blocks of the (k+2)² product: about 16 wide (4 at rank 64, 1 below rank 31)."""
+    return max(1, min(4, e // 16))
 
 
 @njit(cache=True)
