@@ -71,6 +71,11 @@ class Snapshot:
         rows = {m: i for i, m in enumerate(cat["movie_id"].to_list())}
         snap = cls(version, model, meta, ItemSimilarity(model), cat, rows)
         recommend(model, None, k=1)  # builds the ranking caches before any request sees the model
+        if model.n_items:  # and loads (or compiles) the fold-in kernels: a stored user's first request
+            first = model.items_.to_ids(np.array([0]))  # must not pay for it on the event loop
+            recommend(model, ratings=[(first[0], float(model.scale_.high))], k=1)
+        if model.n_users:
+            recommend(model, model.users_.to_ids(np.array([0]))[0], k=1)
         snap.similarity.between(np.array([0]), np.array([0]))
         return snap
 
