@@ -36,3 +36,17 @@ def test_recommend_rank_by_options(tmp_path: Path, ratings_file: Path) -> None: 
 def test_evaluate_refuses_unknown_rank_by_before_fitting(ratings_file: Path) -> None:  # noqa: F811
     r = run("evaluate", "--data", str(ratings_file), "--models", "als", "--rank-by", "nope")
     assert r.returncode != 0 and "--rank-by" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_stores_the_confidence_weight_and_refuses_it_for_other_models(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
+    r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
+            "--iterations", "2", "--confidence-weight", "0.5", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "m" / "model.json").read_text())["config"]["confidence_weight"] == 0.5
+    bad = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "h"), "--model", "hybrid",
+              "--confidence-weight", "0.5")  # fmt: skip
+    assert bad.returncode == 2 and "--confidence-weight sets the default ranking of --model als" in bad.stderr
+    negative = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "n"), "--model", "als",
+                   "--confidence-weight", "-1")  # fmt: skip
+    assert negative.returncode == 2 and "confidence_weight" in negative.stderr
+    assert not (tmp_path / "h").exists() and not (tmp_path / "n").exists()

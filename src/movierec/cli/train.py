@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,7 @@ def train(
     bias_reg: Annotated[float, typer.Option(help="λ for the biases, times each row's rating count")] = ALSConfig.bias_reg,
     seed: Annotated[int, typer.Option(help="Random seed of the initial factors")] = ALSConfig.random_state,
     min_ratings: Annotated[int | None, typer.Option(help="Default popularity guard stored with the model (default: the model's own: als 20, hybrid 5)")] = None,
+    confidence_weight: Annotated[float | None, typer.Option("--confidence-weight", help="--model als: η of its default ranking by confidence score, (r̂ − μ − b_i) + η·ln(1 + n_i), stored with the model (default: ALSConfig's, 1.25)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON config (from `movierec tune`); options set to non-default values override it")] = None,
     engine: Annotated[str, typer.Option(help="local (this machine) or spark (Apache Spark; needs movierec[spark]; --model als or als-implicit); same model either way")] = "local",
@@ -48,6 +51,13 @@ def train(
             file_model = configs[model_name]
         else:
             config = merge_config_file(config, config_file)
+    if confidence_weight is not None:
+        if model_name != "als":
+            raise DataValidationError(
+                f"train: --confidence-weight sets the default ranking of --model als (got --model {model_name}); "
+                "for other models pass it at ranking time: recommend/evaluate --rank-by confidence --confidence-weight η"
+            )
+        config = dataclasses.replace(config, confidence_weight=confidence_weight)
     if out_dir is None and registry is None:
         raise DataValidationError("train: give --out DIR, --registry DIR, or both")
     if out_dir is not None:  # refuse before training, not after: --out never replaces a user's files
