@@ -53,6 +53,18 @@ def test_training_user_recommendations_match_the_library(client: httpx.Client, m
         assert all(b["movie_id"] in rated for b in r["because"])  # from the user's own ratings
 
 
+def test_rank_by_chooses_the_ordering_and_is_reported(client: httpx.Client, model_a) -> None:
+    default = client.get("/v1/users/1/recommendations", params={"k": 7}).json()
+    by_rating = client.get("/v1/users/1/recommendations", params={"k": 7, "rank_by": "rating"}).json()
+    assert default["rank_by"] == "confidence" and by_rating["rank_by"] == "rating"  # the als default, then asked
+    assert [r["movie_id"] for r in by_rating["recommendations"]] == [
+        r.movie_id for r in recommend(model_a, 1, k=7, rank_by="rating")
+    ]
+    assert [r["movie_id"] for r in by_rating["recommendations"]] != [r["movie_id"] for r in default["recommendations"]]
+    anon = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 5}], "k": 5, "rank_by": "rating"})
+    assert anon.status_code == 200 and anon.json()["rank_by"] == "rating"
+
+
 def test_a_write_changes_recommendations_immediately(client: httpx.Client, model_a) -> None:
     assert error_code(client.get(f"/v1/users/{NEW_USER}/recommendations")) == "unknown_user"
     # Five animated family films: the fold-in must move the list toward them.
@@ -134,6 +146,7 @@ BAD = [
     ("GET", "/v1/movies/1/similar?k=1000", None, 422),
     ("GET", "/v1/users/1/recommendations?k=0", None, 422),
     ("GET", "/v1/users/1/recommendations?min_ratings=-3", None, 422),
+    ("GET", "/v1/users/1/recommendations?rank_by=popularity", None, 422),
     ("GET", "/v1/users/424242424/recommendations", None, 404),
     ("GET", "/v1/users/424242424/ratings", None, 404),
     ("DELETE", "/v1/users/424242424/ratings", None, 404),

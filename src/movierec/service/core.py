@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from movierec.data.dataset import RatingScale
 from movierec.models.base import UserState
 from movierec.ranking import recommend
+from movierec.ranking.confidence import default_rank_by
 from movierec.ranking.recommend import default_min_ratings
 from movierec.service import schemas
 from movierec.service.errors import ApiError
@@ -114,12 +115,19 @@ def user_state(snap: Snapshot, eng: Engine, user_id: int) -> tuple[UserState, bo
 
 
 def recommendations(
-    snap: Snapshot, state: UserState, k: int, min_ratings: int | None, genre: str | None, user_id: int | None
+    snap: Snapshot,
+    state: UserState,
+    k: int,
+    min_ratings: int | None,
+    genre: str | None,
+    user_id: int | None,
+    rank_by: str | None = None,
 ) -> schemas.RecommendationList:
-    """Top-k with explanations for a state."""
+    """Top-k with explanations for a state (``rank_by`` None = the model's default ranking)."""
     model = snap.model
     guard = default_min_ratings(model) if min_ratings is None else min_ratings
-    recs = recommend(model, state, k=k, min_ratings=guard, genre=genre or None)
+    rank_by = rank_by or default_rank_by(model)
+    recs = recommend(model, state, k=k, min_ratings=guard, genre=genre or None, rank_by=rank_by)
     items = model.items_.positions([r.movie_id for r in recs])
     why = snap.similarity.explain(state, items)
     out = [
@@ -139,5 +147,5 @@ def recommendations(
         for r, e in zip(recs, why, strict=True)
     ]
     return schemas.RecommendationList(
-        user_id=user_id, model_version=snap.version, min_ratings=guard, recommendations=out
+        user_id=user_id, model_version=snap.version, min_ratings=guard, rank_by=rank_by, recommendations=out
     )

@@ -7,7 +7,7 @@ timestamps are UTC epoch seconds.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,10 +104,15 @@ class Recommendation(BaseModel):
     because: list[Because] = []
 
 
+RankBy = Literal["score", "rating", "confidence"]
+"""What a list is ranked by (``movierec.recommend``'s ``rank_by``); None = the model's default."""
+
+
 class RecommendationList(BaseModel):
     user_id: int | None = None
     model_version: str
     min_ratings: int
+    rank_by: str = Field(description="What the list is ranked by: score, rating or confidence")
     recommendations: list[Recommendation]
 
 
@@ -123,6 +128,7 @@ class AnonRequest(Strict):
     k: int = Field(10, ge=1, le=MAX_K)
     min_ratings: int | None = Field(None, ge=0)
     genre: str | None = Field(None, max_length=100)
+    rank_by: RankBy | None = Field(None, description="score, rating or confidence; default: the model's")
 
 
 class Pair(Strict):

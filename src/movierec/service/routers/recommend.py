@@ -28,7 +28,7 @@ def anonymous_recommendations(
         check_rating(snap.model.scale_, r.rating)
         movie_or_404(snap, r.movie_id)
     state = snap.model.fold_in(ids, [r.rating for r in body.ratings])
-    return recommendations(snap, state, body.k, body.min_ratings, body.genre, None)
+    return recommendations(snap, state, body.k, body.min_ratings, body.genre, None, body.rank_by)
 
 
 @router.post("/predictions", response_model=schemas.PredictionList)

@@ -116,6 +116,9 @@ async def user_recommendations(
     k: Annotated[int, Query(ge=1, le=schemas.MAX_K)] = 10,
     min_ratings: Annotated[int | None, Query(ge=0, description="Popularity guard (default: the model's)")] = None,
     genre: Annotated[str, Query(max_length=100)] = "",
+    rank_by: Annotated[
+        schemas.RankBy | None, Query(description="score, rating or confidence (default: the model's ranking)")
+    ] = None,
 ) -> schemas.RecommendationList:
     """Top-k films for a training or stored user, with their stored ratings folded in."""
     # ``async`` on purpose (the hot path): with the embedded SQLite database, about 1 ms of NumPy and
@@ -128,4 +131,4 @@ async def user_recommendations(
         state, known = await run_in_threadpool(user_state, snap, eng, user_id)
     if not known:
         raise _unknown_user(user_id)
-    return recommendations(snap, state, k, min_ratings, genre, user_id)
+    return recommendations(snap, state, k, min_ratings, genre, user_id, rank_by)
