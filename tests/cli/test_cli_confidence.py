@@ -50,3 +50,14 @@ def test_train_stores_the_confidence_weight_and_refuses_it_for_other_models(tmp_
                    "--confidence-weight", "-1")  # fmt: skip
     assert negative.returncode == 2 and "confidence_weight" in negative.stderr
     assert not (tmp_path / "h").exists() and not (tmp_path / "n").exists()
+
+
+def test_recommend_refuses_a_confidence_weight_it_would_ignore(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
+    r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
+            "--iterations", "2", "--min-ratings", "0", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    bad = run("recommend", "--model", str(tmp_path / "m"), "--user", "3", "--rank-by", "rating", "--confidence-weight", "2")
+    assert bad.returncode == 2 and "--confidence-weight applies to the confidence ranking" in bad.stderr
+    ok = run("recommend", "--model", str(tmp_path / "m"), "--user", "3", "--confidence-weight", "2", "--json")
+    assert ok.returncode == 0, ok.stderr  # the als default ranking is the confidence score
+    assert json.loads(ok.stdout)["rank_by"] == "confidence"

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from movierec.cli.common import console, friendly, out, print_json, recommendations_table
-from movierec.errors import DataValidationError, UnknownIdError
 from movierec.data.profile import read_user_ratings
+from movierec.errors import DataValidationError, UnknownIdError
 from movierec.ranking import recommend as recommend_films
+from movierec.ranking.confidence import default_rank_by
 from movierec.store import load, read_meta
 
 
@@ -35,6 +36,11 @@ def recommend(
     if min_ratings is not None and min_ratings < 0:
         raise DataValidationError(f"recommend: --min-ratings must be >= 0, got {min_ratings}")
     model = load(model_dir)
+    if confidence_weight is not None and (rank_by or default_rank_by(model)) != "confidence":
+        raise DataValidationError(
+            f"recommend: --confidence-weight applies to the confidence ranking, not --rank-by {rank_by or default_rank_by(model)}; "
+            "add --rank-by confidence or drop --confidence-weight"
+        )
     meta = read_meta(model_dir)
     pairs = read_user_ratings(ratings) if ratings is not None else None
     user_id: Any = user
@@ -57,6 +63,6 @@ def recommend(
                       f"{', genre=' + genre if genre else ''}); try a lower --min-ratings or another genre", highlight=False)  # fmt: skip
     info = {k_: meta[k_] for k_ in ("model", "created_at", "data_fingerprint", "config")}
     if as_json:
-        print_json({"recommendations": [r.to_dict() for r in recs], "model": info})
+        print_json({"recommendations": [r.to_dict() for r in recs], "rank_by": rank_by or default_rank_by(model), "model": info})
     else:
         out.print(recommendations_table(f"top {k} from the {meta['model']} model in {model_dir}", recs))
