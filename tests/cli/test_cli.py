@@ -81,3 +81,11 @@ def test_serve_on_a_taken_port_says_so_before_loading(tmp_path: Path) -> None:
         r = run("serve", "--registry", str(tmp_path / "none"), "--port", str(port))
     assert r.returncode == 2
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr.splitlines()[-1]
+
+
+def test_piped_messages_are_not_wrapped_at_80_columns(tmp_path: Path, ratings_file: Path) -> None:
+    out_dir = tmp_path / "a-model-folder-with-a-deliberately-long-name-to-push-the-summary-past-eighty-columns"
+    r = run("train", "--data", str(ratings_file), "--out", str(out_dir), "--model", "als", "--factors", "4", "--iterations", "2")
+    assert r.returncode == 0, r.stderr
+    summary = [line for line in r.stdout.splitlines() if line.startswith("trained als on")]
+    assert len(summary) == 1 and len(summary[0]) > 80 and summary[0].endswith(str(out_dir))

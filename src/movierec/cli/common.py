@@ -17,8 +17,10 @@ from rich.table import Table
 
 from movierec.errors import EXIT_CODES, MovierecError
 
-console = Console(stderr=True)
-out = Console()
+# soft_wrap: a message is never broken into lines at the terminal width (Rich assumes 80 columns
+# when output is piped, which split values such as "train RMSE 0.7344" for anyone grepping them).
+console = Console(stderr=True, soft_wrap=True)
+out = Console(soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
