@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from movierec.models.base import Recommender, UserState
-from movierec.ranking.confidence import RANK_BY, confidence_ranking, default_rank_by, resolve_confidence_weight
+from movierec.ranking.confidence import RANK_BY, default_rank_by, ranking_scores, resolve_confidence_weight
 from movierec.ranking.topk import top_k
 
 
@@ -175,17 +175,12 @@ def recommend(
         rank_by = default_rank_by(model)
     if rank_by not in RANK_BY:
         raise DataValidationError(f"rank_by must be one of {', '.join(RANK_BY)}; got {rank_by!r}")
-    weight = resolve_confidence_weight(model, confidence_weight) if rank_by == "confidence" else None
+    if rank_by == "confidence":  # refuse a bad weight before any fold-in work
+        confidence_weight = resolve_confidence_weight(model, confidence_weight)
     state = user_state_for(model, user, ratings)
     if min_ratings is None:
         min_ratings = default_min_ratings(model)
-    if weight is not None:
-        scores, ratings_pred = confidence_ranking(model, state, weight)
-    else:
-        scores = model.rating_scores(state) if rank_by == "rating" else model.score(state)
-        # Models that rank by their predicted rating (the base ``rating_scores``) are scored once.
-        same = rank_by == "rating" or type(model).rating_scores is Recommender.rating_scores
-        ratings_pred = scores if same else model.rating_scores(state)
+    scores, ratings_pred = ranking_scores(model, state, rank_by, confidence_weight)
     mask = candidate_mask(model, state, min_ratings, exclude_rated, exclude, genre)
     chosen = top_k(scores, mask, k, model.item_counts_)
     return describe(model, chosen, scores, ratings_pred)
