@@ -87,6 +87,10 @@ def _phases(model: Any) -> dict[str, float]:
             par = local._blas_params()
             for r in range(c, n_rows, n_chunks):
                 s, e = indptr[r], indptr[r + 1]
+                nxt = r + n_chunks  # as in solve_half_step: the next row's first partners are asked for now
+                if nxt < n_rows:
+                    head = min(indptr[nxt + 1], indptr[nxt] + local.PREFETCH_AHEAD)
+                    local._prefetch_rows(indices, indptr[nxt], head, other)
                 if e == s:
                     continue
                 A[:] = 0.0

@@ -23,14 +23,58 @@ from __future__ import annotations
 import llvmlite.binding as _llvm
 import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS whose sgemm we call)
+from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import get_cython_function_address
+from numba.core import cgutils
+from numba.extending import get_cython_function_address, intrinsic
 
 # SciPy's Fortran sgemm, called by symbol name: the address is registered anew in
 # every process, so the compiled kernels stay cacheable on disk (a ctypes
 # pointer would be baked into the cache and forbid it).
 _llvm.add_symbol("movierec_sgemm", get_cython_function_address("scipy.linalg.cython_blas", "sgemm"))
 _sgemm = types.ExternalFunction("movierec_sgemm", types.void(*([types.voidptr] * 13)))
+
+PREFETCH_AHEAD = 32
+"""Partner rows requested from memory this many ratings before they are gathered (``_prefetch``).
+At ML-25M shape the gathers were half of the normal-equation phase, waiting on memory (the 162k
+user factors, 41 MB, do not fit in L3); prefetching 32 ahead cut the phase 1.90 → 1.43 s per sweep."""
+PREFETCH_LINES = 4
+"""Cache lines requested per partner row (64 floats = 256 bytes at rank 64)."""
+
+
+# The intrinsic's name carries its pointer type: opaque ("p0") from LLVM 15 on, typed before.
+_PREFETCH_NAME = "llvm.prefetch.p0" if _llvm.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
+
+
+@intrinsic
+def _prefetch(typingctx, addr):  # type: ignore[no-untyped-def]
+    """LLVM ``prefetch`` (read, keep in all cache levels) of the byte address ``addr``."""
+    if not isinstance(addr, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+        ptr_t = ir.PointerType(ir.IntType(8))
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [ptr_t, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH_NAME)
+        rw, locality, data_cache = ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)
+        builder.call(fn, [builder.inttoptr(args[0], ptr_t), rw, locality, data_cache])
+        return context.get_dummy_value()
+
+    return types.void(addr), codegen
+
+
+@njit(cache=True)
+def _prefetch_rows(indices, start, end, other_factors):  # pragma: no cover - numba
+    """Ask for the factor rows of partners ``indices[start:end]`` (no effect on results)."""
+    addr = other_factors.ctypes.data
+    stride = other_factors.strides[0]
+    lines = min(PREFETCH_LINES, (stride + 63) // 64)
+    for p in range(start, end):
+        a0 = addr + indices[p] * stride
+        for line in range(lines):
+            _prefetch(a0 + 64 * line)
+
 
 BLAS_MIN_ROW = 16
 """Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) use BLAS."""
@@ -129,10 +173,20 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
     nb = _gram_blocks(e)
     Zf = Z.ravel()  # views: Fortran sees Z as e×m (lda = e) and G as e×e (ldc = e)
     Gf = G.ravel()
+    addr = other_factors.ctypes.data
+    stride = other_factors.strides[0]
+    # Lines per partner row from the stride at run time: with the constant 4 unrolled, LLVM's code for
+    # the gather loop was 20% slower on the films side at ML-25M shape (0.90 vs 0.75 s per half-step).
+    lines = min(PREFETCH_LINES, (stride + 63) // 64)
     G[:] = 0.0
     for p0 in range(start, end, PIECE):
         m = min(PIECE, end - p0)
         for q in range(m):
+            ahead = p0 + q + PREFETCH_AHEAD  # the row's first PREFETCH_AHEAD were asked for by the caller
+            if ahead < end:
+                a0 = addr + indices[ahead] * stride
+                for line in range(lines):
+                    _prefetch(a0 + 64 * line)
             j = indices[p0 + q]
             Z[q, 0] = 1.0
             for a in range(k):
@@ -271,10 +325,15 @@ def solve_half_step(
         M = np.empty((d, d))
         Lm = np.empty((d, d))
         y = np.empty(d)
+        if c < n_rows:
+            _prefetch_rows(indices, indptr[c], min(indptr[c + 1], indptr[c] + PREFETCH_AHEAD), other_factors)
         for r in range(c, n_rows, n_chunks):
             start = indptr[r]
             end = indptr[r + 1]
             n = end - start
+            nxt = r + n_chunks  # this chunk's next row: its first partners load while this row is solved
+            if nxt < n_rows:
+                _prefetch_rows(indices, indptr[nxt], min(indptr[nxt + 1], indptr[nxt] + PREFETCH_AHEAD), other_factors)
             if n == 0:
                 bias[r] = 0.0
                 for a in range(k):
