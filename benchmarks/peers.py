@@ -5,6 +5,7 @@ Usage::
     python -m benchmarks.peers [--data ml-100k ml-latest-small synth-25m]
                                [--spark-iters-large 2] [--serving synth-25m]
 
+``movierec-cg`` is the same engine with ``ALSConfig(solver="cg")``.
 Same run, same process tree (each engine in a child of this script), same
 train/test split, rank 64, 10 iterations, λ = 0.12 scaled by each row's
 rating count (the ALS-WR convention all three use). Spark on the 25M-shaped
@@ -35,6 +36,8 @@ def bench(name: str, spark_iters_large: int, engines: list[str]) -> dict:
     res: dict = {"data": meta}
     if "movierec" in engines:
         res["movierec"] = run_worker(["movierec", data] + ([] if name in LARGE else ["--warm"]))
+    if "movierec-cg" in engines:  # ALSConfig(solver="cg"): conjugate gradient on rows of 64+ ratings
+        res["movierec-cg"] = run_worker(["movierec", data, "--solver", "cg"] + ([] if name in LARGE else ["--warm"]))
     if "lenskit" in engines:
         res["lenskit"] = run_worker(["lenskit", data])
     if "spark" in engines:
@@ -61,6 +64,11 @@ def summarise(name: str, r: dict, gemm: float) -> dict:
             "peak_rss_gb": m["peak_rss_gb"], "test_rmse": m["test_rmse"], "loadavg": fit["loadavg"],
             "normal_phase_cpu_gflops_per_s_per_core": normal_flops / ph["normal_cpu_s"] / 1e9,
         }  # fmt: skip
+    cg = r.get("movierec-cg", {})
+    if "fits" in cg:
+        fit = cg["fits"][-1]
+        out["movierec-cg"] = {"fit_s": fit["fit_s"], "cpu_s": fit["cpu_s"], "iter_median_s": statistics.median(fit["iter_s"]),
+                              "peak_rss_gb": cg["peak_rss_gb"], "test_rmse": cg["test_rmse"], "loadavg": fit["loadavg"]}  # fmt: skip
     for peer in ("spark", "lenskit"):
         p = r.get(peer, {})
         if "fit_s" in p:
@@ -71,6 +79,9 @@ def summarise(name: str, r: dict, gemm: float) -> dict:
             if "movierec" in out:
                 out[peer]["speedup_of_movierec"] = fit_s / out["movierec"]["fit_s"]
                 out[peer]["cpu_speedup_of_movierec"] = cpu_s / out["movierec"]["cpu_s"]
+            if "movierec-cg" in out:
+                out[peer]["speedup_of_movierec_cg"] = fit_s / out["movierec-cg"]["fit_s"]
+                out[peer]["cpu_speedup_of_movierec_cg"] = cpu_s / out["movierec-cg"]["cpu_s"]
         elif p:
             out[peer] = p
     return out
@@ -89,7 +100,7 @@ def resummarise(path: str) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", nargs="+", default=["ml-100k", "ml-latest-small", "synth-25m"])
-    p.add_argument("--engines", nargs="+", default=["movierec", "lenskit", "spark"])
+    p.add_argument("--engines", nargs="+", default=["movierec", "movierec-cg", "lenskit", "spark"])
     p.add_argument("--spark-iters-large", type=int, default=2)
     p.add_argument("--serving", nargs="*", default=[])
     p.add_argument("--out", default="peers")

@@ -61,3 +61,17 @@ def test_recommend_refuses_a_confidence_weight_it_would_ignore(tmp_path: Path, r
     ok = run("recommend", "--model", str(tmp_path / "m"), "--user", "3", "--confidence-weight", "2", "--json")
     assert ok.returncode == 0, ok.stderr  # the als default ranking is the confidence score
     assert json.loads(ok.stdout)["rank_by"] == "confidence"
+
+
+def test_train_solver_option_is_stored_and_checked(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
+    r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
+            "--iterations", "2", "--solver", "cg", "--cg-steps", "2", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    config = json.loads((tmp_path / "m" / "model.json").read_text())["config"]
+    assert (config["solver"], config["cg_steps"]) == ("cg", 2)
+    bad = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "b"), "--model", "als", "--solver", "lu")
+    assert bad.returncode == 2 and "solver must be one of cholesky, cg" in bad.stderr and "Traceback" not in bad.stderr
+    spark = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "s"), "--model", "als", "--engine", "spark",
+                "--solver", "cg")  # fmt: skip
+    assert spark.returncode == 2 and "--solver is the local engine's" in spark.stderr
+    assert not (tmp_path / "b").exists() and not (tmp_path / "s").exists()

@@ -1,4 +1,4 @@
-"""The local ALS half-step on its BLAS path (rank >= BLAS_MIN_RANK, rows of one and many sgemm pieces)."""
+"""The local ALS half-step: its BLAS path (rank >= BLAS_MIN_RANK, rows of one and many sgemm pieces) and CG."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from movierec.engines.local import BLAS_MIN_RANK, BLAS_MIN_ROW, PIECE, solve_half_step
+from movierec.engines.local import BLAS_MIN_RANK, BLAS_MIN_ROW, CG_MAX_ROW, CG_MIN_ROW, PIECE, solve_half_step
 
 
 @pytest.mark.parametrize("k", [BLAS_MIN_RANK, 20, 40, 64])  # 40, 64: wide enough for blocked products
@@ -37,3 +37,48 @@ def test_blas_path_matches_numpy_normal_equations_across_pieces(seed: int, k: in
         t = m.data[m.indptr[r] : m.indptr[r + 1]].astype(np.float64) - mu - offset[r] - other_b[cols]
         w = np.linalg.solve(Z.T @ Z + np.diag([bias_reg * n] + [reg * n] * k), Z.T @ t)
         np.testing.assert_allclose(np.r_[b[r], f[r]], w, rtol=2e-4, atol=2e-5, err_msg=f"row of {n} ratings")
+
+
+def _cg_case(seed: int, k: int):  # type: ignore[no-untyped-def]
+    """Rows on each side of the CG bounds (dual, exact BLAS, CG, beyond CG_MAX_ROW) and their exact solutions."""
+    rng = np.random.default_rng(seed)
+    n_other = CG_MAX_ROW + 300
+    lengths = [5, CG_MIN_ROW - 1, CG_MIN_ROW, 300, CG_MAX_ROW, CG_MAX_ROW + 1]
+    rows = [np.sort(rng.choice(n_other, n, replace=False)) for n in lengths]
+    indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    indices = np.concatenate(rows).astype(np.int32)
+    y = (rng.standard_normal((n_other, k)) * 0.5).astype(np.float32)
+    other_b = rng.normal(0, 0.3, n_other).astype(np.float32)
+    values = (3.5 + other_b[indices] + y[indices] @ rng.normal(0, 0.5, k) + rng.normal(0, 0.7, indices.size)).astype(np.float32)
+    args = (indptr, indices, values, y, other_b, np.zeros(len(lengths), np.float32), 3.5, 0.1, 0.02)
+    exact_f = np.zeros((len(lengths), k), np.float32)
+    exact_b = np.zeros(len(lengths), np.float32)
+    solve_half_step(*args, exact_f, exact_b)
+    return args, lengths, exact_f, exact_b
+
+
+@pytest.mark.parametrize("k", [8, 64])
+def test_cg_reaches_the_exact_solution_with_enough_steps(seed: int, k: int) -> None:
+    """CG in exact arithmetic solves a d×d system in d steps; in float32, d steps match to ~1e-3."""
+    args, lengths, exact_f, exact_b = _cg_case(seed, k)
+    f = np.zeros_like(exact_f)  # a cold start: nothing to lean on
+    b = np.zeros_like(exact_b)
+    solve_half_step(*args, f, b, k + 1)
+    np.testing.assert_allclose(np.c_[b, f], np.c_[exact_b, exact_f], atol=2e-3)
+
+
+def test_cg_improves_a_warm_start_and_leaves_other_rows_exact(seed: int) -> None:
+    k = 32
+    args, lengths, exact_f, exact_b = _cg_case(seed, k)
+    rng = np.random.default_rng(seed + 1)
+    start_f = exact_f + rng.normal(0, 0.05, exact_f.shape).astype(np.float32)  # last sweep's values
+    start_b = exact_b + rng.normal(0, 0.05, exact_b.shape).astype(np.float32)
+    f, b = start_f.copy(), start_b.copy()
+    solve_half_step(*args, f, b, 3)
+    err_before = np.abs(np.c_[start_b, start_f] - np.c_[exact_b, exact_f]).max(axis=1)
+    err_after = np.abs(np.c_[b, f] - np.c_[exact_b, exact_f]).max(axis=1)
+    for r, n in enumerate(lengths):
+        if CG_MIN_ROW <= n <= CG_MAX_ROW:  # CG rows: 3 steps cut the error of the warm start at least 10x
+            assert err_after[r] < err_before[r] / 10, (n, err_before[r], err_after[r])
+        else:  # the others are solved exactly whatever cg_steps says
+            assert err_after[r] < 1e-5, (n, err_after[r])

@@ -156,3 +156,31 @@ def test_item_table_rows_are_item_positions(seed: int) -> None:
     table = model.item_table()
     assert table["item_idx"].to_list() == list(range(model.n_items))
     assert table["movie_id"].to_list() == ids and table["title"].to_list() == [f"t{m}" for m in ids]
+
+
+def test_cg_solver_reaches_the_exact_solvers_test_rmse(seed: int, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """solver="cg" (inexact rows of 64+ ratings) lands where the exact fit does, and is saved with the model."""
+    from movierec import load, save
+
+    ds = synthetic_dataset(60_000, n_users=300, n_items=400, n_factors=6, noise=0.5, seed=seed)  # rows of ~200
+    test_mask = np.random.default_rng(seed).random(ds.n_ratings) < 0.1
+    train, test = ds.subset(~test_mask), ds.subset(test_mask)
+    users, items = test.ratings["user_id"].to_list(), test.ratings["movie_id"].to_list()
+    truth = test.ratings["rating"].to_numpy()
+    rmse, pred = {}, {}
+    for solver, steps in (("cholesky", 3), ("cg", 1), ("cg", 3)):
+        model = ALS(ALSConfig(n_factors=16, n_iter=10, solver=solver, cg_steps=steps, random_state=seed)).fit(train)
+        pred[solver, steps] = model.predict(users, items).rating
+        rmse[solver, steps] = float(np.sqrt(np.mean((pred[solver, steps] - truth) ** 2)))
+    assert abs(rmse["cg", 3] - rmse["cholesky", 3]) < 2e-3, rmse
+    # More steps, closer to the exact fit (1 step is a visibly different model).
+    gap = {s: float(np.abs(pred["cg", s] - pred["cholesky", 3]).mean()) for s in (1, 3)}
+    assert gap[3] < gap[1] / 2, gap
+    save(model, tmp_path / "m")
+    assert load(tmp_path / "m").config.solver == "cg"
+
+
+@pytest.mark.parametrize("bad", [{"solver": "lu"}, {"cg_steps": 0}, {"cg_steps": True}, {"cg_steps": 2.5}])
+def test_solver_settings_are_checked(bad: dict) -> None:
+    with pytest.raises(DataValidationError, match="solver|cg_steps"):
+        ALSConfig(**bad)

@@ -268,6 +268,99 @@ def _solve_dual(indices, values, other_factors, other_bias, start, end, base, re
     return True
 
 
+CG_MIN_ROW = 64
+"""With ``cg_steps > 0``, rows with at least this many ratings (and at most ``CG_MAX_ROW``) are solved by
+conjugate gradient; shorter rows keep the exact dual or Cholesky solve, which costs less there."""
+CG_MAX_ROW = 4096
+"""Longest row solved by conjugate gradient: its gathered block (``CG_MAX_ROW`` × (k+1) float32, 1 MB at
+rank 64) is reused by every CG step. Longer rows (the most popular films) keep the exact BLAS path."""
+
+
+@njit(cache=True, fastmath=True)
+def _cg_solve(indices, values, other_factors, other_bias, start, end, base, reg_n, bias_reg_n, steps, Zc, tv, u, w, r, z, p, Ap, M):  # pragma: no cover - numba  # fmt: skip
+    """A few steps of Jacobi-preconditioned conjugate gradient on one row's ridge system, from ``w``.
+
+    Solves (ZᵀZ + D) w = Zᵀt, D = diag(λ_b n, λ n, ..., λ n), without forming ZᵀZ: each step
+    costs two passes over the gathered block Z (Z p, then Zᵀ(Z p)), 4·n·(k+1) flops, instead of
+    n·(k+1)² for the normal equations and (k+1)³/3 for the Cholesky factorisation. ``w`` holds
+    the row's current [b, x] (the previous sweep's solution: a warm start) and is overwritten.
+    Buffers: ``Zc`` (≥ n × (k+1)), ``tv`` and ``u`` (≥ n), the others (k+1); float32.
+    """
+    k = other_factors.shape[1]
+    d = k + 1
+    n = end - start
+    addr = other_factors.ctypes.data
+    stride = other_factors.strides[0]
+    lines = min(PREFETCH_LINES, (stride + 63) // 64)
+    for q in range(n):  # gather Z = [1, y_j] and the target t
+        ahead = start + q + PREFETCH_AHEAD
+        if ahead < end:
+            a0 = addr + indices[ahead] * stride
+            for line in range(lines):
+                _prefetch(a0 + 64 * line)
+        j = indices[start + q]
+        Zq = Zc[q]
+        Zq[0] = 1.0
+        for a in range(k):
+            Zq[a + 1] = other_factors[j, a]
+        tv[q] = values[start + q] - base - other_bias[j]
+    for a in range(d):  # Jacobi preconditioner: diag(ZᵀZ + D)
+        M[a] = 0.0
+        r[a] = 0.0
+    for q in range(n):  # and r = Zᵀ(t − Z w) − D w
+        Zq = Zc[q]
+        s = 0.0
+        for a in range(d):
+            s += Zq[a] * w[a]
+        uq = tv[q] - s
+        for a in range(d):
+            M[a] += Zq[a] * Zq[a]
+            r[a] += uq * Zq[a]
+    M[0] += bias_reg_n
+    r[0] -= bias_reg_n * w[0]
+    for a in range(1, d):
+        M[a] += reg_n
+        r[a] -= reg_n * w[a]
+    rz = 0.0
+    for a in range(d):
+        z[a] = r[a] / M[a]
+        p[a] = z[a]
+        rz += r[a] * z[a]
+    for _ in range(steps):
+        if rz <= 1e-30:  # converged (or a row whose residual is exactly 0)
+            break
+        for q in range(n):
+            Zq = Zc[q]
+            s = 0.0
+            for a in range(d):
+                s += Zq[a] * p[a]
+            u[q] = s
+        for a in range(d):
+            Ap[a] = 0.0
+        for q in range(n):
+            Zq = Zc[q]
+            uq = u[q]
+            for a in range(d):
+                Ap[a] += uq * Zq[a]
+        Ap[0] += bias_reg_n * p[0]
+        for a in range(1, d):
+            Ap[a] += reg_n * p[a]
+        pAp = 0.0
+        for a in range(d):
+            pAp += p[a] * Ap[a]
+        alpha = rz / pAp
+        rz_new = 0.0
+        for a in range(d):
+            w[a] += alpha * p[a]
+            r[a] -= alpha * Ap[a]
+            z[a] = r[a] / M[a]
+            rz_new += r[a] * z[a]
+        beta = rz_new / rz
+        rz = rz_new
+        for a in range(d):
+            p[a] = z[a] + beta * p[a]
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def solve_half_step(
     indptr: np.ndarray,
@@ -281,8 +374,9 @@ def solve_half_step(
     bias_reg: float,
     factors: np.ndarray,
     bias: np.ndarray,
+    cg_steps: int = 0,
 ) -> None:  # pragma: no cover - numba
-    """One ALS half-step: exact ridge solve of every row's bias and factors.
+    """One ALS half-step: ridge solve of every row's bias and factors (exact, or by conjugate gradient).
 
     For row r with ratings (j, v) in the CSR slice, solves
 
@@ -303,8 +397,15 @@ def solve_half_step(
     global_mean : float
     reg, bias_reg : float
         λ and λ_b, multiplied by the row's rating count n_r (ALS-WR).
-    factors : ndarray of shape (n_rows, n_factors), float32, written
-    bias : ndarray of shape (n_rows,), float32, written
+    factors : ndarray of shape (n_rows, n_factors), float32, read (CG warm start) and written
+    bias : ndarray of shape (n_rows,), float32, read (CG warm start) and written
+    cg_steps : int, default 0
+        0 solves every row exactly. A positive count solves rows of ``CG_MIN_ROW`` to ``CG_MAX_ROW``
+        ratings by that many Jacobi-preconditioned conjugate-gradient steps started from the row's
+        current values (``_cg_solve``; Takács, Pilászy, Tikk, "Applications of the conjugate gradient
+        method for implicit feedback collaborative filtering", RecSys 2011, doi:10.1145/2043932.2043987,
+        here on the explicit objective). Inexact per sweep; over the sweeps of a fit it reaches the same
+        test RMSE (``docs/performance.md``).
     """
     n_rows = factors.shape[0]
     k = other_factors.shape[1]
@@ -325,6 +426,16 @@ def solve_half_step(
         M = np.empty((d, d))
         Lm = np.empty((d, d))
         y = np.empty(d)
+        cg_rows = CG_MAX_ROW if cg_steps > 0 else 0
+        Zc = np.empty((cg_rows, d), dtype=np.float32)
+        tv = np.empty(cg_rows, dtype=np.float32)
+        u = np.empty(cg_rows, dtype=np.float32)
+        w = np.empty(d, dtype=np.float32)
+        rv = np.empty(d, dtype=np.float32)
+        zv = np.empty(d, dtype=np.float32)
+        pv = np.empty(d, dtype=np.float32)
+        Ap = np.empty(d, dtype=np.float32)
+        Mj = np.empty(d, dtype=np.float32)
         if c < n_rows:
             _prefetch_rows(indices, indptr[c], min(indptr[c + 1], indptr[c] + PREFETCH_AHEAD), other_factors)
         for r in range(c, n_rows, n_chunks):
@@ -350,6 +461,16 @@ def solve_half_step(
                     bias[r] = np.nan
                     for a in range(k):
                         factors[r, a] = np.nan
+                continue
+            if cg_steps > 0 and CG_MIN_ROW <= n <= CG_MAX_ROW:
+                w[0] = bias[r]
+                for a in range(k):
+                    w[a + 1] = factors[r, a]
+                _cg_solve(indices, values, other_factors, other_bias, start, end, base, reg * n, bias_reg * n, cg_steps,
+                          Zc, tv, u, w, rv, zv, pv, Ap, Mj)  # fmt: skip
+                bias[r] = w[0]
+                for a in range(k):
+                    factors[r, a] = w[a + 1]
                 continue
             A[:] = 0.0
             b[:] = 0.0

@@ -91,8 +91,8 @@ class ALS(Recommender):
         self.history_ = []
         for it in range(1, cfg.n_iter + 1):
             t0 = time.perf_counter()
-            self._half(ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_)
-            self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_)
+            self._half(ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_, cg_steps=self._cg_steps)
+            self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_, cg_steps=self._cg_steps)
             entry: dict[str, Any] = {"iteration": it, "seconds": time.perf_counter() - t0}
             if self.callback or it == cfg.n_iter:
                 sse = squared_error(
@@ -106,6 +106,11 @@ class ALS(Recommender):
         last = self.history_[-1] if self.history_ else {}
         self.fit_info_ = {"train_rmse": last.get("train_rmse"), "fit_seconds": sum(h["seconds"] for h in self.history_)}
 
+    @property
+    def _cg_steps(self) -> int:
+        """CG steps per row while fitting (0: exact solves)."""
+        return self.config.cg_steps if self.config.solver == "cg" else 0
+
     def _half(
         self,
         rows: sp.csr_matrix | _KernelCSR,
@@ -114,7 +119,9 @@ class ALS(Recommender):
         factors: np.ndarray,
         bias: np.ndarray,
         offset: np.ndarray | None = None,
+        cg_steps: int = 0,
     ) -> None:
+        """One half-step through the kernel: exact unless ``cg_steps`` > 0 (fitting with ``solver="cg"``)."""
         cfg = self.config
         if offset is None:
             offset = np.zeros(factors.shape[0], dtype=np.float32)
@@ -122,7 +129,7 @@ class ALS(Recommender):
             solve_half_step(
                 rows.indptr.astype(np.int64, copy=False), rows.indices.astype(np.int32, copy=False),
                 rows.data.astype(np.float32, copy=False),
-                other_factors, other_bias, offset, self.global_mean_, cfg.reg, cfg.bias_reg, factors, bias,
+                other_factors, other_bias, offset, self.global_mean_, cfg.reg, cfg.bias_reg, factors, bias, cg_steps,
             )  # fmt: skip
 
     # ------------------------------------------------------------ scoring

@@ -244,7 +244,7 @@ class TemporalALS(ALS):
             # Block [b_u, p_u]: the kernel subtracts μ + b_i; the rest of the item terms move into the target.
             item_rest = bin_term if cu is None else cu * (self.item_bias_[i] + bin_term) - self.item_bias_[i]
             ui.data = (v - drift_term - item_rest).astype(np.float32)
-            self._half(ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_)
+            self._half(ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_, cg_steps=self._cg_steps)
             if tc.user_drift or cu is not None:
                 base = v - mu - self.user_bias_[u] - self._dots(ui)
                 if tc.user_drift:  # block α_u (eq. 7-8)
@@ -257,7 +257,7 @@ class TemporalALS(ALS):
             # Block [b_i, q_i].
             if cu is None:
                 iu.data = (v - drift_term - bin_term)[perm].astype(np.float32)
-                self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_)
+                self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_, cg_steps=self._cg_steps)
             else:
                 target = (v - mu - self.user_bias_[u] - drift_term - cu * bin_term)[perm].astype(np.float32)
                 with kernel_threads(n_i):
