@@ -87,10 +87,11 @@ class ALSConfig:
         How the local engine solves each row's ridge system while fitting. "cholesky": exactly
         (normal equations, Cholesky; Woodbury for rows shorter than the rank). "cg": rows of 64 to
         4096 ratings by ``cg_steps`` steps of Jacobi-preconditioned conjugate gradient, warm-started
-        from the previous sweep (Takács et al. 2011), the rest exactly: 1.6-1.7x faster fits at
-        ML-25M shape with the same test RMSE to 4 decimals on ml-100k, ml-latest-small and the
-        25M-shaped set (``docs/performance.md``). Fold-in is always exact; the Spark engine and
-        ``als-bayes`` ignore this setting.
+        from the previous sweep (Takács et al. 2011), the rest exactly: 1.6x faster fits at
+        ML-25M shape with the same test RMSE to 3-4 decimals on ml-100k, ml-latest-small and the
+        25M-shaped set; single predictions move by up to 0.006 stars at rank 64, more at low rank
+        and λ (``docs/performance.md``). Fold-in is always exact; ``als-bayes`` ignores this
+        setting and the Spark engine refuses it.
     cg_steps : int, default 3
         Conjugate-gradient steps per row and half-step with ``solver="cg"``. Must be >= 1.
 

@@ -73,5 +73,5 @@ def test_train_solver_option_is_stored_and_checked(tmp_path: Path, ratings_file:
     assert bad.returncode == 2 and "solver must be one of cholesky, cg" in bad.stderr and "Traceback" not in bad.stderr
     spark = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "s"), "--model", "als", "--engine", "spark",
                 "--solver", "cg")  # fmt: skip
-    assert spark.returncode == 2 and "--solver is the local engine's" in spark.stderr
+    assert spark.returncode == 2 and "solver='cg' is the local engine's" in spark.stderr
     assert not (tmp_path / "b").exists() and not (tmp_path / "s").exists()

@@ -73,8 +73,6 @@ def train(
             "the hybrid is not on Spark yet)"
         )
     if engine == "spark":  # issue 7: read, clean and fit on Spark; the result is the same kind of ALS model
-        if config.solver != ALSConfig.solver:
-            raise DataValidationError("train: --solver is the local engine's; Spark MLlib solves every row exactly")
         if from_db is not None:
             raise DataValidationError("train: --from-db works with --engine local only; export the database ratings to Parquet for Spark")
         from movierec.engines.spark import parse_conf, train_spark

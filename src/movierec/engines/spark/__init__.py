@@ -18,6 +18,8 @@ movierec (``ALSConfig``)       Spark
 ``reg`` (times each row's      ``regParam`` (Spark also multiplies it by
 rating count, ALS-WR)          the row's rating count: same λ)
 ``random_state``               ``seed``
+``solver``                     none: Spark solves every row exactly;
+                               ``SparkALS`` refuses ``"cg"``
 ``bias_reg``                   none: the biases are fitted with DataFrame
                                operations (see ``SparkALS``)
 ``alpha`` (implicit ALS)       ``alpha`` with ``implicitPrefs=True``, on

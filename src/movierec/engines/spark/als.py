@@ -88,6 +88,11 @@ class SparkALS(ALS):
         bias_sweeps: int = 2,
     ) -> None:
         super().__init__(config, callback)
+        if self.config.solver != "cholesky":
+            raise DataValidationError(
+                f"SparkALS: solver={self.config.solver!r} is the local engine's; Spark MLlib solves every row exactly "
+                "(leave ALSConfig.solver at 'cholesky' or train with the local engine)"
+            )
         self.master, self.spark_conf = master, dict(spark_conf or {})
         self.checkpoint_dir, self.num_blocks, self.bias_sweeps = checkpoint_dir, num_blocks, bias_sweeps
         self._indexed: DataFrame | None = None
@@ -346,12 +351,12 @@ def train_spark(
     BackendUnavailableError
         If PySpark or Java is missing.
     """
-    spark = spark_session(master, spark_conf)
-    model: SparkALS | SparkImplicitALS
+    model: SparkALS | SparkImplicitALS  # built first: a config Spark cannot honour fails before Spark starts
     if isinstance(config, ImplicitConfig):
         model = SparkImplicitALS(config, master=master, spark_conf=spark_conf, **kwargs)
     else:
         model = SparkALS(config, callback, master=master, spark_conf=spark_conf, **kwargs)
+    spark = spark_session(master, spark_conf)
     frame, dataset, report = read_ratings(spark, uri)
     if frame is not None:
         users = _id_frame(spark, dataset.users.ids.to_arrow(), "user")
