@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -55,3 +56,26 @@ def test_fingerprint_of_string_ids_extreme_values_and_no_rows() -> None:
     assert Dataset.from_frames(big).fingerprint() == Dataset.from_frames(big.reverse()).fingerprint()
     empty = Dataset.from_frames(_frame().head(0))
     assert len(empty.fingerprint()) == 64 and empty.fingerprint() != Dataset.from_frames(_frame()).fingerprint()
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer in NumPy (wrapping uint64 arithmetic): the oracle of the compiled digest."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def test_compiled_row_digest_equals_the_numpy_expression(seed: int) -> None:
+    from movierec.data import synthetic_dataset
+    from movierec.data.digest import row_digest
+
+    ds = synthetic_dataset(50_000, seed=seed)
+    u, i, r = ds.arrays()
+    ts = ds.ratings["timestamp"].to_numpy().astype(np.int64)
+    x = _mix64(u.astype(np.uint64) << np.uint64(32) | i.astype(np.uint64))
+    x = _mix64(x ^ r.view(np.uint32).astype(np.uint64))
+    x = _mix64(x ^ ts.view(np.uint64))
+    expected = (int(np.sum(x, dtype=np.uint64)), int(np.bitwise_xor.reduce(x)))
+    assert tuple(int(v) for v in row_digest(u, i, r.view(np.uint32), ts.view(np.uint64))) == expected
+    assert expected != (0, 0)

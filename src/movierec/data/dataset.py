@@ -187,20 +187,20 @@ class Dataset:
 
         SHA-256 over the sorted user and movie id sets, the row count, and the wrapping sum and
         the xor of a 64-bit mix (splitmix64) of every row's (user, movie, rating, timestamp):
-        one vectorized pass instead of a sort (the sort took 4.4 s of a 52 s fit at 21M ratings).
+        one compiled pass (``movierec.data.digest``) instead of a sort (the sort took 4.4 s of a
+        52 s fit at 21M ratings; NumPy's vectorized form 1.6 s).
         Model metadata, not a security checksum: the row part is as strong as a 64-bit
         multiset hash, and the value depends on the id dtype (Int32 vs Int64 ids differ).
         """
         h = hashlib.sha256()
         for ids in (self.users.ids, self.items.ids):
             h.update(ids.cast(pl.Utf8).str.join("\x1f").item().encode() if ids.dtype == pl.Utf8 else ids.to_numpy().tobytes())
+        from movierec.data.digest import row_digest  # Numba: imported only when a fingerprint is asked for
+
         u, i, r = self.arrays()
         ts = self.ratings["timestamp"].to_numpy().astype(np.int64, copy=False)
-        x = _mix64(u.astype(np.uint64) << np.uint64(32) | i.astype(np.uint64))
-        x = _mix64(x ^ r.view(np.uint32).astype(np.uint64))
-        x = _mix64(x ^ ts.view(np.uint64))
-        summary = np.array([len(x), np.sum(x, dtype=np.uint64), np.bitwise_xor.reduce(x) if len(x) else 0], dtype=np.uint64)
-        h.update(summary.tobytes())
+        total, xor = row_digest(u, i, np.ascontiguousarray(r).view(np.uint32), np.ascontiguousarray(ts).view(np.uint64))
+        h.update(np.array([len(u), total, xor], dtype=np.uint64).tobytes())
         return h.hexdigest()
 
     def subset(self, mask: np.ndarray | pl.Series, name: str | None = None) -> Dataset:
@@ -274,11 +274,3 @@ def _complete_catalogue(movies: pl.DataFrame | None, items: IdMap, id_dtype: pl.
     return movies.select(
         pl.col("movie_id"), pl.col("title"), pl.col("year").cast(pl.Int32), pl.col("genres").cast(pl.List(pl.Utf8))
     )
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer on uint64 values (wrapping arithmetic), a new array."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
