@@ -90,8 +90,8 @@ class ALSConfig:
         from the previous sweep (Takács et al. 2011), the rest exactly: 1.6x faster fits at
         ML-25M shape with the same test RMSE to 3-4 decimals on ml-100k, ml-latest-small and the
         25M-shaped set; single predictions move by up to 0.006 stars at rank 64, more at low rank
-        and λ (``docs/performance.md``). Fold-in is always exact; ``als-bayes`` ignores this
-        setting and the Spark engine refuses it.
+        and λ (``docs/performance.md``). Fold-in is always exact; in ``als-bayes`` it applies to
+        the ALS sweeps that start the chain (the draws are exact); the Spark engine refuses it.
     cg_steps : int, default 3
         Conjugate-gradient steps per row and half-step with ``solver="cg"``. Must be >= 1.
 

@@ -75,3 +75,16 @@ def test_train_solver_option_is_stored_and_checked(tmp_path: Path, ratings_file:
                 "--solver", "cg")  # fmt: skip
     assert spark.returncode == 2 and "solver='cg' is the local engine's" in spark.stderr
     assert not (tmp_path / "b").exists() and not (tmp_path / "s").exists()
+
+
+def test_train_solver_is_refused_where_ignored_and_beats_a_config_file(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
+    bad = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "t"), "--model", "als-time", "--solver", "cg")
+    assert bad.returncode == 2 and "--solver/--cg-steps set the explicit ALS of --model als or hybrid" in bad.stderr
+    config = tmp_path / "tuned.json"
+    config.write_text(json.dumps({"n_factors": 4, "n_iter": 2, "solver": "cg"}))  # a flat ALSConfig file
+    r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--config", str(config),
+            "--solver", "cholesky", "--json")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    stored = json.loads((tmp_path / "m" / "model.json").read_text())["config"]
+    assert (stored["n_factors"], stored["solver"]) == (4, "cholesky")  # the file's rank, the command's solver
+    assert not (tmp_path / "t").exists()

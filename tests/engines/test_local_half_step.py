@@ -78,7 +78,20 @@ def test_cg_improves_a_warm_start_and_leaves_other_rows_exact(seed: int) -> None
     err_before = np.abs(np.c_[start_b, start_f] - np.c_[exact_b, exact_f]).max(axis=1)
     err_after = np.abs(np.c_[b, f] - np.c_[exact_b, exact_f]).max(axis=1)
     for r, n in enumerate(lengths):
-        if CG_MIN_ROW <= n <= CG_MAX_ROW:  # CG rows: 3 steps cut the error of the warm start at least 10x
-            assert err_after[r] < err_before[r] / 10, (n, err_before[r], err_after[r])
+        if CG_MIN_ROW <= n <= CG_MAX_ROW:  # CG rows: 3 steps cut the error of the warm start (6-100x; 3x asked)
+            assert err_after[r] < err_before[r] / 3, (n, err_before[r], err_after[r])
         else:  # the others are solved exactly whatever cg_steps says
             assert err_after[r] < 1e-5, (n, err_after[r])
+
+
+def test_cg_rows_do_not_depend_on_the_rank_and_survive_a_zero_step(seed: int) -> None:
+    """At rank 200 a 64-rating row is still CG (not the dual solve); a zero residual ends CG at once."""
+    args, lengths, exact_f, exact_b = _cg_case(seed, 200)
+    f, b = exact_f.copy(), exact_b.copy()
+    solve_half_step(*args, f, b, 3)  # started at the solution: nothing to do, no 0/0
+    assert np.isfinite(f).all() and np.isfinite(b).all()
+    np.testing.assert_allclose(np.c_[b, f], np.c_[exact_b, exact_f], atol=1e-3)
+    cold_f, cold_b = np.zeros_like(exact_f), np.zeros_like(exact_b)
+    solve_half_step(*args, cold_f, cold_b, 1)  # one step from zero on a 201-unknown system: not the exact answer
+    row = lengths.index(CG_MIN_ROW)
+    assert np.abs(cold_f[row] - exact_f[row]).max() > 1e-3

@@ -32,8 +32,8 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed of the initial factors")] = ALSConfig.random_state,
     min_ratings: Annotated[int | None, typer.Option(help="Default popularity guard stored with the model (default: the model's own: als 20, hybrid 5)")] = None,
     confidence_weight: Annotated[float | None, typer.Option("--confidence-weight", help="--model als: η of its default ranking by confidence score, (r̂ − μ − b_i) + η·ln(1 + n_i), stored with the model (default: ALSConfig's, 1.25)")] = None,
-    solver: Annotated[str, typer.Option(help="Row solver of the local engine while fitting: cholesky (exact) or cg (conjugate gradient on rows of 64+ ratings, warm-started; faster on large data, same test RMSE)")] = ALSConfig.solver,
-    cg_steps: Annotated[int, typer.Option("--cg-steps", help="--solver cg: conjugate-gradient steps per row and half-step")] = ALSConfig.cg_steps,
+    solver: Annotated[str | None, typer.Option(help="--model als or hybrid, local engine: how rows are solved while fitting: cholesky (exact; the default) or cg (warm-started conjugate gradient on rows of 64-4096 ratings; faster on large data, same test RMSE)")] = None,
+    cg_steps: Annotated[int | None, typer.Option("--cg-steps", help="--solver cg: conjugate-gradient steps per row and half-step (default 3)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     config_file: Annotated[Path | None, typer.Option("--config", help="JSON config (from `movierec tune`); options set to non-default values override it")] = None,
     engine: Annotated[str, typer.Option(help="local (this machine) or spark (Apache Spark; needs movierec[spark]; --model als or als-implicit); same model either way")] = "local",
@@ -43,8 +43,7 @@ def train(
 ) -> None:
     """Train a model (default: hybrid = explicit ALS + implicit ALS) and save the model folder."""
     config = ALSConfig(n_factors=factors, n_iter=iterations, reg=reg, bias_reg=bias_reg, random_state=seed,
-                       min_ratings=ALSConfig.min_ratings if min_ratings is None else min_ratings,
-                       solver=solver, cg_steps=cg_steps)  # fmt: skip
+                       min_ratings=ALSConfig.min_ratings if min_ratings is None else min_ratings)  # fmt: skip
     file_model: dict | None = None
     if config_file is not None:  # issue 4: the file is the base, explicitly changed options win
         from movierec.evaluation.tuning import merge_config_file, read_config_file
@@ -54,6 +53,14 @@ def train(
             file_model = configs[model_name]
         else:
             config = merge_config_file(config, config_file)
+    solver_options = {k: v for k, v in (("solver", solver), ("cg_steps", cg_steps)) if v is not None}
+    if solver_options:  # given explicitly: applies to the explicit ALS of als and hybrid, and beats a --config file
+        if model_name not in ("als", "hybrid") or file_model is not None:
+            raise DataValidationError(
+                f"train: --solver/--cg-steps set the explicit ALS of --model als or hybrid (got --model {model_name}"
+                + (" with a whole-model --config file; set solver there" if file_model is not None else "") + ")"
+            )
+        config = dataclasses.replace(config, **solver_options)
     if confidence_weight is not None:
         if model_name != "als":
             raise DataValidationError(

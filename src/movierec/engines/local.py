@@ -25,7 +25,6 @@ import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS whose sgemm we call)
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.core import cgutils
 from numba.extending import get_cython_function_address, intrinsic
 
 # SciPy's Fortran sgemm, called by symbol name: the address is registered anew in
@@ -37,13 +36,9 @@ _sgemm = types.ExternalFunction("movierec_sgemm", types.void(*([types.voidptr] *
 PREFETCH_AHEAD = 32
 """Partner rows requested from memory this many ratings before they are gathered (``_prefetch``).
 At ML-25M shape the gathers were half of the normal-equation phase, waiting on memory (the 162k
-user factors, 41 MB, do not fit in L3); prefetching 32 ahead cut the phase 1.90 → 1.43 s per sweep."""
+user factors, 41 MB, do not fit in L3); prefetching 32 ahead cut the phase 1.86 → 1.36 s per sweep."""
 PREFETCH_LINES = 4
 """Cache lines requested per partner row (64 floats = 256 bytes at rank 64)."""
-
-
-# The intrinsic's name carries its pointer type: opaque ("p0") from LLVM 15 on, typed before.
-_PREFETCH_NAME = "llvm.prefetch.p0" if _llvm.llvm_version_info[0] >= 15 else "llvm.prefetch.p0i8"
 
 
 @intrinsic
@@ -56,7 +51,8 @@ def _prefetch(typingctx, addr):  # type: ignore[no-untyped-def]
         ptr_t = ir.PointerType(ir.IntType(8))
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [ptr_t, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, _PREFETCH_NAME)
+        # llvmlite mangles the name for its pointer type (checked: LLVM 14 with Numba 0.59, LLVM 22 with 0.68)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [ptr_t], fnty)
         rw, locality, data_cache = ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)
         builder.call(fn, [builder.inttoptr(args[0], ptr_t), rw, locality, data_cache])
         return context.get_dummy_value()
@@ -348,6 +344,8 @@ def _cg_solve(indices, values, other_factors, other_bias, start, end, base, reg_
         pAp = 0.0
         for a in range(d):
             pAp += p[a] * Ap[a]
+        if not pAp > 0.0:  # breakdown (possible only from a non-finite start): keep w as it is
+            break
         alpha = rz / pAp
         rz_new = 0.0
         for a in range(d):
@@ -384,8 +382,9 @@ def solve_half_step(
                     + bias_reg · n_r · b² + reg · n_r · ‖x‖²
 
     with z_j = [1, y_j] as the design row (normal equations of size k+1,
-    Cholesky). Rows without ratings get zeros; a row whose system is not
-    positive definite (possible only with reg or bias_reg of 0) gets NaN.
+    Cholesky). Rows without ratings get zeros; a row solved exactly whose system
+    is not positive definite (possible only with reg or bias_reg of 0) gets NaN
+    (CG rows keep their last iterate).
 
     Parameters
     ----------
@@ -401,8 +400,8 @@ def solve_half_step(
     bias : ndarray of shape (n_rows,), float32, read (CG warm start) and written
     cg_steps : int, default 0
         0 solves every row exactly. A positive count solves rows of ``CG_MIN_ROW`` to ``CG_MAX_ROW``
-        ratings by that many Jacobi-preconditioned conjugate-gradient steps started from the row's
-        current values (``_cg_solve``; Takács, Pilászy, Tikk, "Applications of the conjugate gradient
+        ratings (whatever the rank) by that many Jacobi-preconditioned conjugate-gradient steps
+        started from the row's current values, which must be finite (``ALS._half`` sees to it) (``_cg_solve``; Takács, Pilászy, Tikk, "Applications of the conjugate gradient
         method for implicit feedback collaborative filtering", RecSys 2011, doi:10.1145/2043932.2043987,
         here on the explicit objective). Inexact per sweep; over the sweeps of a fit it reaches the same
         test RMSE (``docs/performance.md``).
@@ -451,6 +450,16 @@ def solve_half_step(
                     factors[r, a] = 0.0
                 continue
             base = global_mean + offset[r]
+            if cg_steps > 0 and CG_MIN_ROW <= n <= CG_MAX_ROW:
+                w[0] = bias[r]
+                for a in range(k):
+                    w[a + 1] = factors[r, a]
+                _cg_solve(indices, values, other_factors, other_bias, start, end, base, reg * n, bias_reg * n, cg_steps,
+                          Zc, tv, u, w, rv, zv, pv, Ap, Mj)  # fmt: skip
+                bias[r] = w[0]
+                for a in range(k):
+                    factors[r, a] = w[a + 1]
+                continue
             if dual_ok and n * n * (d + n // 3) < n * d * d + d * d * d // 3:
                 if _solve_dual(indices, values, other_factors, other_bias, start, end, base, reg * n, bias_reg * n,
                                Zd, M, Lm, y, b):  # fmt: skip
@@ -461,16 +470,6 @@ def solve_half_step(
                     bias[r] = np.nan
                     for a in range(k):
                         factors[r, a] = np.nan
-                continue
-            if cg_steps > 0 and CG_MIN_ROW <= n <= CG_MAX_ROW:
-                w[0] = bias[r]
-                for a in range(k):
-                    w[a + 1] = factors[r, a]
-                _cg_solve(indices, values, other_factors, other_bias, start, end, base, reg * n, bias_reg * n, cg_steps,
-                          Zc, tv, u, w, rv, zv, pv, Ap, Mj)  # fmt: skip
-                bias[r] = w[0]
-                for a in range(k):
-                    factors[r, a] = w[a + 1]
                 continue
             A[:] = 0.0
             b[:] = 0.0

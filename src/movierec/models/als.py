@@ -125,6 +125,10 @@ class ALS(Recommender):
         cfg = self.config
         if offset is None:
             offset = np.zeros(factors.shape[0], dtype=np.float32)
+        if cg_steps > 0:  # CG starts from the current values: a non-finite row starts from zero instead
+            bad = ~(np.isfinite(bias) & np.isfinite(factors).all(axis=1))
+            if bad.any():
+                factors[bad], bias[bad] = 0.0, 0.0
         with kernel_threads(rows.shape[0]):  # BLAS single-threaded inside the kernel; tiny jobs on one thread
             solve_half_step(
                 rows.indptr.astype(np.int64, copy=False), rows.indices.astype(np.int32, copy=False),
