@@ -411,7 +411,11 @@ def solve_half_step(
     d = k + 1
     use_blas = k >= BLAS_MIN_RANK
     dual_ok = reg > 0.0 and bias_reg > 0.0  # the dual needs D invertible
-    n_chunks = min(n_rows, 64 * 16)
+    # 256 chunks of interleaved rows: rows of very different lengths spread evenly over the threads,
+    # and each chunk allocates its work buffers once. 1024 chunks cost ml-100k's fit 0.22 s against
+    # 0.17 s with 16-256; 128 cost 3% at ML-25M shape with solver="cg" (16.5 vs 16.0 s). A constant:
+    # numba.get_num_threads() here would keep the kernel off the disk cache.
+    n_chunks = min(n_rows, 256)
     for c in prange(n_chunks):
         # Per-chunk work buffers (no allocation per row on the hot path).
         Z = np.empty((PIECE, d + 1), dtype=np.float32)
