@@ -77,7 +77,7 @@ def _phases(model: Any) -> dict[str, float]:
         n_rows = indptr.size - 1
         k = other.shape[1]
         d = k + 1
-        n_chunks = min(n_rows, 1024)
+        n_chunks = min(n_rows, local.N_CHUNKS)  # as solve_half_step
         for c in prange(n_chunks):
             Z = np.empty((local.PIECE, d + 1), dtype=np.float32)
             t = np.empty(local.PIECE, dtype=np.float32)

@@ -61,15 +61,27 @@ def _prefetch(typingctx, addr):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
+def _prefetch_lines(stride):  # pragma: no cover - numba
+    """Cache lines to request per partner row of ``stride`` bytes (a run-time count: see ``_normal_blas``)."""
+    return min(PREFETCH_LINES, (stride + 63) // 64)
+
+
+@njit(cache=True)
+def _prefetch_row(addr, stride, lines, j):  # pragma: no cover - numba
+    """Ask for row ``j`` of the factor array at byte address ``addr`` (no effect on results)."""
+    a0 = addr + j * stride
+    for line in range(lines):
+        _prefetch(a0 + 64 * line)
+
+
+@njit(cache=True)
 def _prefetch_rows(indices, start, end, other_factors):  # pragma: no cover - numba
     """Ask for the factor rows of partners ``indices[start:end]`` (no effect on results)."""
     addr = other_factors.ctypes.data
     stride = other_factors.strides[0]
-    lines = min(PREFETCH_LINES, (stride + 63) // 64)
+    lines = _prefetch_lines(stride)
     for p in range(start, end):
-        a0 = addr + indices[p] * stride
-        for line in range(lines):
-            _prefetch(a0 + 64 * line)
+        _prefetch_row(addr, stride, lines, indices[p])
 
 
 BLAS_MIN_ROW = 16
@@ -173,16 +185,14 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
     stride = other_factors.strides[0]
     # Lines per partner row from the stride at run time: with the constant 4 unrolled, LLVM's code for
     # the gather loop was 20% slower on the films side at ML-25M shape (0.90 vs 0.75 s per half-step).
-    lines = min(PREFETCH_LINES, (stride + 63) // 64)
+    lines = _prefetch_lines(stride)
     G[:] = 0.0
     for p0 in range(start, end, PIECE):
         m = min(PIECE, end - p0)
         for q in range(m):
             ahead = p0 + q + PREFETCH_AHEAD  # the row's first PREFETCH_AHEAD were asked for by the caller
             if ahead < end:
-                a0 = addr + indices[ahead] * stride
-                for line in range(lines):
-                    _prefetch(a0 + 64 * line)
+                _prefetch_row(addr, stride, lines, indices[ahead])
             j = indices[p0 + q]
             Z[q, 0] = 1.0
             for a in range(k):
@@ -264,6 +274,11 @@ def _solve_dual(indices, values, other_factors, other_bias, start, end, base, re
     return True
 
 
+N_CHUNKS = 256
+"""Row chunks per half-step: interleaved rows, so rows of very different lengths spread evenly over
+the threads, and each chunk allocates its work buffers once. 1024 chunks cost ml-100k's fit 0.22 s
+against 0.17 s with 16-256; 128 cost 3% at ML-25M shape with solver="cg" (16.5 vs 16.0 s). A
+constant: numba.get_num_threads() in the kernel would keep it off the disk cache."""
 CG_MIN_ROW = 64
 """With ``cg_steps > 0``, rows with at least this many ratings (and at most ``CG_MAX_ROW``) are solved by
 conjugate gradient; shorter rows keep the exact dual or Cholesky solve, which costs less there."""
@@ -287,13 +302,11 @@ def _cg_solve(indices, values, other_factors, other_bias, start, end, base, reg_
     n = end - start
     addr = other_factors.ctypes.data
     stride = other_factors.strides[0]
-    lines = min(PREFETCH_LINES, (stride + 63) // 64)
+    lines = _prefetch_lines(stride)
     for q in range(n):  # gather Z = [1, y_j] and the target t
         ahead = start + q + PREFETCH_AHEAD
         if ahead < end:
-            a0 = addr + indices[ahead] * stride
-            for line in range(lines):
-                _prefetch(a0 + 64 * line)
+            _prefetch_row(addr, stride, lines, indices[ahead])
         j = indices[start + q]
         Zq = Zc[q]
         Zq[0] = 1.0
@@ -401,21 +414,18 @@ def solve_half_step(
     cg_steps : int, default 0
         0 solves every row exactly. A positive count solves rows of ``CG_MIN_ROW`` to ``CG_MAX_ROW``
         ratings (whatever the rank) by that many Jacobi-preconditioned conjugate-gradient steps
-        started from the row's current values, which must be finite (``ALS._half`` sees to it) (``_cg_solve``; Takács, Pilászy, Tikk, "Applications of the conjugate gradient
-        method for implicit feedback collaborative filtering", RecSys 2011, doi:10.1145/2043932.2043987,
-        here on the explicit objective). Inexact per sweep; over the sweeps of a fit it reaches the same
-        test RMSE (``docs/performance.md``).
+        started from the row's current values, which must be finite (``ALS._half`` sees to it);
+        ``_cg_solve``, after Takács, Pilászy, Tikk, "Applications of the conjugate gradient method
+        for implicit feedback collaborative filtering", RecSys 2011, doi:10.1145/2043932.2043987,
+        here on the explicit objective. Inexact per sweep; over the sweeps of a fit it reaches the
+        same test RMSE (``docs/performance.md``).
     """
     n_rows = factors.shape[0]
     k = other_factors.shape[1]
     d = k + 1
     use_blas = k >= BLAS_MIN_RANK
     dual_ok = reg > 0.0 and bias_reg > 0.0  # the dual needs D invertible
-    # 256 chunks of interleaved rows: rows of very different lengths spread evenly over the threads,
-    # and each chunk allocates its work buffers once. 1024 chunks cost ml-100k's fit 0.22 s against
-    # 0.17 s with 16-256; 128 cost 3% at ML-25M shape with solver="cg" (16.5 vs 16.0 s). A constant:
-    # numba.get_num_threads() here would keep the kernel off the disk cache.
-    n_chunks = min(n_rows, 256)
+    n_chunks = min(n_rows, N_CHUNKS)
     for c in prange(n_chunks):
         # Per-chunk work buffers (no allocation per row on the hot path).
         Z = np.empty((PIECE, d + 1), dtype=np.float32)
