@@ -96,7 +96,7 @@ def _phases(model: Any) -> dict[str, float]:
                 A[:] = 0.0
                 b[:] = 0.0
                 if k >= local.BLAS_MIN_RANK and e - s >= local.BLAS_MIN_ROW:
-                    local._normal_blas(indices, values, other, other_bias, s, e, mu, A, b, Z, t, G, par)
+                    local._normal_gram(indices, values, other, other_bias, s, e, mu, A, b, Z, t, G, par)
                 else:
                     local._normal_scalar(indices, values, other, other_bias, s, e, mu, A, b)
                 out[r] = A[1, 1]

@@ -1,4 +1,5 @@
-"""The local ALS half-step: its BLAS path (rank >= BLAS_MIN_RANK, rows of one and many sgemm pieces) and CG."""
+"""The local ALS half-step: its long-row paths (rank >= BLAS_MIN_RANK, rows of one and many pieces;
+fused Gram tiles when the rank is a multiple of TILE, BLAS sgemm otherwise) and CG."""
 
 from __future__ import annotations
 
@@ -6,10 +7,23 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from movierec.engines.local import BLAS_MIN_RANK, BLAS_MIN_ROW, CG_MAX_ROW, CG_MIN_ROW, PIECE, solve_half_step
+from movierec.engines.gram import LANES
+from movierec.engines.local import (
+    BLAS_MIN_RANK,
+    BLAS_MIN_ROW,
+    CG_MAX_ROW,
+    CG_MIN_ROW,
+    PIECE,
+    _blas_params,
+    _normal_blas,
+    _normal_gram,
+    solve_half_step,
+)
 
 
-@pytest.mark.parametrize("k", [BLAS_MIN_RANK, 20, 40, 64])  # 40, 64: wide enough for blocked products
+# 20 and 40 are never multiples of LANES (16 or 32): sgemm, 40 in blocked products; 16 and 48 are with AVX2.
+# 64 and 96 always are: fused tiles (two and three lane blocks with AVX-512).
+@pytest.mark.parametrize("k", [BLAS_MIN_RANK, 16, 20, 40, 48, 64, 96])
 def test_blas_path_matches_numpy_normal_equations_across_pieces(seed: int, k: int) -> None:
     rng = np.random.default_rng(seed)
     n_other = 3 * PIECE + 50
@@ -37,6 +51,31 @@ def test_blas_path_matches_numpy_normal_equations_across_pieces(seed: int, k: in
         t = m.data[m.indptr[r] : m.indptr[r + 1]].astype(np.float64) - mu - offset[r] - other_b[cols]
         w = np.linalg.solve(Z.T @ Z + np.diag([bias_reg * n] + [reg * n] * k), Z.T @ t)
         np.testing.assert_allclose(np.r_[b[r], f[r]], w, rtol=2e-4, atol=2e-5, err_msg=f"row of {n} ratings")
+
+
+@pytest.mark.parametrize("k", [LANES, 2 * LANES, 3 * LANES])
+def test_fused_gram_tiles_equal_the_sgemm_normal_equations(seed: int, k: int) -> None:
+    """The two long-row kernels give the same ZᵀZ (lower) and Zᵀt on a row of several pieces, repeats included."""
+    rng = np.random.default_rng(seed)
+    n_other, n = 500, 2 * PIECE + 37
+    indices = rng.integers(0, n_other, n).astype(np.int32)  # repeated partners too: the kernels must not care
+    values = rng.uniform(0.5, 5.0, n).astype(np.float32)
+    y = (rng.standard_normal((n_other, k)) * 0.5).astype(np.float32)
+    other_b = rng.normal(0, 0.3, n_other).astype(np.float32)
+    d = k + 1
+    results = []
+    for kernel in (_normal_gram, _normal_blas):
+        A, b = np.zeros((d, d)), np.zeros(d)
+        Z = np.empty((PIECE, d + 1), np.float32)
+        G = np.empty((d + 1, d + 1), np.float32)
+        kernel(indices, values, y, other_b, 0, n, 3.5, A, b, Z, np.empty(0, np.float32), G, _blas_params())
+        results.append((A, b))
+    (A1, b1), (A2, b2) = results
+    Zr = np.column_stack([np.ones(n), y[indices].astype(np.float64)])
+    np.testing.assert_allclose(A1, np.tril(Zr.T @ Zr), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(A1, A2, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(b1, b2, rtol=1e-5, atol=1e-3)
+    assert np.count_nonzero(np.triu(A1, 1)) == 0  # only the lower triangle is written (what _cholesky_solve reads)
 
 
 def _cg_case(seed: int, k: int):  # type: ignore[no-untyped-def]

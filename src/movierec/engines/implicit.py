@@ -70,7 +70,7 @@ def solve_implicit_half_step(
                 ya = other_factors[j, a]
                 b[a] += cp * ya
                 w = cm1 * ya
-                for c2 in range(a, k):
+                for c2 in range(a + 1):  # lower triangle, as _cholesky_solve reads
                     A[a, c2] += w * other_factors[j, c2]
         for a in range(k):
             A[a, a] += reg * n

@@ -27,6 +27,8 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import get_cython_function_address, intrinsic
 
+from movierec.engines.gram import COLS, LANES, gram_tile, gram_tile_t
+
 # SciPy's Fortran sgemm, called by symbol name: the address is registered anew in
 # every process, so the compiled kernels stay cacheable on disk (a ctypes
 # pointer would be baked into the cache and forbid it).
@@ -97,7 +99,7 @@ on 66 × 66 × 224 took 0.38 s of CPU for the item side of a 3.8M-rating set and
 
 @njit(cache=True, fastmath=True)  # no Numba-level inline: it kept LLVM from vectorizing (25 vs 13 µs)
 def _cholesky_solve(A: np.ndarray, b: np.ndarray, L: np.ndarray, d: int) -> bool:  # pragma: no cover - numba
-    """Solve A w = b in place of ``b`` for symmetric positive definite A (upper triangle read).
+    """Solve A w = b in place of ``b`` for symmetric positive definite A (lower triangle read).
 
     Returns False when A is not positive definite (the caller marks the row non-finite).
     """
@@ -114,7 +116,7 @@ def _cholesky_solve(A: np.ndarray, b: np.ndarray, L: np.ndarray, d: int) -> bool
         inv = 1.0 / ljj
         for i in range(j + 1, d):
             Li = L[i]
-            s = A[j, i]
+            s = A[i, j]
             for p in range(j):
                 s -= Li[p] * Lj[p]
             Li[j] = s * inv
@@ -140,7 +142,7 @@ def _triangular_solve(L: np.ndarray, b: np.ndarray, d: int) -> None:  # pragma: 
 
 @njit(cache=True, fastmath=True)
 def _normal_scalar(indices, values, other_factors, other_bias, start, end, base, A, b):  # pragma: no cover - numba
-    """Upper triangle of ZᵀZ and Zᵀt in float64, one rating at a time (short rows)."""
+    """Lower triangle of ZᵀZ and Zᵀt in float64, one rating at a time (short rows)."""
     k = other_factors.shape[1]
     d = k + 1
     z = np.empty(d)
@@ -153,13 +155,13 @@ def _normal_scalar(indices, values, other_factors, other_bias, start, end, base,
         for a in range(d):
             za = z[a]
             b[a] += t * za
-            for c in range(a, d):
+            for c in range(a + 1):
                 A[a, c] += za * z[c]
 
 
 @njit(cache=True, fastmath=True)
 def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par):  # pragma: no cover - numba
-    """ZᵀZ and Zᵀt by BLAS ``sgemm`` per PIECE ratings, added into A (upper) and b in float64.
+    """ZᵀZ and Zᵀt by BLAS ``sgemm`` per PIECE ratings, added into A (lower) and b in float64.
 
     Each piece is gathered as float32 rows ``[1, y_j, t_j]`` into ``Z`` (shape
     PIECE × (k+2)), so the (k+2)² product ``G`` (accumulated over pieces,
@@ -211,10 +213,79 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
                 _sgemm(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, ipar[2:].ctypes,
                        fpar[0:].ctypes, Zf[r0:].ctypes, ipar[3:].ctypes, Zf[c0:].ctypes, ipar[4:].ctypes,
                        fpar[1:].ctypes, Gf[c0 * e + r0:].ctypes, ipar[5:].ctypes)  # fmt: skip
-    for a in range(d):
-        b[a] += G[d, a]
-        for c in range(a, d):
-            A[a, c] += G[c, a]
+    for c in range(d):
+        b[c] += G[d, c]
+        for a in range(c + 1):
+            A[c, a] += G[c, a]
+
+
+@njit(cache=True, fastmath=True)
+def _normal_fused(indices, values, other_factors, other_bias, start, end, base, A, b, T, out, next_start, next_end):  # pragma: no cover - numba
+    """ZᵀZ and Zᵀt added into A (lower) and b, by ``gram_tile`` straight from ``other_factors``.
+
+    Needs k a multiple of ``LANES``, int32 ``indices`` and float32 rows. Per piece of ``PIECE``
+    ratings the targets go to ``T`` (float32, PIECE) and each LANES × COLS tile on or above the
+    diagonal of Σ y yᵀ is summed in registers, written to ``out`` (float32, (COLS + 2) × LANES)
+    and added into A in float64; the first tile of each lane block also brings Σ y (A's bias row)
+    and Σ t·y (b). Each tile pass prefetches its share of the next piece's partner rows.
+    """
+    k = other_factors.shape[1]
+    yaddr = other_factors.ctypes.data
+    stride = other_factors.strides[0]
+    shift = 2 if stride >= 256 else (1 if stride >= 128 else 0)  # prefetch 4, 2 or 1 lines per row
+    n_tiles = 0
+    for r0 in range(0, k, LANES):
+        n_tiles += (k - r0) // COLS
+    taddr = T.ctypes.data
+    oaddr = out.ctypes.data
+    for p0 in range(start, end, PIECE):
+        m = min(PIECE, end - p0)
+        tsum = 0.0
+        for q in range(m):
+            tq = values[p0 + q] - base - other_bias[indices[p0 + q]]
+            T[q] = tq
+            tsum += tq
+        A[0, 0] += m
+        b[0] += tsum
+        iaddr = indices.ctypes.data + 4 * p0
+        # The next piece's partner rows (after the last piece: the next row's first), shared out over the passes.
+        nxt = p0 + m if p0 + m < end else next_start
+        next_rows = min(PIECE, end - nxt) if p0 + m < end else min(PIECE, next_end - next_start)
+        share = min((next_rows + n_tiles - 1) // n_tiles, m >> shift)
+        pf = 0
+        for r0 in range(0, k, LANES):
+            for c0 in range(r0, k, COLS):
+                pf_rows = max(0, min(share, next_rows - pf))
+                pf_idx = indices.ctypes.data + 4 * (nxt + pf)
+                if c0 == r0:
+                    gram_tile_t(yaddr, stride, iaddr, m, r0, c0, taddr, oaddr, pf_idx, pf_rows << shift, shift)
+                    for i in range(LANES):
+                        A[1 + r0 + i, 0] += out[COLS, i]
+                        b[1 + r0 + i] += out[COLS + 1, i]
+                else:
+                    gram_tile(yaddr, stride, iaddr, m, r0, c0, 0, oaddr, pf_idx, pf_rows << shift, shift)
+                pf += pf_rows
+                for c in range(COLS):  # A's row 1 + col, contiguous like the tile's column
+                    col = c0 + c
+                    Ac = A[1 + col, 1 + r0 :]
+                    for i in range(min(LANES, col - r0 + 1)):
+                        Ac[i] += out[c, i]
+
+
+@njit(cache=True, fastmath=True)
+def _normal_gram(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par, next_start=0, next_end=0):  # pragma: no cover - numba
+    """ZᵀZ and Zᵀt of a long row: ``_normal_fused`` when the rank allows it, else ``_normal_blas``.
+
+    Takes ``_normal_blas``'s buffers; the fused kernel borrows ``Z`` for its targets and ``G``
+    for its tile. Fused needs k a multiple of ``LANES``, int32 indices and float32 factor rows.
+    """
+    k = other_factors.shape[1]
+    if k % LANES == 0 and indices.itemsize == 4 and other_factors.itemsize == 4 and other_factors.strides[1] == 4:
+        T = Z.ravel()[:PIECE]
+        out = G.ravel()[: (COLS + 2) * LANES].reshape((COLS + 2, LANES))
+        _normal_fused(indices, values, other_factors, other_bias, start, end, base, A, b, T, out, next_start, next_end)
+    else:
+        _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par)
 
 
 @njit(cache=True)
@@ -258,7 +329,7 @@ def _solve_dual(indices, values, other_factors, other_bias, start, end, base, re
             s = 0.0
             for a in range(1, d):
                 s += Zd[q, a] * Zd[r, a]
-            M[q, r] = s * inv_f + inv_b  # Z D⁻¹ Zᵀ; the bias column is all ones
+            M[r, q] = s * inv_f + inv_b  # Z D⁻¹ Zᵀ (lower triangle); the bias column is all ones
         M[q, q] += 1.0
     if not _cholesky_solve(M, y, Lm, n):
         return False
@@ -489,7 +560,8 @@ def solve_half_step(
             b[:] = 0.0
             big = use_blas and n >= BLAS_MIN_ROW
             if big:
-                _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par)
+                nxt_s, nxt_e = (indptr[nxt], indptr[nxt + 1]) if nxt < n_rows else (0, 0)
+                _normal_gram(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par, nxt_s, nxt_e)
             else:
                 _normal_scalar(indices, values, other_factors, other_bias, start, end, base, A, b)
             A[0, 0] += bias_reg * n
