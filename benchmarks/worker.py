@@ -93,11 +93,12 @@ def _phases(model: Any) -> dict[str, float]:
                     local._prefetch_rows(indices, indptr[nxt], head, other)
                 if e == s:
                     continue
-                A[:] = 0.0
-                b[:] = 0.0
-                if k >= local.BLAS_MIN_RANK and e - s >= local.BLAS_MIN_ROW:
-                    local._normal_gram(indices, values, other, other_bias, s, e, mu, A, b, Z, t, G, par)
+                if k >= local.BLAS_MIN_RANK and e - s >= local.BLAS_MIN_ROW:  # as solve_half_step
+                    ns, ne = (indptr[nxt], indptr[nxt + 1]) if nxt < n_rows else (0, 0)
+                    local._normal_gram(indices, values, other, other_bias, s, e, mu, A, b, Z, t, G, par, ns, ne)
                 else:
+                    A[:] = 0.0
+                    b[:] = 0.0
                     local._normal_scalar(indices, values, other, other_bias, s, e, mu, A, b)
                 out[r] = A[1, 1]
 

@@ -13,6 +13,7 @@ from movierec.engines.local import (
     BLAS_MIN_ROW,
     CG_MAX_ROW,
     CG_MIN_ROW,
+    FUSED_PIECE,
     PIECE,
     _blas_params,
     _normal_blas,
@@ -55,27 +56,34 @@ def test_blas_path_matches_numpy_normal_equations_across_pieces(seed: int, k: in
 
 @pytest.mark.parametrize("k", [LANES, 2 * LANES, 3 * LANES])
 def test_fused_gram_tiles_equal_the_sgemm_normal_equations(seed: int, k: int) -> None:
-    """The two long-row kernels give the same ZᵀZ (lower) and Zᵀt on a row of several pieces, repeats included."""
+    """The two long-row kernels give the same ZᵀZ (lower) and Zᵀt on a row of several pieces, repeats included.
+
+    ``_normal_gram`` sets A's lower triangle and b whatever they held (here NaN) and leaves the upper
+    triangle alone; ``_normal_blas`` (its fallback for other ranks) adds into zeros.
+    """
     rng = np.random.default_rng(seed)
-    n_other, n = 500, 2 * PIECE + 37
+    n_other, n = 500, 2 * FUSED_PIECE + 37
     indices = rng.integers(0, n_other, n).astype(np.int32)  # repeated partners too: the kernels must not care
     values = rng.uniform(0.5, 5.0, n).astype(np.float32)
     y = (rng.standard_normal((n_other, k)) * 0.5).astype(np.float32)
     other_b = rng.normal(0, 0.3, n_other).astype(np.float32)
     d = k + 1
     results = []
-    for kernel in (_normal_gram, _normal_blas):
-        A, b = np.zeros((d, d)), np.zeros(d)
+    for kernel, fill in ((_normal_gram, np.nan), (_normal_blas, 0.0)):
+        A, b = np.full((d, d), fill), np.full(d, fill)
         Z = np.empty((PIECE, d + 1), np.float32)
         G = np.empty((d + 1, d + 1), np.float32)
         kernel(indices, values, y, other_b, 0, n, 3.5, A, b, Z, np.empty(0, np.float32), G, _blas_params())
         results.append((A, b))
     (A1, b1), (A2, b2) = results
     Zr = np.column_stack([np.ones(n), y[indices].astype(np.float64)])
-    np.testing.assert_allclose(A1, np.tril(Zr.T @ Zr), rtol=1e-5, atol=1e-3)
-    np.testing.assert_allclose(A1, A2, rtol=1e-5, atol=1e-3)
+    t = values - 3.5 - other_b[indices].astype(np.float64)
+    np.testing.assert_allclose(np.tril(A1), np.tril(Zr.T @ Zr), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(b1, Zr.T @ t, rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(np.tril(A1), A2, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(b1, b2, rtol=1e-5, atol=1e-3)
-    assert np.count_nonzero(np.triu(A1, 1)) == 0  # only the lower triangle is written (what _cholesky_solve reads)
+    assert np.isnan(A1[np.triu_indices(d, 1)]).all()  # the upper triangle is not written (nor read by _cholesky_solve)
+    assert np.count_nonzero(np.triu(A2, 1)) == 0
 
 
 def _cg_case(seed: int, k: int):  # type: ignore[no-untyped-def]

@@ -12,7 +12,9 @@ doi:10.1145/1356052.1356053). Numba has no vector types, so the loop is
 written in LLVM IR (llvmlite) and called through two intrinsics.
 
 The tile follows the float32 vector width of the CPU Numba compiles for:
-32 × 8 with AVX-512, 16 × 4 otherwise (AVX2's 16 registers). Results do not
+32 × 8 with AVX-512, 16 × 4 otherwise (AVX2's 16 registers). On the diagonal of
+the sum only the lanes up to each column are needed: a diagonal tile is one
+vector of VW lanes by VW columns (16 × 16 with AVX-512). Results do not
 depend on it beyond float32 rounding. Numba caches compiled kernels per CPU
 name and features, so a cache never mixes the two.
 """
@@ -39,32 +41,40 @@ def _target_has_avx512() -> bool:
     return "+avx512f" in _llvm.get_host_cpu_features().flatten().split(",")
 
 
-_VW = 16 if _target_has_avx512() else 8  # float32 lanes per vector register
+VW = 16 if _target_has_avx512() else 8
+"""float32 lanes of one vector register; also the side of a diagonal tile (``gram_diag``)."""
 _MRV = 2  # vector registers per tile column
-LANES = _MRV * _VW
+LANES = _MRV * VW
 """Rows of the k × k sum in one tile (two vector registers): 32 with AVX-512, 16 otherwise."""
-COLS = 8 if _VW == 16 else 4
-"""Columns of the sum in one tile: 2·COLS accumulators (+4 for ``gram_tile_t``), 16 of AVX-512's 32 registers."""
+COLS = 8 if VW == 16 else 4
+"""Columns of the sum in one tile: 2·COLS accumulators, 16 of AVX-512's 32 registers."""
+OUT_SIZE = (COLS + 2) * LANES
+"""float32 elements a tile kernel writes to ``out`` (at most; the same for both kernels)."""
 
 
-def _tile_function(module: ir.Module, with_t: bool) -> ir.Function:
+def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
     """Define (once per module) ``void f(y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift)``, all i64.
 
-    Addresses in bytes. For p < m, with j = idx[p] (int32) and y_p the float32 row at ``y + j·stride``:
-    ``out[c, :] = Σ_p y_p[c0 + c] · y_p[r0 : r0 + LANES]`` for c < COLS, and with ``with_t``
-    also ``out[COLS, :] = Σ_p y_p[r0 : r0 + LANES]`` and ``out[COLS + 1, :] = Σ_p t[p] · y_p[r0 : r0 + LANES]``
-    (t float32). ``out`` is float32, row-major, LANES wide; it is written, not added to.
+    Addresses in bytes. For p < m, with j = idx[p] (int32) and y_p the float32 row at ``y + j·stride``,
+    the sums go to ``out`` (float32), written, not added to:
+
+    - tile: ``out[c·LANES : (c+1)·LANES] = Σ_p y_p[c0 + c] · y_p[r0 : r0 + LANES]`` for c < COLS.
+    - diagonal (c0 = r0; the lanes past a column are below the diagonal and not needed):
+      ``out[c·VW : (c+1)·VW] = Σ_p y_p[r0 + c] · y_p[r0 : r0 + VW]`` for c < VW, then from
+      ``VW²`` on ``Σ_p y_p[r0 : r0 + LANES]`` (A's bias row) and ``Σ_p t[p] · y_p[r0 : r0 + LANES]``
+      (t float32).
+
     Iteration p < pf_n also prefetches cache line ``p mod 2^pf_shift`` of the row of partner
     ``pf_idx[p >> pf_shift]`` (int32), so that the rows of the next piece load while this one is summed.
     """
-    name = f"movierec_gram_{_VW}x{_MRV}x{COLS}{'_t' if with_t else ''}"
+    name = f"movierec_gram_{VW}x{_MRV}x{COLS}{'_diag' if diagonal else ''}"
     if name in module.globals:
         return module.globals[name]
-    vec = ir.VectorType(_F32, _VW)
+    vec = ir.VectorType(_F32, VW)
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_I64] * 11), name=name)
     fn.linkage = "internal"
     y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift = fn.args
-    fma_name = f"llvm.fmuladd.v{_VW}f32"
+    fma_name = f"llvm.fmuladd.v{VW}f32"
     fma = module.globals.get(fma_name) or ir.Function(module, ir.FunctionType(vec, [vec] * 3), name=fma_name)
     i8p = ir.IntType(8).as_pointer()
     prefetch = module.declare_intrinsic("llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32]))
@@ -77,8 +87,9 @@ def _tile_function(module: ir.Module, with_t: bool) -> ir.Function:
     def at(addr: ir.Value, ty: ir.Type) -> ir.Value:
         return b.inttoptr(addr, ty.as_pointer())
 
-    zero = ir.Constant(vec, [0.0] * _VW)
-    n_acc = (COLS + 2 if with_t else COLS) * _MRV
+    zero = ir.Constant(vec, [0.0] * VW)
+    n_cols, n_vec = (VW, 1) if diagonal else (COLS, _MRV)  # column sums, each over n_vec vectors of lanes
+    n_acc = n_cols * n_vec + (2 * _MRV if diagonal else 0)
     b = ir.IRBuilder(entry)
     b.cbranch(b.icmp_signed(">", m, const(0)), loop, done)
 
@@ -97,21 +108,22 @@ def _tile_function(module: ir.Module, with_t: bool) -> ir.Function:
     b = ir.IRBuilder(body)
     j = b.sext(b.load(at(b.add(idx, b.mul(p, const(4))), _I32), align=4), _I64)
     row = b.add(y, b.mul(j, stride))
-    lanes = [b.load(at(b.add(row, b.mul(b.add(r0, const(v * _VW)), const(4))), vec), align=4) for v in range(_MRV)]
+    lanes = [b.load(at(b.add(row, b.mul(b.add(r0, const(v * VW)), const(4))), vec), align=4) for v in range(_MRV)]
     undef = ir.Constant(vec, ir.Undefined)
-    splat = ir.Constant(ir.VectorType(_I32, _VW), [0] * _VW)
+    splat = ir.Constant(ir.VectorType(_I32, VW), [0] * VW)
 
     def broadcast(s: ir.Value) -> ir.Value:
         return b.shuffle_vector(b.insert_element(undef, s, ir.Constant(_I32, 0)), undef, splat)
 
     new = []
-    for c in range(COLS):
+    for c in range(n_cols):
         s = broadcast(b.load(at(b.add(row, b.mul(b.add(c0, const(c)), const(4))), _F32), align=4))
-        new += [b.call(fma, [lanes[v], s, acc[c * _MRV + v]]) for v in range(_MRV)]
-    if with_t:
-        new += [b.fadd(acc[COLS * _MRV + v], lanes[v]) for v in range(_MRV)]
+        new += [b.call(fma, [lanes[v], s, acc[c * n_vec + v]]) for v in range(n_vec)]
+    if diagonal:
+        base = n_cols * n_vec
+        new += [b.fadd(acc[base + v], lanes[v]) for v in range(_MRV)]
         tp = broadcast(b.load(at(b.add(t, b.mul(p, const(4))), _F32), align=4))
-        new += [b.call(fma, [lanes[v], tp, acc[(COLS + 1) * _MRV + v]]) for v in range(_MRV)]
+        new += [b.call(fma, [lanes[v], tp, acc[base + _MRV + v]]) for v in range(_MRV)]
     p_next = b.add(p, const(1))
     b.cbranch(b.icmp_signed("<", p_next, m), loop, done)
     p.add_incoming(const(0), entry)
@@ -128,31 +140,32 @@ def _tile_function(module: ir.Module, with_t: bool) -> ir.Function:
         s.add_incoming(a_next, body)
         sums.append(s)
     for i, s in enumerate(sums):
-        b.store(s, at(b.add(out, const(4 * _VW * i)), vec), align=4)
+        b.store(s, at(b.add(out, const(4 * VW * i)), vec), align=4)
     b.ret_void()
     return fn
 
 
-def _tile_intrinsic(with_t: bool):  # type: ignore[no-untyped-def]
+def _tile_intrinsic(diagonal: bool):  # type: ignore[no-untyped-def]
     def typer(typingctx, y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift):  # type: ignore[no-untyped-def]
         args = (y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift)
         if not all(isinstance(a, types.Integer) for a in args):
             return None
 
         def codegen(context, builder, signature, llargs):  # type: ignore[no-untyped-def]
-            fn = _tile_function(builder.module, with_t)
+            fn = _tile_function(builder.module, diagonal)
             wide = [context.cast(builder, v, ty, types.int64) for v, ty in zip(llargs, signature.args)]
             builder.call(fn, wide)
             return context.get_dummy_value()
 
         return types.void(*args), codegen
 
-    typer.__name__ = "gram_tile_t" if with_t else "gram_tile"
+    typer.__name__ = "gram_diag" if diagonal else "gram_tile"
     return intrinsic(typer)
 
 
 gram_tile = _tile_intrinsic(False)
 """``gram_tile(y, stride, idx, m, r0, c0, 0, out, pf_idx, pf_n, pf_shift)``: one LANES × COLS tile of Σ_p y_p y_pᵀ
 (see ``_tile_function``)."""
-gram_tile_t = _tile_intrinsic(True)
-"""``gram_tile_t(...)``, same arguments: the tile plus Σ_p y_p and Σ_p t_p y_p on its lanes."""
+gram_diag = _tile_intrinsic(True)
+"""``gram_diag(y, stride, idx, m, r0, r0, t, out, pf_idx, pf_n, pf_shift)``: the VW × VW diagonal tile at r0,
+with Σ_p y_p and Σ_p t_p y_p on the LANES lanes from r0."""

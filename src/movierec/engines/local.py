@@ -6,16 +6,19 @@ threads. Kernels are compiled on first use and cached on disk (``cache=True``).
 
 Where the time goes (see ``docs/performance.md``): building the normal
 equations costs about 2·n_r·k² flops per row and solving them about k³/3.
-Rows with at least ``BLAS_MIN_ROW`` ratings gather their partners' factors
-into a float32 block ``Z = [1, Y]`` (``PIECE`` rows at a time, so the block
-stays in L2), with the target t as a last column, and one BLAS ``sgemm``
-per piece yields both ZᵀZ and Zᵀt; the system is then solved
-in float64 by a Cholesky factorisation written for the (k+1)² system
-(as fast as LAPACK ``dpotrf`` at this size, and it reports a non-positive
-pivot instead of raising). Short rows and
-tiny ranks keep the scalar float64 path, where a BLAS call would cost more
-than it saves. BLAS must run single-threaded inside these kernels (Numba
-already uses every core); ``movierec.engines.threads`` arranges that.
+Rows with at least ``BLAS_MIN_ROW`` ratings build ZᵀZ and Zᵀt for
+``Z = [1, Y]`` with the Gram tile kernel of ``movierec.engines.gram``, which
+reads the partners' factor rows in place and keeps each tile of the sum in
+vector registers (when k is a multiple of ``gram.LANES``: 32 with AVX-512,
+16 otherwise); other ranks gather the rows into a float32 block (``PIECE``
+rows at a time, so it stays in L2) and call BLAS ``sgemm``. The system is
+solved in float64 by a Cholesky factorisation written for the (k+1)² system
+(faster than LAPACK ``dpotrf`` at this size, and it reports a non-positive
+pivot instead of raising); symmetric systems are stored as their lower
+triangle. Short rows and tiny ranks keep the scalar float64 path, where a
+BLAS call would cost more than it saves. BLAS must run single-threaded inside
+these kernels (Numba already uses every core); ``movierec.engines.threads``
+arranges that.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import get_cython_function_address, intrinsic
 
-from movierec.engines.gram import COLS, LANES, gram_tile, gram_tile_t
+from movierec.engines.gram import COLS, LANES, OUT_SIZE, VW, gram_diag, gram_tile
 
 # SciPy's Fortran sgemm, called by symbol name: the address is registered anew in
 # every process, so the compiled kernels stay cacheable on disk (a ctypes
@@ -90,6 +93,9 @@ BLAS_MIN_ROW = 16
 """Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) use BLAS."""
 BLAS_MIN_RANK = 8
 """Below this rank the scalar float64 path is faster than any BLAS call."""
+FUSED_PIECE = 448
+"""Ratings per piece in ``_normal_fused`` (its partner rows, 112 KB at rank 64, stay in L2 across the
+tile passes). 2-5% faster than 224 at ML-25M shape; there is no copy to keep small."""
 PIECE = 224
 """Ratings gathered per BLAS call (the block, 59 KB at rank 64, stays in L2). At rank 64, sgemm
 on 66 × 66 × 224 took 0.38 s of CPU for the item side of a 3.8M-rating set and 0.49-0.52 s at
@@ -235,25 +241,28 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
 
 @njit(cache=True, fastmath=True)
 def _normal_fused(indices, values, other_factors, other_bias, start, end, base, A, b, T, out, next_start, next_end):  # pragma: no cover - numba
-    """ZᵀZ and Zᵀt added into A (lower) and b, by ``gram_tile`` straight from ``other_factors``.
+    """A's lower triangle and b set to ZᵀZ and Zᵀt, by ``gram_diag``/``gram_tile`` straight from ``other_factors``.
 
-    Needs k a multiple of ``LANES``, int32 ``indices`` and float32 rows. Per piece of ``PIECE``
-    ratings the targets go to ``T`` (float32, PIECE) and each LANES × COLS tile on or above the
-    diagonal of Σ y yᵀ is summed in registers, written to ``out`` (float32, (COLS + 2) × LANES)
-    and added into A in float64; the first tile of each lane block also brings Σ y (A's bias row)
-    and Σ t·y (b). Each tile pass prefetches its share of the next piece's partner rows.
+    Needs k a multiple of ``LANES``, int32 ``indices`` and float32 rows. Per piece of ``FUSED_PIECE``
+    ratings the targets go to ``T`` (float32, FUSED_PIECE); for each block of LANES rows of Σ y yᵀ the
+    VW × VW diagonal tile (with Σ y, A's bias row, and Σ t·y, b) and the LANES × COLS tiles to its
+    right are summed in registers, written to ``out`` (float32, ``OUT_SIZE``) and added into A in
+    float64. Each pass prefetches its share of the next piece's partner rows.
     """
     k = other_factors.shape[1]
+    for a in range(k + 1):  # the lower triangle only: half the stores of zeroing all of A
+        A[a, : a + 1] = 0.0
+    b[:] = 0.0
     yaddr = other_factors.ctypes.data
     stride = other_factors.strides[0]
     shift = 2 if stride >= 256 else (1 if stride >= 128 else 0)  # prefetch 4, 2 or 1 lines per row
     n_tiles = 0
     for r0 in range(0, k, LANES):
-        n_tiles += (k - r0) // COLS
+        n_tiles += 1 + (k - r0 - VW) // COLS
     taddr = T.ctypes.data
     oaddr = out.ctypes.data
-    for p0 in range(start, end, PIECE):
-        m = min(PIECE, end - p0)
+    for p0 in range(start, end, FUSED_PIECE):
+        m = min(FUSED_PIECE, end - p0)
         tsum = 0.0
         for q in range(m):
             tq = values[p0 + q] - base - other_bias[indices[p0 + q]]
@@ -264,41 +273,47 @@ def _normal_fused(indices, values, other_factors, other_bias, start, end, base, 
         iaddr = indices.ctypes.data + 4 * p0
         # The next piece's partner rows (after the last piece: the next row's first), shared out over the passes.
         nxt = p0 + m if p0 + m < end else next_start
-        next_rows = min(PIECE, end - nxt) if p0 + m < end else min(PIECE, next_end - next_start)
+        next_rows = min(FUSED_PIECE, end - nxt) if p0 + m < end else min(FUSED_PIECE, next_end - next_start)
         share = min((next_rows + n_tiles - 1) // n_tiles, m >> shift)
         pf = 0
         for r0 in range(0, k, LANES):
-            for c0 in range(r0, k, COLS):
+            pf_rows = max(0, min(share, next_rows - pf))
+            gram_diag(yaddr, stride, iaddr, m, r0, r0, taddr, oaddr, indices.ctypes.data + 4 * (nxt + pf), pf_rows << shift, shift)  # fmt: skip
+            pf += pf_rows
+            for c in range(VW):  # A's row 1 + r0 + c, lanes up to the diagonal
+                Ac = A[1 + r0 + c, 1 + r0 :]
+                for i in range(c + 1):
+                    Ac[i] += out[c * VW + i]
+            for i in range(LANES):
+                A[1 + r0 + i, 0] += out[VW * VW + i]
+                b[1 + r0 + i] += out[VW * VW + LANES + i]
+            for c0 in range(r0 + VW, k, COLS):
                 pf_rows = max(0, min(share, next_rows - pf))
-                pf_idx = indices.ctypes.data + 4 * (nxt + pf)
-                if c0 == r0:
-                    gram_tile_t(yaddr, stride, iaddr, m, r0, c0, taddr, oaddr, pf_idx, pf_rows << shift, shift)
-                    for i in range(LANES):
-                        A[1 + r0 + i, 0] += out[COLS, i]
-                        b[1 + r0 + i] += out[COLS + 1, i]
-                else:
-                    gram_tile(yaddr, stride, iaddr, m, r0, c0, 0, oaddr, pf_idx, pf_rows << shift, shift)
+                gram_tile(yaddr, stride, iaddr, m, r0, c0, 0, oaddr, indices.ctypes.data + 4 * (nxt + pf), pf_rows << shift, shift)  # fmt: skip
                 pf += pf_rows
                 for c in range(COLS):  # A's row 1 + col, contiguous like the tile's column
                     col = c0 + c
                     Ac = A[1 + col, 1 + r0 :]
                     for i in range(min(LANES, col - r0 + 1)):
-                        Ac[i] += out[c, i]
+                        Ac[i] += out[c * LANES + i]
 
 
 @njit(cache=True, fastmath=True)
 def _normal_gram(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par, next_start=0, next_end=0):  # pragma: no cover - numba
-    """ZᵀZ and Zᵀt of a long row: ``_normal_fused`` when the rank allows it, else ``_normal_blas``.
+    """Set A's lower triangle and b to ZᵀZ and Zᵀt of a long row (A's upper triangle is left as it is).
 
-    Takes ``_normal_blas``'s buffers; the fused kernel borrows ``Z`` for its targets and ``G``
-    for its tile. Fused needs k a multiple of ``LANES``, int32 indices and float32 factor rows.
+    ``_normal_fused`` when the rank allows it (k a multiple of ``LANES``, int32 indices, float32
+    factor rows), borrowing ``Z`` for its targets and ``G`` for its tile; else ``_normal_blas``.
+    ``next_start:next_end`` is the row solved next (its first partners are prefetched).
     """
     k = other_factors.shape[1]
     if k % LANES == 0 and indices.itemsize == 4 and other_factors.itemsize == 4 and other_factors.strides[1] == 4:
-        T = Z.ravel()[:PIECE]
-        out = G.ravel()[: (COLS + 2) * LANES].reshape((COLS + 2, LANES))
+        T = Z.ravel()[:FUSED_PIECE]
+        out = G.ravel()[:OUT_SIZE]
         _normal_fused(indices, values, other_factors, other_bias, start, end, base, A, b, T, out, next_start, next_end)
     else:
+        A[:] = 0.0
+        b[:] = 0.0
         _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par)
 
 
@@ -359,6 +374,8 @@ def _solve_dual(indices, values, other_factors, other_bias, start, end, base, re
     return True
 
 
+DUAL_COST = 3
+"""Relative cost of a dual-solve flop against a primal one, in the choice between them (``solve_half_step``)."""
 N_CHUNKS = 256
 """Row chunks per half-step: interleaved rows, so rows of very different lengths spread evenly over
 the threads, and each chunk allocates its work buffers once. 1024 chunks cost ml-100k's fit 0.22 s
@@ -559,7 +576,10 @@ def solve_half_step(
                 for a in range(k):
                     factors[r, a] = w[a + 1]
                 continue
-            if dual_ok and n * n * (d + n // 3) < n * d * d + d * d * d // 3:
+            # The dual's flops (n²·(d + n/3)) run about 3x slower than the primal's (fused Gram tiles,
+            # four-row Cholesky): at rank 64 rows under ~31 ratings take it (users' half-step at ML-25M
+            # shape 1.05 s with the plain flop count's ~65, 0.81-0.87 s with 32, 0.87 s with none).
+            if dual_ok and DUAL_COST * n * n * (d + n // 3) < n * d * d + d * d * d // 3:
                 if _solve_dual(indices, values, other_factors, other_bias, start, end, base, reg * n, bias_reg * n,
                                Zd, M, Lm, y, b):  # fmt: skip
                     bias[r] = b[0]
@@ -570,13 +590,12 @@ def solve_half_step(
                     for a in range(k):
                         factors[r, a] = np.nan
                 continue
-            A[:] = 0.0
-            b[:] = 0.0
-            big = use_blas and n >= BLAS_MIN_ROW
-            if big:
+            if use_blas and n >= BLAS_MIN_ROW:
                 nxt_s, nxt_e = (indptr[nxt], indptr[nxt + 1]) if nxt < n_rows else (0, 0)
                 _normal_gram(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par, nxt_s, nxt_e)
             else:
+                A[:] = 0.0
+                b[:] = 0.0
                 _normal_scalar(indices, values, other_factors, other_bias, start, end, base, A, b)
             A[0, 0] += bias_reg * n
             for a in range(1, d):
