@@ -23,7 +23,7 @@ from movierec.engines.local import (
     PIECE,
     _blas_params,
     _cholesky_solve,
-    _normal_blas,
+    _normal_gram,
     _normal_scalar,
 )
 
@@ -101,7 +101,7 @@ def gibbs_half_step(
             A[:] = 0.0
             b[:] = 0.0
             if use_blas and end - start >= BLAS_MIN_ROW:
-                _normal_blas(indices, values, other_factors, other_bias, start, end, global_mean, A, b, Z, t, G, par)
+                _normal_gram(indices, values, other_factors, other_bias, start, end, global_mean, A, b, Z, t, G, par)
             elif end > start:
                 _normal_scalar(indices, values, other_factors, other_bias, start, end, global_mean, A, b)
             for a in range(d):
