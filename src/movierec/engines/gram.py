@@ -48,21 +48,22 @@ LANES = _MRV * VW
 """Rows of the k × k sum in one tile (two vector registers): 32 with AVX-512, 16 otherwise."""
 COLS = 8 if VW == 16 else 4
 """Columns of the sum in one tile: 2·COLS accumulators, 16 of AVX-512's 32 registers."""
-OUT_SIZE = (COLS + 2) * LANES
-"""float32 elements a tile kernel writes to ``out`` (at most; the same for both kernels)."""
+OUT_SIZE = 2 * LANES
+"""float32 elements ``gram_diag`` writes to ``out`` (Σ y and Σ t·y on its lanes)."""
 
 
 def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
-    """Define (once per module) ``void f(y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift)``, all i64.
+    """Define (once per module) ``void f(y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift, a, lda, add)``.
 
-    Addresses in bytes. For p < m, with j = idx[p] (int32) and y_p the float32 row at ``y + j·stride``,
-    the sums go to ``out`` (float32), written, not added to:
+    All arguments i64, addresses in bytes. For p < m, with j = idx[p] (int32) and y_p the float32
+    row at ``y + j·stride``, the column sums S[c] (float32 vectors, converted to float64) go to the
+    float64 matrix A at ``a`` (row stride ``lda``): written if ``add`` is 0, added otherwise.
 
-    - tile: ``out[c·LANES : (c+1)·LANES] = Σ_p y_p[c0 + c] · y_p[r0 : r0 + LANES]`` for c < COLS.
-    - diagonal (c0 = r0; the lanes past a column are below the diagonal and not needed):
-      ``out[c·VW : (c+1)·VW] = Σ_p y_p[r0 + c] · y_p[r0 : r0 + VW]`` for c < VW, then from
-      ``VW²`` on ``Σ_p y_p[r0 : r0 + LANES]`` (A's bias row) and ``Σ_p t[p] · y_p[r0 : r0 + LANES]``
-      (t float32).
+    - tile: ``A[1 + c0 + c, 1 + r0 : 1 + r0 + LANES] (+)= Σ_p y_p[c0 + c] · y_p[r0 : r0 + LANES]``
+      for c < COLS.
+    - diagonal (c0 = r0): ``A[1 + r0 + c, 1 + r0 : 1 + r0 + VW] (+)= Σ_p y_p[r0 + c] · y_p[r0 : r0 + VW]``
+      for c < VW (the lanes past column c fall in A's upper triangle, scratch); and to ``out``
+      (float32, written) ``Σ_p y_p[r0 : r0 + LANES]`` then ``Σ_p t[p] · y_p[r0 : r0 + LANES]`` (t float32).
 
     Iteration p < pf_n also prefetches cache line ``p mod 2^pf_shift`` of the row of partner
     ``pf_idx[p >> pf_shift]`` (int32), so that the rows of the next piece load while this one is summed.
@@ -71,9 +72,9 @@ def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
     if name in module.globals:
         return module.globals[name]
     vec = ir.VectorType(_F32, VW)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_I64] * 11), name=name)
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [_I64] * 14), name=name)
     fn.linkage = "internal"
-    y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift = fn.args
+    y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift, a_addr, lda, add = fn.args
     fma_name = f"llvm.fmuladd.v{VW}f32"
     fma = module.globals.get(fma_name) or ir.Function(module, ir.FunctionType(vec, [vec] * 3), name=fma_name)
     i8p = ir.IntType(8).as_pointer()
@@ -139,15 +140,30 @@ def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
         s.add_incoming(zero, entry)
         s.add_incoming(a_next, body)
         sums.append(s)
-    for i, s in enumerate(sums):
+    dvec = ir.VectorType(ir.DoubleType(), VW)
+    wide = [b.fpext(s, dvec) for s in sums[: n_cols * n_vec]]
+    targets = []  # A[1 + c0 + c, 1 + r0 + v·VW :], float64 (lanes past the diagonal land in A's unused upper part)
+    for c in range(n_cols):
+        row_addr = b.add(a_addr, b.mul(b.add(c0, const(1 + c)), lda))
+        targets += [at(b.add(row_addr, b.mul(b.add(r0, const(1 + v * VW)), const(8))), dvec) for v in range(n_vec)]
+    for i, s in enumerate(sums[n_cols * n_vec :]):
         b.store(s, at(b.add(out, const(4 * VW * i)), vec), align=4)
+    assign, accumulate = fn.append_basic_block("assign"), fn.append_basic_block("accumulate")
+    b.cbranch(b.icmp_signed("!=", add, const(0)), accumulate, assign)
+    b = ir.IRBuilder(assign)
+    for w, ptr in zip(wide, targets):
+        b.store(w, ptr, align=8)
+    b.ret_void()
+    b = ir.IRBuilder(accumulate)
+    for w, ptr in zip(wide, targets):
+        b.store(b.fadd(b.load(ptr, align=8), w), ptr, align=8)
     b.ret_void()
     return fn
 
 
 def _tile_intrinsic(diagonal: bool):  # type: ignore[no-untyped-def]
-    def typer(typingctx, y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift):  # type: ignore[no-untyped-def]
-        args = (y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift)
+    def typer(typingctx, y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift, a, lda, add):  # type: ignore[no-untyped-def]
+        args = (y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift, a, lda, add)
         if not all(isinstance(a, types.Integer) for a in args):
             return None
 
@@ -164,8 +180,8 @@ def _tile_intrinsic(diagonal: bool):  # type: ignore[no-untyped-def]
 
 
 gram_tile = _tile_intrinsic(False)
-"""``gram_tile(y, stride, idx, m, r0, c0, 0, out, pf_idx, pf_n, pf_shift)``: one LANES × COLS tile of Σ_p y_p y_pᵀ
-(see ``_tile_function``)."""
+"""``gram_tile(y, stride, idx, m, r0, c0, 0, out, pf_idx, pf_n, pf_shift, a, lda, add)``: one LANES × COLS
+tile of Σ_p y_p y_pᵀ into A (see ``_tile_function``)."""
 gram_diag = _tile_intrinsic(True)
-"""``gram_diag(y, stride, idx, m, r0, r0, t, out, pf_idx, pf_n, pf_shift)``: the VW × VW diagonal tile at r0,
-with Σ_p y_p and Σ_p t_p y_p on the LANES lanes from r0."""
+"""``gram_diag(y, stride, idx, m, r0, r0, t, out, pf_idx, pf_n, pf_shift, a, lda, add)``: the VW × VW diagonal
+tile at r0 into A, with Σ_p y_p and Σ_p t_p y_p on the LANES lanes from r0 into ``out``."""

@@ -243,16 +243,15 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
 def _normal_fused(indices, values, other_factors, other_bias, start, end, base, A, b, T, out, next_start, next_end):  # pragma: no cover - numba
     """A's lower triangle and b set to ZᵀZ and Zᵀt, by ``gram_diag``/``gram_tile`` straight from ``other_factors``.
 
-    Needs k a multiple of ``LANES``, int32 ``indices`` and float32 rows. Per piece of ``FUSED_PIECE``
-    ratings the targets go to ``T`` (float32, FUSED_PIECE); for each block of LANES rows of Σ y yᵀ the
-    VW × VW diagonal tile (with Σ y, A's bias row, and Σ t·y, b) and the LANES × COLS tiles to its
-    right are summed in registers, written to ``out`` (float32, ``OUT_SIZE``) and added into A in
-    float64. Each pass prefetches its share of the next piece's partner rows.
+    Needs k a multiple of ``LANES``, int32 ``indices``, float32 rows and a C-contiguous float64 A.
+    Per piece of ``FUSED_PIECE`` ratings the targets go to ``T`` (float32, FUSED_PIECE); for each
+    block of LANES rows of Σ y yᵀ the VW × VW diagonal tile and the LANES × COLS tiles to its
+    right are summed in registers and stored by the kernel into A's rows (the first piece sets,
+    later ones add; lanes past the diagonal land in A's upper triangle, which is scratch); Σ y
+    (A's bias column) and Σ t·y (b) come back through ``out`` (float32, ``OUT_SIZE``). Each pass
+    prefetches its share of the next piece's partner rows.
     """
     k = other_factors.shape[1]
-    for a in range(k + 1):  # the lower triangle only: half the stores of zeroing all of A
-        A[a, : a + 1] = 0.0
-    b[:] = 0.0
     yaddr = other_factors.ctypes.data
     stride = other_factors.strides[0]
     shift = 2 if stride >= 256 else (1 if stride >= 128 else 0)  # prefetch 4, 2 or 1 lines per row
@@ -261,15 +260,18 @@ def _normal_fused(indices, values, other_factors, other_bias, start, end, base, 
         n_tiles += 1 + (k - r0 - VW) // COLS
     taddr = T.ctypes.data
     oaddr = out.ctypes.data
+    aaddr = A.ctypes.data
+    lda = A.strides[0]
     for p0 in range(start, end, FUSED_PIECE):
         m = min(FUSED_PIECE, end - p0)
+        add = 1 if p0 > start else 0  # the first piece sets A's lower triangle and b, later ones add
         tsum = 0.0
         for q in range(m):
             tq = values[p0 + q] - base - other_bias[indices[p0 + q]]
             T[q] = tq
             tsum += tq
-        A[0, 0] += m
-        b[0] += tsum
+        A[0, 0] = A[0, 0] + m if add else m
+        b[0] = b[0] + tsum if add else tsum
         iaddr = indices.ctypes.data + 4 * p0
         # The next piece's partner rows (after the last piece: the next row's first), shared out over the passes.
         nxt = p0 + m if p0 + m < end else next_start
@@ -278,36 +280,28 @@ def _normal_fused(indices, values, other_factors, other_bias, start, end, base, 
         pf = 0
         for r0 in range(0, k, LANES):
             pf_rows = max(0, min(share, next_rows - pf))
-            gram_diag(yaddr, stride, iaddr, m, r0, r0, taddr, oaddr, indices.ctypes.data + 4 * (nxt + pf), pf_rows << shift, shift)  # fmt: skip
+            gram_diag(yaddr, stride, iaddr, m, r0, r0, taddr, oaddr, indices.ctypes.data + 4 * (nxt + pf), pf_rows << shift, shift, aaddr, lda, add)  # fmt: skip
             pf += pf_rows
-            for c in range(VW):  # A's row 1 + r0 + c, lanes up to the diagonal
-                Ac = A[1 + r0 + c, 1 + r0 :]
-                for i in range(c + 1):
-                    Ac[i] += out[c * VW + i]
-            for i in range(LANES):
-                A[1 + r0 + i, 0] += out[VW * VW + i]
-                b[1 + r0 + i] += out[VW * VW + LANES + i]
+            for i in range(LANES):  # Σ y (A's bias column) and Σ t·y (b) come back through out
+                A[1 + r0 + i, 0] = A[1 + r0 + i, 0] + out[i] if add else out[i]
+                b[1 + r0 + i] = b[1 + r0 + i] + out[LANES + i] if add else out[LANES + i]
             for c0 in range(r0 + VW, k, COLS):
                 pf_rows = max(0, min(share, next_rows - pf))
-                gram_tile(yaddr, stride, iaddr, m, r0, c0, 0, oaddr, indices.ctypes.data + 4 * (nxt + pf), pf_rows << shift, shift)  # fmt: skip
+                gram_tile(yaddr, stride, iaddr, m, r0, c0, 0, oaddr, indices.ctypes.data + 4 * (nxt + pf), pf_rows << shift, shift, aaddr, lda, add)  # fmt: skip
                 pf += pf_rows
-                for c in range(COLS):  # A's row 1 + col, contiguous like the tile's column
-                    col = c0 + c
-                    Ac = A[1 + col, 1 + r0 :]
-                    for i in range(min(LANES, col - r0 + 1)):
-                        Ac[i] += out[c * LANES + i]
 
 
 @njit(cache=True, fastmath=True)
 def _normal_gram(indices, values, other_factors, other_bias, start, end, base, A, b, Z, t, G, par, next_start=0, next_end=0):  # pragma: no cover - numba
-    """Set A's lower triangle and b to ZᵀZ and Zᵀt of a long row (A's upper triangle is left as it is).
+    """Set A's lower triangle and b to ZᵀZ and Zᵀt of a long row (A's upper triangle may be overwritten).
 
     ``_normal_fused`` when the rank allows it (k a multiple of ``LANES``, int32 indices, float32
     factor rows), borrowing ``Z`` for its targets and ``G`` for its tile; else ``_normal_blas``.
     ``next_start:next_end`` is the row solved next (its first partners are prefetched).
     """
     k = other_factors.shape[1]
-    if k % LANES == 0 and indices.itemsize == 4 and other_factors.itemsize == 4 and other_factors.strides[1] == 4:
+    fused_ok = indices.itemsize == 4 and other_factors.itemsize == 4 and other_factors.strides[1] == 4
+    if k % LANES == 0 and fused_ok and A.itemsize == 8 and A.strides[1] == 8:
         T = Z.ravel()[:FUSED_PIECE]
         out = G.ravel()[:OUT_SIZE]
         _normal_fused(indices, values, other_factors, other_bias, start, end, base, A, b, T, out, next_start, next_end)
