@@ -1,5 +1,5 @@
 """The local ALS half-step: its long-row paths (rank >= BLAS_MIN_RANK, rows of one and many pieces;
-fused Gram tiles when the rank is a multiple of TILE, BLAS sgemm otherwise) and CG."""
+fused Gram tiles when the rank is a multiple of LANES, BLAS sgemm otherwise) and CG."""
 
 from __future__ import annotations
 
@@ -83,6 +83,28 @@ def test_fused_gram_tiles_equal_the_sgemm_normal_equations(seed: int, k: int) ->
     np.testing.assert_allclose(np.tril(A1), A2, rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(b1, b2, rtol=1e-5, atol=1e-3)
     assert np.count_nonzero(np.triu(A2, 1)) == 0
+
+
+def test_normal_gram_handles_strided_indices_and_empty_rows(seed: int) -> None:
+    """A strided index view (not contiguous int32) takes the sgemm path, and gives the same sums; an empty
+    row sets zeros, whatever A held."""
+    rng = np.random.default_rng(seed)
+    k, n_other, n = LANES * 2, 300, 700
+    y = (rng.standard_normal((n_other, k)) * 0.5).astype(np.float32)
+    other_b = rng.normal(0, 0.3, n_other).astype(np.float32)
+    wide = rng.integers(0, n_other, 2 * n).astype(np.int32)
+    strided, contiguous = wide[::2], wide[::2].copy()
+    values = rng.uniform(0.5, 5.0, n).astype(np.float32)
+    d = k + 1
+    out = []
+    for idx, start, end in ((strided, 0, n), (contiguous, 0, n), (contiguous, 5, 5)):
+        A, b = np.full((d, d), np.nan), np.full(d, np.nan)
+        Z, G = np.empty((PIECE, d + 1), np.float32), np.empty((d + 1, d + 1), np.float32)
+        _normal_gram(idx, values, y, other_b, start, end, 3.5, A, b, Z, np.empty(0, np.float32), G, _blas_params())
+        out.append((np.tril(A), b))
+    np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-5, atol=1e-3)
+    assert not out[2][0].any() and not out[2][1].any()
 
 
 def _cg_case(seed: int, k: int):  # type: ignore[no-untyped-def]

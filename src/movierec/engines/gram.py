@@ -21,10 +21,10 @@ name and features, so a cache never mixes the two.
 
 from __future__ import annotations
 
-import llvmlite.binding as _llvm
 from llvmlite import ir
 from numba import types
 from numba.core import config
+from numba.core.codegen import get_host_cpu_features
 from numba.extending import intrinsic
 
 _F32 = ir.FloatType()
@@ -33,12 +33,14 @@ _I64 = ir.IntType(64)
 
 
 def _target_has_avx512() -> bool:
-    """Whether Numba compiles for a CPU with AVX-512F (as it chooses: NUMBA_CPU_* first, else the host)."""
+    """Whether Numba's JIT compiles for AVX-512F: as Numba chooses its target features.
+
+    ``NUMBA_CPU_FEATURES`` if set, else the host's (Numba's JIT keeps the host's features even
+    when ``NUMBA_CPU_NAME`` names another CPU; ``NUMBA_ENABLE_AVX=0`` drops the AVX ones).
+    """
     if config.CPU_FEATURES is not None:
         return "+avx512f" in config.CPU_FEATURES.split(",")
-    if config.CPU_NAME is not None:  # a named CPU without features: assume the narrower vectors
-        return False
-    return "+avx512f" in _llvm.get_host_cpu_features().flatten().split(",")
+    return "+avx512f" in get_host_cpu_features().split(",")
 
 
 VW = 16 if _target_has_avx512() else 8
