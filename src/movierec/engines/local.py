@@ -90,7 +90,7 @@ def _prefetch_rows(indices, start, end, other_factors):  # pragma: no cover - nu
 
 
 BLAS_MIN_ROW = 16
-"""Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) use BLAS."""
+"""Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) take ``_normal_gram`` (Gram tiles or BLAS)."""
 BLAS_MIN_RANK = 8
 """Below this rank the scalar float64 path is faster than any BLAS call."""
 FUSED_PIECE = 448
@@ -299,7 +299,8 @@ def _normal_gram(indices, values, other_factors, other_bias, start, end, base, A
     """Set A's lower triangle and b to ZᵀZ and Zᵀt of a long row (A's upper triangle may be overwritten).
 
     ``_normal_fused`` when the rank allows it (k a multiple of ``LANES``, int32 indices, float32
-    factor rows), borrowing ``Z`` for its targets and ``G`` for its tile; else ``_normal_blas``.
+    factor rows), borrowing ``Z`` for its targets and ``G`` for the diagonal tiles' Σ y and Σ t·y;
+    else ``_normal_blas``.
     ``next_start:next_end`` is the row solved next (its first partners are prefetched).
     """
     k = other_factors.shape[1]
