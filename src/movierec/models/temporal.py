@@ -125,35 +125,44 @@ def drift(t_seconds: np.ndarray, t_mean_seconds: np.ndarray, beta: float) -> np.
     return np.sign(delta) * np.abs(delta) ** beta
 
 
-def drift_update(user_idx: np.ndarray, residual: np.ndarray, dev: np.ndarray, n_users: int, reg: float) -> np.ndarray:
+def drift_update(
+    user_idx: np.ndarray, residual: np.ndarray, dev: np.ndarray, n_users: int, reg: float, den: np.ndarray | None = None
+) -> np.ndarray:
     """Exact ridge update of every α_u with everything else fixed.
 
     α_u = Σ_t e_ut · dev_u(t) / (Σ_t dev_u(t)² + reg), where e is the residual
-    of the prediction without the drift term.
+    of the prediction without the drift term. ``den``, if given, is that
+    denominator per user (it does not change between sweeps).
 
     Returns
     -------
     ndarray of shape (n_users,), float32
     """
     num = np.bincount(user_idx, residual * dev, n_users)
-    den = np.bincount(user_idx, dev * dev, n_users) + reg
+    if den is None:
+        den = np.bincount(user_idx, dev * dev, n_users) + reg
     return (num / den).astype(np.float32)
 
 
-def bin_update(key: np.ndarray, residual: np.ndarray, n_keys: int, reg: float, coef: np.ndarray | None = None) -> np.ndarray:
+def bin_update(
+    key: np.ndarray, residual: np.ndarray, n_keys: int, reg: float, coef: np.ndarray | None = None, den: np.ndarray | None = None
+) -> np.ndarray:
     """Exact ridge update of every item-bin bias b_{i,bin} (key = item · n_bins + bin; eq. 6).
 
     b = Σ c·e / (Σ c² + reg) over the ratings of that item in that bin, where
     e is the residual of the prediction without the bin term and c the
     rating's coefficient of the bin term: its user's c_u (eq. 10), or 1
-    (``coef=None``), giving Σ e / (n + reg).
+    (``coef=None``), giving Σ e / (n + reg). ``den``, if given, is n + reg per
+    key (``coef=None`` only: it does not change between sweeps).
 
     Returns
     -------
     ndarray of shape (n_keys,), float32
     """
     if coef is None:
-        return (np.bincount(key, residual, n_keys) / (np.bincount(key, minlength=n_keys) + reg)).astype(np.float32)
+        if den is None:
+            den = np.bincount(key, minlength=n_keys) + reg
+        return (np.bincount(key, residual, n_keys) / den).astype(np.float32)
     return (np.bincount(key, coef * residual, n_keys) / (np.bincount(key, coef * coef, n_keys) + reg)).astype(np.float32)
 
 
@@ -213,13 +222,16 @@ class TemporalALS(ALS):
         tc = self.temporal_config
         k, n_u, n_i = self._k, dataset.n_users, dataset.n_items
         B = max(tc.item_time_bins, 1)
-        r = dataset.ratings.sort("user_idx", "item_idx")
-        u = r["user_idx"].to_numpy().astype(np.int64)
-        i = r["item_idx"].to_numpy().astype(np.int64)
-        v = r["rating"].to_numpy().astype(np.float64)
-        t = r["timestamp"].to_numpy().astype(np.float64)
-        ui = self.user_items_  # same user-major, item-sorted order as r
-        perm = np.lexsort((u, i))  # item-major order of the same entries
+        ui = self.user_items_  # user-major, item-sorted: the order of every per-rating array below
+        u = np.repeat(np.arange(n_u, dtype=np.int64), np.diff(ui.indptr))
+        i = ui.indices.astype(np.int64)
+        v = ui.data.astype(np.float64)
+        r = dataset.ratings  # timestamps into the same order: a CSR matrix of them on the same (user, film) pairs
+        times = sp.csr_matrix((r["timestamp"].to_numpy().astype(np.float64), (r["user_idx"].to_numpy(), r["item_idx"].to_numpy())), shape=(n_u, n_i))  # fmt: skip
+        times.sort_indices()
+        t = times.data
+        # Item-major order of the same entries: a stable sort by film keeps users ascending (radix sort below 2^15 films).
+        perm = np.argsort(i.astype(np.int16 if n_i < 2**15 else np.int32), kind="stable")
         iu = sp.csr_matrix((v[perm].astype(np.float32), u[perm].astype(np.int32), np.r_[0, np.cumsum(np.bincount(i, minlength=n_i))]), shape=(n_i, n_u))
         self.time_range_ = np.array([t.min(), t.max()], dtype=np.float64)
         self.user_time_mean_ = np.bincount(u, t, n_u) / np.maximum(np.bincount(u, minlength=n_u), 1)
@@ -238,6 +250,9 @@ class TemporalALS(ALS):
         bin_term = np.zeros_like(v)
         drift_term = np.zeros_like(v)
         mu = self.global_mean_
+        # Denominators of the α_u and b_{i,bin} updates: fixed for the fit (with c_u = 1).
+        drift_den = np.bincount(u, dev * dev, n_u) + tc.reg_drift
+        bin_den = np.bincount(key, minlength=n_i * B) + tc.reg_bin
         self.history_ = []
         for it in range(1, self.config.n_iter + 1):
             t0 = time.perf_counter()
@@ -249,7 +264,7 @@ class TemporalALS(ALS):
                 base = v - mu - self.user_bias_[u] - self._dots(ui)
                 if tc.user_drift:  # block α_u (eq. 7-8)
                     e = base - (self.item_bias_[i] + bin_term if cu is None else cu * (self.item_bias_[i] + bin_term))
-                    self.user_alpha_ = drift_update(u, e, dev, n_u, tc.reg_drift)
+                    self.user_alpha_ = drift_update(u, e, dev, n_u, tc.reg_drift, drift_den)
                     drift_term = self.user_alpha_[u] * dev
                 if cu is not None:  # block c_u (eq. 10-11)
                     self.user_scale_ = scale_update(u, base - drift_term, self.item_bias_[i] + bin_term, n_u, tc.reg_scale)
@@ -269,7 +284,8 @@ class TemporalALS(ALS):
             item_static = self.item_bias_[i] if cu is None else cu * self.item_bias_[i]
             resid = v - mu - self.user_bias_[u] - drift_term - item_static - self._dots(ui)
             if tc.item_time_bins:  # block b_{i,bin} (eq. 6)
-                self.item_bin_bias_ = bin_update(key, resid, n_i * B, tc.reg_bin, cu).reshape(n_i, B)
+                den = bin_den if cu is None else None
+                self.item_bin_bias_ = bin_update(key, resid, n_i * B, tc.reg_bin, cu, den).reshape(n_i, B)
                 bin_term = self.item_bin_bias_.ravel()[key]
                 resid = resid - (bin_term if cu is None else cu * bin_term)
             entry = {"iteration": it, "train_rmse": float(np.sqrt(np.mean(resid**2))), "seconds": time.perf_counter() - t0}
