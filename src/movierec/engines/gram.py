@@ -32,6 +32,15 @@ _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
 
 
+def emit_prefetch(builder: ir.IRBuilder, addr: ir.Value, locality: int) -> None:
+    """Emit LLVM ``prefetch`` (read, data cache) of the i64 byte address ``addr``; locality 3 keeps the
+    line in every cache level, 2 in L2 and below. llvmlite mangles the name for its pointer type
+    (checked: LLVM 14 with Numba 0.59, LLVM 22 with 0.68)."""
+    i8p = ir.IntType(8).as_pointer()
+    fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32]))
+    builder.call(fn, [builder.inttoptr(addr, i8p), ir.Constant(_I32, 0), ir.Constant(_I32, locality), ir.Constant(_I32, 1)])
+
+
 def _target_has_avx512() -> bool:
     """Whether Numba's JIT compiles for AVX-512F: as Numba chooses its target features.
 
@@ -79,8 +88,6 @@ def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
     y, stride, idx, m, r0, c0, t, out, pf_idx, pf_n, pf_shift, a_addr, lda, add = fn.args
     fma_name = f"llvm.fmuladd.v{VW}f32"
     fma = module.globals.get(fma_name) or ir.Function(module, ir.FunctionType(vec, [vec] * 3), name=fma_name)
-    i8p = ir.IntType(8).as_pointer()
-    prefetch = module.declare_intrinsic("llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32]))
     blocks = [fn.append_basic_block(n) for n in ("entry", "loop", "prefetch", "body", "done")]
     entry, loop, pf_block, body, done = blocks
 
@@ -105,8 +112,7 @@ def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
     line = b.and_(p, b.sub(b.shl(const(1), pf_shift), const(1)))
     jn = b.sext(b.load(at(b.add(pf_idx, b.mul(b.lshr(p, pf_shift), const(4))), _I32), align=4), _I64)
     addr = b.add(b.add(y, b.mul(jn, stride)), b.mul(line, const(64)))
-    # Locality 2 (prefetcht1: into L2, not L1): 4-6% faster than 3 when partners come from memory or L3.
-    b.call(prefetch, [b.inttoptr(addr, i8p), ir.Constant(_I32, 0), ir.Constant(_I32, 2), ir.Constant(_I32, 1)])
+    emit_prefetch(b, addr, 2)  # into L2, not L1: 4-6% faster than locality 3 when partners come from memory or L3
     b.branch(body)
 
     b = ir.IRBuilder(body)

@@ -26,11 +26,10 @@ from __future__ import annotations
 import llvmlite.binding as _llvm
 import numpy as np
 import scipy.linalg.cython_blas  # noqa: F401  (loads the BLAS whose sgemm we call)
-from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import get_cython_function_address, intrinsic
 
-from movierec.engines.gram import COLS, LANES, OUT_SIZE, VW, gram_diag, gram_tile
+from movierec.engines.gram import COLS, LANES, OUT_SIZE, VW, emit_prefetch, gram_diag, gram_tile
 
 # SciPy's Fortran sgemm, called by symbol name: the address is registered anew in
 # every process, so the compiled kernels stay cacheable on disk (a ctypes
@@ -53,13 +52,7 @@ def _prefetch(typingctx, addr):  # type: ignore[no-untyped-def]
         return None
 
     def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        ptr_t = ir.PointerType(ir.IntType(8))
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [ptr_t, i32, i32, i32])
-        # llvmlite mangles the name for its pointer type (checked: LLVM 14 with Numba 0.59, LLVM 22 with 0.68)
-        fn = builder.module.declare_intrinsic("llvm.prefetch", [ptr_t], fnty)
-        rw, locality, data_cache = ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)
-        builder.call(fn, [builder.inttoptr(args[0], ptr_t), rw, locality, data_cache])
+        emit_prefetch(builder, args[0], 3)
         return context.get_dummy_value()
 
     return types.void(addr), codegen
