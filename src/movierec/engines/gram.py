@@ -37,8 +37,10 @@ def emit_prefetch(builder: ir.IRBuilder, addr: ir.Value, locality: int) -> None:
     line in every cache level, 2 in L2 and below. llvmlite mangles the name for its pointer type
     (checked: LLVM 14 with Numba 0.59, LLVM 22 with 0.68)."""
     i8p = ir.IntType(8).as_pointer()
-    fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32]))
-    builder.call(fn, [builder.inttoptr(addr, i8p), ir.Constant(_I32, 0), ir.Constant(_I32, locality), ir.Constant(_I32, 1)])
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, _I32, _I32, _I32])
+    fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], fnty)
+    read, data_cache = ir.Constant(_I32, 0), ir.Constant(_I32, 1)
+    builder.call(fn, [builder.inttoptr(addr, i8p), read, ir.Constant(_I32, locality), data_cache])
 
 
 def _target_has_avx512() -> bool:

@@ -298,7 +298,8 @@ def _normal_gram(indices, values, other_factors, other_bias, start, end, base, A
     """
     k = other_factors.shape[1]
     # The kernel reads the index list by address, so it must be contiguous int32 (a strided view would not be).
-    fused_ok = indices.itemsize == 4 and indices.strides[0] == 4 and other_factors.itemsize == 4 and other_factors.strides[1] == 4
+    fused_ok = indices.itemsize == 4 and indices.strides[0] == 4
+    fused_ok = fused_ok and other_factors.itemsize == 4 and other_factors.strides[1] == 4
     if k % LANES == 0 and fused_ok and A.itemsize == 8 and A.strides[1] == 8:
         T = Z.ravel()[:FUSED_PIECE]
         out = G.ravel()[:OUT_SIZE]

@@ -230,7 +230,8 @@ class TemporalALS(ALS):
         times = sp.csr_matrix((r["timestamp"].to_numpy().astype(np.float64), (r["user_idx"].to_numpy(), r["item_idx"].to_numpy())), shape=(n_u, n_i))  # fmt: skip
         times.sort_indices()
         t = times.data
-        # Item-major order of the same entries: a stable sort by film keeps users ascending (radix sort below 2^15 films).
+        # Item-major order of the same entries: a stable sort by film keeps users ascending
+        # (NumPy's radix sort below 2^15 films).
         perm = np.argsort(i.astype(np.int16 if n_i < 2**15 else np.int32), kind="stable")
         iu = sp.csr_matrix((v[perm].astype(np.float32), u[perm].astype(np.int32), np.r_[0, np.cumsum(np.bincount(i, minlength=n_i))]), shape=(n_i, n_u))
         self.time_range_ = np.array([t.min(), t.max()], dtype=np.float64)
