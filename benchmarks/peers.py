@@ -11,7 +11,8 @@ train/test split, rank 64, 10 iterations, λ = 0.12 scaled by each row's
 rating count (the ALS-WR convention all three use). Spark on the 25M-shaped
 set runs ``--spark-iters-large`` iterations only; its 10-iteration time is
 extrapolated from the per-iteration time and marked so. Also measures the
-float32 GEMM rate of this machine and the normal-equation phase's share of it,
+float32 GEMM rate of this machine and the normal-equation phase's share of it (also per
+round against a GEMM measurement taken just before that round: ``_paired``),
 and (``--serving``) batch top-10, online top-10 and fold-in latency.
 Needs the optional ``bench`` extra (pyspark, lenskit) and Java 17.
 Raw JSON: ``benchmarks/results/peers.json``.
@@ -64,6 +65,10 @@ def summarise(name: str, r: dict, gemm: float) -> dict:
             "peak_rss_gb": m["peak_rss_gb"], "test_rmse": m["test_rmse"], "loadavg": fit["loadavg"],
             "normal_phase_cpu_gflops_per_s_per_core": normal_flops / ph["normal_cpu_s"] / 1e9,
         }  # fmt: skip
+        if "rounds" in ph:  # each round against the GEMM rate measured just before it (worker._phases)
+            shares = [normal_flops / r["normal_s"] / 1e9 / r["gemm_f32_gflops"] for r in ph["rounds"]]
+            out["movierec"]["normal_phase_share_of_gemm_paired"] = statistics.median(shares)
+            out["movierec"]["normal_phase_share_of_gemm_paired_range"] = [min(shares), max(shares)]
     cg = r.get("movierec-cg", {})
     if "fits" in cg:
         fit = cg["fits"][-1]

@@ -9,13 +9,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import BIAS_REG, ITERS, K, REG, SEED
+from benchmarks.common import BIAS_REG, ITERS, K, REG, SEED, gemm_gflops
+
+PHASE_ROUNDS = 3
+"""Timed rounds of the normal-equation phase, each after its own GEMM measurement (``_phases``)."""
 
 
 def _rmse(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -64,13 +68,16 @@ def movierec(data: Path, iters: int, warm: bool, solver: str = "cholesky") -> di
     return out
 
 
-def _phases(model: Any) -> dict[str, float]:
-    """Seconds of one full iteration's normal-equation phase vs the whole half-steps (final factors)."""
+def _phases(model: Any) -> dict[str, Any]:
+    """Seconds of one full iteration's normal-equation phase vs the whole half-steps (final factors).
+
+    Medians over ``PHASE_ROUNDS`` rounds; ``rounds`` keeps each with the GEMM rate measured just before it.
+    """
     import numba
     from numba import njit, prange
 
     from movierec.engines import local
-    from movierec.engines.threads import kernel_threads
+    from movierec.engines.threads import blas_threads, kernel_threads
 
     @njit(parallel=True, fastmath=True)
     def normal_only(indptr, indices, values, other, other_bias, mu, out):  # pragma: no cover - numba
@@ -107,10 +114,14 @@ def _phases(model: Any) -> dict[str, float]:
     iu.sort_indices()
     sides = [(ui, model.item_factors_, model.item_bias_, model.user_factors_.copy(), model.user_bias_.copy()),
              (iu, model.user_factors_, model.user_bias_, model.item_factors_.copy(), model.item_bias_.copy())]  # fmt: skip
-    res = {"normal_s": 0.0, "half_steps_s": 0.0}
-    with kernel_threads():
-        for rep in range(2):  # the first round compiles normal_only
-            normal = full = normal_cpu = full_cpu = 0.0
+    # The share of GEMM is a ratio of two rates on a machine whose speed drifts (a VM): each timed
+    # round is paired with a GEMM measurement just before it, and the ratio is taken per pair.
+    rounds = []
+    for rep in range(1 + PHASE_ROUNDS):  # the first round compiles normal_only and is not kept
+        with blas_threads():  # all configured threads, as the run's own GEMM figure
+            gemm = gemm_gflops(repeats=3) if rep else 0.0
+        normal = full = normal_cpu = full_cpu = 0.0
+        with kernel_threads():
             for m, of, ob, f, b in sides:
                 args = (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float32))
                 t, c = time.perf_counter(), time.process_time()
@@ -121,8 +132,11 @@ def _phases(model: Any) -> dict[str, float]:
                 local.solve_half_step(*args, of, ob, np.zeros(m.shape[0], np.float32), model.global_mean_, REG, BIAS_REG, f, b)
                 full += time.perf_counter() - t
                 full_cpu += time.process_time() - c
-            res = {"normal_s": normal, "half_steps_s": full, "normal_cpu_s": normal_cpu, "half_steps_cpu_s": full_cpu,
-                   "numba_threads": numba.get_num_threads(), "loadavg": os.getloadavg()[0]}
+        if rep:
+            rounds.append({"gemm_f32_gflops": gemm, "normal_s": normal, "half_steps_s": full, "normal_cpu_s": normal_cpu,
+                           "half_steps_cpu_s": full_cpu, "loadavg": os.getloadavg()[0]})  # fmt: skip
+    res: dict[str, Any] = {key: statistics.median(r[key] for r in rounds) for key in rounds[0] if key != "loadavg"}
+    res.update(numba_threads=numba.get_num_threads(), loadavg=os.getloadavg()[0], rounds=rounds)
     return res
 
 
