@@ -108,6 +108,29 @@ def test_bad_arguments_are_refused(seed: int) -> None:
         next(iter_top_k(model, block_size=0))
 
 
+def test_tiles_and_film_chunks_give_the_same_lists(seed: int) -> None:
+    # Several user tiles (the last one partial) and several film chunks, with rated films on both
+    # sides of every chunk boundary; then the same with the rated lists stored out of order.
+    from movierec.ranking.batch import ITEM_CHUNK, USER_TILE
+
+    n_users, n_items = 2 * USER_TILE + 37, 2 * ITEM_CHUNK + 301
+    model = factor_model(n_users, n_items, 8, seed, rated_per_user=400)
+    expected = {u: brute_force(model, u, 10, 3) for u in range(n_users)}
+    for unsorted in (False, True):
+        if unsorted:
+            ui = model.user_items_
+            rev = [np.arange(ui.indptr[u + 1] - 1, ui.indptr[u] - 1, -1) for u in range(n_users)]
+            order = np.concatenate(rev)
+            model.user_items_ = sp.csr_matrix((ui.data[order], ui.indices[order], ui.indptr), shape=ui.shape)
+            assert not model.user_items_.has_sorted_indices
+        seen = 0
+        for block in iter_top_k(model, k=10, min_ratings=3, block_size=n_users):
+            for row, u in enumerate(block.user_idx):
+                assert block.item_idx[row][block.item_idx[row] >= 0].tolist() == expected[int(u)]
+                seen += 1
+        assert seen == n_users
+
+
 def test_write_recommendations_matches_recommend(tmp_path: Path, seed: int) -> None:
     model = factor_model(40, 30, 4, seed)
     out = tmp_path / "recs.parquet"

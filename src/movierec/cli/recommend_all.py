@@ -18,7 +18,7 @@ def recommend_all(
     out_path: Annotated[Path, typer.Option("--out", help="Parquet file to write (a folder of part files with --engine spark)")],
     k: Annotated[int, typer.Option("-k", "--k", help="Films per user")] = 10,
     min_ratings: Annotated[int | None, typer.Option(help="Popularity guard: only films with at least this many training ratings (default: the model's)")] = None,
-    block_size: Annotated[int, typer.Option(help="Users scored per block; memory ≈ block × eligible films × 4 bytes")] = 1024,
+    block_size: Annotated[int, typer.Option(help="Users per block: one progress step and one Parquet row group")] = 1024,
     engine: Annotated[str, typer.Option(help="local (this machine, blocked BLAS + Numba) or spark")] = "local",
     threads: Annotated[int | None, typer.Option(help="Threads for Numba and BLAS (default: $MOVIEREC_THREADS or all cores)")] = None,
     spark_master: Annotated[str | None, typer.Option(help="Spark master URL with --engine spark (default local[*])")] = None,

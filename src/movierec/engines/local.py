@@ -327,6 +327,33 @@ def _blas_params():  # pragma: no cover - numba
     return ipar, fpar, cpar
 
 
+@njit(cache=True)
+def sgemm_abt(a, b, c):  # pragma: no cover - numba
+    """``c[:m, :n] = a @ b.T`` by BLAS ``sgemm`` on the calling thread (no copies).
+
+    ``a`` (m × k) and ``b`` (n × k) float32 with contiguous rows, ``c`` float32 with
+    contiguous rows of at least n elements. Fortran sees c as its transpose, so
+    it is computed as (bᵀ)ᵀ·aᵀ: transa ``'T'`` on b's rows, transb ``'N'`` on a's.
+    """
+    m, k = a.shape
+    n = b.shape[0]
+    if m == 0 or n == 0:
+        return
+    if k == 0:  # BLAS wants lda >= 1; the product is zero
+        c[:m, :n] = 0.0
+        return
+    ipar = np.empty(6, dtype=np.int32)
+    ipar[0], ipar[1], ipar[2] = n, m, k
+    ipar[3], ipar[4], ipar[5] = b.strides[0] // 4, a.strides[0] // 4, c.strides[0] // 4
+    fpar = np.zeros(2, dtype=np.float32)
+    fpar[0] = 1.0  # alpha = 1, beta = 0
+    cpar = np.empty(2, dtype=np.int8)
+    cpar[0] = 84  # 'T'
+    cpar[1] = 78  # 'N'
+    _sgemm(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, ipar[2:].ctypes, fpar[0:].ctypes,
+           b.ctypes, ipar[3:].ctypes, a.ctypes, ipar[4:].ctypes, fpar[1:].ctypes, c.ctypes, ipar[5:].ctypes)  # fmt: skip
+
+
 @njit(cache=True, fastmath=True)
 def _solve_dual(indices, values, other_factors, other_bias, start, end, base, reg_n, bias_reg_n, Zd, M, Lm, y, out):  # pragma: no cover - numba
     """Exact solve of a row with fewer ratings than unknowns, through the n×n dual system.

@@ -2,12 +2,14 @@
 
 Scoring all users against all films and sorting afterwards needs an
 n_users × n_items matrix (162k × 59k float32 is 38 GB at ML-25M scale). Here
-users are taken ``block_size`` at a time: one BLAS product scores the block
-against the *eligible* films only (the popularity guard is applied before
-scoring, which also saves work), then a Numba kernel, parallel over the
-block's users, drops each user's rated films and keeps a k-slot sorted list.
-Peak extra memory is about ``block_size × n_eligible × 4`` bytes, whatever the
-number of users.
+users are taken ``block_size`` at a time and a Numba kernel, parallel over
+tiles of the block's users, scores each tile against the *eligible* films only
+(the popularity guard is applied before scoring, which also saves work), a chunk
+of films per single-threaded BLAS ``sgemm`` call, drops each user's rated films
+and keeps a k-slot sorted list. The scores never leave the cache: peak extra
+memory is the block's lists (``block_size × k × 12`` bytes) and one
+``USER_TILE × ITEM_CHUNK`` float32 tile per thread, whatever the numbers of
+users and films.
 
 Each user's list equals ``movierec.recommend(model, user, k=k,
 min_ratings=...)``: same score ``μ + b_i + b_u + p_u·q_i`` (float32,
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from movierec.engines.local import sgemm_abt
 from movierec.errors import DataValidationError
 from movierec.models.base import Recommender
 from movierec.ranking.topk import insert_best
@@ -35,7 +38,7 @@ OUTPUT_COLUMNS = ("user_id", "rank", "movie_id", "score", "raw_score", "n_rating
 """Columns of the Parquet output (the same as ``engines.spark.recommend_all_spark``)."""
 
 DEFAULT_BLOCK = 1024
-"""Users scored per block: 1024 × 59k eligible films is 240 MB of float32 scores."""
+"""Users per block (one ``BlockResult``, one Parquet row group of ``write_recommendations``)."""
 
 
 @dataclass
@@ -61,30 +64,59 @@ class BlockResult:
     rating: np.ndarray | None = None
 
 
-@njit(cache=True, parallel=True)
-def _select_top_k(S, base, user_bias, item_pos, counts, indptr, indices, lookup, k, out_idx, out_score):  # pragma: no cover - numba
-    """Per user of the block: exclude rated films, keep the k best (score, count, -position).
+USER_TILE = 128
+"""Users per thread task in ``_block_top_k``."""
+ITEM_CHUNK = 1024
+"""Films scored per ``sgemm`` call: a tile's scores (USER_TILE × ITEM_CHUNK float32, 512 KB) stay in L2."""
 
-    ``S[u, c]`` holds p_u·q for eligible film c (global position ``item_pos[c]``);
-    ``base[c]`` is μ + b_i; ``lookup`` maps a global position to c or -1.
+
+@njit(cache=True, parallel=True)
+def _block_top_k(P, Q, base, user_bias, item_pos, counts, indptr, indices, lookup, k, out_idx, out_score):  # pragma: no cover - numba
+    """Per user of the block: score every eligible film, exclude rated ones, keep the k best (score, count, -position).
+
+    Parallel over tiles of ``USER_TILE`` users; per tile, ``ITEM_CHUNK`` films at a time are
+    scored by one single-threaded ``sgemm`` (``P[tile] @ Q[chunk].T``, the scores stay in
+    cache instead of a block × films matrix in memory) and swept into each user's list.
+    ``Q[c]`` and ``base[c]`` (μ + b_i) belong to eligible film c (global position
+    ``item_pos[c]``); ``lookup`` maps a global position to c or -1. ``indices[indptr[u]:
+    indptr[u + 1]]`` are user u's rated positions, ascending (so their c ascend too).
     """
-    n_block, n_cand = S.shape
-    for u in prange(n_block):
-        row = S[u]
-        bu = user_bias[u]
-        for p in range(indptr[u], indptr[u + 1]):
-            c = lookup[indices[p]]
-            if c >= 0:
-                row[c] = -np.inf
-        hs = out_score[u]
-        hi = out_idx[u]
-        hc = np.empty(k, dtype=np.int64)
-        m = 0
-        for c in range(n_cand):
-            s = (base[c] + bu) + row[c]  # the order of ALS._score's float32 sums
-            if not (s > -np.inf and s < np.inf):
-                continue
-            m = insert_best(hs, hc, hi, m, k, s, counts[c], item_pos[c])
+    n_block = P.shape[0]
+    n_cand = Q.shape[0]
+    n_tiles = (n_block + USER_TILE - 1) // USER_TILE
+    for tile in prange(n_tiles):
+        u0 = tile * USER_TILE
+        u1 = min(u0 + USER_TILE, n_block)
+        S = np.empty((USER_TILE, ITEM_CHUNK), dtype=np.float32)
+        hc = np.empty((USER_TILE, k), dtype=np.int64)  # the lists' counts, for the tie rule
+        m = np.zeros(USER_TILE, dtype=np.int64)  # the lists' lengths
+        rated = indptr[u0:u1].copy()  # each user's next rated film not yet excluded
+        for c0 in range(0, n_cand, ITEM_CHUNK):
+            w = min(ITEM_CHUNK, n_cand - c0)
+            sgemm_abt(P[u0:u1], Q[c0 : c0 + w], S)
+            for u in range(u0, u1):
+                row = S[u - u0]
+                p = rated[u - u0]
+                while p < indptr[u + 1]:
+                    c = lookup[indices[p]]
+                    if c >= c0 + w:
+                        break
+                    if c >= c0:
+                        row[c - c0] = -np.inf
+                    p += 1
+                rated[u - u0] = p
+                bu = user_bias[u]
+                hs, hi, hcu = out_score[u], out_idx[u], hc[u - u0]
+                n_best = m[u - u0]
+                worst = hs[k - 1] if n_best == k else -np.inf  # a score below a full list's last cannot enter
+                for j in range(w):
+                    s = (base[c0 + j] + bu) + row[j]  # the order of ALS._score's float32 sums
+                    if s < worst or not (s > -np.inf and s < np.inf):
+                        continue
+                    n_best = insert_best(hs, hcu, hi, n_best, k, s, counts[c0 + j], item_pos[c0 + j])
+                    if n_best == k:
+                        worst = hs[k - 1]
+                m[u - u0] = n_best
 
 
 def iter_top_k(
@@ -99,15 +131,15 @@ def iter_top_k(
     Parameters
     ----------
     model : fitted Recommender
-        Plain ALS takes the fast path (one BLAS product per block and a Numba
-        selection kernel); any other model (hybrid, temporal, baselines) is
+        Plain ALS takes the fast path (``_block_top_k``: BLAS scoring and selection
+        fused in one Numba kernel); any other model (hybrid, temporal, baselines) is
         ranked user by user with ``recommend``'s own steps, still one block
         in memory at a time.
     k : int, default 10
     min_ratings : int, optional
         Popularity guard (inclusive); default the model's ``min_ratings``.
     block_size : int, default 1024
-        Users per block; peak memory ≈ block_size × n_eligible × 4 bytes.
+        Users per block.
     users : ndarray of int, optional
         Dense user positions to score (default all, in order).
 
@@ -120,7 +152,7 @@ def iter_top_k(
     DataValidationError
         If k < 1 or block_size < 1.
     """
-    from movierec.engines.threads import blas_threads, current_threads, kernel_threads
+    from movierec.engines.threads import current_threads, kernel_threads
     from movierec.ranking.confidence import default_rank_by, evidence_bonus, resolve_confidence_weight
     from movierec.ranking.recommend import default_min_ratings
 
@@ -144,6 +176,8 @@ def iter_top_k(
     lookup = np.full(model.n_items, -1, dtype=np.int64)
     lookup[item_pos] = np.arange(item_pos.size)
     ui = model.user_items_
+    if not ui.has_sorted_indices:  # _block_top_k walks each user's rated films in order
+        ui = ui.sorted_indices()
     indptr, indices = ui.indptr.astype(np.int64), ui.indices.astype(np.int64)
     P_all = np.asarray(model.user_factors_, dtype=np.float32)
     b_all = np.asarray(model.user_bias_, dtype=np.float32)
@@ -151,8 +185,6 @@ def iter_top_k(
     for start in range(0, order.size, block_size):
         uidx = order[start : start + block_size]
         nb = uidx.size
-        with blas_threads():  # the one place BLAS gets every thread
-            S = np.ascontiguousarray(P_all[uidx]) @ Q.T
         lens = indptr[uidx + 1] - indptr[uidx]
         sub_ptr = np.zeros(nb + 1, dtype=np.int64)
         np.cumsum(lens, out=sub_ptr[1:])
@@ -160,8 +192,8 @@ def iter_top_k(
         out_idx = np.full((nb, k), -1, dtype=np.int64)
         out_score = np.full((nb, k), -np.inf, dtype=np.float32)
         with kernel_threads():
-            _select_top_k(S, base, b_all[uidx], item_pos, counts, sub_ptr, sub_idx, lookup, k, out_idx, out_score)
-        del S
+            _block_top_k(np.ascontiguousarray(P_all[uidx]), Q, base, b_all[uidx], item_pos, counts, sub_ptr, sub_idx,
+                         lookup, k, out_idx, out_score)  # fmt: skip
         rating = None
         if rating_base is not None:  # predicted rating = score − η·ln(1 + n_i) + (μ + b_i)
             c = lookup[np.maximum(out_idx, 0)]
