@@ -15,10 +15,11 @@ The rule:
   run (``kernel_threads()``); kernels over fewer than ``SERIAL_BELOW`` rows
   (a fold-in) run on one thread;
 * once ``set_threads`` has run (every command does; the first kernel call
-  does it too), BLAS stays single-threaded everywhere else as well, except in
-  the large block products of ``recommend-all`` (``blas_threads()``): scoring
-  one user (59k × 64 gemv) took 7.8 ms with 2 BLAS threads on a busy machine
-  and 0.35 ms with one.
+  does it too), BLAS stays single-threaded everywhere else as well (scoring
+  one user, a 59k × 64 gemv, took 7.8 ms with 2 BLAS threads on a busy machine
+  and 0.35 ms with one); ``recommend-all`` calls single-threaded ``sgemm`` from
+  its Numba kernel's threads. ``blas_threads()`` hands BLAS all ``n`` threads
+  for a large product outside the kernels (the benchmarks' GEMM rate).
 """
 
 from __future__ import annotations
