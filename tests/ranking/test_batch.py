@@ -116,19 +116,53 @@ def test_tiles_and_film_chunks_give_the_same_lists(seed: int) -> None:
     n_users, n_items = 2 * USER_TILE + 37, 2 * ITEM_CHUNK + 301
     model = factor_model(n_users, n_items, 8, seed, rated_per_user=400)
     expected = {u: brute_force(model, u, 10, 3) for u in range(n_users)}
-    for unsorted in (False, True):
-        if unsorted:
-            ui = model.user_items_
-            rev = [np.arange(ui.indptr[u + 1] - 1, ui.indptr[u] - 1, -1) for u in range(n_users)]
-            order = np.concatenate(rev)
+    ui = model.user_items_
+    order = np.concatenate([np.arange(ui.indptr[u + 1] - 1, ui.indptr[u] - 1, -1) for u in range(n_users)])
+    for mode in ("sorted", "unsorted", "stale flag"):
+        if mode != "sorted":
             model.user_items_ = sp.csr_matrix((ui.data[order], ui.indices[order], ui.indptr), shape=ui.shape)
             assert not model.user_items_.has_sorted_indices
+            if mode == "stale flag":  # SciPy's flag says sorted, the indices are not
+                model.user_items_.has_sorted_indices = True
         seen = 0
         for block in iter_top_k(model, k=10, min_ratings=3, block_size=n_users):
             for row, u in enumerate(block.user_idx):
                 assert block.item_idx[row][block.item_idx[row] >= 0].tolist() == expected[int(u)]
                 seen += 1
         assert seen == n_users
+
+
+def test_no_eligible_film_gives_empty_lists_on_the_confidence_path(seed: int) -> None:
+    model = factor_model(130, 40, 3, seed, rated_per_user=10)  # ranks by confidence (the default)
+    blocks = list(iter_top_k(model, k=10, min_ratings=10**6))
+    assert sum(b.user_idx.size for b in blocks) == 130
+    for b in blocks:
+        assert (b.item_idx == -1).all() and np.isneginf(b.raw_score).all() and np.isnan(b.rating).all()
+
+
+def test_sgemm_abt_matches_numpy_and_refuses_other_layouts(seed: int) -> None:
+    from movierec.engines.local import sgemm_abt
+
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((37, 12)).astype(np.float32)
+    b = rng.standard_normal((301, 12)).astype(np.float32)
+    c = np.full((40, 320), np.nan, dtype=np.float32)
+    sgemm_abt(a, b, c)
+    np.testing.assert_allclose(c[:37, :301], a @ b.T, rtol=1e-5, atol=1e-5)
+    assert np.isnan(c[37:]).all() and np.isnan(c[:, 301:]).all()  # only c[:m, :n] is written
+    sgemm_abt(a[:, :0], b[:, :0], c)
+    assert (c[:37, :301] == 0).all()  # rank 0: the product is zero
+    bad = [
+        (a[:, ::2], b[:, ::2], c),  # strided columns
+        (a[::-1], b, c),  # negative row stride
+        (np.asfortranarray(a), b, c),
+        (a, b[:, :11], c),  # k differs
+        (a, b, c[:, :300]),  # c too narrow
+        (a.astype(np.float64), b.astype(np.float64), c.astype(np.float64)),
+    ]
+    for args in bad:
+        with pytest.raises(ValueError, match="sgemm_abt"):
+            sgemm_abt(*args)
 
 
 def test_write_recommendations_matches_recommend(tmp_path: Path, seed: int) -> None:
@@ -179,7 +213,7 @@ def test_kernels_run_with_blas_single_threaded() -> None:
         blas = lambda: {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}  # noqa: E731
         assert blas() == {1}  # single-user scoring: one BLAS thread ...
         with threads.blas_threads() as n:
-            assert blas() == {n} and n == n2  # ... block products: all of them
+            assert blas() == {n} and n == n2  # ... a large product outside the kernels: all of them
     finally:
         threads.set_threads(before)
 

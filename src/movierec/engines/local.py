@@ -332,11 +332,21 @@ def sgemm_abt(a, b, c):  # pragma: no cover - numba
     """``c[:m, :n] = a @ b.T`` by BLAS ``sgemm`` on the calling thread (no copies).
 
     ``a`` (m × k) and ``b`` (n × k) float32 with contiguous rows, ``c`` float32 with
-    contiguous rows of at least n elements. Fortran sees c as its transpose, so
-    it is computed as (bᵀ)ᵀ·aᵀ: transa ``'T'`` on b's rows, transb ``'N'`` on a's.
+    contiguous rows of at least n elements and at least m rows. Fortran sees c as
+    its transpose, so it is computed as (bᵀ)ᵀ·aᵀ: transa ``'T'`` on b's rows, transb
+    ``'N'`` on a's. Raises ValueError for any other layout (BLAS would otherwise
+    compute garbage or print an error and leave c as it was).
     """
     m, k = a.shape
     n = b.shape[0]
+    if a.itemsize != 4 or b.itemsize != 4 or c.itemsize != 4:
+        raise ValueError("sgemm_abt: a, b and c must be float32")
+    if b.shape[1] != k or c.shape[0] < m or c.shape[1] < n:
+        raise ValueError("sgemm_abt: shapes must be a (m, k), b (n, k), c at least (m, n)")
+    if a.strides[1] != 4 or b.strides[1] != 4 or c.strides[1] != 4:
+        raise ValueError("sgemm_abt: rows of a, b and c must be contiguous")
+    if a.strides[0] < 4 * k or b.strides[0] < 4 * k or c.strides[0] < 4 * n:
+        raise ValueError("sgemm_abt: row strides must be positive and cover the rows")
     if m == 0 or n == 0:
         return
     if k == 0:  # BLAS wants lda >= 1; the product is zero

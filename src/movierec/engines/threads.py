@@ -1,8 +1,8 @@
 """Thread control: one setting for Numba and BLAS, without oversubscription.
 
 movierec runs two kinds of parallel code: Numba kernels (``prange`` over rows)
-and BLAS (OpenBLAS bundled with NumPy and SciPy: matrix products when scoring
-users in blocks, and the small per-row products *inside* the Numba kernels).
+and BLAS (OpenBLAS bundled with NumPy and SciPy), mostly called *inside* the
+Numba kernels (per-row products, and the tile scoring of ``recommend-all``).
 Left alone, each BLAS call made from a Numba thread would start its own
 threads: on 2 cores that is 4 busy threads fighting for 2 cores, and it made
 the ALS half-step ~4x slower in our measurements (``docs/performance.md``).

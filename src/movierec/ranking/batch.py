@@ -6,13 +6,14 @@ users are taken ``block_size`` at a time and a Numba kernel, parallel over
 tiles of the block's users, scores each tile against the *eligible* films only
 (the popularity guard is applied before scoring, which also saves work), a chunk
 of films per single-threaded BLAS ``sgemm`` call, drops each user's rated films
-and keeps a k-slot sorted list. The scores never leave the cache: peak extra
-memory is the block's lists (``block_size × k × 12`` bytes) and one
-``USER_TILE × ITEM_CHUNK`` float32 tile per thread, whatever the numbers of
-users and films.
+and keeps a k-slot sorted list. The scores never leave the cache: beyond the
+model, memory holds a copy of the eligible films' factors, the block's lists
+(``block_size × k × 12`` bytes) and one ``USER_TILE × ITEM_CHUNK`` float32 tile
+per thread, never a users × films matrix.
 
 Each user's list equals ``movierec.recommend(model, user, k=k,
-min_ratings=...)``: same score ``μ + b_i + b_u + p_u·q_i`` (float32,
+min_ratings=...)`` (up to float32 rounding of the dot products, which BLAS sums
+in another order when it scores a tile than when it scores one user): same score ``μ + b_i + b_u + p_u·q_i`` (float32,
 unclipped; ``(η·ln(1 + n_i) + b_u) + p_u·q_i`` when the model ranks by confidence,
 ``ranking.confidence``), rated films excluded (C17), guard inclusive (C20), non-finite
 scores never chosen, ties by more training ratings then smaller item position
@@ -65,16 +66,16 @@ class BlockResult:
 
 
 USER_TILE = 128
-"""Users per thread task in ``_block_top_k``."""
+"""Most users per thread task in ``_block_top_k`` (fewer when a block has too few for every thread)."""
 ITEM_CHUNK = 1024
 """Films scored per ``sgemm`` call: a tile's scores (USER_TILE × ITEM_CHUNK float32, 512 KB) stay in L2."""
 
 
 @njit(cache=True, parallel=True)
-def _block_top_k(P, Q, base, user_bias, item_pos, counts, indptr, indices, lookup, k, out_idx, out_score):  # pragma: no cover - numba
+def _block_top_k(P, Q, base, user_bias, item_pos, counts, indptr, indices, lookup, k, out_idx, out_score, n_threads):  # pragma: no cover - numba
     """Per user of the block: score every eligible film, exclude rated ones, keep the k best (score, count, -position).
 
-    Parallel over tiles of ``USER_TILE`` users; per tile, ``ITEM_CHUNK`` films at a time are
+    Parallel over tiles of up to ``USER_TILE`` users; per tile, ``ITEM_CHUNK`` films at a time are
     scored by one single-threaded ``sgemm`` (``P[tile] @ Q[chunk].T``, the scores stay in
     cache instead of a block × films matrix in memory) and swept into each user's list.
     ``Q[c]`` and ``base[c]`` (μ + b_i) belong to eligible film c (global position
@@ -83,10 +84,11 @@ def _block_top_k(P, Q, base, user_bias, item_pos, counts, indptr, indices, looku
     """
     n_block = P.shape[0]
     n_cand = Q.shape[0]
-    n_tiles = (n_block + USER_TILE - 1) // USER_TILE
+    rows = min(USER_TILE, max(1, -(-n_block // n_threads)))  # every thread gets a tile
+    n_tiles = -(-n_block // rows)
     for tile in prange(n_tiles):
-        u0 = tile * USER_TILE
-        u1 = min(u0 + USER_TILE, n_block)
+        u0 = tile * rows
+        u1 = min(u0 + rows, n_block)
         S = np.empty((USER_TILE, ITEM_CHUNK), dtype=np.float32)
         hc = np.empty((USER_TILE, k), dtype=np.int64)  # the lists' counts, for the tie rule
         m = np.zeros(USER_TILE, dtype=np.int64)  # the lists' lengths
@@ -117,6 +119,16 @@ def _block_top_k(P, Q, base, user_bias, item_pos, counts, indptr, indices, looku
                     if n_best == k:
                         worst = hs[k - 1]
                 m[u - u0] = n_best
+
+
+@njit(cache=True)
+def _rows_ascending(indptr, indices):  # pragma: no cover - numba
+    """Whether every CSR row's indices are in ascending order (repeats allowed)."""
+    for r in range(indptr.size - 1):
+        for p in range(indptr[r] + 1, indptr[r + 1]):
+            if indices[p] < indices[p - 1]:
+                return False
+    return True
 
 
 def iter_top_k(
@@ -176,9 +188,12 @@ def iter_top_k(
     lookup = np.full(model.n_items, -1, dtype=np.int64)
     lookup[item_pos] = np.arange(item_pos.size)
     ui = model.user_items_
-    if not ui.has_sorted_indices:  # _block_top_k walks each user's rated films in order
-        ui = ui.sorted_indices()
-    indptr, indices = ui.indptr.astype(np.int64), ui.indices.astype(np.int64)
+    indptr, indices = ui.indptr.astype(np.int64), ui.indices  # no copy of the ratings' index array
+    if not _rows_ascending(indptr, indices):  # _block_top_k walks each user's rated films in order
+        ui = ui.copy()
+        ui.has_sorted_indices = False  # the flag is SciPy's memory, not a check
+        ui.sort_indices()
+        indices = ui.indices
     P_all = np.asarray(model.user_factors_, dtype=np.float32)
     b_all = np.asarray(model.user_bias_, dtype=np.float32)
     current_threads()  # apply MOVIEREC_THREADS once if nobody did
@@ -191,13 +206,15 @@ def iter_top_k(
         sub_idx = np.concatenate([indices[indptr[u] : indptr[u + 1]] for u in uidx]) if nb else indices[:0]
         out_idx = np.full((nb, k), -1, dtype=np.int64)
         out_score = np.full((nb, k), -np.inf, dtype=np.float32)
-        with kernel_threads():
+        with kernel_threads() as n_threads:
             _block_top_k(np.ascontiguousarray(P_all[uidx]), Q, base, b_all[uidx], item_pos, counts, sub_ptr, sub_idx,
-                         lookup, k, out_idx, out_score)  # fmt: skip
+                         lookup, k, out_idx, out_score, n_threads)  # fmt: skip
         rating = None
         if rating_base is not None:  # predicted rating = score − η·ln(1 + n_i) + (μ + b_i)
-            c = lookup[np.maximum(out_idx, 0)]
-            rating = np.where(out_idx >= 0, out_score - base[c] + rating_base[c], np.nan).astype(np.float32)
+            rating = np.full(out_idx.shape, np.nan, dtype=np.float32)
+            filled = out_idx >= 0
+            c = lookup[out_idx[filled]]
+            rating[filled] = out_score[filled] - base[c] + rating_base[c]
         yield BlockResult(uidx, out_idx, out_score, rating)
 
 
