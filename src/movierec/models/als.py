@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from movierec.config import ALSConfig
 from movierec.data.dataset import Dataset
+from movierec.engines.aligned import aligned_copy, aligned_zeros
 from movierec.engines.local import solve_half_step, squared_error
 from movierec.engines.threads import kernel_threads
 from movierec.models.base import Recommender, UserState
@@ -82,8 +83,9 @@ class ALS(Recommender):
         scale = cfg.init_scale / np.sqrt(k)
         n_u, n_i = dataset.n_users, dataset.n_items
         # Users are solved first, so only the item side needs a start.
-        self.user_factors_ = np.zeros((n_u, k), dtype=np.float32)
-        self.item_factors_ = (rng.standard_normal((n_i, k)) * scale).astype(np.float32)
+        # Cache-line aligned: the kernels read partner rows whole (engines.aligned).
+        self.user_factors_ = aligned_zeros((n_u, k))
+        self.item_factors_ = aligned_copy(rng.standard_normal((n_i, k)) * scale, np.float32)
         self.user_bias_ = np.zeros(n_u, dtype=np.float32)
         self.item_bias_ = np.zeros(n_i, dtype=np.float32)
         ui = _kernel_csr(self.user_items_)

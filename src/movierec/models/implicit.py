@@ -26,6 +26,7 @@ import scipy.sparse as sp
 
 from movierec.config import config_from_dict
 from movierec.data.dataset import Dataset
+from movierec.engines.aligned import aligned_copy, aligned_zeros
 from movierec.engines.implicit import solve_implicit_half_step
 from movierec.errors import DataValidationError
 from movierec.models.base import Recommender, UserState
@@ -106,8 +107,8 @@ def fit_implicit(
     conf_iu, pref_iu = conf_ui.T.tocsr(), pref_ui.T.tocsr()
     conf_iu.sort_indices()
     pref_iu.sort_indices()
-    X = np.zeros((n_u, k), dtype=np.float32)
-    Y = (rng.standard_normal((n_i, k)) * (cfg.init_scale / np.sqrt(k))).astype(np.float32)
+    X = aligned_zeros((n_u, k))  # cache-line aligned rows (engines.aligned)
+    Y = aligned_copy(rng.standard_normal((n_i, k)) * (cfg.init_scale / np.sqrt(k)), np.float32)
     for _ in range(cfg.n_iter):
         _half(conf_ui, pref_ui, Y, cfg.reg, X)
         _half(conf_iu, pref_iu, X, cfg.reg, Y)

@@ -50,6 +50,7 @@ import scipy.sparse as sp
 
 from movierec.config import ALSConfig, config_from_dict
 from movierec.data.dataset import Dataset
+from movierec.engines.aligned import aligned_copy, aligned_zeros
 from movierec.engines.temporal import pair_dots, scaled_bias_half_step
 from movierec.engines.threads import kernel_threads
 from movierec.errors import DataValidationError
@@ -240,8 +241,8 @@ class TemporalALS(ALS):
         bins = self._bin(t)
         key = i * B + bins
         rng = np.random.default_rng(self.config.random_state)
-        self.user_factors_ = np.zeros((n_u, k), dtype=np.float32)
-        self.item_factors_ = (rng.standard_normal((n_i, k)) * (self.config.init_scale / np.sqrt(max(k, 1)))).astype(np.float32)
+        self.user_factors_ = aligned_zeros((n_u, k))  # cache-line aligned rows (engines.aligned)
+        self.item_factors_ = aligned_copy(rng.standard_normal((n_i, k)) * (self.config.init_scale / np.sqrt(max(k, 1))), np.float32)
         self.user_bias_ = np.zeros(n_u, dtype=np.float32)
         self.item_bias_ = np.zeros(n_i, dtype=np.float32)
         self.user_alpha_ = np.zeros(n_u, dtype=np.float32)
