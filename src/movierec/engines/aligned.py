@@ -5,9 +5,9 @@ The normal equations read each partner's factor row whole: at rank 64 that is
 prefetch exactly those four. NumPy's allocator aligns large arrays to 16 bytes
 only, so every row then straddles five lines: one more line per rating to
 fetch from memory, and one that the prefetch does not ask for. Aligning the
-factor matrices to the cache line made the normal-equation phase 12% faster on
-the users' side and 21% on the films' side at ML-25M shape (interleaved runs,
-``docs/performance.md``, fourth pass).
+factor matrices to the cache line made the normal-equation phase 8-12% faster on
+the users' side and 12-21% on the films' side at ML-25M shape (interleaved runs,
+``benchmarks/alignment.py``; ``docs/performance.md``, fourth pass).
 """
 
 from __future__ import annotations

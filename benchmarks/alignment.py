@@ -1,0 +1,95 @@
+"""Interleaved A/B of the normal-equation phase: partner factor rows 16 bytes off a cache line vs aligned.
+
+Usage: ``python -m benchmarks.alignment [--reps 6]`` (needs ``synth-25m`` prepared by ``benchmarks.peers``).
+One process, the same factors (a 1-sweep fit at synth-25m shape), each side's normal equations timed
+A, B, B, A, … ``--reps`` times each; reported: medians and the median of the per-pair ratios B/A, which
+cancels the drift of a shared VM's speed. A: the factors copied to an address 16 bytes past a 64-byte line
+(where NumPy's allocator put them before ``engines.aligned``); B: ``aligned_copy``. Raw JSON:
+``benchmarks/results/alignment.json`` (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+from numba import njit, prange
+
+from benchmarks.common import BIAS_REG, K, REG, SCRATCH, machine, save
+from benchmarks.worker import _dataset
+from movierec.engines import local
+
+
+@njit(parallel=True, fastmath=True)
+def _normal_only(indptr, indices, values, other, other_bias, mu, out):  # pragma: no cover - numba
+    """Every row's normal equations, as ``solve_half_step`` builds them (no solve)."""
+    n_rows = indptr.size - 1
+    d = other.shape[1] + 1
+    n_chunks = min(n_rows, local.N_CHUNKS)
+    for c in prange(n_chunks):
+        Z = np.empty((local.PIECE, d + 1), dtype=np.float32)
+        t = np.empty(local.PIECE, dtype=np.float32)
+        A = np.empty((d, d))
+        b = np.empty(d)
+        G = np.empty((d + 1, d + 1), dtype=np.float32)
+        par = local._blas_params()
+        for r in range(c, n_rows, n_chunks):
+            s, e = indptr[r], indptr[r + 1]
+            nxt = r + n_chunks
+            if nxt < n_rows:
+                local._prefetch_rows(indices, indptr[nxt], min(indptr[nxt + 1], indptr[nxt] + local.PREFETCH_AHEAD), other)
+            if e > s:
+                ns, ne = (indptr[nxt], indptr[nxt + 1]) if nxt < n_rows else (0, 0)
+                local._normal_gram(indices, values, other, other_bias, s, e, mu, A, b, Z, t, G, par, ns, ne)
+                out[r] = A[1, 1]
+
+
+def _offset_copy(a: np.ndarray, offset: int) -> np.ndarray:
+    """``a`` copied to an address ``offset`` bytes past a 64-byte boundary."""
+    raw = np.empty(a.nbytes + 128, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    out = raw[start : start + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def main() -> None:
+    from movierec import ALS, ALSConfig
+    from movierec.engines.aligned import aligned_copy
+    from movierec.engines.threads import kernel_threads, set_threads
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--reps", type=int, default=6)
+    p.add_argument("--out", default="alignment")
+    a = p.parse_args()
+    set_threads()
+    model = ALS(ALSConfig(n_factors=K, n_iter=1, reg=REG, bias_reg=BIAS_REG)).fit(_dataset(SCRATCH / "synth-25m" / "train.parquet"))
+    ui = model.user_items_
+    iu = ui.T.tocsr()
+    iu.sort_indices()
+    sides = {"users": (ui, model.item_factors_, model.item_bias_), "films": (iu, model.user_factors_, model.user_bias_)}
+    result: dict = {"machine": machine(), "reps": a.reps, "sides": {}}
+    for name, (m, of, ob) in sides.items():
+        args = (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float32))
+        variants = {"A_off16": _offset_copy(of, 16), "B_aligned": aligned_copy(of)}
+        out = np.empty(m.shape[0])
+        times: dict[str, list[float]] = {v: [] for v in variants}
+        with kernel_threads():
+            for f in variants.values():
+                _normal_only(*args, f, ob, model.global_mean_, out)  # compile, warm the caches
+            for rep in range(a.reps):
+                for v in variants if rep % 2 == 0 else reversed(list(variants)):
+                    t = time.perf_counter()
+                    _normal_only(*args, variants[v], ob, model.global_mean_, out)
+                    times[v].append(time.perf_counter() - t)
+        ratio = np.array(times["B_aligned"]) / np.array(times["A_off16"])
+        result["sides"][name] = {"seconds": times, "median_s": {v: float(np.median(t)) for v, t in times.items()},
+                                 "ratio_B_over_A_median": float(np.median(ratio)), "loadavg": os.getloadavg()[0]}  # fmt: skip
+        print(name, result["sides"][name]["median_s"], "B/A", round(float(np.median(ratio)), 3), flush=True)
+    print(save(a.out, result))
+
+
+if __name__ == "__main__":
+    main()
