@@ -15,35 +15,10 @@ import os
 import time
 
 import numpy as np
-from numba import njit, prange
 
 from benchmarks.common import BIAS_REG, K, REG, SCRATCH, machine, save
+from benchmarks.phase import normal_only
 from benchmarks.worker import _dataset
-from movierec.engines import local
-
-
-@njit(parallel=True, fastmath=True)
-def _normal_only(indptr, indices, values, other, other_bias, mu, out):  # pragma: no cover - numba
-    """Every row's normal equations, as ``solve_half_step`` builds them (no solve)."""
-    n_rows = indptr.size - 1
-    d = other.shape[1] + 1
-    n_chunks = min(n_rows, local.N_CHUNKS)
-    for c in prange(n_chunks):
-        Z = np.empty((local.PIECE, d + 1), dtype=np.float32)
-        t = np.empty(local.PIECE, dtype=np.float32)
-        A = np.empty((d, d))
-        b = np.empty(d)
-        G = np.empty((d + 1, d + 1), dtype=np.float32)
-        par = local._blas_params()
-        for r in range(c, n_rows, n_chunks):
-            s, e = indptr[r], indptr[r + 1]
-            nxt = r + n_chunks
-            if nxt < n_rows:
-                local._prefetch_rows(indices, indptr[nxt], min(indptr[nxt + 1], indptr[nxt] + local.PREFETCH_AHEAD), other)
-            if e > s:
-                ns, ne = (indptr[nxt], indptr[nxt + 1]) if nxt < n_rows else (0, 0)
-                local._normal_gram(indices, values, other, other_bias, s, e, mu, A, b, Z, t, G, par, ns, ne)
-                out[r] = A[1, 1]
 
 
 def _offset_copy(a: np.ndarray, offset: int) -> np.ndarray:
@@ -78,11 +53,11 @@ def main() -> None:
         times: dict[str, list[float]] = {v: [] for v in variants}
         with kernel_threads():
             for f in variants.values():
-                _normal_only(*args, f, ob, model.global_mean_, out)  # compile, warm the caches
+                normal_only(*args, f, ob, model.global_mean_, out)  # compile, warm the caches
             for rep in range(a.reps):
                 for v in variants if rep % 2 == 0 else reversed(list(variants)):
                     t = time.perf_counter()
-                    _normal_only(*args, variants[v], ob, model.global_mean_, out)
+                    normal_only(*args, variants[v], ob, model.global_mean_, out)
                     times[v].append(time.perf_counter() - t)
         ratio = np.array(times["B_aligned"]) / np.array(times["A_off16"])
         result["sides"][name] = {"seconds": times, "median_s": {v: float(np.median(t)) for v, t in times.items()},

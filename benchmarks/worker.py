@@ -74,40 +74,11 @@ def _phases(model: Any) -> dict[str, Any]:
     Medians over ``PHASE_ROUNDS`` rounds; ``rounds`` keeps each with the GEMM rate measured just before it.
     """
     import numba
-    from numba import njit, prange
 
+    from benchmarks.phase import normal_only
     from movierec.engines import local
     from movierec.engines.threads import blas_threads, kernel_threads
 
-    @njit(parallel=True, fastmath=True)
-    def normal_only(indptr, indices, values, other, other_bias, mu, out):  # pragma: no cover - numba
-        n_rows = indptr.size - 1
-        k = other.shape[1]
-        d = k + 1
-        n_chunks = min(n_rows, local.N_CHUNKS)  # as solve_half_step
-        for c in prange(n_chunks):
-            Z = np.empty((local.PIECE, d + 1), dtype=np.float32)
-            t = np.empty(local.PIECE, dtype=np.float32)
-            A = np.empty((d, d))
-            b = np.empty(d)
-            G = np.empty((d + 1, d + 1), dtype=np.float32)
-            par = local._blas_params()
-            for r in range(c, n_rows, n_chunks):
-                s, e = indptr[r], indptr[r + 1]
-                nxt = r + n_chunks  # as in solve_half_step: the next row's first partners are asked for now
-                if nxt < n_rows:
-                    head = min(indptr[nxt + 1], indptr[nxt] + local.PREFETCH_AHEAD)
-                    local._prefetch_rows(indices, indptr[nxt], head, other)
-                if e == s:
-                    continue
-                if k >= local.BLAS_MIN_RANK and e - s >= local.BLAS_MIN_ROW:  # as solve_half_step
-                    ns, ne = (indptr[nxt], indptr[nxt + 1]) if nxt < n_rows else (0, 0)
-                    local._normal_gram(indices, values, other, other_bias, s, e, mu, A, b, Z, t, G, par, ns, ne)
-                else:
-                    A[:] = 0.0
-                    b[:] = 0.0
-                    local._normal_scalar(indices, values, other, other_bias, s, e, mu, A, b)
-                out[r] = A[1, 1]
 
     ui = model.user_items_
     iu = ui.T.tocsr()
