@@ -242,7 +242,8 @@ class TemporalALS(ALS):
         key = i * B + bins
         rng = np.random.default_rng(self.config.random_state)
         self.user_factors_ = aligned_zeros((n_u, k))  # cache-line aligned rows (engines.aligned)
-        self.item_factors_ = aligned_copy(rng.standard_normal((n_i, k)) * (self.config.init_scale / np.sqrt(max(k, 1))), np.float32)
+        init = rng.standard_normal((n_i, k)) * (self.config.init_scale / np.sqrt(max(k, 1)))
+        self.item_factors_ = aligned_copy(init, np.float32)
         self.user_bias_ = np.zeros(n_u, dtype=np.float32)
         self.item_bias_ = np.zeros(n_i, dtype=np.float32)
         self.user_alpha_ = np.zeros(n_u, dtype=np.float32)

@@ -13,10 +13,11 @@ per thread, never a users × films matrix.
 
 Each user's list equals ``movierec.recommend(model, user, k=k,
 min_ratings=...)`` (up to float32 rounding of the dot products, which BLAS sums
-in another order when it scores a tile than when it scores one user): same score ``μ + b_i + b_u + p_u·q_i`` (float32,
-unclipped; ``(η·ln(1 + n_i) + b_u) + p_u·q_i`` when the model ranks by confidence,
-``ranking.confidence``), rated films excluded (C17), guard inclusive (C20), non-finite
-scores never chosen, ties by more training ratings then smaller item position
+in another order when it scores a tile than when it scores one user): same
+score ``μ + b_i + b_u + p_u·q_i`` (float32, unclipped; ``(η·ln(1 + n_i) + b_u) +
+p_u·q_i`` when the model ranks by confidence, ``ranking.confidence``), rated
+films excluded (C17), guard inclusive (C20), non-finite scores never chosen,
+ties by more training ratings then smaller item position
 (``ranking.topk.top_k``), shorter lists when fewer films are eligible (C18).
 """
 
@@ -81,6 +82,7 @@ def _block_top_k(P, Q, base, user_bias, item_pos, counts, indptr, indices, looku
     ``Q[c]`` and ``base[c]`` (μ + b_i) belong to eligible film c (global position
     ``item_pos[c]``); ``lookup`` maps a global position to c or -1. ``indices[indptr[u]:
     indptr[u + 1]]`` are user u's rated positions, ascending (so their c ascend too).
+    Tiles hold ``USER_TILE`` users, or fewer when the block has too few for ``n_threads`` tiles.
     """
     n_block = P.shape[0]
     n_cand = Q.shape[0]
