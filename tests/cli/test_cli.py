@@ -53,6 +53,24 @@ def test_user_mistakes_give_one_line_and_nonzero_exit(tmp_path: Path, ratings_fi
     assert r.returncode == 2 and "line 2" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_data_synth_says_when_it_writes_fewer_ratings_than_asked(tmp_path: Path) -> None:
+    # From a new-user trial: --n-ratings 1000 with the ML-25M-shaped defaults gave 12 ratings, silently.
+    r = run("data", "synth", "--n-ratings", "1000", "--out", str(tmp_path / "a.csv"))
+    assert r.returncode == 0 and "1,000 were asked for" in r.stdout and "--n-users" in r.stdout
+    r = run("data", "synth", "--n-ratings", "1000", "--n-users", "500", "--n-items", "500", "--out", str(tmp_path / "b.csv"))
+    assert r.returncode == 0 and "wrote 1,000 ratings" in r.stdout and "asked for" not in r.stdout
+
+
+def test_recommend_all_corrupt_model_and_bad_out_give_one_line(tmp_path: Path, ratings_file: Path) -> None:
+    assert run("train", "--data", str(ratings_file), "--model", "als", "--out", str(tmp_path / "m")).returncode == 0
+    r = run("recommend-all", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "nodir" / "r.parquet"))
+    assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
+    data = (tmp_path / "m" / "arrays.npz").read_bytes()
+    (tmp_path / "m" / "arrays.npz").write_bytes(data[:1000])
+    r = run("recommend-all", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "r.parquet"))
+    assert r.returncode == 4 and "corrupt model folder" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_demo_json_on_real_data(data_home: Path) -> None:
     r = run("demo", "--json")
     assert r.returncode == 0, r.stderr

@@ -180,6 +180,16 @@ def test_write_recommendations_matches_recommend(tmp_path: Path, seed: int) -> N
     assert not list(tmp_path.glob(".*tmp"))
 
 
+def test_output_path_checked_before_any_scoring(tmp_path: Path, seed: int) -> None:
+    # From a new-user trial: a folder as --out failed only after scoring everyone, a missing folder with an OS error.
+    model = factor_model(40, 30, 4, seed)
+    with pytest.raises(DataValidationError, match="is a folder"):
+        write_recommendations(model, tmp_path, k=5, progress=lambda n: pytest.fail("scored before checking"))
+    with pytest.raises(DataValidationError, match="no such folder"):
+        write_recommendations(model, tmp_path / "missing" / "recs.parquet", k=5)
+    assert list(tmp_path.iterdir()) == []
+
+
 # ---------------------------------------------------------------- threads
 def test_thread_setting_from_argument_env_and_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(threads.ENV_VAR, "1")

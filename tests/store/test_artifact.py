@@ -57,6 +57,21 @@ def test_format_version_checked(tmp_path: Path) -> None:
         load(tmp_path / "nothing")
 
 
+@pytest.mark.parametrize("damage", ["truncated arrays", "junk items table", "empty arrays"])
+def test_corrupt_files_give_artifact_error_not_a_traceback(tmp_path: Path, damage: str) -> None:
+    # From a new-user trial: a cut arrays.npz raised zipfile.BadZipFile, a junk parquet a polars error.
+    save(model(), tmp_path / "m")
+    if damage == "truncated arrays":
+        data = (tmp_path / "m" / "arrays.npz").read_bytes()
+        (tmp_path / "m" / "arrays.npz").write_bytes(data[:1000])
+    elif damage == "junk items table":
+        (tmp_path / "m" / "items.parquet").write_bytes(b"not parquet at all" * 10)
+    else:
+        (tmp_path / "m" / "arrays.npz").write_bytes(b"")
+    with pytest.raises(ArtifactError, match="incomplete or corrupt model folder"):
+        load(tmp_path / "m")
+
+
 def test_save_never_replaces_user_files(tmp_path: Path) -> None:
     from movierec.errors import DataValidationError
 

@@ -57,3 +57,6 @@ def synth_cmd(
     out_file.parent.mkdir(parents=True, exist_ok=True)
     df.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(out_file)
     out.print(f"wrote {df.height:,} ratings ({df['user_id'].n_unique():,} users, {df['movie_id'].n_unique():,} films) to {out_file}")
+    if df.height < 0.99 * n_ratings:  # repeated (user, film) draws are dropped; too few pairs for N
+        out.print(f"note: {n_ratings:,} were asked for, but these users and films allow too few distinct pairs at this "
+                  "activity and popularity; raise --n-users and --n-items", style="yellow")  # fmt: skip

@@ -274,6 +274,11 @@ def write_recommendations(
     progress : callable, optional
         Called with the number of users finished after each block.
 
+    Raises
+    ------
+    DataValidationError
+        If ``out_path`` is a folder or its folder does not exist (before any work), or as ``iter_top_k``.
+
     Returns
     -------
     int
@@ -283,6 +288,10 @@ def write_recommendations(
     import pyarrow.parquet as pq
 
     out_path = Path(out_path)
+    if out_path.is_dir():  # checked before any scoring: a rename onto a folder fails only at the end
+        raise DataValidationError(f"{out_path}: is a folder; give the path of the Parquet file to write")
+    if not out_path.parent.is_dir():
+        raise DataValidationError(f"{out_path.parent}: no such folder; create it first or write elsewhere")
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     user_ids = model.users_.ids.to_arrow()
     movie_ids = model.items_.ids.to_arrow()

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,8 @@ def load(path: Path | str) -> Recommender:
     meta = read_meta(path)
     try:
         model = make_model(meta["model"], meta["config"])
-        with np.load(path / "arrays.npz") as z:
+        # Our own handle: np.load leaves its file open when the archive is corrupt.
+        with open(path / "arrays.npz", "rb") as fh, np.load(fh) as z:
             for name in model.array_names:
                 setattr(model, name, z[name])
             n_u, n_i = meta["n_users"], meta["n_items"]
@@ -166,8 +168,8 @@ def load(path: Path | str) -> Recommender:
         model.users_ = IdMap(pl.read_parquet(path / "users.parquet")["user_id"], "user")
         model.items_ = IdMap(pl.read_parquet(path / "items.parquet")["movie_id"], "movie")
         model.movies_ = pl.read_parquet(path / "movies.parquet")
-    except (OSError, KeyError, ValueError) as exc:
-        raise ArtifactError(f"{path}: incomplete or corrupt model folder ({exc})") from exc
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, pl.exceptions.PolarsError) as exc:
+        raise ArtifactError(f"{path}: incomplete or corrupt model folder ({exc}); retrain or restore it") from exc
     model.scale_ = RatingScale.from_dict(meta["scale"])
     model.global_mean_ = float(meta["global_mean"])
     model.data_fingerprint_ = meta["data_fingerprint"]
