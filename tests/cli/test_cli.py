@@ -65,6 +65,10 @@ def test_recommend_all_corrupt_model_and_bad_out_give_one_line(tmp_path: Path, r
     assert run("train", "--data", str(ratings_file), "--model", "als", "--out", str(tmp_path / "m")).returncode == 0
     r = run("recommend-all", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "nodir" / "r.parquet"))
     assert r.returncode == 2 and "no such folder" in r.stderr and "Traceback" not in r.stderr
+    for cmd, arg in (("recommend", "-k"), ("recommend-all", "--min-ratings")):  # k = 0 and a negative guard: refused
+        extra = ["--user", "1"] if cmd == "recommend" else ["--out", str(tmp_path / "r.parquet")]
+        r = run(cmd, "--model", str(tmp_path / "m"), *extra, arg, "0" if arg == "-k" else "-1")
+        assert r.returncode == 2 and "must be >= " in r.stderr and "Traceback" not in r.stderr
     data = (tmp_path / "m" / "arrays.npz").read_bytes()
     (tmp_path / "m" / "arrays.npz").write_bytes(data[:1000])
     r = run("recommend-all", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "r.parquet"))

@@ -190,6 +190,14 @@ def test_output_path_checked_before_any_scoring(tmp_path: Path, seed: int) -> No
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_huge_k_is_capped_at_the_number_of_films(tmp_path: Path, seed: int) -> None:
+    # From a new-user trial: -k 100000 sized every block's lists by k (1.5 GB on ml-latest-small).
+    model = factor_model(40, 30, 4, seed)
+    full = write_recommendations(model, tmp_path / "a.parquet", k=30, min_ratings=0)
+    assert write_recommendations(model, tmp_path / "b.parquet", k=10**9, min_ratings=0) == full
+    assert pl.read_parquet(tmp_path / "a.parquet").equals(pl.read_parquet(tmp_path / "b.parquet"))
+
+
 # ---------------------------------------------------------------- threads
 def test_thread_setting_from_argument_env_and_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(threads.ENV_VAR, "1")

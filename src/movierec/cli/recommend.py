@@ -33,6 +33,8 @@ def recommend(
     """
     if ratings is not None and user is not None:
         raise DataValidationError("recommend: give --ratings or --user, not both")
+    if k < 1:  # as recommend-all and evaluate
+        raise DataValidationError(f"recommend: --k must be >= 1, got {k}")
     if min_ratings is not None and min_ratings < 0:
         raise DataValidationError(f"recommend: --min-ratings must be >= 0, got {min_ratings}")
     model = load(model_dir)

@@ -28,6 +28,8 @@ def recommend_all(
     """Write every training user's top-k (rated films excluded, guard applied) to Parquet, in bounded memory."""
     if k < 1 or block_size < 1:
         raise DataValidationError(f"--k and --block-size must be >= 1, got {k} and {block_size}")
+    if min_ratings is not None and min_ratings < 0:  # as recommend
+        raise DataValidationError(f"--min-ratings must be >= 0, got {min_ratings}")
     t0 = time.perf_counter()
     if engine == "spark":
         rows = _spark(model_dir, out_path, k, min_ratings, spark_master, spark_conf)

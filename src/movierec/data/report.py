@@ -201,6 +201,7 @@ def strict_error(rejects: pl.DataFrame, limit: int = 1000) -> DataValidationErro
     ]
     return DataValidationError(
         f"{first['file']}: {same.height} line(s) rejected ({first['reason']}); fix: {fix_for(first['reason'])}; "
-        "or use --on-error quarantine to set them aside and keep the rest",
+        "or set them aside and keep the rest with `movierec ingest --on-error quarantine --out DIR` "
+        "(the options named here are ingest's; train and evaluate then read DIR)",
         problems,
     )

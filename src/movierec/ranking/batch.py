@@ -292,6 +292,7 @@ def write_recommendations(
         raise DataValidationError(f"{out_path}: is a folder; give the path of the Parquet file to write")
     if not out_path.parent.is_dir():
         raise DataValidationError(f"{out_path.parent}: no such folder; create it first or write elsewhere")
+    k = min(k, max(model.n_items, 1))  # no list is longer; a huge k would only size the block's lists
     tmp = out_path.with_name(f".{out_path.name}.tmp")
     user_ids = model.users_.ids.to_arrow()
     movie_ids = model.items_.ids.to_arrow()
