@@ -69,6 +69,10 @@ def test_recommend_all_corrupt_model_and_bad_out_give_one_line(tmp_path: Path, r
         extra = ["--user", "1"] if cmd == "recommend" else ["--out", str(tmp_path / "r.parquet")]
         r = run(cmd, "--model", str(tmp_path / "m"), *extra, arg, "0" if arg == "-k" else "-1")
         assert r.returncode == 2 and "must be >= " in r.stderr and "Traceback" not in r.stderr
+    off = tmp_path / "mine.csv"  # a fold-in file with an off-scale rating: file and line named
+    off.write_text("movieId,rating\n1,4.0\n2,9.0\n")
+    r = run("recommend", "--model", str(tmp_path / "m"), "--ratings", str(off))
+    assert r.returncode == 2 and "line 3" in r.stderr and "outside the model's scale" in r.stderr and "Traceback" not in r.stderr
     data = (tmp_path / "m" / "arrays.npz").read_bytes()
     (tmp_path / "m" / "arrays.npz").write_bytes(data[:1000])
     r = run("recommend-all", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "r.parquet"))

@@ -44,7 +44,7 @@ def recommend(
             "add --rank-by confidence or drop --confidence-weight"
         )
     meta = read_meta(model_dir)
-    pairs = read_user_ratings(ratings) if ratings is not None else None
+    pairs = read_user_ratings(ratings, model.scale_) if ratings is not None else None
     user_id: Any = user
     if user is not None and model.users_.is_integer and user.lstrip("-").isdigit():
         user_id = int(user)

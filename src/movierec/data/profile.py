@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from movierec.data.dataset import RatingScale
 from movierec.data.movielens import decode
 from movierec.errors import DataValidationError, Problem
 
@@ -21,8 +22,14 @@ DEMO_PROFILE: tuple[tuple[int, float], ...] = (
 )  # fmt: skip
 
 
-def read_user_ratings(path: Path | str) -> list[tuple[Any, float]]:
+def read_user_ratings(path: Path | str, scale: RatingScale | None = None) -> list[tuple[Any, float]]:
     """Read a user's ratings: CSV with a header holding ``movieId`` (or ``movie_id``) and ``rating``.
+
+    Parameters
+    ----------
+    path : path of the CSV
+    scale : RatingScale, optional
+        The model's scale: a rating outside it is reported with its line (the model would refuse it).
 
     Returns
     -------
@@ -32,8 +39,8 @@ def read_user_ratings(path: Path | str) -> list[tuple[Any, float]]:
     Raises
     ------
     DataValidationError
-        Missing columns, a non-numeric rating, or a film rated twice; the
-        message names the file and line.
+        Missing columns, a non-numeric rating (or one outside ``scale``), or a
+        film rated twice; the message names the file and line.
     """
     path = Path(path)
     if not path.exists():
@@ -55,6 +62,9 @@ def read_user_ratings(path: Path | str) -> list[tuple[Any, float]]:
             value = float(r)
         except ValueError:
             problems.append(Problem(str(path), n, "rating", r, "not a number"))
+            continue
+        if scale is not None and not scale.low <= value <= scale.high:  # also catches nan
+            problems.append(Problem(str(path), n, "rating", r, f"outside the model's scale {scale.describe()}"))
             continue
         if not mid:
             problems.append(Problem(str(path), n, "movieId", mid, "empty movie id"))
