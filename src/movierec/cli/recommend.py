@@ -60,7 +60,11 @@ def recommend(
         console.print("note: no --ratings or --user: the non-personalised list (cold start)", highlight=False)
     recs = recommend_films(model, user_id, ratings=pairs, k=k, min_ratings=min_ratings, genre=genre,
                            rank_by=rank_by, confidence_weight=confidence_weight)  # fmt: skip
-    if not recs:
+    known_genres = sorted({g for gs in model.item_table()["genres"].to_list() for g in (gs or [])}) if genre else []
+    if genre and genre.casefold() not in {g.casefold() for g in known_genres}:
+        console.print(f"note: no film of this model has the genre {genre!r}; its genres: {', '.join(known_genres) or 'none'}",
+                      highlight=False)  # fmt: skip
+    elif not recs:
         console.print(f"note: no film passes the filters (k={k}, min_ratings={min_ratings if min_ratings is not None else 'model default'}"
                       f"{', genre=' + genre if genre else ''}); try a lower --min-ratings or another genre", highlight=False)  # fmt: skip
     info = {k_: meta[k_] for k_ in ("model", "created_at", "data_fingerprint", "config")}
