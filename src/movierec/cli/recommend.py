@@ -12,6 +12,7 @@ from movierec.data.profile import read_user_ratings
 from movierec.errors import DataValidationError, UnknownIdError
 from movierec.ranking import recommend as recommend_films
 from movierec.ranking.confidence import default_rank_by
+from movierec.ranking.recommend import genre_mask
 from movierec.store import load, read_meta
 
 
@@ -60,9 +61,9 @@ def recommend(
         console.print("note: no --ratings or --user: the non-personalised list (cold start)", highlight=False)
     recs = recommend_films(model, user_id, ratings=pairs, k=k, min_ratings=min_ratings, genre=genre,
                            rank_by=rank_by, confidence_weight=confidence_weight)  # fmt: skip
-    known_genres = sorted({g for gs in model.item_table()["genres"].to_list() for g in (gs or [])}) if genre else []
-    if genre and genre.casefold() not in {g.casefold() for g in known_genres}:
-        console.print(f"note: no film of this model has the genre {genre!r}; its genres: {', '.join(known_genres) or 'none'}",
+    if genre and not genre_mask(model, genre).any():  # the filter's own match, so the two cannot disagree
+        known = sorted({g for gs in model.item_table()["genres"].to_list() for g in (gs or [])})
+        console.print(f"note: no film of this model has the genre {genre!r}; its genres: {', '.join(known) or 'none'}",
                       highlight=False)  # fmt: skip
     elif not recs:
         console.print(f"note: no film passes the filters (k={k}, min_ratings={min_ratings if min_ratings is not None else 'model default'}"

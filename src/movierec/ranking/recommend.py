@@ -97,11 +97,13 @@ def candidate_mask(
     if ex.size:
         mask[ex[ex >= 0]] = False
     if genre:
-        mask &= _genre_mask(model, genre)
+        mask &= genre_mask(model, genre)
     return mask
 
 
-def _genre_mask(model: Recommender, genre: str) -> np.ndarray:
+def genre_mask(model: Recommender, genre: str) -> np.ndarray:
+    """Boolean mask over the model's films: those of ``genre`` (case-insensitive), cached per model."""
+
     def build() -> np.ndarray:
         wanted = genre.casefold()
         return np.array([any(g.casefold() == wanted for g in (gs or [])) for gs in model.item_table()["genres"].to_list()])
