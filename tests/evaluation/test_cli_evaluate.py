@@ -46,6 +46,17 @@ def test_evaluate_json_and_html_report(tmp_path: Path, ratings_file: Path) -> No
     assert "gain = rating in stars" in html and "pessimistic" in html
 
 
+def test_piped_evaluate_table_keeps_every_digit(ratings_file: Path) -> None:
+    """Piped, Rich assumed 80 columns and cut the last column of the accuracy table ("0.25…")."""
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    r = subprocess.run([*EXE, "evaluate", "--data", str(ratings_file), "--protocol", "stratified", "--models", "bias,popular"],
+                       capture_output=True, text=True, timeout=600, env=env)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("│ bias") or line.startswith("│ popular")]
+    assert len(rows) == 4 and "…" not in r.stdout  # two tables, two models each
+    assert len(re.findall(r"\b\d\.\d{4}\b", rows[0])) >= 8  # RMSE, MAE, P, R, NDCG, NDCGg, MAP, MRR in full
+
+
 def test_evaluate_rejects_unknown_model_and_protocol(ratings_file: Path) -> None:
     r = run("evaluate", "--data", str(ratings_file), "--models", "als,nope")
     assert r.returncode == 2 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
