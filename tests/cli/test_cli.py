@@ -75,6 +75,8 @@ def test_recommend_all_corrupt_model_and_bad_out_give_one_line(tmp_path: Path, r
     off.write_text("movieId,rating\n1,4.0\n2,9.0\n")
     r = run("recommend", "--model", str(tmp_path / "m"), "--ratings", str(off))
     assert r.returncode == 2 and "line 3" in r.stderr and "outside the model's scale" in r.stderr and "Traceback" not in r.stderr
+    r = run("recommend-all", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "r.parquet"), "--threads", "100000")
+    assert r.returncode == 0 and "note: --threads 100000: using " in r.stderr  # capped to the pool, said so
     data = (tmp_path / "m" / "arrays.npz").read_bytes()
     (tmp_path / "m" / "arrays.npz").write_bytes(data[:1000])
     r = run("recommend-all", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "r.parquet"))

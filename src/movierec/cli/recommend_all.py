@@ -15,7 +15,7 @@ from movierec.errors import BackendUnavailableError, DataValidationError
 @friendly
 def recommend_all(
     model_dir: Annotated[Path, typer.Option("--model", help="Model folder written by `movierec train`")],
-    out_path: Annotated[Path, typer.Option("--out", help="Parquet file to write (a folder of part files with --engine spark)")],
+    out_path: Annotated[Path, typer.Option("--out", help="Parquet file to write, replaced if it exists (a folder of part files with --engine spark)")],
     k: Annotated[int, typer.Option("-k", "--k", help="Films per user")] = 10,
     min_ratings: Annotated[int | None, typer.Option(help="Popularity guard: only films with at least this many training ratings (default: the model's)")] = None,
     block_size: Annotated[int, typer.Option(help="Users per block: one progress step and one Parquet row group")] = 1024,
@@ -40,6 +40,9 @@ def recommend_all(
         from movierec.store import load
 
         n_threads = set_threads(threads)
+        if threads is not None and n_threads < threads:
+            console.print(f"note: --threads {threads}: using {n_threads}, the size of Numba's thread pool "
+                          "(the cores this process may use; NUMBA_NUM_THREADS sets it)", highlight=False)  # fmt: skip
         model = load(model_dir)
         n_users = model.n_users
         with progress("recommending", n_users, enabled=not as_json) as advance:
