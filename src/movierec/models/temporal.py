@@ -19,7 +19,7 @@ time terms moved into the target), plus exact closed-form ridge updates of
 α_u, c_u and of every b_{i,bin}. With c_u on, the item half-step's design
 row is [c_u, p_u] instead of [1, p_u], solved exactly by
 ``engines.temporal.scaled_bias_half_step`` (float64, slower than the static
-kernel: a fit with c_u takes 2.4-5.6x as long as static ALS in
+kernel: a fit with c_u takes 2.1-9.8x as long as static ALS in
 benchmarks/README.md, one reason it is off by default). The time terms use additive
 ("damped") penalties — λ_α · α_u², λ_bin · b_{i,bin}², λ_c · (c_u − 1)² —
 rather than count-scaled ones,
