@@ -84,6 +84,10 @@ class BackendUnavailableError(MovierecError, ImportError):
     """An optional backend (PySpark, ...) is not installed or cannot start."""
 
 
+class DatabaseError(MovierecError, RuntimeError):
+    """The ratings database cannot be reached or holds another schema version."""
+
+
 class ArtifactError(MovierecError, ValueError):
     """A saved model folder is missing, incomplete or of an unknown format version."""
 
@@ -99,5 +103,6 @@ EXIT_CODES: dict[type[MovierecError], int] = {
     NotFittedError: 4,
     FitError: 5,
     BackendUnavailableError: 6,
+    DatabaseError: 7,
 }
 """CLI exit code per error class; anything else derived from MovierecError exits 1."""

@@ -113,6 +113,19 @@ def test_serve_on_a_taken_port_says_so_before_loading(tmp_path: Path) -> None:
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr.splitlines()[-1]
 
 
+def test_serve_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a free port nobody listens on: connection refused
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    url = f"postgresql://postgres@127.0.0.1:{closed}/test"  # plain postgresql:// uses the installed psycopg2
+    r = run("serve", "--registry", str(tmp_path / "none"), "--db", url, "--port", "0")
+    assert r.returncode == 7 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("error: database postgresql+psycopg2://") and "is not reachable" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_piped_messages_are_not_wrapped_at_80_columns(tmp_path: Path, ratings_file: Path) -> None:
     out_dir = tmp_path / "a-model-folder-with-a-deliberately-long-name-to-push-the-summary-past-eighty-columns"
     r = run("train", "--data", str(ratings_file), "--out", str(out_dir), "--model", "als", "--factors", "4", "--iterations", "2")

@@ -129,6 +129,26 @@ def test_anonymous_recommendations_store_nothing(client: httpx.Client) -> None:
     )
 
 
+def test_anonymous_errors_name_every_bad_row_and_unusable_films_are_reported(client: httpx.Client, model_a) -> None:
+    bad = {"ratings": [{"movie_id": 1, "rating": 4.5}, {"movie_id": 2, "rating": 4.25}, {"movie_id": 1, "rating": 3},
+                       {"movie_id": 3, "rating": 9}]}  # fmt: skip
+    r = client.post("/v1/recommendations", json=bad)
+    message = r.json()["error"]["message"]
+    assert r.status_code == 422 and not any(part.startswith("ratings.0.") for part in message.split("; "))  # row 0 is fine
+    assert "ratings.1.rating: rating 4.25 is not on the scale" in message
+    assert "ratings.2.movie_id: film 1 is already rated at ratings.0" in message and "ratings.3.rating: rating 9" in message
+    r = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 4}, {"movie_id": 999999999, "rating": 3}]})
+    assert r.status_code == 404 and "ratings.1.movie_id: unknown movie id 999999999" in r.json()["error"]["message"]
+    # A catalogue film without training ratings has no factors: the reply says it was not used.
+    total = client.get("/v1/movies", params={"limit": 1}).json()["total"]
+    last = client.get("/v1/movies", params={"limit": 1, "offset": total - 1}).json()["movies"][0]  # least-rated
+    assert last["n_ratings"] == 0 and last["movie_id"] not in model_a.items_
+    r = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 5}, {"movie_id": last["movie_id"], "rating": 4}]})
+    assert r.status_code == 200 and r.json()["ignored_movie_ids"] == [last["movie_id"]]
+    r = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 5}]})
+    assert r.json()["ignored_movie_ids"] == []
+
+
 def test_predictions_and_cold_start(client: httpx.Client, model_a) -> None:
     pairs = [{"user_id": 1, "movie_id": 1}, {"user_id": 5_000_000, "movie_id": 1}]
     preds = client.post("/v1/predictions", json={"pairs": pairs}).json()["predictions"]
@@ -148,6 +168,10 @@ BAD = [
     ("GET", "/v1/users/1/recommendations?min_ratings=-3", None, 422),
     ("GET", "/v1/users/1/recommendations?rank_by=popularity", None, 422),
     ("GET", "/v1/users/424242424/recommendations", None, 404),
+    ("GET", "/v1/users/1/recommendations?genre=Westerns", None, 422),  # a typo, not an empty list
+    ("GET", "/v1/movies?genre=Westerns", None, 422),
+    ("PUT", "/v1/users/9223372036854775807/ratings/1", b'{"rating": 4}', 422),  # once broke POST /v1/users (500)
+    ("PUT", "/v1/users/9007199254740992/ratings/1", b'{"rating": 4}', 422),  # 2**53: beyond JavaScript's exact ints
     ("GET", "/v1/users/424242424/ratings", None, 404),
     ("DELETE", "/v1/users/424242424/ratings", None, 404),
     ("PUT", "/v1/users/7/ratings/1", b"not json", 422),

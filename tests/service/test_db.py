@@ -30,6 +30,11 @@ def test_schema_upsert_and_delete(db_url: str, model_a) -> None:
     assert db.user_rating_pairs(eng, 7) == [(1, 2.5)]
     assert db.delete_ratings(eng, 7, 2) == 0 and db.delete_ratings(eng, 7, 1) == 1
     assert db.user_exists(eng, 7) and db.user_ratings(eng, 7) == []
+    assert db.create_user(eng, floor=5, ceiling=1000) == 8  # above every stored id (7) and the floor
+    db.upsert_rating(eng, 1000, 1, 3.0)  # a user stored at the ceiling: no id is left, and nothing is written
+    with pytest.raises(db.IdsExhaustedError, match="the largest user id .* is 1000 and ids stop at 1000"):
+        db.create_user(eng, ceiling=1000)
+    assert not db.user_exists(eng, 1001)
     if eng.dialect.name == "sqlite":
         with eng.connect() as c:
             assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -49,6 +54,8 @@ def test_another_schema_version_is_refused(db_url: str) -> None:
 def test_unusable_urls_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError, match="not usable"):
         db.make_engine("nosuchdb://x")
+    for plain in ("postgresql://u@h:5432/d", "postgres://u@h/d"):  # as platforms hand them out: our installed driver
+        assert db.make_engine(plain).dialect.driver == "psycopg2"
     with pytest.raises(db.DatabaseError, match="not reachable"):
         db.init_db(db.make_engine(f"sqlite:///{tmp_path}/missing/dir/x.db"))
 

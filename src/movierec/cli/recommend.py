@@ -12,7 +12,7 @@ from movierec.data.profile import read_user_ratings
 from movierec.errors import DataValidationError, UnknownIdError
 from movierec.ranking import recommend as recommend_films
 from movierec.ranking.confidence import default_rank_by
-from movierec.ranking.recommend import genre_mask
+from movierec.ranking.recommend import genre_mask, model_genres
 from movierec.store import load, read_meta
 
 
@@ -62,7 +62,7 @@ def recommend(
     recs = recommend_films(model, user_id, ratings=pairs, k=k, min_ratings=min_ratings, genre=genre,
                            rank_by=rank_by, confidence_weight=confidence_weight)  # fmt: skip
     if genre and not genre_mask(model, genre).any():  # the filter's own match, so the two cannot disagree
-        known = sorted({g for gs in model.item_table()["genres"].to_list() for g in (gs or [])})
+        known = model_genres(model)
         console.print(f"note: no film of this model has the genre {genre!r}; its genres: {', '.join(known) or 'none'}",
                       highlight=False)  # fmt: skip
     elif not recs:

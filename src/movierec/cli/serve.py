@@ -34,6 +34,7 @@ def serve(
     import uvicorn
 
     _check_port_free(host, port)
+    _check_database(db)
     # Settings travel by environment so every worker process reads the same ones.
     os.environ["MOVIEREC_REGISTRY"] = str(registry.resolve())
     os.environ["MOVIEREC_DATABASE_URL"] = db
@@ -48,6 +49,17 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+def _check_database(url: str) -> None:
+    """Fail in one line before loading anything when the database URL is unusable or unreachable (exit 2 or 7)."""
+    from movierec.store import db
+
+    engine = db.make_engine(url)
+    try:
+        db.ping(engine)
+    finally:
+        engine.dispose()
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -101,6 +101,11 @@ def candidate_mask(
     return mask
 
 
+def model_genres(model: Recommender) -> list[str]:
+    """Every genre of the model's films, sorted (what ``genre_mask`` can match)."""
+    return sorted({g for gs in model.item_table()["genres"].to_list() for g in (gs or [])})
+
+
 def genre_mask(model: Recommender, genre: str) -> np.ndarray:
     """Boolean mask over the model's films: those of ``genre`` (case-insensitive), cached per model."""
 

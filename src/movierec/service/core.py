@@ -26,7 +26,7 @@ from movierec.data.dataset import RatingScale
 from movierec.models.base import UserState
 from movierec.ranking import recommend
 from movierec.ranking.confidence import default_rank_by
-from movierec.ranking.recommend import default_min_ratings
+from movierec.ranking.recommend import default_min_ratings, genre_mask, model_genres
 from movierec.service import schemas
 from movierec.service.errors import ApiError
 from movierec.service.state import ModelHolder, Snapshot
@@ -78,12 +78,33 @@ def scale_of(snap: Snapshot | None) -> RatingScale:
     return snap.model.scale_ if snap is not None else RatingScale()
 
 
-def check_rating(scale: RatingScale, value: float) -> float:
-    """The rating if it is on the scale (range and step), else 422."""
+def rating_problem(scale: RatingScale, value: float) -> str | None:
+    """Why a rating is not on the scale (range and step), or None if it is."""
     steps = (value - scale.low) / scale.step if scale.step else 0.0
     if not (math.isfinite(value) and scale.low <= value <= scale.high) or abs(steps - round(steps)) > 1e-6:
-        raise ApiError(422, "invalid_input", f"rating {value:g} is not on the scale {scale.describe()}")
+        return f"rating {value:g} is not on the scale {scale.describe()}"
+    return None
+
+
+def check_rating(scale: RatingScale, value: float, field: str = "rating") -> float:
+    """The rating if it is on the scale, else 422 naming ``field``."""
+    problem = rating_problem(scale, value)
+    if problem:
+        raise ApiError(422, "invalid_input", f"{field}: {problem}")
     return float(value)
+
+
+def listed(problems: list[str], most: int = 10) -> str:
+    """Problems joined for one error message, the first ``most`` in full and a count of the rest."""
+    rest = f" (and {len(problems) - most} more)" if len(problems) > most else ""
+    return "; ".join(problems[:most]) + rest
+
+
+def check_genre(snap: Snapshot, genre: str | None) -> None:
+    """422 if no film of the served model has ``genre`` (an empty list would hide the typo)."""
+    if genre and not genre_mask(snap.model, genre).any():
+        known = ", ".join(model_genres(snap.model)) or "none"
+        raise ApiError(422, "invalid_input", f"genre: no film of the served model has the genre {genre!r}; its genres: {known}")
 
 
 def movie_or_404(snap: Snapshot, movie_id: int) -> dict[str, Any]:
@@ -125,6 +146,7 @@ def recommendations(
 ) -> schemas.RecommendationList:
     """Top-k with explanations for a state (``rank_by`` None = the model's default ranking)."""
     model = snap.model
+    check_genre(snap, genre)
     guard = default_min_ratings(model) if min_ratings is None else min_ratings
     rank_by = rank_by or default_rank_by(model)
     recs = recommend(model, state, k=k, min_ratings=guard, genre=genre or None, rank_by=rank_by)
@@ -147,5 +169,6 @@ def recommendations(
         for r, e in zip(recs, why, strict=True)
     ]
     return schemas.RecommendationList(
-        user_id=user_id, model_version=snap.version, min_ratings=guard, rank_by=rank_by, recommendations=out
-    )
+        user_id=user_id, model_version=snap.version, min_ratings=guard, rank_by=rank_by, recommendations=out,
+        ignored_movie_ids=state.extra.get("unknown_movie_ids", []),
+    )  # fmt: skip

@@ -25,9 +25,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from movierec.errors import ArtifactError, DataValidationError, NotFittedError, UnknownIdError
+from movierec.errors import ArtifactError, DatabaseError, DataValidationError, NotFittedError, UnknownIdError
 from movierec.service.schemas import ErrorBody
-from movierec.store.db import DatabaseError
 
 log = logging.getLogger("movierec.service")
 
@@ -37,6 +36,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",

@@ -1,6 +1,6 @@
 """Request and response bodies of the ``/v1`` API (pydantic v2).
 
-Ids are integers from 1 to 2**63 - 1 (the database's BIGINT). Ratings are in
+Ids are integers from 1 to 2**53 - 1 (``MAX_ID``). Ratings are in
 stars on the served model's scale (MovieLens: 0.5 to 5.0 in half stars);
 timestamps are UTC epoch seconds.
 """
@@ -11,7 +11,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_ID = 2**63 - 1
+MAX_ID = 2**53 - 1
+"""Largest id: JavaScript's ``Number.MAX_SAFE_INTEGER``, so the web page (and any JSON client that
+reads numbers as doubles) holds every id exactly, and ``POST /v1/users`` can always allocate one
+above every stored id inside the database's BIGINT (an id of 2**63 - 1 stored through ``PUT`` once
+made every later allocation overflow: HTTP 500 for everyone)."""
 MAX_RATINGS = 1000
 """Most ratings accepted in one anonymous ``POST /v1/recommendations`` (422 beyond)."""
 MAX_PAIRS = 1000
@@ -114,6 +118,11 @@ class RecommendationList(BaseModel):
     min_ratings: int
     rank_by: str = Field(description="What the list is ranked by: score, rating or confidence")
     recommendations: list[Recommendation]
+    ignored_movie_ids: list[int] = Field(
+        default_factory=list,
+        description="Rated films the served model cannot use (in the catalogue but without training ratings, "
+        "so without factors): kept, but not part of these recommendations",
+    )
 
 
 class AnonRating(Strict):

@@ -42,20 +42,17 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError, MovierecError
+from movierec.errors import DatabaseError, DataValidationError  # DatabaseError re-exported: store.db.DatabaseError
 
 SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///movierec.db"
-
-
-class DatabaseError(MovierecError, RuntimeError):
-    """The database cannot be reached or holds another schema version."""
 
 
 class Base(DeclarativeBase):
@@ -106,11 +103,20 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
     ------
     DataValidationError
         If the URL cannot be parsed or names an unknown driver.
+
+    A plain ``postgresql://`` (or ``postgres://``) URL, as hosting platforms hand
+    out, uses psycopg2, the driver movierec installs (SQLAlchemy 2.1 would pick
+    psycopg 3, which is not installed).
     """
     try:
-        engine = create_engine(url, **kwargs)
+        parsed = make_url(url)
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg2")
+        engine = create_engine(parsed, **kwargs)
     except (ArgumentError, ImportError, ValueError) as exc:
-        raise DataValidationError(f"database URL {url!r} is not usable ({exc}); e.g. sqlite:///movierec.db") from exc
+        raise DataValidationError(
+            f"database URL {url!r} is not usable ({exc}); e.g. sqlite:///movierec.db or postgresql+psycopg2://user@host:5432/db"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -123,6 +129,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.close()
+
+
+def _one_line(error: object) -> str:
+    """A driver's message on one line (psycopg2's carry a newline and a tab)."""
+    return " ".join(str(error).split())
+
+
+def ping(engine: Engine) -> None:
+    """Open and close one connection.
+
+    Raises
+    ------
+    DatabaseError
+        If the database cannot be reached.
+    """
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as exc:
+        raise DatabaseError(f"database {engine.url!r} is not reachable: {_one_line(exc.orig)}") from exc
 
 
 def init_db(engine: Engine) -> None:
@@ -145,7 +171,7 @@ def init_db(engine: Engine) -> None:
                     "migrate or use a new database"
                 )
     except OperationalError as exc:
-        raise DatabaseError(f"database {engine.url!r} is not reachable: {exc.orig}") from exc
+        raise DatabaseError(f"database {engine.url!r} is not reachable: {_one_line(exc.orig)}") from exc
 
 
 def _create_tables(engine: Engine, attempts: int = 5) -> None:
@@ -282,11 +308,17 @@ def delete_ratings(engine: Engine, user_id: int, movie_id: int | None = None) ->
         return s.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def create_user(engine: Engine, floor: int = 0, attempts: int = 20) -> int:
-    """A new user id, larger than every stored one and than ``floor``.
+class IdsExhaustedError(DatabaseError):
+    """No user id is left below the ceiling: a stored or training id already sits at it."""
+
+
+def create_user(engine: Engine, floor: int = 0, attempts: int = 20, ceiling: int | None = None) -> int:
+    """A new user id, larger than every stored one and than ``floor``, at most ``ceiling``.
 
     Raises
     ------
+    IdsExhaustedError
+        If that id would exceed ``ceiling`` (nothing is written).
     DatabaseError
         If ``attempts`` concurrent creators all collided.
     """
@@ -295,6 +327,11 @@ def create_user(engine: Engine, floor: int = 0, attempts: int = 20) -> int:
             with Session(engine) as s, s.begin():
                 top = s.scalar(select(func.max(User.user_id))) or 0
                 uid = max(int(top), int(floor)) + 1
+                if ceiling is not None and uid > ceiling:
+                    raise IdsExhaustedError(
+                        f"no user id is left: the largest user id (stored, or a training user of the served model) "
+                        f"is {uid - 1} and ids stop at {ceiling}; remove that user from the database's users table"
+                    )
                 s.add(User(user_id=uid, created_at=now()))
             return uid
         except IntegrityError:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from movierec.ranking.recommend import candidate_mask, default_min_ratings
 from movierec.service import schemas
 from movierec.service.core import movie_or_404, movie_record, snapshot
-from movierec.service.errors import responses
+from movierec.service.errors import ApiError, responses
 from movierec.service.state import Snapshot
 
 router = APIRouter(prefix="/v1/movies", tags=["movies"], responses=responses(422, 503))
@@ -32,8 +32,11 @@ def search_movies(
     if q:
         cat = cat.filter(pl.col("_title").str.contains(q, literal=True))
     if genre.strip():
-        g = genre.strip().lower()
-        cat = cat.filter(pl.col("genres").list.eval(pl.element().str.to_lowercase()).list.contains(g))
+        has = pl.col("genres").list.eval(pl.element().str.to_lowercase()).list.contains(genre.strip().lower())
+        if not snap.catalogue.select(has.any()).item():  # a typo, not an empty result
+            known = ", ".join(sorted(set(snap.catalogue["genres"].explode().drop_nulls().to_list()))) or "none"
+            raise ApiError(422, "invalid_input", f"genre: no film of the catalogue has the genre {genre.strip()!r}; its genres: {known}")
+        cat = cat.filter(has)
     page = cat.slice(offset, limit)
     movies = [schemas.Movie(**movie_record(r)) for r in page.iter_rows(named=True)]
     return schemas.MoviePage(total=cat.height, limit=limit, offset=offset, movies=movies)

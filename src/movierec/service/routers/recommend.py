@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import Engine
 
 from movierec.service import schemas
-from movierec.service.core import check_rating, engine, movie_or_404, recommendations, snapshot, user_state
+from movierec.service.core import engine, listed, movie_or_404, rating_problem, recommendations, snapshot, user_state
 from movierec.service.errors import ApiError, responses
 from movierec.service.state import Snapshot
 
@@ -21,13 +21,20 @@ def anonymous_recommendations(
     body: schemas.AnonRequest, snap: Annotated[Snapshot, Depends(snapshot)]
 ) -> schemas.RecommendationList:
     """Top-k for an anonymous list of ratings (at most ``MAX_RATINGS`` = 1000), folded in; nothing is stored."""
-    ids = [r.movie_id for r in body.ratings]
-    if len(set(ids)) != len(ids):
-        raise ApiError(422, "invalid_input", "a film is rated more than once; send one rating per film")
-    for r in body.ratings:
-        check_rating(snap.model.scale_, r.rating)
-        movie_or_404(snap, r.movie_id)
-    state = snap.model.fold_in(ids, [r.rating for r in body.ratings])
+    problems, unknown, first = [], [], {}
+    for n, r in enumerate(body.ratings):  # every bad row named by its place in the body, not only the first
+        if r.movie_id in first:
+            problems.append(f"ratings.{n}.movie_id: film {r.movie_id} is already rated at ratings.{first[r.movie_id]}; send one rating per film")
+        first.setdefault(r.movie_id, n)
+        if problem := rating_problem(snap.model.scale_, r.rating):
+            problems.append(f"ratings.{n}.rating: {problem}")
+        if snap.movie(r.movie_id) is None:
+            unknown.append(f"ratings.{n}.movie_id: unknown movie id {r.movie_id}")
+    if problems:
+        raise ApiError(422, "invalid_input", listed(problems))
+    if unknown:
+        raise ApiError(404, "unknown_movie", listed(unknown) + "; search with GET /v1/movies?query=")
+    state = snap.model.fold_in(list(first), [r.rating for r in body.ratings])
     return recommendations(snap, state, body.k, body.min_ratings, body.genre, None, body.rank_by)
 
 

@@ -36,14 +36,17 @@ def _unknown_user(user_id: int) -> ApiError:
     return ApiError(404, "unknown_user", f"unknown user id {user_id}; a user exists once they rate a film")
 
 
-@router.post("", response_model=schemas.NewUser, status_code=201)
+@router.post("", response_model=schemas.NewUser, status_code=201, responses=responses(409))
 def create_user(request: Request, eng: Annotated[Engine, Depends(engine)]) -> schemas.NewUser:
     """A fresh user id, above every training and stored user id (used by the web page)."""
     snap = request.app.state.holder.current
     floor = 0
     if snap is not None and snap.model.users_.is_integer and len(snap.model.users_):
         floor = int(snap.model.users_.ids.max())  # type: ignore[arg-type]
-    return schemas.NewUser(user_id=db.create_user(eng, floor))
+    try:
+        return schemas.NewUser(user_id=db.create_user(eng, floor, ceiling=schemas.MAX_ID))
+    except db.IdsExhaustedError as exc:
+        raise ApiError(409, "ids_exhausted", str(exc)) from None
 
 
 @router.get("/{user_id}/ratings", response_model=schemas.UserRatings, responses=responses(404))

@@ -130,9 +130,11 @@ async function loadRecs() {
       li.querySelector(".meta").textContent = `predicted ${r.predicted_rating.toFixed(1)} ★ · ${describe(r)}`;
       return li;
     }));
-    $("recs-status").textContent = res.recommendations.length
+    const ignored = res.ignored_movie_ids.length;
+    $("recs-status").textContent = (res.recommendations.length
       ? `${res.recommendations.length} films (model ${res.model_version}).`
-      : "No film passes the popularity guard; lower it.";
+      : "No film passes the popularity guard; lower it.")
+      + (ignored ? ` ${ignored} of your rated films ${ignored === 1 ? "is" : "are"} new to this model and not used until it is retrained.` : "");
   } catch (err) {
     $("recs-status").textContent = `Could not load recommendations: ${err.message}`;
   }
