@@ -224,7 +224,7 @@ def test_admin_needs_the_bearer_token(client: httpx.Client) -> None:
         assert r.status_code == 401 and error_code(r) == "unauthorized"
         assert r.headers["www-authenticate"] == "Bearer"
     r = client.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
-    assert r.json() == {"changed": False, "version": "v000001"}
+    assert r.json() == {"changed": False, "version": "v000001", "error": None}
 
 
 def test_cors_is_off_by_default(client: httpx.Client) -> None:

@@ -146,7 +146,7 @@ def test_reload_endpoint_swaps_at_once(registry: Path, model_b: Recommender, sql
         Registry(registry).publish(model_b)
         assert c.get("/v1/model").json()["version"] == "v000001"
         auth = {"Authorization": "Bearer s3cret"}
-        assert c.post("/v1/admin/reload", headers=auth).json() == {"changed": True, "version": "v000002"}
+        assert c.post("/v1/admin/reload", headers=auth).json() == {"changed": True, "version": "v000002", "error": None}
         assert c.get("/v1/model").json()["version"] == "v000002"
         assert 'movierec_model_info{version="v000002"} 1.0' in c.get("/v1/metrics").text
 
@@ -158,6 +158,44 @@ def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(registry: Pa
         artifact.save(reg.load()[1], bad)
         (bad / "arrays.npz").write_bytes(b"garbage")
         reg.set_current("v000002")
-        r = c.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
-        assert r.json() == {"changed": False, "version": "v000001"}
+        r = c.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"}).json()
+        assert r["changed"] is False and r["version"] == "v000001" and "ArtifactError" in r["error"]
         assert c.get("/v1/users/1/recommendations").status_code == 200
+        # Visible to monitoring, not only in the log: the older version serves and says why.
+        assert c.get("/v1/model").json()["reload_error"] == r["error"]
+        assert c.get("/v1/ready").json()["reload_error"] == r["error"]
+        assert "movierec_model_reload_failing 1.0" in c.get("/v1/metrics").text
+        reg.set_current("v000001")  # rolled back: nothing is failing any more
+        c.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"})
+        assert c.get("/v1/model").json()["reload_error"] is None
+        assert "movierec_model_reload_failing 0.0" in c.get("/v1/metrics").text
+
+
+def test_a_version_that_failed_is_not_retried_or_logged_at_every_poll(registry: Path, tmp_path: Path) -> None:
+    import logging
+
+    from movierec.service.state import ModelHolder
+
+    reg = Registry(registry)
+    holder = ModelHolder(reg)
+    assert holder.check() and holder.current.version == "v000001"
+    bad = registry / "versions" / "v000002"
+    artifact.save(reg.load()[1], bad)
+    (bad / "arrays.npz").write_bytes(b"garbage")
+    reg.set_current("v000002")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logging.getLogger("movierec.service").addHandler(handler)
+    try:
+        assert not holder.check() and holder.failed_version == "v000002"
+        calls = []
+        load = reg.load
+        reg.load = lambda *a: calls.append(a) or load(*a)  # type: ignore[method-assign]
+        for _ in range(5):  # the polling: no new attempt, no new log record
+            assert not holder.check()
+        assert calls == [] and len(records) == 1
+        assert not holder.check(force=True) and len(calls) == 1 and len(records) == 1  # forced: tried, same error not re-logged
+    finally:
+        logging.getLogger("movierec.service").removeHandler(handler)
+    assert holder.current.version == "v000001" and "ArtifactError" in holder.last_error

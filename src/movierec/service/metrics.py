@@ -7,6 +7,7 @@ Metrics (one ``CollectorRegistry`` per app, text format at ``GET /v1/metrics``):
   the time from the request's arrival to the last byte of the reply;
 * ``movierec_model_info{version}`` — 1 for the served version;
 * ``movierec_model_reloads_total`` — versions swapped in since start.
+* ``movierec_model_reload_failing`` — 1 while the registry's current version failed to load.
 
 ``route`` is the route template (``/v1/users/{user_id}/ratings``), never the
 raw path, so ids cannot blow up the number of series; unmatched paths are
@@ -43,6 +44,11 @@ class _ModelCollector(Collector):
         yield info
         yield CounterMetricFamily(
             "movierec_model_reloads", "Model versions swapped in since start", value=self.holder.reloads
+        )
+        yield GaugeMetricFamily(
+            "movierec_model_reload_failing",
+            "1 while the registry's current version failed to load (an older one, or none, is served)",
+            value=1.0 if self.holder.last_error else 0.0,
         )
 
 

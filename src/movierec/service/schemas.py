@@ -171,11 +171,15 @@ class ModelInfo(BaseModel):
     n_items: int
     n_ratings: int
     data_fingerprint: str
+    reload_error: str | None = Field(
+        None, description="Why the registry's current version is not the one served (it failed to load), else null"
+    )
 
 
 class Reloaded(BaseModel):
     changed: bool
     version: str | None
+    error: str | None = Field(None, description="Why the registry's current version could not be loaded, else null")
 
 
 class Health(BaseModel):
@@ -186,3 +190,6 @@ class Ready(BaseModel):
     status: str
     model_version: str
     database: str
+    reload_error: str | None = Field(
+        None, description="Ready on an older version: why the registry's current one failed to load, else null"
+    )

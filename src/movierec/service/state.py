@@ -102,13 +102,21 @@ class ModelHolder:
         self.engine = engine
         self.current: Snapshot | None = None
         self.last_error: str | None = None
+        self.failed_version: str | None = None  # the registry's current version, when it failed to load
         self.reloads = 0
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def check(self) -> bool:
+    def check(self, force: bool = False) -> bool:
         """Load the registry's current version if it differs from the served one.
+
+        A version that failed to load is not tried again by the polling (a
+        published version never changes, so it would fail and log every few
+        seconds) until ``CURRENT`` names another one or ``force`` is set
+        (``POST /v1/admin/reload``). Each distinct failure is logged once, with
+        its traceback; ``last_error`` keeps it for ``/v1/model``, ``/v1/ready``
+        and the metrics.
 
         Returns
         -------
@@ -118,9 +126,13 @@ class ModelHolder:
         if self.registry is None:
             return False
         with self._load_lock:
+            version = None
             try:
                 version = self.registry.current()
                 if version is None or (self.current is not None and version == self.current.version):
+                    self.failed_version, self.last_error = None, None  # e.g. rolled back to the served version
+                    return False
+                if version == self.failed_version and not force:
                     return False
                 t0 = time.perf_counter()
                 version, model = self.registry.load(version)
@@ -128,12 +140,14 @@ class ModelHolder:
                 if self.engine is not None:
                     db.sync_movies(self.engine, model.movies_)
             except Exception as exc:  # a broken version must never take the service down
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("model reload failed; keeping version %s", self.current and self.current.version)
+                error = f"{type(exc).__name__}: {exc}"
+                if error != self.last_error:
+                    log.exception("model reload failed; keeping version %s", self.current and self.current.version)
+                self.last_error, self.failed_version = error, version
                 return False
             self.current = snap
             self.reloads += 1
-            self.last_error = None
+            self.last_error, self.failed_version = None, None
             log.info("serving model version %s (loaded in %.2f s)", version, time.perf_counter() - t0)
             return True
 

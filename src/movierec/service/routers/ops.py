@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["operations"])
 
 
 @router.get("/model", response_model=schemas.ModelInfo, responses=responses(503))
-def model_info(snap: Annotated[Snapshot, Depends(snapshot)]) -> schemas.ModelInfo:
+def model_info(request: Request, snap: Annotated[Snapshot, Depends(snapshot)]) -> schemas.ModelInfo:
     """The served model: version, config, metrics and training time."""
     m = snap.meta
     return schemas.ModelInfo(
@@ -30,6 +30,7 @@ def model_info(snap: Annotated[Snapshot, Depends(snapshot)]) -> schemas.ModelInf
         n_items=m["n_items"],
         n_ratings=m["n_ratings"],
         data_fingerprint=m.get("data_fingerprint", ""),
+        reload_error=request.app.state.holder.last_error,
     )
 
 
@@ -39,10 +40,12 @@ def model_info(snap: Annotated[Snapshot, Depends(snapshot)]) -> schemas.ModelInf
 def reload_model(request: Request) -> schemas.Reloaded:
     """Check the registry now and swap in its current version if it changed (bearer token)."""
     holder = request.app.state.holder
-    changed = holder.check()
+    changed = holder.check(force=True)
     if holder.last_error and holder.current is None:
         raise ApiError(503, "no_model", f"reload failed: {holder.last_error}")
-    return schemas.Reloaded(changed=changed, version=holder.current.version if holder.current else None)
+    return schemas.Reloaded(
+        changed=changed, version=holder.current.version if holder.current else None, error=holder.last_error
+    )
 
 
 @router.get("/health", response_model=schemas.Health)
@@ -57,7 +60,12 @@ def ready(request: Request) -> schemas.Ready:
     snap = current_snapshot(request)
     with request.app.state.engine.connect() as c:
         c.execute(text("SELECT 1"))
-    return schemas.Ready(status="ready", model_version=snap.version, database=request.app.state.engine.dialect.name)
+    return schemas.Ready(
+        status="ready",
+        model_version=snap.version,
+        database=request.app.state.engine.dialect.name,
+        reload_error=request.app.state.holder.last_error,
+    )
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
