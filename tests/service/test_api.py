@@ -187,6 +187,9 @@ BAD = [
     ("POST", "/v1/recommendations", b'{"ratings": "x"}', 422),
     ("POST", "/v1/recommendations", b'{"ratings": [{"movie_id": 1, "rating": 9}]}', 422),
     ("POST", "/v1/predictions", b'{"pairs": [{"user_id": 1}]}', 422),
+    ("POST", "/v1/predictions", b'{"pairs": [{"user_id": "1", "movie_id": 1}]}', 422),  # JSON types as documented
+    ("POST", "/v1/recommendations", b'{"ratings": [{"movie_id": "1", "rating": 4}]}', 422),
+    ("POST", "/v1/recommendations", b'{"ratings": [{"movie_id": 1, "rating": 4}], "k": "5"}', 422),
     ("POST", "/v1/predictions", b'{"pairs": [{"user_id": 1, "movie_id": 999999999}]}', 404),
     ("POST", "/v1/movies", b"{}", 405),
     ("GET", "/v1/nowhere", None, 404),
@@ -280,6 +283,8 @@ def test_web_page_is_served(client: httpx.Client) -> None:
     r = client.get("/")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     assert '<html lang="en">' in r.text and "/static/app.js" in r.text
+    head = client.head("/")  # uptime checkers use HEAD
+    assert head.status_code == 200 and head.content == b""
     js = client.get("/static/app.js").text
     assert "innerHTML" not in js  # titles are only ever written as text
 

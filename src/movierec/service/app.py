@@ -86,7 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     static = resources.files("movierec.service") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")
 

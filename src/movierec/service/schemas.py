@@ -28,7 +28,7 @@ Stars = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False, strict=True, de
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # JSON types as documented: "5" is not a number
 
 
 class ErrorDetail(BaseModel):

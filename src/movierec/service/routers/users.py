@@ -33,7 +33,12 @@ def _rating(row: db.Rating, snap: Snapshot | None) -> schemas.Rating:
 
 
 def _unknown_user(user_id: int) -> ApiError:
-    return ApiError(404, "unknown_user", f"unknown user id {user_id}; a user exists once they rate a film")
+    return ApiError(
+        404,
+        "unknown_user",
+        f"unknown user id {user_id}: not a training user of the served model, not created and nothing stored; "
+        "get a new id with POST /v1/users, or store a rating with PUT /v1/users/{user_id}/ratings/{movie_id}",
+    )
 
 
 @router.post("", response_model=schemas.NewUser, status_code=201, responses=responses(409))
