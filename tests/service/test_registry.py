@@ -199,3 +199,20 @@ def test_a_version_that_failed_is_not_retried_or_logged_at_every_poll(registry: 
     finally:
         logging.getLogger("movierec.service").removeHandler(handler)
     assert holder.current.version == "v000001" and "ArtifactError" in holder.last_error
+
+
+def test_text_ids_are_refused_at_publish_not_at_serve_time(tmp_path: Path) -> None:
+    """Text ids trained and published, then every model route answered 503: refuse them when publishing."""
+    import polars as pl
+
+    from movierec.data import Dataset, RatingScale
+    from movierec.errors import DataValidationError
+    from movierec.models import make_model
+
+    df = pl.DataFrame({"user_id": ["u1", "u1", "u2"], "movie_id": ["tt1", "tt2", "tt1"],
+                       "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]})  # fmt: skip
+    model = make_model("bias").fit(Dataset.from_frames(df, None, RatingScale(), "text-ids"))
+    reg = Registry(tmp_path / "reg")
+    with pytest.raises(DataValidationError, match="text user ids \\(e.g. 'u1'\\)"):
+        reg.publish(model)
+    assert reg.current() is None and not any((tmp_path / "reg" / "versions").glob("v*"))

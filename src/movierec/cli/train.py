@@ -95,6 +95,10 @@ def train(
             from movierec.store import db as store_db
 
             dataset = store_db.with_db_ratings(dataset, store_db.make_engine(from_db))
+        if registry is not None:  # before training, not after
+            from movierec.store.registry import require_servable_ids
+
+            require_servable_ids(dataset.users, dataset.items)
         model = make_model(model_name, file_model) if file_model is not None else build_model(model_name, config, min_ratings)
         iterative = isinstance(model, ALS)  # baselines fit in one pass: no per-iteration bar
         with progress("training", getattr(model, "n_sweeps", model.config.n_iter) if iterative else None, enabled=not as_json and iterative) as advance:

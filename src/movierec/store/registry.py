@@ -37,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from movierec.errors import ArtifactError
+from movierec.errors import ArtifactError, DataValidationError
 from movierec.models import Recommender
 from movierec.store import artifact
 
@@ -45,6 +45,26 @@ POINTER = "CURRENT"
 VERSIONS = "versions"
 LOCK = ".publish.lock"
 _NAME = re.compile(r"^v(\d{6,})$")
+
+
+def require_servable_ids(users: Any, items: Any) -> None:
+    """Refuse text ids before publishing: the service's database and routes take integer ids.
+
+    Parameters
+    ----------
+    users, items : IdMap — a dataset's or a fitted model's id maps
+
+    Raises
+    ------
+    DataValidationError
+        Naming the side and an example id.
+    """
+    for side, ids in (("user", users), ("film", items)):
+        if len(ids) and not ids.is_integer:
+            raise DataValidationError(
+                f"the registry publishes models for `movierec serve`, whose database and routes take integer ids; "
+                f"this data has text {side} ids (e.g. {ids.ids[0]!r}): map them to integers, or save with --out instead"
+            )
 
 
 class Registry:
@@ -144,9 +164,12 @@ class Registry:
 
         Raises
         ------
+        DataValidationError
+            If the model's user or film ids are not integers (``require_servable_ids``).
         FitError, NotFittedError
             From ``artifact.save`` (nothing is published).
         """
+        require_servable_ids(model.users_, model.items_)
         with self._lock():
             self._remove_leftovers()
             version = self._next_name()
