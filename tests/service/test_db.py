@@ -41,6 +41,25 @@ def test_schema_upsert_and_delete(db_url: str, model_a) -> None:
     eng.dispose()
 
 
+def test_another_datasets_catalogue_is_refused_and_a_few_retitled_films_are_updated(sqlite_url: str, model_a) -> None:
+    from movierec.data import load_movielens
+
+    eng = db.make_engine(sqlite_url)
+    db.init_db(eng)
+    db.sync_movies(eng, model_a.movies_)  # ml-latest-small
+    ml100k = load_movielens("ml-100k").movies  # its movie ids name other films (2: GoldenEye, not Jumanji)
+    with pytest.raises(DataValidationError, match="another dataset's: .* movie ids it shares .* name other films"):
+        db.sync_movies(eng, ml100k)
+    with eng.connect() as c:  # nothing written
+        assert c.execute(text("SELECT title FROM movies WHERE movie_id = 2")).scalar() == "Jumanji (1995)"
+        assert c.execute(text("SELECT count(*) FROM movies")).scalar() == model_a.movies_.height
+    fixed = model_a.movies_.with_columns(  # a handful of corrected titles is an update, not another dataset
+        pl.when(pl.col("movie_id") <= 5).then(pl.col("title") + " [restored]").otherwise(pl.col("title")).alias("title")
+    )
+    assert db.sync_movies(eng, fixed) == 5
+    eng.dispose()
+
+
 def test_another_schema_version_is_refused(db_url: str) -> None:
     eng = db.make_engine(db_url)
     db.init_db(eng)

@@ -206,8 +206,20 @@ def _insert(
     session.execute(stmt)
 
 
+OTHER_CATALOGUE_SHARE = 0.2
+"""Share of shared movie ids whose title differs above which a catalogue is another dataset's."""
+OTHER_CATALOGUE_MIN = 10
+"""...counted only from this many differing titles on (a few retitled films are an update)."""
+
+
 def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
     """Write catalogue films missing from the ``movies`` table, and update changed titles, years, genres.
+
+    A catalogue whose titles differ from the stored ones on more than
+    ``OTHER_CATALOGUE_SHARE`` of the shared movie ids (and at least
+    ``OTHER_CATALOGUE_MIN`` of them) belongs to another dataset: its movie ids
+    name other films, so the stored users' ratings would be read as ratings of
+    the wrong films. It is refused and nothing is written.
 
     Parameters
     ----------
@@ -222,7 +234,7 @@ def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
     Raises
     ------
     DataValidationError
-        If the catalogue's movie ids are not integers.
+        If the catalogue's movie ids are not integers, or it is another dataset's.
     """
     if movies.height and not movies["movie_id"].dtype.is_integer():
         raise DataValidationError("the ratings database stores integer movie ids; this catalogue has string ids")
@@ -236,6 +248,16 @@ def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
         changed = [
             r for r in rows if r["movie_id"] in have and have[r["movie_id"]] != (r["title"], r["year"], r["genres"])
         ]
+        retitled = [r for r in changed if r["title"] != have[r["movie_id"]][0]]
+        shared = len(rows) - len(new)
+        if len(retitled) >= OTHER_CATALOGUE_MIN and len(retitled) > OTHER_CATALOGUE_SHARE * shared:
+            r = retitled[0]
+            raise DataValidationError(
+                f"this model's catalogue is another dataset's: {len(retitled)} of the {shared} movie ids it shares with "
+                f"the ratings database name other films (e.g. {r['movie_id']}: {have[r['movie_id']][0]!r} stored, "
+                f"{r['title']!r} in the model), so stored ratings would count for the wrong films; "
+                "serve it with its own database (--db)"
+            )
         if new:  # executemany; DO NOTHING keeps two starting workers from colliding
             ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
             s.execute(ins(Movie).on_conflict_do_nothing(index_elements=["movie_id"]), new)
