@@ -61,3 +61,22 @@ def test_train_needs_a_destination_and_a_reachable_database(ml_small, tmp_path: 
     )
     assert bad.exit_code == 7 and "not readable" in bad.output  # the database exit code
     assert Registry(tmp_path / "reg").current() is None
+
+
+def test_registry_list_use_and_recommend_from_a_registry(ml_small, tmp_path: Path) -> None:
+    data = str(Path(ml_small.name).parent) if ml_small.name.endswith(".csv") else ml_small.name
+    reg = tmp_path / "registry"
+    for model in ("bias", "als"):
+        r = runner.invoke(app, ["train", "--data", data, "--model", model, "--registry", str(reg), "--iterations", "1", "--json"])
+        assert r.exit_code == 0, r.output
+    listed = json.loads(runner.invoke(app, ["registry", "list", "--registry", str(reg), "--json"]).stdout)
+    assert listed["current"] == "v000002" and [v["model"] for v in listed["versions"]] == ["bias", "als"]
+    assert [v["current"] for v in listed["versions"]] == [False, True]
+    r = runner.invoke(app, ["registry", "use", "v000001", "--registry", str(reg), "--json"])  # roll back
+    assert r.exit_code == 0 and json.loads(r.stdout) == {"registry": str(reg), "current": "v000001", "previous": "v000002"}
+    assert Registry(reg).current() == "v000001"
+    r = runner.invoke(app, ["recommend", "--model", str(reg), "--json", "-k", "3"])  # a registry: its current version
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1])["model"]["model"] == "bias"
+    r = runner.invoke(app, ["registry", "use", "v000009", "--registry", str(reg)])
+    assert r.exit_code == 4 and "no model version 'v000009'" in r.output and Registry(reg).current() == "v000001"

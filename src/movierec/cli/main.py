@@ -7,6 +7,7 @@ import typer
 from movierec.cli import data, demo, recommend, train
 from movierec.cli import ingest as ingest_cmd  # issue 3: ingest
 from movierec.cli import db as db_cmd  # issue 8: ratings database
+from movierec.cli import registry as registry_cmd  # issue 8: model versions
 from movierec.cli import serve  # issue 8: web service
 from movierec.cli import evaluate as evaluate_cmd  # issue 4: evaluation
 from movierec.cli import tune as tune_cmd  # issue 4: tuning
@@ -26,6 +27,7 @@ app.add_typer(data.app, name="data")
 app.command("ingest")(ingest_cmd.ingest)
 app.command("serve")(serve.serve)
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(registry_cmd.app, name="registry")
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("tune")(tune_cmd.tune)
 app.command("recommend-all")(recommend_all_cmd.recommend_all)

@@ -14,11 +14,12 @@ from movierec.ranking import recommend as recommend_films
 from movierec.ranking.confidence import default_rank_by
 from movierec.ranking.recommend import genre_mask, model_genres
 from movierec.store import load, read_meta
+from movierec.store.registry import model_folder
 
 
 @friendly
 def recommend(
-    model_dir: Annotated[Path, typer.Option("--model", help="Model folder written by `movierec train`")],
+    model_dir: Annotated[Path, typer.Option("--model", help="Model folder written by `movierec train`, or a registry (its current version)")],
     ratings: Annotated[Path | None, typer.Option(help="CSV with movieId,rating rows: your ratings, folded in")] = None,
     user: Annotated[str | None, typer.Option(help="A training user's id instead of --ratings")] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Number of films")] = 10,
@@ -38,6 +39,7 @@ def recommend(
         raise DataValidationError(f"recommend: --k must be >= 1, got {k}")
     if min_ratings is not None and min_ratings < 0:
         raise DataValidationError(f"recommend: --min-ratings must be >= 0, got {min_ratings}")
+    model_dir = model_folder(model_dir)  # a registry means its current version
     model = load(model_dir)
     if confidence_weight is not None and (rank_by or default_rank_by(model)) != "confidence":
         raise DataValidationError(

@@ -14,7 +14,7 @@ from movierec.errors import BackendUnavailableError, DataValidationError
 
 @friendly
 def recommend_all(
-    model_dir: Annotated[Path, typer.Option("--model", help="Model folder written by `movierec train`")],
+    model_dir: Annotated[Path, typer.Option("--model", help="Model folder written by `movierec train`, or a registry (its current version)")],
     out_path: Annotated[Path, typer.Option("--out", help="Parquet file to write, replaced if it exists (a folder of part files with --engine spark)")],
     k: Annotated[int, typer.Option("-k", "--k", help="Films per user")] = 10,
     min_ratings: Annotated[int | None, typer.Option(help="Popularity guard: only films with at least this many training ratings (default: the model's)")] = None,
@@ -31,6 +31,9 @@ def recommend_all(
     if min_ratings is not None and min_ratings < 0:  # as recommend
         raise DataValidationError(f"--min-ratings must be >= 0, got {min_ratings}")
     t0 = time.perf_counter()
+    from movierec.store.registry import model_folder
+
+    model_dir = model_folder(model_dir)  # a registry means its current version
     if engine == "spark":
         rows = _spark(model_dir, out_path, k, min_ratings, spark_master, spark_conf)
         n_users = None

@@ -47,6 +47,24 @@ LOCK = ".publish.lock"
 _NAME = re.compile(r"^v(\d{6,})$")
 
 
+def model_folder(path: Path | str) -> Path:
+    """A model folder to load: ``path`` itself, or its current version when ``path`` is a registry.
+
+    Raises
+    ------
+    ArtifactError
+        If ``path`` is a registry with nothing published (or a broken ``CURRENT``).
+    """
+    path = Path(path)
+    if (path / POINTER).is_file() or ((path / VERSIONS).is_dir() and not (path / artifact.MODEL_JSON).exists()):
+        registry = Registry(path)
+        version = registry.current()
+        if version is None:
+            raise ArtifactError(f"{path}: the model registry is empty; publish one with `movierec train --registry {path}`")
+        return registry.path(version)
+    return path
+
+
 def require_servable_ids(users: Any, items: Any) -> None:
     """Refuse text ids before publishing: the service's database and routes take integer ids.
 

@@ -1,0 +1,74 @@
+"""``movierec registry``: list a model registry's versions and choose the served one (roll back)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from movierec.cli.common import friendly, out, print_json
+
+app = typer.Typer(help="The model registry that `train --registry` publishes to and `serve` serves.", no_args_is_help=True)
+RegistryDir = Annotated[Path, typer.Option("--registry", help="Registry folder (`movierec train --registry`)")]
+
+
+def _rows(root: Path) -> tuple[list[dict[str, Any]], str | None]:
+    from movierec.errors import ArtifactError
+    from movierec.store.registry import Registry
+
+    if not root.is_dir():
+        raise ArtifactError(f"{root}: no such registry folder; publish a model with `movierec train --registry {root}`")
+    reg = Registry(root)
+    current = reg.current()
+    rows = []
+    for version in reg.versions():
+        meta = reg.read_meta(version)
+        rows.append({
+            "version": version, "current": version == current, "model": meta["model"], "trained_at": meta.get("created_at", ""),
+            "n_users": meta["n_users"], "n_items": meta["n_items"], "n_ratings": meta["n_ratings"],
+            "train_rmse": meta.get("metrics", {}).get("train_rmse"),
+        })  # fmt: skip
+    return rows, current
+
+
+@app.command("list")
+@friendly
+def list_versions(
+    registry: RegistryDir, as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False
+) -> None:
+    """Every published version, oldest first; the current one (served) is marked."""
+    rows, current = _rows(registry)
+    if as_json:
+        print_json({"registry": str(registry), "current": current, "versions": rows})
+        return
+    table = Table(title=f"{registry}: {len(rows)} version(s), current {current or 'none'}", title_justify="left")
+    for name in ("", "version", "model", "trained at (UTC)", "users", "films", "ratings", "train RMSE"):
+        table.add_column(name, justify="right" if name in ("users", "films", "ratings", "train RMSE") else "left")
+    for r in rows:
+        rmse = "" if r["train_rmse"] is None else f"{r['train_rmse']:.4f}"
+        table.add_row("*" if r["current"] else "", r["version"], r["model"], r["trained_at"], f"{r['n_users']:,}",
+                      f"{r['n_items']:,}", f"{r['n_ratings']:,}", rmse)  # fmt: skip
+    out.print(table)
+
+
+@app.command("use")
+@friendly
+def use(
+    version: Annotated[str, typer.Argument(help="The version to serve, e.g. v000001")],
+    registry: RegistryDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Make VERSION the current one (e.g. roll back); a running service swaps it in at its next registry check."""
+    from movierec.store.registry import Registry
+
+    _rows(registry)  # the same clear error for a missing folder
+    reg = Registry(registry)
+    before = reg.current()
+    reg.set_current(version)
+    if as_json:
+        print_json({"registry": str(registry), "current": version, "previous": before})
+    else:
+        out.print(f"{registry}: current version {version} (was {before or 'none'}); a running `movierec serve` "
+                  "swaps it in within MOVIEREC_RELOAD_INTERVAL seconds, or at once on POST /v1/admin/reload", highlight=False)  # fmt: skip
