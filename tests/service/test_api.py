@@ -147,6 +147,15 @@ def test_anonymous_errors_name_every_bad_row_and_unusable_films_are_reported(cli
     assert r.status_code == 200 and r.json()["ignored_movie_ids"] == [last["movie_id"]]
     r = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 5}]})
     assert r.json()["ignored_movie_ids"] == []
+    user = client.post("/v1/users").json()["user_id"]  # the same on a stored user's list
+    for m in (1, last["movie_id"]):
+        assert client.put(f"/v1/users/{user}/ratings/{m}", json={"rating": 4}).status_code == 200
+    assert client.get(f"/v1/users/{user}/recommendations").json()["ignored_movie_ids"] == [last["movie_id"]]
+    assert client.get(f"/v1/users/{user}/recommendations", params={"genre": " "}).status_code == 200  # blank: no filter
+    client.delete(f"/v1/users/{user}/ratings")
+    r = client.post("/v1/predictions", json={"pairs": [{"user_id": 1, "movie_id": 1}, {"user_id": 1, "movie_id": 999999998},
+                                                       {"user_id": 1, "movie_id": 999999999}]})  # fmt: skip
+    assert r.status_code == 404 and "pairs.1.movie_id" in r.text and "pairs.2.movie_id" in r.text
 
 
 def test_predictions_and_cold_start(client: httpx.Client, model_a) -> None:

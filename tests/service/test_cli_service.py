@@ -80,3 +80,10 @@ def test_registry_list_use_and_recommend_from_a_registry(ml_small, tmp_path: Pat
     assert json.loads(r.stdout.strip().splitlines()[-1])["model"]["model"] == "bias"
     r = runner.invoke(app, ["registry", "use", "v000009", "--registry", str(reg)])
     assert r.exit_code == 4 and "no model version 'v000009'" in r.output and Registry(reg).current() == "v000001"
+    (reg / "CURRENT").write_text("v000009\n")  # a broken pointer: listed with the reason, and `use` repairs it
+    listed = json.loads(runner.invoke(app, ["registry", "list", "--registry", str(reg), "--json"]).stdout)
+    assert listed["current"] is None and "v000009" in listed["current_error"] and len(listed["versions"]) == 2
+    r = runner.invoke(app, ["registry", "use", "v000002", "--registry", str(reg)])
+    assert r.exit_code == 0 and "was a broken pointer" in r.output and Registry(reg).current() == "v000002"
+    r = runner.invoke(app, ["registry", "list", "--registry", str(tmp_path)])  # no registry there
+    assert r.exit_code == 4 and "not a model registry" in r.output

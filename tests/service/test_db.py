@@ -48,15 +48,25 @@ def test_another_datasets_catalogue_is_refused_and_a_few_retitled_films_are_upda
     db.init_db(eng)
     db.sync_movies(eng, model_a.movies_)  # ml-latest-small
     ml100k = load_movielens("ml-100k").movies  # its movie ids name other films (2: GoldenEye, not Jumanji)
-    with pytest.raises(DataValidationError, match="another dataset's: .* movie ids it shares .* name other films"):
+    with pytest.raises(DataValidationError, match="this model's catalogue belongs to another dataset: .* movie ids it shares .* name other films"):
         db.sync_movies(eng, ml100k)
     with eng.connect() as c:  # nothing written
         assert c.execute(text("SELECT title FROM movies WHERE movie_id = 2")).scalar() == "Jumanji (1995)"
         assert c.execute(text("SELECT count(*) FROM movies")).scalar() == model_a.movies_.height
-    fixed = model_a.movies_.with_columns(  # a handful of corrected titles is an update, not another dataset
-        pl.when(pl.col("movie_id") <= 5).then(pl.col("title") + " [restored]").otherwise(pl.col("title")).alias("title")
+    with pytest.raises(DataValidationError, match="the training data .*ml-100k.* belongs to another dataset"):  # nor trained on together
+        db.with_db_ratings(load_movielens("ml-100k"), eng) if db.upsert_rating(eng, 7, 1, 4.0) else None
+    fixed = model_a.movies_.with_columns(  # a dozen corrected titles (above the floor of 10, far below 20%): an update
+        pl.when(pl.col("movie_id") <= 15).then(pl.col("title") + " [restored]").otherwise(pl.col("title")).alias("title")
     )
-    assert db.sync_movies(eng, fixed) == 5
+    n_fixed = int((model_a.movies_["movie_id"] <= 15).sum())
+    assert n_fixed >= db.OTHER_CATALOGUE_MIN and db.sync_movies(eng, fixed) == n_fixed
+    eng.dispose()
+    # Placeholder titles (a model trained without a movies file) never count: real titles replace them.
+    eng = db.make_engine(sqlite_url.replace(".db", "-2.db"))
+    db.init_db(eng)
+    bare = model_a.movies_.with_columns(pl.lit(None, dtype=pl.Utf8).alias("title"))
+    db.sync_movies(eng, bare)
+    assert db.sync_movies(eng, model_a.movies_) == model_a.movies_.height
     eng.dispose()
 
 
@@ -67,7 +77,13 @@ def test_another_schema_version_is_refused(db_url: str) -> None:
         c.execute(text("UPDATE movierec_meta SET value = '99' WHERE key = 'schema_version'"))
     with pytest.raises(db.DatabaseError, match="schema version 99"):
         db.init_db(eng)
+    with pytest.raises(db.DatabaseError, match="schema version 99"):  # what `serve` checks before loading anything
+        db.ping(eng)
     eng.dispose()
+    fresh = db.make_engine(db_url.replace("ratings.db", "empty.db")) if "sqlite" in db_url else None
+    if fresh is not None:  # a database without movierec's tables yet is fine: the service creates them
+        db.ping(fresh)
+        fresh.dispose()
 
 
 def test_unusable_urls_are_clear_errors(tmp_path: Path) -> None:

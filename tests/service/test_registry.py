@@ -174,7 +174,8 @@ def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(registry: Pa
 def test_a_version_that_failed_is_not_retried_or_logged_at_every_poll(registry: Path, tmp_path: Path) -> None:
     import logging
 
-    from movierec.service.state import ModelHolder
+    from movierec.errors import DatabaseError
+    from movierec.service.state import ModelHolder, Snapshot
 
     reg = Registry(registry)
     holder = ModelHolder(reg)
@@ -199,6 +200,23 @@ def test_a_version_that_failed_is_not_retried_or_logged_at_every_poll(registry: 
     finally:
         logging.getLogger("movierec.service").removeHandler(handler)
     assert holder.current.version == "v000001" and "ArtifactError" in holder.last_error
+    # A passing failure (the database restarting) is retried at the next poll, not remembered.
+    reg.load = load  # type: ignore[method-assign]
+    artifact.save(reg.load("v000001")[1], registry / "versions" / "v000003")
+    reg.set_current("v000003")
+    real_build, failures = Snapshot.build, [DatabaseError("database is restarting")]
+
+    def flaky(*a: object, **k: object) -> Snapshot:
+        if failures:
+            raise failures.pop()
+        return real_build(*a, **k)
+
+    Snapshot.build = flaky  # type: ignore[method-assign]
+    try:
+        assert not holder.check() and holder.failed_version is None and "restarting" in holder.last_error
+        assert holder.check() and holder.current.version == "v000003" and holder.last_error is None
+    finally:
+        Snapshot.build = real_build  # type: ignore[method-assign]
 
 
 def test_text_ids_are_refused_at_publish_not_at_serve_time(tmp_path: Path) -> None:
@@ -216,3 +234,7 @@ def test_text_ids_are_refused_at_publish_not_at_serve_time(tmp_path: Path) -> No
     with pytest.raises(DataValidationError, match="text user ids \\(e.g. 'u1'\\)"):
         reg.publish(model)
     assert reg.current() is None and not any((tmp_path / "reg" / "versions").glob("v*"))
+    big = df.with_columns(pl.Series("user_id", [1, 1, 2**60]), pl.Series("movie_id", [1, 2, 1]))  # beyond 2**53 - 1
+    model = make_model("bias").fit(Dataset.from_frames(big, None, RatingScale(), "big-ids"))
+    with pytest.raises(DataValidationError, match=f"ids from 1 to {2**53 - 1}; this data has user id {2**60}"):
+        reg.publish(model)

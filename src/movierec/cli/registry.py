@@ -14,14 +14,19 @@ app = typer.Typer(help="The model registry that `train --registry` publishes to 
 RegistryDir = Annotated[Path, typer.Option("--registry", help="Registry folder (`movierec train --registry`)")]
 
 
-def _rows(root: Path) -> tuple[list[dict[str, Any]], str | None]:
+def _rows(root: Path) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """The versions' summaries, the current version, and why ``CURRENT`` is unusable (None if it is fine)."""
     from movierec.errors import ArtifactError
-    from movierec.store.registry import Registry
+    from movierec.store.registry import POINTER, VERSIONS, Registry
 
-    if not root.is_dir():
-        raise ArtifactError(f"{root}: no such registry folder; publish a model with `movierec train --registry {root}`")
+    if not ((root / VERSIONS).is_dir() or (root / POINTER).is_file()):
+        raise ArtifactError(f"{root}: not a model registry (no {VERSIONS}/ folder); publish a model with `movierec train --registry {root}`")
     reg = Registry(root)
-    current = reg.current()
+    current, broken = None, None
+    try:
+        current = reg.current()
+    except ArtifactError as exc:  # listed anyway, and `use` repairs it
+        broken = str(exc)
     rows = []
     for version in reg.versions():
         meta = reg.read_meta(version)
@@ -30,7 +35,7 @@ def _rows(root: Path) -> tuple[list[dict[str, Any]], str | None]:
             "n_users": meta["n_users"], "n_items": meta["n_items"], "n_ratings": meta["n_ratings"],
             "train_rmse": meta.get("metrics", {}).get("train_rmse"),
         })  # fmt: skip
-    return rows, current
+    return rows, current, broken
 
 
 @app.command("list")
@@ -39,11 +44,12 @@ def list_versions(
     registry: RegistryDir, as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False
 ) -> None:
     """Every published version, oldest first; the current one (served) is marked."""
-    rows, current = _rows(registry)
+    rows, current, broken = _rows(registry)
     if as_json:
-        print_json({"registry": str(registry), "current": current, "versions": rows})
+        print_json({"registry": str(registry), "current": current, "current_error": broken, "versions": rows})
         return
-    table = Table(title=f"{registry}: {len(rows)} version(s), current {current or 'none'}", title_justify="left")
+    state = f"CURRENT is broken ({broken}); repair it with `movierec registry use VERSION`" if broken else f"current {current or 'none'}"
+    table = Table(title=f"{registry}: {len(rows)} version(s), {state}", title_justify="left")
     for name in ("", "version", "model", "trained at (UTC)", "users", "films", "ratings", "train RMSE"):
         table.add_column(name, justify="right" if name in ("users", "films", "ratings", "train RMSE") else "left")
     for r in rows:
@@ -63,10 +69,9 @@ def use(
     """Make VERSION the current one (e.g. roll back); a running service swaps it in at its next registry check."""
     from movierec.store.registry import Registry
 
-    _rows(registry)  # the same clear error for a missing folder
-    reg = Registry(registry)
-    before = reg.current()
-    reg.set_current(version)
+    _, before, broken = _rows(registry)  # the same clear error for a folder that is no registry
+    Registry(registry).set_current(version)  # also repairs a broken CURRENT
+    before = before or ("a broken pointer" if broken else None)
     if as_json:
         print_json({"registry": str(registry), "current": version, "previous": before})
     else:

@@ -146,6 +146,7 @@ def recommendations(
 ) -> schemas.RecommendationList:
     """Top-k with explanations for a state (``rank_by`` None = the model's default ranking)."""
     model = snap.model
+    genre = (genre or "").strip() or None  # as the movie search: blank means no filter
     check_genre(snap, genre)
     guard = default_min_ratings(model) if min_ratings is None else min_ratings
     rank_by = rank_by or default_rank_by(model)

@@ -11,11 +11,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-MAX_ID = 2**53 - 1
-"""Largest id: JavaScript's ``Number.MAX_SAFE_INTEGER``, so the web page (and any JSON client that
-reads numbers as doubles) holds every id exactly, and ``POST /v1/users`` can always allocate one
-above every stored id inside the database's BIGINT (an id of 2**63 - 1 stored through ``PUT`` once
-made every later allocation overflow: HTTP 500 for everyone)."""
+from movierec.store import db
+
+MAX_ID = db.MAX_ID  # 2**53 - 1; why there
 MAX_RATINGS = 1000
 """Most ratings accepted in one anonymous ``POST /v1/recommendations`` (422 beyond)."""
 MAX_PAIRS = 1000
@@ -120,8 +118,8 @@ class RecommendationList(BaseModel):
     recommendations: list[Recommendation]
     ignored_movie_ids: list[int] = Field(
         default_factory=list,
-        description="Rated films the served model cannot use (in the catalogue but without training ratings, "
-        "so without factors): kept, but not part of these recommendations",
+        description="Rated films the served model has no factors for (no training ratings, or not in its "
+        "catalogue): kept, but not part of these recommendations until a retrain includes them",
     )
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Engine
 
+from movierec.errors import ArtifactError, DataValidationError, NotFittedError
 from movierec.models import Recommender
 from movierec.ranking import recommend
 from movierec.ranking.explain import ItemSimilarity
@@ -85,6 +86,10 @@ class Snapshot:
         return None if i is None else self.catalogue.row(i, named=True)
 
 
+PERMANENT = (ArtifactError, DataValidationError, NotFittedError)
+"""Load failures that retrying the same version cannot mend."""
+
+
 class ModelHolder:
     """Holds the current ``Snapshot`` and swaps in new registry versions.
 
@@ -111,10 +116,12 @@ class ModelHolder:
     def check(self, force: bool = False) -> bool:
         """Load the registry's current version if it differs from the served one.
 
-        A version that failed to load is not tried again by the polling (a
-        published version never changes, so it would fail and log every few
-        seconds) until ``CURRENT`` names another one or ``force`` is set
-        (``POST /v1/admin/reload``). Each distinct failure is logged once, with
+        A version that cannot be served (corrupt folder, another dataset's
+        catalogue: ``PERMANENT``) is not tried again by the polling (a published
+        version never changes, so it would fail and log every few seconds) until
+        ``CURRENT`` names another one or ``force`` is set (``POST
+        /v1/admin/reload``); any other failure (the database restarting, say)
+        is retried at the next poll. Each distinct failure is logged once, with
         its traceback; ``last_error`` keeps it for ``/v1/model``, ``/v1/ready``
         and the metrics.
 
@@ -143,7 +150,8 @@ class ModelHolder:
                 error = f"{type(exc).__name__}: {exc}"
                 if error != self.last_error:
                     log.exception("model reload failed; keeping version %s", self.current and self.current.version)
-                self.last_error, self.failed_version = error, version
+                self.last_error = error
+                self.failed_version = version if isinstance(exc, PERMANENT) else None
                 return False
             self.current = snap
             self.reloads += 1

@@ -60,7 +60,9 @@ def model_folder(path: Path | str) -> Path:
         registry = Registry(path)
         version = registry.current()
         if version is None:
-            raise ArtifactError(f"{path}: the model registry is empty; publish one with `movierec train --registry {path}`")
+            hint = (f"no version is current; choose one with `movierec registry use VERSION --registry {path}`"
+                    if registry.versions() else f"the model registry is empty; publish one with `movierec train --registry {path}`")  # fmt: skip
+            raise ArtifactError(f"{path}: {hint}")
         return registry.path(version)
     return path
 
@@ -77,11 +79,21 @@ def require_servable_ids(users: Any, items: Any) -> None:
     DataValidationError
         Naming the side and an example id.
     """
+    from movierec.store.db import MAX_ID
+
     for side, ids in (("user", users), ("film", items)):
-        if len(ids) and not ids.is_integer:
+        if not len(ids):
+            continue
+        if not ids.is_integer:
             raise DataValidationError(
                 f"the registry publishes models for `movierec serve`, whose database and routes take integer ids; "
                 f"this data has text {side} ids (e.g. {ids.ids[0]!r}): map them to integers, or save with --out instead"
+            )
+        lo, hi = int(ids.ids.min()), int(ids.ids.max())  # type: ignore[arg-type]
+        if lo < 1 or hi > MAX_ID:
+            raise DataValidationError(
+                f"the registry publishes models for `movierec serve`, whose routes take ids from 1 to {MAX_ID}; this data "
+                f"has {side} id {lo if lo < 1 else hi}: map the ids into that range, or save with --out instead"
             )
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from sqlalchemy import Engine
 
 from movierec.service import schemas
-from movierec.service.core import engine, listed, movie_or_404, rating_problem, recommendations, snapshot, user_state
+from movierec.service.core import engine, listed, rating_problem, recommendations, snapshot, user_state
 from movierec.service.errors import ApiError, responses
 from movierec.service.state import Snapshot
 
@@ -49,8 +49,9 @@ def predictions(
     the catalogue is a 404.
     """
     model = snap.model
-    for p in body.pairs:
-        movie_or_404(snap, p.movie_id)
+    unknown = [f"pairs.{n}.movie_id: unknown movie id {p.movie_id}" for n, p in enumerate(body.pairs) if snap.movie(p.movie_id) is None]
+    if unknown:
+        raise ApiError(404, "unknown_movie", listed(unknown) + "; search with GET /v1/movies?query=")
     scores: dict[int, tuple[np.ndarray, bool, float]] = {}
     out = []
     lo, hi = model.scale_.low, model.scale_.high
