@@ -92,42 +92,55 @@ def inner_split(train: Dataset, protocol: str) -> Split:
     return Split.from_mask(train, last_n_split(train, n), f"inner last-{n}", n=n)
 
 
+def suggest(trial: Any, temporal: bool, seed: int | None = 0, hindsight: bool = False) -> TemporalConfig:
+    """One Optuna trial's configuration: static ALS (λ, λ_b) or ``als-time`` (also λ_bin, λ_α, β, c_u and λ_c).
+
+    ``hindsight`` (``benchmarks.temporal_limits``) also searches the number of
+    item time bins and reaches larger penalties; ``seed`` None keeps the
+    configuration's default factor seed.
+    """
+    explicit = ALSConfig(
+        reg=trial.suggest_float("reg", 0.02, 0.5, log=True),
+        bias_reg=trial.suggest_float("bias_reg", 0.001, 0.5, log=True),
+        **({} if seed is None else {"random_state": seed}),
+    )
+    if not temporal:
+        return TemporalConfig(explicit=explicit, item_time_bins=0, user_drift=False)
+    user_scale = trial.suggest_categorical("user_scale", [False, True])
+    return TemporalConfig(
+        explicit=explicit,
+        item_time_bins=trial.suggest_int("bins", 1, 60, log=True) if hindsight else TemporalConfig.item_time_bins,
+        reg_bin=trial.suggest_float("reg_bin", 1.0, 1e5 if hindsight else 1e4, log=True),
+        reg_drift=trial.suggest_float("reg_drift", 10.0, 1e6 if hindsight else 1e5, log=True),
+        beta=trial.suggest_float("beta", 0.1, 0.8),
+        user_scale=user_scale,
+        reg_scale=trial.suggest_float("reg_scale", 1.0, 1e3, log=True) if user_scale else TemporalConfig.reg_scale,
+    )
+
+
+def first_trial(temporal: bool, hindsight: bool = False) -> dict[str, Any]:
+    """The shipped defaults as a trial, enqueued first: tuning can only match or improve them."""
+    defaults = TemporalConfig()
+    first: dict[str, Any] = {"reg": defaults.explicit.reg, "bias_reg": defaults.explicit.bias_reg}
+    if temporal:
+        first |= {"reg_bin": defaults.reg_bin, "reg_drift": defaults.reg_drift, "beta": defaults.beta, "user_scale": False}
+        first |= {"bins": defaults.item_time_bins} if hindsight else {}
+    return first
+
+
 def tune(temporal: bool, split: Split, n_trials: int, seed: int = 0) -> tuple[TemporalConfig, float]:
     """Optuna TPE search on ``split`` (inner, training data only); the best config and its validation RMSE."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    def suggest(trial: Any) -> TemporalConfig:
-        explicit = ALSConfig(
-            reg=trial.suggest_float("reg", 0.02, 0.5, log=True),
-            bias_reg=trial.suggest_float("bias_reg", 0.001, 0.5, log=True),
-            random_state=seed,
-        )
-        if not temporal:
-            return TemporalConfig(explicit=explicit, item_time_bins=0, user_drift=False)
-        user_scale = trial.suggest_categorical("user_scale", [False, True])
-        return TemporalConfig(
-            explicit=explicit,
-            reg_bin=trial.suggest_float("reg_bin", 1.0, 1e4, log=True),
-            reg_drift=trial.suggest_float("reg_drift", 10.0, 1e5, log=True),
-            beta=trial.suggest_float("beta", 0.1, 0.8),
-            user_scale=user_scale,
-            reg_scale=trial.suggest_float("reg_scale", 1.0, 1e3, log=True) if user_scale else TemporalConfig.reg_scale,
-        )
-
     def objective(trial: Any) -> float:
-        return score(TemporalALS(suggest(trial)).fit(split.train), split.test)["rmse"]
+        return score(TemporalALS(suggest(trial, temporal, seed)).fit(split.train), split.test)["rmse"]
 
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-    # Both searches start from the shipped defaults, so tuning can only match or improve them on validation.
-    defaults = TemporalConfig()
-    first = {"reg": defaults.explicit.reg, "bias_reg": defaults.explicit.bias_reg}
-    if temporal:
-        first |= {"reg_bin": defaults.reg_bin, "reg_drift": defaults.reg_drift, "beta": defaults.beta, "user_scale": False}
-    study.enqueue_trial(first)
+    study.enqueue_trial(first_trial(temporal))
     study.optimize(objective, n_trials=n_trials)
-    return suggest(optuna.trial.FixedTrial(study.best_params)), float(study.best_value)
+    return suggest(optuna.trial.FixedTrial(study.best_params), temporal, seed), float(study.best_value)
 
 
 def seeded(cfg: TemporalConfig, seed: int) -> TemporalConfig:

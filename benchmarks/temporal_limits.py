@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.temporal import PROTOCOLS, RESULTS, paired_bootstrap, score
+from benchmarks.temporal import PROTOCOLS, RESULTS, first_trial, paired_bootstrap, score, suggest
 from movierec.config import ALSConfig
 from movierec.evaluation.protocols import SplitOptions, make_splits
 from movierec.evaluation.splits import Split
@@ -58,32 +58,13 @@ def search(split: Split, temporal: bool, n_trials: int) -> tuple[TemporalConfig,
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-    def suggest(trial: Any) -> TemporalConfig:
-        explicit = ALSConfig(
-            reg=trial.suggest_float("reg", 0.02, 0.5, log=True), bias_reg=trial.suggest_float("bias_reg", 0.001, 0.5, log=True)
-        )
-        if not temporal:
-            return TemporalConfig(explicit=explicit, item_time_bins=0, user_drift=False)
-        user_scale = trial.suggest_categorical("user_scale", [False, True])
-        return TemporalConfig(
-            explicit=explicit,
-            item_time_bins=trial.suggest_int("bins", 1, 60, log=True),
-            reg_bin=trial.suggest_float("reg_bin", 1.0, 1e5, log=True),
-            reg_drift=trial.suggest_float("reg_drift", 10.0, 1e6, log=True),
-            beta=trial.suggest_float("beta", 0.1, 0.8),
-            user_scale=user_scale,
-            reg_scale=trial.suggest_float("reg_scale", 1.0, 1e3, log=True) if user_scale else TemporalConfig.reg_scale,
-        )
-
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
-    defaults = TemporalConfig()
-    first = {"reg": defaults.explicit.reg, "bias_reg": defaults.explicit.bias_reg}
-    if temporal:
-        first |= {"bins": 30, "reg_bin": defaults.reg_bin, "reg_drift": defaults.reg_drift, "beta": defaults.beta, "user_scale": False}
-    study.enqueue_trial(first)
-    study.optimize(lambda trial: score(TemporalALS(suggest(trial)).fit(split.train), split.test)["rmse"], n_trials=n_trials)
-    cfg = suggest(optuna.trial.FixedTrial(study.best_params))
+    study.enqueue_trial(first_trial(temporal, hindsight=True))
+    study.optimize(
+        lambda trial: score(TemporalALS(suggest(trial, temporal, None, hindsight=True)).fit(split.train), split.test)["rmse"],
+        n_trials=n_trials,
+    )
+    cfg = suggest(optuna.trial.FixedTrial(study.best_params), temporal, None, hindsight=True)
     return cfg, score(TemporalALS(cfg).fit(split.train), split.test)
 
 
