@@ -14,19 +14,23 @@ app = typer.Typer(help="The model registry that `train --registry` publishes to 
 RegistryDir = Annotated[Path, typer.Option("--registry", help="Registry folder (`movierec train --registry`)")]
 
 
-def _rows(root: Path) -> tuple[list[dict[str, Any]], str | None, str | None]:
-    """The versions' summaries, the current version, and why ``CURRENT`` is unusable (None if it is fine)."""
+def _open(root: Path) -> tuple[Any, str | None, str | None]:
+    """The registry, its current version, and why ``CURRENT`` is unusable (None if it is fine)."""
     from movierec.errors import ArtifactError
     from movierec.store.registry import POINTER, VERSIONS, Registry
 
     if not ((root / VERSIONS).is_dir() or (root / POINTER).is_file()):
         raise ArtifactError(f"{root}: not a model registry (no {VERSIONS}/ folder); publish a model with `movierec train --registry {root}`")
     reg = Registry(root)
-    current, broken = None, None
     try:
-        current = reg.current()
+        return reg, reg.current(), None
     except ArtifactError as exc:  # listed anyway, and `use` repairs it
-        broken = str(exc)
+        return reg, None, str(exc)
+
+
+def _rows(root: Path) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    """The versions' summaries, the current version, and why ``CURRENT`` is unusable."""
+    reg, current, broken = _open(root)
     rows = []
     for version in reg.versions():
         meta = reg.read_meta(version)
@@ -67,10 +71,8 @@ def use(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Make VERSION the current one (e.g. roll back); a running service swaps it in at its next registry check."""
-    from movierec.store.registry import Registry
-
-    _, before, broken = _rows(registry)  # the same clear error for a folder that is no registry
-    Registry(registry).set_current(version)  # also repairs a broken CURRENT
+    reg, before, broken = _open(registry)  # the same clear error for a folder that is no registry
+    reg.set_current(version)  # also repairs a broken CURRENT
     before = before or ("a broken pointer" if broken else None)
     if as_json:
         print_json({"registry": str(registry), "current": version, "previous": before})

@@ -150,7 +150,7 @@ def recommendations(
     check_genre(snap, genre)
     guard = default_min_ratings(model) if min_ratings is None else min_ratings
     rank_by = rank_by or default_rank_by(model)
-    recs = recommend(model, state, k=k, min_ratings=guard, genre=genre or None, rank_by=rank_by)
+    recs = recommend(model, state, k=k, min_ratings=guard, genre=genre, rank_by=rank_by)
     items = model.items_.positions([r.movie_id for r in recs])
     why = snap.similarity.explain(state, items)
     out = [

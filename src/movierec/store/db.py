@@ -137,9 +137,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _one_line(error: object) -> str:
-    """A driver's message on one line (psycopg2's carry a newline and a tab)."""
-    return " ".join(str(error).split())
+def _unreachable(engine: Engine, exc: OperationalError) -> DatabaseError:
+    """The error for a database that does not answer, the driver's message on one line (psycopg2's carry a newline)."""
+    return DatabaseError(f"database {engine.url!r} is not reachable: {' '.join(str(exc.orig).split())}")
 
 
 def ping(engine: Engine) -> None:
@@ -155,7 +155,7 @@ def ping(engine: Engine) -> None:
             if inspect(c).has_table(Meta.__tablename__):
                 _check_version(c.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar())
     except OperationalError as exc:
-        raise DatabaseError(f"database {engine.url!r} is not reachable: {_one_line(exc.orig)}") from exc
+        raise _unreachable(engine, exc) from exc
 
 
 def init_db(engine: Engine) -> None:
@@ -175,7 +175,7 @@ def init_db(engine: Engine) -> None:
             else:
                 _check_version(found.value)
     except OperationalError as exc:
-        raise DatabaseError(f"database {engine.url!r} is not reachable: {_one_line(exc.orig)}") from exc
+        raise _unreachable(engine, exc) from exc
 
 
 def _check_version(found: str | None) -> None:
