@@ -1,6 +1,6 @@
 """Local engine: the Gibbs half-step of Bayesian matrix factorization (Numba, parallel over rows).
 
-Same normal equations as the ALS half-step in ``movierec.engines.local`` (and the
+Same normal equations as the ALS half-step in ``movierec.kernels.als`` (and the
 same helpers to build them), with a Gaussian prior N(m, diag(1/(τ·h))) in place
 of the count-scaled ridge penalty, and a draw from the row's conditional
 posterior in place of its mode. Noise is drawn by the caller (one seeded NumPy
@@ -17,15 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from movierec.engines.local import (
-    BLAS_MIN_RANK,
-    BLAS_MIN_ROW,
-    PIECE,
-    _blas_params,
-    _cholesky_solve,
-    _normal_gram,
-    _normal_scalar,
-)
+from movierec.kernels.als import BLAS_MIN_RANK, BLAS_MIN_ROW, PIECE, blas_params, cholesky_solve, normal_equations, normal_scalar
 
 
 @njit(cache=True, parallel=True, fastmath=True)
@@ -88,26 +80,25 @@ def gibbs_half_step(
     n_chunks = min(n_rows, 64 * 16)
     for c in prange(n_chunks):
         Z = np.empty((PIECE, d + 1), dtype=np.float32)
-        t = np.empty(0, dtype=np.float32)
         A = np.empty((d, d))
         b = np.empty(d)
         L = np.empty((d, d))
         e = np.empty(d)
         G = np.empty((d + 1, d + 1), dtype=np.float32)
-        par = _blas_params()
+        par = blas_params()
         for r in range(c, n_rows, n_chunks):
             start = indptr[r]
             end = indptr[r + 1]
             A[:] = 0.0
             b[:] = 0.0
             if use_blas and end - start >= BLAS_MIN_ROW:
-                _normal_gram(indices, values, other_factors, other_bias, start, end, global_mean, A, b, Z, t, G, par)
+                normal_equations(indices, values, other_factors, other_bias, start, end, global_mean, A, b, Z, G, par)
             elif end > start:
-                _normal_scalar(indices, values, other_factors, other_bias, start, end, global_mean, A, b)
+                normal_scalar(indices, values, other_factors, other_bias, start, end, global_mean, A, b)
             for a in range(d):
                 A[a, a] += prior_weight[a]
                 b[a] += prior_weight[a] * prior_mean[a]
-            if not _cholesky_solve(A, b, L, d):
+            if not cholesky_solve(A, b, L, d):
                 bias[r] = np.nan
                 for a in range(k):
                     factors[r, a] = np.nan

@@ -64,7 +64,7 @@ def scaled_bias_half_step(
     products (BLAS; run it under ``kernel_threads`` so BLAS stays single-threaded
     inside the parallel loop), and the (k+1)² system solved by
     ``np.linalg.solve``. With every s_p = 1 this is the static half-step of
-    ``movierec.engines.local.solve_half_step``. Rows without ratings get zeros.
+    ``movierec.kernels.als.solve_half_step``. Rows without ratings get zeros.
     Slower than that kernel (float64, full products, LU): used only when c_u is on.
 
     Parameters

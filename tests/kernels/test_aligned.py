@@ -1,11 +1,11 @@
-"""Cache-line aligned factor matrices (engines.aligned)."""
+"""Cache-line aligned factor matrices (kernels.aligned)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from movierec.engines.aligned import CACHE_LINE, aligned_copy, aligned_empty, aligned_zeros
+from movierec.kernels.aligned import CACHE_LINE, aligned_copy, aligned_empty, aligned_zeros
 
 
 @pytest.mark.parametrize("shape", [(0, 64), (1, 1), (7, 64), (1000, 33), (5,)])

@@ -7,19 +7,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from movierec.engines.gram import LANES
-from movierec.engines.local import (
-    BLAS_MIN_RANK,
-    BLAS_MIN_ROW,
-    CG_MAX_ROW,
-    CG_MIN_ROW,
-    FUSED_PIECE,
-    PIECE,
-    _blas_params,
-    _normal_blas,
-    _normal_gram,
-    solve_half_step,
-)
+from movierec.kernels._fast.blas import blas_params
+from movierec.kernels._fast.gram import tile_shape
+from movierec.kernels._fast.normal import FUSED_PIECE, PIECE, _normal_blas, normal_equations
+from movierec.kernels.als import BLAS_MIN_RANK, BLAS_MIN_ROW, CG_MAX_ROW, CG_MIN_ROW, solve_half_step
+
+LANES = tile_shape()[1]
 
 
 # 20 and 40 are never multiples of LANES (16 or 32): sgemm, 40 in blocked products; 16 and 48 are with AVX2.
@@ -58,7 +51,7 @@ def test_blas_path_matches_numpy_normal_equations_across_pieces(seed: int, k: in
 def test_fused_gram_tiles_equal_the_sgemm_normal_equations(seed: int, k: int) -> None:
     """The two long-row kernels give the same ZᵀZ (lower) and Zᵀt on a row of several pieces, repeats included.
 
-    ``_normal_gram`` sets A's lower triangle and b whatever they held (here NaN; the upper triangle is
+    ``normal_equations`` sets A's lower triangle and b whatever they held (here NaN; the upper triangle is
     its scratch, never read); ``_normal_blas`` (its fallback for other ranks) adds into zeros.
     """
     rng = np.random.default_rng(seed)
@@ -69,11 +62,11 @@ def test_fused_gram_tiles_equal_the_sgemm_normal_equations(seed: int, k: int) ->
     other_b = rng.normal(0, 0.3, n_other).astype(np.float32)
     d = k + 1
     results = []
-    for kernel, fill in ((_normal_gram, np.nan), (_normal_blas, 0.0)):
+    for kernel, fill in ((normal_equations, np.nan), (_normal_blas, 0.0)):
         A, b = np.full((d, d), fill), np.full(d, fill)
         Z = np.empty((PIECE, d + 1), np.float32)
         G = np.empty((d + 1, d + 1), np.float32)
-        kernel(indices, values, y, other_b, 0, n, 3.5, A, b, Z, np.empty(0, np.float32), G, _blas_params())
+        kernel(indices, values, y, other_b, 0, n, 3.5, A, b, Z, G, blas_params())
         results.append((A, b))
     (A1, b1), (A2, b2) = results
     Zr = np.column_stack([np.ones(n), y[indices].astype(np.float64)])
@@ -100,7 +93,7 @@ def test_normal_gram_handles_strided_indices_and_empty_rows(seed: int) -> None:
     for idx, start, end in ((strided, 0, n), (contiguous, 0, n), (contiguous, 5, 5)):
         A, b = np.full((d, d), np.nan), np.full(d, np.nan)
         Z, G = np.empty((PIECE, d + 1), np.float32), np.empty((d + 1, d + 1), np.float32)
-        _normal_gram(idx, values, y, other_b, start, end, 3.5, A, b, Z, np.empty(0, np.float32), G, _blas_params())
+        normal_equations(idx, values, y, other_b, start, end, 3.5, A, b, Z, G, blas_params())
         out.append((np.tril(A), b))
     np.testing.assert_allclose(out[0][0], out[1][0], rtol=1e-5, atol=1e-3)
     np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-5, atol=1e-3)

@@ -21,6 +21,8 @@ name and features, so a cache never mixes the two.
 
 from __future__ import annotations
 
+import functools
+
 from llvmlite import ir
 from numba import types
 from numba.core import config
@@ -43,26 +45,47 @@ def emit_prefetch(builder: ir.IRBuilder, addr: ir.Value, locality: int) -> None:
     builder.call(fn, [builder.inttoptr(addr, i8p), read, ir.Constant(_I32, locality), data_cache])
 
 
-def _target_has_avx512() -> bool:
-    """Whether Numba's JIT compiles for AVX-512F: as Numba chooses its target features.
+@functools.cache
+def tile_shape() -> tuple[int, int, int, int]:
+    """(VW, LANES, COLS, OUT_SIZE) for the CPU Numba's JIT compiles for, decided on first use.
 
-    ``NUMBA_CPU_FEATURES`` if set, else the host's (Numba's JIT keeps the host's features even
-    when ``NUMBA_CPU_NAME`` names another CPU; ``NUMBA_ENABLE_AVX=0`` drops the AVX ones).
+    VW: float32 lanes of one vector register (16 with AVX-512F, else 8), also the side of a
+    diagonal tile; LANES = 2·VW rows of the k × k sum per tile (two vector registers); COLS
+    columns per tile (2·COLS accumulators: 16 of AVX-512's 32 registers, or AVX2's 16);
+    OUT_SIZE = 2·LANES float32 that ``gram_diag`` writes to ``out``. Numba's target features are
+    ``NUMBA_CPU_FEATURES`` if set, else the host's (kept even when ``NUMBA_CPU_NAME`` names
+    another CPU; ``NUMBA_ENABLE_AVX=0`` drops the AVX ones). Read when a kernel is compiled,
+    never at import.
     """
-    if config.CPU_FEATURES is not None:
-        return "+avx512f" in config.CPU_FEATURES.split(",")
-    return "+avx512f" in get_host_cpu_features().split(",")
+    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    vw = 16 if "+avx512f" in features.split(",") else 8
+    return vw, _MRV * vw, 8 if vw == 16 else 4, 2 * _MRV * vw
 
 
-VW = 16 if _target_has_avx512() else 8
-"""float32 lanes of one vector register; also the side of a diagonal tile (``gram_diag``)."""
 _MRV = 2  # vector registers per tile column
-LANES = _MRV * VW
-"""Rows of the k × k sum in one tile (two vector registers): 32 with AVX-512, 16 otherwise."""
-COLS = 8 if VW == 16 else 4
-"""Columns of the sum in one tile: 2·COLS accumulators, 16 of AVX-512's 32 registers."""
-OUT_SIZE = 2 * LANES
-"""float32 elements ``gram_diag`` writes to ``out`` (Σ y and Σ t·y on its lanes)."""
+
+
+def _constant(index: int, name: str):  # type: ignore[no-untyped-def]
+    """An intrinsic returning ``tile_shape()[index]`` as a compile-time constant inside Numba code."""
+
+    def typer(typingctx):  # type: ignore[no-untyped-def]
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            return context.get_constant(types.intp, tile_shape()[index])
+
+        return types.intp(), codegen
+
+    typer.__name__ = name
+    return intrinsic(typer)
+
+
+tile_lanes = _constant(1, "tile_lanes")
+"""``tile_lanes()`` in Numba code: LANES of ``tile_shape``, fixed when the calling kernel is compiled."""
+tile_vw = _constant(0, "tile_vw")
+"""``tile_vw()``: VW of ``tile_shape``."""
+tile_cols = _constant(2, "tile_cols")
+"""``tile_cols()``: COLS of ``tile_shape``."""
+tile_out_size = _constant(3, "tile_out_size")
+"""``tile_out_size()``: OUT_SIZE of ``tile_shape``."""
 
 
 def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
@@ -81,6 +104,7 @@ def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
     Iteration p < pf_n also prefetches cache line ``p mod 2^pf_shift`` of the row of partner
     ``pf_idx[p >> pf_shift]`` (int32), so that the rows of the next piece load while this one is summed.
     """
+    VW, _, COLS, _ = tile_shape()
     name = f"movierec_gram_{VW}x{_MRV}x{COLS}{'_diag' if diagonal else ''}"
     if name in module.globals:
         return module.globals[name]

@@ -1,1 +1,0 @@
-"""Compute engines: ``local`` (NumPy/Numba kernels) and ``spark`` (PySpark, optional)."""
