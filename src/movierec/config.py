@@ -1,4 +1,4 @@
-"""Hyperparameters: one dataclass per model family, each parameter documented once.
+"""Hyperparameters and ranking policy: one dataclass per model family, each parameter documented once.
 
 The names follow the field and STYLE.md: ``n_factors`` (Spark ``rank``),
 ``reg`` (Spark ``regParam``), ``n_iter`` (Spark ``maxIter``), ``random_state``.
@@ -6,6 +6,9 @@ The names follow the field and STYLE.md: ``n_factors`` (Spark ``rank``),
 
 from __future__ import annotations
 
+import enum
+import math
+import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -73,16 +76,6 @@ class ALSConfig:
     random_state : int, default 42
         Seed of the initial factors; a fixed seed gives bit-identical factors
         on any number of threads.
-    min_ratings : int, default 20
-        Default popularity guard of recommendations: films with fewer training
-        ratings are not recommended (inclusive bound, ``n_ratings >= min_ratings``
-        passes). Chosen from the guard curve on ml-100k (see benchmarks/README.md).
-    confidence_weight : float or None, default 1.25
-        Default ranking of recommendations for the ``als`` model: None ranks by
-        the predicted rating r̂_ui; a number η >= 0 ranks by the confidence score
-        (r̂_ui − r̂_∅i) + η · ln(1 + n_i) (stars per e-fold of training ratings;
-        formula, sources and the choice of η in ``movierec.ranking.confidence``).
-        Ignored inside ``hybrid`` and ``als-time`` configs.
     solver : {"cholesky", "cg"}, default "cholesky"
         How the local engine solves each row's ridge system while fitting. "cholesky": exactly
         (normal equations, Cholesky; Woodbury for rows shorter than the rank). "cg": rows of 64 to
@@ -111,8 +104,6 @@ class ALSConfig:
     bias_reg: float = 0.02
     init_scale: float = 0.1
     random_state: int = 42
-    min_ratings: int = 20
-    confidence_weight: float | None = 1.25
     solver: str = "cholesky"
     cg_steps: int = 3
 
@@ -128,11 +119,6 @@ class ALSConfig:
             problems.append(f"bias_reg must be >= 0, got {self.bias_reg!r}")
         if not self.init_scale > 0:
             problems.append(f"init_scale must be > 0, got {self.init_scale!r}")
-        if not isinstance(self.min_ratings, int) or self.min_ratings < 0:
-            problems.append(f"min_ratings must be an integer >= 0, got {self.min_ratings!r}")
-        cw = self.confidence_weight
-        if cw is not None and (isinstance(cw, bool) or not isinstance(cw, int | float) or not 0 <= cw < float("inf")):
-            problems.append(f"confidence_weight must be None or a finite number >= 0, got {cw!r}")
         if self.solver not in SOLVERS:
             problems.append(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
         if isinstance(self.cg_steps, bool) or not isinstance(self.cg_steps, int) or self.cg_steps < 1:
@@ -154,3 +140,77 @@ class ALSConfig:
             If a key is not a field of ``ALSConfig`` or a value is invalid.
         """
         return config_from_dict(cls, values)
+
+
+class RankBy(enum.StrEnum):
+    """What a recommendation list is ranked by."""
+
+    SCORE = "score"
+    """The model's own ranking score (the hybrid's choice-and-liking score; a rating model's predicted rating)."""
+    RATING = "rating"
+    """The predicted rating r̂_ui alone (the classic explicit list)."""
+    CONFIDENCE = "confidence"
+    """(r̂_ui − r̂_∅i) + η · ln(1 + n_i): personal taste plus each film's evidence (``movierec.ranking.scoring``)."""
+
+
+def check_confidence_weight(value: Any) -> float:
+    """η as a float; ``DataValidationError`` unless it is a finite number >= 0."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    w = float(value) if ok else float("nan")
+    if not math.isfinite(w) or w < 0:
+        raise DataValidationError(f"confidence_weight must be a finite number >= 0 (stars per e-fold of ratings), got {value!r}")
+    return w
+
+
+def check_min_ratings(value: Any) -> int:
+    """The guard as an int; ``DataValidationError`` unless it is an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise DataValidationError(f"min_ratings must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class RankingPolicy:
+    """How a model's recommendation lists are built by default; saved beside the model in ``model.json``.
+
+    Every call of ``recommend`` (and the service, ``recommend-all`` and ``evaluate``) may override each
+    field; the policy is what it uses when none is given.
+
+    Attributes
+    ----------
+    min_ratings : int, default 0
+        Popularity guard: films with fewer training ratings are never recommended (inclusive:
+        ``n_ratings >= min_ratings`` passes).
+    rank_by : RankBy, default "score"
+        What lists are ranked by.
+    confidence_weight : float, default 1.25
+        η of ``rank_by="confidence"`` in stars per e-fold of training ratings (chosen on validation
+        splits of the training side: docs/decisions/0002-confidence-ranking.md).
+    """
+
+    min_ratings: int = 0
+    rank_by: RankBy = RankBy.SCORE
+    confidence_weight: float = 1.25
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "min_ratings", check_min_ratings(self.min_ratings))
+        object.__setattr__(self, "confidence_weight", check_confidence_weight(self.confidence_weight))
+        try:
+            object.__setattr__(self, "rank_by", RankBy(self.rank_by))
+        except ValueError:
+            choices = ", ".join(r.value for r in RankBy)
+            raise DataValidationError(f"rank_by must be one of {choices}; got {self.rank_by!r}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"min_ratings": int, "rank_by": str, "confidence_weight": float}``."""
+        return {"min_ratings": self.min_ratings, "rank_by": str(self.rank_by), "confidence_weight": self.confidence_weight}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RankingPolicy:
+        """Build from a dict, refusing unknown keys (``DataValidationError``)."""
+        return config_from_dict(cls, values)
+
+    def with_overrides(self, **changes: Any) -> RankingPolicy:
+        """A copy with the fields given (not None) replaced, each validated."""
+        given = {k: v for k, v in changes.items() if v is not None}
+        return RankingPolicy(**{**self.to_dict(), **given}) if given else self

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import json
+
+from movierec.config import RankBy, RankingPolicy
 from movierec.errors import DataValidationError
 from movierec.models.als import ALS
 from movierec.models.base import Predictions, Recommender, UserState
@@ -17,8 +20,8 @@ MODELS: dict[str, type[Recommender]] = {"als": ALS, "als-implicit": ImplicitALS,
 MODELS.update(BASELINES)
 
 
-def make_model(name: str, config: dict[str, Any] | None = None) -> Recommender:
-    """A new, unfitted model by name with a config dict.
+def make_model(name: str, config: dict[str, Any] | None = None, policy: RankingPolicy | None = None) -> Recommender:
+    """A new, unfitted model by name with a config dict and optionally its ranking policy.
 
     Raises
     ------
@@ -27,7 +30,35 @@ def make_model(name: str, config: dict[str, Any] | None = None) -> Recommender:
     """
     if name not in MODELS:
         raise DataValidationError(f"unknown model {name!r}; choose one of {sorted(MODELS)}")
-    return MODELS[name].from_config(config or {})
+    return MODELS[name].from_config(config or {}, policy)
 
 
-__all__ = ["ALS", "BayesConfig", "BayesianALS", "BiasTime", "TemporalALS", "TemporalConfig", "Hybrid", "HybridConfig", "ImplicitALS", "ImplicitConfig", "MODELS", "Predictions", "Recommender", "UserState", "make_model"]
+def config_and_policy(meta: dict[str, Any]) -> tuple[dict[str, Any], RankingPolicy]:
+    """The config and ranking policy of a ``model.json``, of either format.
+
+    Format 1 kept the policy inside the config: ``min_ratings`` at the top or in the ``explicit``
+    sub-config (``als-time``, ``bias-time``, ``als-bayes``), and for ``als`` a ``confidence_weight``
+    (None meant ranking by the predicted rating). Those keys are taken out of every level.
+    """
+    config = json.loads(json.dumps(meta.get("config") or {}))  # a deep copy
+    if meta.get("format_version", 2) >= 2:
+        return config, RankingPolicy.from_dict(meta["policy"])
+    policy_keys = ("min_ratings", "confidence_weight")
+    found = {k: config.pop(k) for k in policy_keys if k in config}
+    for sub in ("explicit", "implicit"):
+        inner = {k: config[sub].pop(k) for k in policy_keys if k in config.get(sub, {})}
+        if "min_ratings" in inner and "min_ratings" not in found and sub == "explicit" and meta["model"] != "hybrid":
+            found["min_ratings"] = inner["min_ratings"]
+    default = MODELS[meta["model"]].default_policy
+    changes: dict[str, Any] = {}
+    if "min_ratings" in found:
+        changes["min_ratings"] = found["min_ratings"]
+    if meta["model"] == "als":
+        weight = found.get("confidence_weight", default.confidence_weight)
+        changes["rank_by"] = RankBy.SCORE if weight is None else RankBy.CONFIDENCE
+        if weight is not None:
+            changes["confidence_weight"] = weight
+    return config, default.with_overrides(**changes)
+
+
+__all__ = ["ALS", "BayesConfig", "BayesianALS", "BiasTime", "TemporalALS", "TemporalConfig", "Hybrid", "HybridConfig", "ImplicitALS", "ImplicitConfig", "MODELS", "Predictions", "Recommender", "UserState", "config_and_policy", "make_model"]

@@ -19,12 +19,12 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from movierec.config import ALSConfig
+from movierec.config import ALSConfig, RankBy, RankingPolicy
 from movierec.data.dataset import Dataset
-from movierec.engines.aligned import aligned_copy, aligned_zeros
-from movierec.engines.local import solve_half_step, squared_error
-from movierec.engines.threads import kernel_threads
-from movierec.models.base import Recommender, UserState
+from movierec.kernels import csr_arrays, ridge_half_step
+from movierec.kernels.aligned import aligned_copy, aligned_zeros
+from movierec.kernels.als import squared_error
+from movierec.models.base import LinearScores, Recommender, UserState
 
 IterationCallback = Callable[[int, dict[str, float]], None]
 """Called after each sweep with (iteration starting at 1, {"iteration", "train_rmse", "seconds"}).
@@ -43,6 +43,9 @@ class ALS(Recommender):
         Hyperparameters; defaults documented in ``ALSConfig``.
     callback : IterationCallback, optional
         Progress hook called after each sweep.
+    policy : RankingPolicy, optional
+        Default ranking: the confidence score with η = 1.25 and a guard of 20 ratings (chosen on
+        validation splits of the training side: docs/decisions/0002-confidence-ranking.md).
 
     Attributes
     ----------
@@ -63,15 +66,18 @@ class ALS(Recommender):
 
     name: ClassVar[str] = "als"
     array_names: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
+    default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=20, rank_by=RankBy.CONFIDENCE, confidence_weight=1.25)
 
-    def __init__(self, config: ALSConfig | None = None, callback: IterationCallback | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self, config: ALSConfig | None = None, callback: IterationCallback | None = None, policy: RankingPolicy | None = None
+    ) -> None:
+        super().__init__(policy)
         self.config = config or ALSConfig()
         self.callback = callback
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ALS:
-        return cls(ALSConfig.from_dict(config))
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> ALS:
+        return cls(ALSConfig.from_dict(config), policy=policy)
 
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
@@ -83,13 +89,13 @@ class ALS(Recommender):
         scale = cfg.init_scale / np.sqrt(k)
         n_u, n_i = dataset.n_users, dataset.n_items
         # Users are solved first, so only the item side needs a start.
-        # Cache-line aligned: the kernels read partner rows whole (engines.aligned).
+        # Cache-line aligned: the kernels read partner rows whole (kernels.aligned).
         self.user_factors_ = aligned_zeros((n_u, k))
         self.item_factors_ = aligned_copy(rng.standard_normal((n_i, k)) * scale, np.float32)
         self.user_bias_ = np.zeros(n_u, dtype=np.float32)
         self.item_bias_ = np.zeros(n_i, dtype=np.float32)
         ui = _kernel_csr(self.user_items_)
-        iu = _kernel_csr(self.user_items_.T.tocsr())
+        iu = _kernel_csr(self.user_items_.T.tocsr())  # sorted: CSR→CSC→CSR transposes keep rows ascending
         self.history_ = []
         for it in range(1, cfg.n_iter + 1):
             t0 = time.perf_counter()
@@ -106,7 +112,7 @@ class ALS(Recommender):
             if self.callback:
                 self.callback(it, entry)
         last = self.history_[-1] if self.history_ else {}
-        self.fit_info_ = {"train_rmse": last.get("train_rmse"), "fit_seconds": sum(h["seconds"] for h in self.history_)}
+        self.fit_info_["train_rmse"] = last.get("train_rmse")
 
     @property
     def _cg_steps(self) -> int:
@@ -123,7 +129,7 @@ class ALS(Recommender):
         offset: np.ndarray | None = None,
         cg_steps: int = 0,
     ) -> None:
-        """One half-step through the kernel: exact unless ``cg_steps`` > 0 (fitting with ``solver="cg"``)."""
+        """One half-step through the kernel dispatcher: exact unless ``cg_steps`` > 0 (fitting with ``solver="cg"``)."""
         cfg = self.config
         if offset is None:
             offset = np.zeros(factors.shape[0], dtype=np.float32)
@@ -131,45 +137,28 @@ class ALS(Recommender):
             bad = ~(np.isfinite(bias) & np.isfinite(factors).all(axis=1))
             if bad.any():
                 factors[bad], bias[bad] = 0.0, 0.0
-        with kernel_threads(rows.shape[0]):  # BLAS single-threaded inside the kernel; tiny jobs on one thread
-            solve_half_step(
-                rows.indptr.astype(np.int64, copy=False), rows.indices.astype(np.int32, copy=False),
-                rows.data.astype(np.float32, copy=False),
-                other_factors, other_bias, offset, self.global_mean_, cfg.reg, cfg.bias_reg, factors, bias, cg_steps,
-            )  # fmt: skip
+        indptr, indices, data = (rows.indptr, rows.indices, rows.data) if isinstance(rows, _KernelCSR) else csr_arrays(rows)
+        ridge_half_step(indptr, indices, data, other_factors, other_bias, offset, self.global_mean_, cfg.reg, cfg.bias_reg,
+                        factors, bias, cg_steps)  # fmt: skip
 
     # ------------------------------------------------------------ scoring
-    def _fill_known(self, state: UserState) -> None:
-        state.bias = float(self.user_bias_[state.user_idx])
-        state.factors = self.user_factors_[state.user_idx]
+    def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {"bias": self.user_bias_[user_idx], "factors": self.user_factors_[user_idx]}
 
-    def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
-        """Exactly one user half-step for a single row (same kernel, same objective)."""
-        order = np.argsort(state.rated_idx)
-        row = sp.csr_matrix(
-            (state.rated_values[order], state.rated_idx[order].astype(np.int32), np.array([0, order.size])),
-            shape=(1, self.n_items),
-        )
-        factors = np.zeros((1, self.config.n_factors), dtype=np.float32)
+    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Exactly one user half-step for a single row (same kernel, same objective); zeros without ratings."""
+        row = sp.csr_matrix((values, items.astype(np.int32), np.array([0, items.size])), shape=(1, self.n_items))
+        factors = np.zeros((1, self.item_factors_.shape[1]), dtype=np.float32)
         bias = np.zeros(1, dtype=np.float32)
         self._half(row, self.item_factors_, self.item_bias_, factors, bias)
-        state.bias = float(bias[0])
-        state.factors = factors[0]
+        return {"bias": bias, "factors": factors}
 
-    def item_baseline(self) -> np.ndarray:
-        """μ + b_i of every item, shape (n_items,), float32 (cached per fit)."""
-        return self.cached("item_baseline", lambda: (np.float32(self.global_mean_) + self.item_bias_).astype(np.float32))
+    def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
+        """r̂ = p_u·q_i + (μ + b_i) + b_u for both targets (an explicit model ranks by its predicted rating)."""
+        t = states.terms
+        return LinearScores.of(t["factors"], self.item_factors_, np.float32(self.global_mean_) + self.item_bias_, t["bias"])
 
-    def _score(self, state: UserState) -> np.ndarray:
-        # float32 throughout, summed as p_u·q_i + ((μ + b_i) + b_u) (the batch kernels' order)
-        base = self.item_baseline()
-        if state.factors is None:
-            return base + np.float32(state.bias)
-        scores = self.item_factors_ @ state.factors.astype(np.float32, copy=False)
-        scores += base + np.float32(state.bias)
-        return scores
-
-    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
         ku, ki = u >= 0, i >= 0
         out = np.full(u.shape, self.global_mean_, dtype=np.float64)
         out[ku] += self.user_bias_[u[ku]]

@@ -1,59 +1,117 @@
-"""The ``Recommender`` protocol shared by ALS and every baseline.
+"""The model contract: what every recommender offers the ranking layer, the store and the engines.
 
-A fitted recommender knows: the users and films it was trained on (id maps),
-each film's training rating count, the films each known user rated, the
-catalogue, and the rating scale. It scores a user state against all items;
-ranking (exclusion, popularity guard, top-k) lives in ``movierec.ranking``.
+A fitted model knows the users and films it was trained on (id maps), each film's training rating
+count, the films each training user rated, the catalogue and the rating scale. Its public surface
+is small (compare ``benfred/implicit:implicit/recommender_base.py``):
+
+* ``fit(dataset)`` — learn from a ``Dataset``; a refit starts from nothing;
+* ``user_states(user_idx)`` / ``fold_in(movie_ids, ratings)`` — the state of a block of training
+  users, or of a new user solved from their ratings against the fixed item side (a block of one);
+* ``score_block(states, target)`` — scores of a block of users against every film, shape
+  (n_block, n_items): ``target="score"`` the model's ranking score, ``"rating"`` its predicted
+  rating. Most models also expose the same scores as a linear form (``linear_scores``), which
+  lets the ranking layer score and select in one pass without a block × films matrix;
+* ``predict(user_ids, movie_ids)`` — clipped rating predictions for pairs, cold starts flagged.
+
+Ranking (exclusion of rated films, the popularity guard, top-k, the confidence score) lives in
+``movierec.ranking``; how a model's lists are ranked by default is its ``RankingPolicy``.
+A new model subclasses ``Recommender`` and implements ``_fit``, ``_user_terms``,
+``_fold_in_terms``, ``_predict_idx`` and ``linear_scores`` (or ``score_block``); see
+docs/architecture.md.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
-from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from movierec.config import RankingPolicy
 from movierec.data.dataset import Dataset, RatingScale
 from movierec.data.idmap import IdMap
 from movierec.errors import DataValidationError, FitError, NotFittedError
 
-T = TypeVar("T")
+TARGETS = ("score", "rating")
+"""What ``score_block`` scores: the model's ranking score, or its predicted rating."""
 
 
 @dataclass
 class UserState:
-    """What a model knows about one user, known or folded in.
+    """The states of a block of users, as the model sees them (one user is a block of one).
 
     Attributes
     ----------
-    user_idx : int
-        Dense position of a training user, or -1 for a folded-in / anonymous user.
-    rated_idx : ndarray of shape (n_rated,), int64
-        Item positions the user has rated (excluded from recommendations).
-    rated_values : ndarray of shape (n_rated,), float32
-        The user's ratings of those items, in stars.
-    bias : float
-        The user's bias b_u in stars (0 for models without one).
-    factors : ndarray of shape (n_factors,), float32, or None
-        The user's latent factors p_u (None for models without factors).
-    extra : dict
-        Model-specific terms (e.g. temporal drift).
+    user_idx : ndarray of shape (n_block,), int64
+        Dense position of each training user; -1 for a folded-in or anonymous user.
+    rated : scipy.sparse.csr_matrix of shape (n_block, n_items), float32
+        Each user's ratings in stars (sorted indices): the films excluded from their lists.
+    terms : dict of str -> ndarray
+        The model's learned terms of each user, each of shape (n_block, ...) (e.g. ``"bias"``,
+        ``"factors"``); what ``score_block`` reads.
+    unknown_movie_ids : list
+        Fold-in only: rated films the model has no factors for (ignored in the solve).
     """
 
-    user_idx: int
-    rated_idx: np.ndarray
-    rated_values: np.ndarray
-    bias: float = 0.0
-    factors: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    user_idx: np.ndarray
+    rated: sp.csr_matrix
+    terms: dict[str, np.ndarray] = field(default_factory=dict)
+    unknown_movie_ids: list[Any] = field(default_factory=list)
+
+    @property
+    def n_block(self) -> int:
+        return int(self.user_idx.shape[0])
+
+    def rated_items(self, row: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Item positions (int64, ascending) and ratings (float32, stars) of one user of the block."""
+        s, e = self.rated.indptr[row], self.rated.indptr[row + 1]
+        return self.rated.indices[s:e].astype(np.int64), self.rated.data[s:e]
 
     @property
     def is_cold(self) -> bool:
-        """True when nothing personal is known (no ratings of known films)."""
-        return self.user_idx < 0 and self.rated_idx.size == 0
+        """True for a block of one user of whom nothing personal is known (not a training user, no ratings)."""
+        return self.n_block == 1 and self.user_idx[0] < 0 and self.rated.nnz == 0
+
+
+@dataclass(frozen=True)
+class LinearScores:
+    """Scores of a block as a linear form: s[u, i] = user_vectors[u] · item_vectors[i] + item_offset[i] + user_offset[u].
+
+    Attributes
+    ----------
+    user_vectors : ndarray of shape (n_block, d), float32, C-contiguous
+    item_vectors : ndarray of shape (n_items, d), float32, C-contiguous (the model's, shared by blocks)
+    item_offset : ndarray of shape (n_items,), float32
+    user_offset : ndarray of shape (n_block,), float32
+
+    ``d`` may be 0 (models without factors). Every evaluation of the form — ``dense``, ``at`` and the
+    ranking layer's fused kernel — adds the dot product to ``item_offset[i] + user_offset[u]``.
+    """
+
+    user_vectors: np.ndarray
+    item_vectors: np.ndarray
+    item_offset: np.ndarray
+    user_offset: np.ndarray
+
+    @staticmethod
+    def of(user_vectors: Any, item_vectors: Any, item_offset: Any, user_offset: Any) -> LinearScores:
+        """Build with every array converted to C-contiguous float32 (no copy when it already is)."""
+        f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+        return LinearScores(f32(user_vectors), f32(item_vectors), f32(item_offset), f32(user_offset))
+
+    def dense(self) -> np.ndarray:
+        """The block's scores, shape (n_block, n_items), float32."""
+        out = self.user_vectors @ self.item_vectors.T
+        out += self.item_offset[None, :] + self.user_offset[:, None]
+        return out
+
+    def at(self, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Scores of (block row, item) pairs, shape (n_pairs,), float32."""
+        dots = np.einsum("ij,ij->i", self.user_vectors[rows], self.item_vectors[items])
+        return (dots + (self.item_offset[items] + self.user_offset[rows])).astype(np.float32)
 
 
 @dataclass
@@ -77,10 +135,12 @@ class Predictions:
 
 
 class Recommender:
-    """Base class of every model: fitted state common to all, and the scoring protocol.
+    """Base class of every model: the fitted state common to all, and the scoring contract.
 
-    Subclasses implement ``_fit``, ``_score``, ``_fold_in`` and ``_predict_idx``
-    and list their learned arrays in ``array_names``.
+    Parameters
+    ----------
+    policy : RankingPolicy, optional
+        How lists are ranked by default (guard, rank_by, η); default the class's ``default_policy``.
 
     Attributes
     ----------
@@ -97,21 +157,30 @@ class Recommender:
     scale_ : RatingScale
         Rating scale predictions are clipped to.
     user_items_ : scipy.sparse.csr_matrix of shape (n_users, n_items), float32
-        Training ratings, rows = users.
+        Training ratings, rows = users, sorted indices. Never changed after ``fit``.
+    fit_id_ : str
+        A new value at every fit or load; derived indexes (``movierec.ranking.index``) key on it.
+    fit_info_ : dict
+        ``fit_seconds`` (the whole fit, every part), ``train_rmse`` where defined, model extras.
     """
 
     name: ClassVar[str] = "base"
     array_names: ClassVar[tuple[str, ...]] = ()
+    """Learned arrays saved with the model (float32 unless documented otherwise)."""
+    legacy_array_names: ClassVar[dict[str, str]] = {}
+    """Names of arrays in model folders of format 1 that are saved under another name now."""
     predicts_ratings: ClassVar[bool] = True
     """False for ranking-only models (their ``predict`` is the global mean)."""
+    default_policy: ClassVar[RankingPolicy] = RankingPolicy()
 
-    def __init__(self) -> None:
+    def __init__(self, policy: RankingPolicy | None = None) -> None:
+        self.policy = policy or self.default_policy
         self.fitted_ = False
         self.fit_info_: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ fit
     def fit(self, dataset: Dataset) -> Recommender:
-        """Fit the model on a dataset.
+        """Fit the model on a dataset; a refit forgets everything from a previous fit.
 
         Raises
         ------
@@ -126,54 +195,72 @@ class Recommender:
             raise DataValidationError(
                 f"{dataset.name or 'dataset'}: only {dataset.n_users} user; training needs ratings from at least 2 users"
             )
-        self.__dict__.pop("_derived", None)  # values derived from a previous fit
+        import time
+
+        self.fitted_ = False
+        self.fit_info_ = {}
+        t0 = time.perf_counter()
+        self._adopt_data(dataset)
+        self._fit(dataset)
+        self._finish_fit()
+        self.fit_info_["fit_seconds"] = time.perf_counter() - t0
+        return self
+
+    def _adopt_data(self, dataset: Dataset) -> None:
+        """Set the shared fitted state (id maps, rating matrix, counts) from the dataset."""
         u, i, r = dataset.arrays()
         self.users_ = dataset.users
         self.items_ = dataset.items
         self.movies_ = dataset.movies
         self.scale_ = dataset.scale
         self.global_mean_ = float(np.mean(r, dtype=np.float64))
-        self.user_items_ = sp.csr_matrix((r, (u, i)), shape=(dataset.n_users, dataset.n_items), dtype=np.float32)
-        self.user_items_.sort_indices()
+        ui = sp.csr_matrix((r, (u, i)), shape=(dataset.n_users, dataset.n_items), dtype=np.float32)
+        ui.sort_indices()
+        self.user_items_ = ui
         self.item_counts_ = np.bincount(i, minlength=dataset.n_items).astype(np.int64)  # rows are unique pairs
         self.data_fingerprint_ = dataset.fingerprint()
-        self._fit(dataset)
-        self.__dict__.pop("_derived", None)  # and any built during the fit (a callback that ranked)
+
+    def _share_data(self, owner: Recommender) -> None:
+        """Take the shared fitted state of ``owner`` by reference (a part of a composed model)."""
+        for name in ("users_", "items_", "movies_", "scale_", "global_mean_", "user_items_", "item_counts_", "data_fingerprint_"):
+            setattr(self, name, getattr(owner, name))
+
+    def _finish_fit(self) -> None:
+        """Mark fitted after ``_fit`` or a load: derive serving arrays, check finiteness, new ``fit_id_``."""
+        self._prepare()
         self.fitted_ = True
+        self.fit_id_ = uuid.uuid4().hex
         self.check_finite()
-        return self
 
     def _fit(self, dataset: Dataset) -> None:
         raise NotImplementedError
 
+    def _prepare(self) -> None:
+        """Compute arrays derived from the learned ones (not saved), after a fit or a load."""
+
     def check_finite(self) -> None:
-        """Raise ``FitError`` if any learned array holds NaN or inf (case C12)."""
-        for name in self.array_names:
-            arr = getattr(self, name)
+        """Raise ``FitError`` if any learned array holds NaN or inf (never saved or served)."""
+        for name, arr in self.arrays().items():
             if not np.all(np.isfinite(arr)):
                 bad = int(np.size(arr) - np.isfinite(arr).sum())
                 raise FitError(
-                    f"{self.name}: {bad} non-finite values in {name} after fitting; "
-                    "increase reg or lower n_factors"
+                    f"{self.name}: {bad} non-finite values in {name} after fitting; increase reg or lower n_factors"
                 )
 
-    def cached(self, key: Any, build: Callable[[], T]) -> T:
-        """A value derived from the fitted state (item baseline, catalogue records, ...), built once.
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The learned arrays to save, by name."""
+        return {name: getattr(self, name) for name in self.array_names}
 
-        ``fit`` clears these before and after ``_fit``, so a refitted model never serves values
-        of its previous fit or of half-trained arrays (a callback that ranks during the fit).
-        Fitted arrays must not be changed in place afterwards.
-        """
-        store = self.__dict__.setdefault("_derived", {})
-        if key not in store:
-            store[key] = build()
-        return store[key]
+    def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore the learned arrays saved by ``arrays`` (``KeyError`` if one is missing)."""
+        for name in self.array_names:
+            setattr(self, name, arrays[name])
 
     def _require_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load a saved model")
 
-    # ------------------------------------------------------------ protocol
+    # ------------------------------------------------------------ contract
     @property
     def n_users(self) -> int:
         return len(self.users_)
@@ -182,8 +269,22 @@ class Recommender:
     def n_items(self) -> int:
         return len(self.items_)
 
+    def user_states(self, user_idx: np.ndarray | list[int]) -> UserState:
+        """States of training users by dense position (a block).
+
+        Raises
+        ------
+        DataValidationError
+            If a position is outside 0 … n_users − 1.
+        """
+        self._require_fitted()
+        idx = np.asarray(user_idx, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_users):
+            raise DataValidationError(f"user positions must be in 0 … {self.n_users - 1}")
+        return UserState(idx, self.user_items_[idx], self._user_terms(idx))
+
     def user_state(self, user_id: Any) -> UserState:
-        """State of a training user by external id.
+        """The state of one training user by external id (a block of one).
 
         Raises
         ------
@@ -191,18 +292,7 @@ class Recommender:
             If the user was not in the training data.
         """
         self._require_fitted()
-        u = self.users_.index(user_id)
-        return self._known_state(u)
-
-    def _known_state(self, u: int) -> UserState:
-        row = self.user_items_
-        s, e = row.indptr[u], row.indptr[u + 1]
-        state = UserState(u, row.indices[s:e].astype(np.int64), row.data[s:e].copy())
-        self._fill_known(state)
-        return state
-
-    def _fill_known(self, state: UserState) -> None:
-        """Set the model's learned terms of a training user on ``state``."""
+        return self.user_states([self.users_.index(user_id)])
 
     def fold_in(
         self,
@@ -211,6 +301,9 @@ class Recommender:
         timestamps: list[int] | np.ndarray | None = None,
     ) -> UserState:
         """Solve a new user's terms from their ratings, items held fixed (no retraining).
+
+        The solve is the training half-step for one row: the same objective, the same kernel.
+        No ratings gives the cold state (the model's user with nothing known).
 
         Parameters
         ----------
@@ -221,62 +314,72 @@ class Recommender:
         Returns
         -------
         UserState
-            Films unknown to the model are ignored for the solve (they have no
-            factors) but reported in ``state.extra["unknown_movie_ids"]``.
+            A block of one. Films unknown to the model are ignored for the solve (they have no
+            factors) and listed in ``unknown_movie_ids``.
 
         Raises
         ------
         DataValidationError
-            If lengths differ, a rating is not finite or is outside the scale,
-            or a film is rated twice.
+            If lengths differ, a rating is not finite or is outside the scale, or a film is rated twice.
         """
         self._require_fitted()
         ids = list(movie_ids)
-        vals = np.asarray(ratings, dtype=np.float64)
+        vals = np.asarray(ratings, dtype=np.float64).reshape(-1)
         if len(ids) != len(vals):
             raise DataValidationError(f"fold_in: {len(ids)} movie ids but {len(vals)} ratings")
+        if timestamps is not None and len(timestamps) != len(ids):
+            raise DataValidationError(f"fold_in: {len(ids)} movie ids but {len(timestamps)} timestamps")
         if len(set(ids)) != len(ids):
             raise DataValidationError("fold_in: a film is rated more than once; send one rating per film")
         bad = ~np.isfinite(vals) | (vals < self.scale_.low) | (vals > self.scale_.high)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
-            raise DataValidationError(
-                f"fold_in: rating {float(vals[j])} for movie {ids[j]!r} is outside {self.scale_.describe()}"
-            )
+            raise DataValidationError(f"fold_in: rating {float(vals[j])} for movie {ids[j]!r} is outside {self.scale_.describe()}")
         pos = self.items_.positions(ids)
         known = pos >= 0
-        ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)[known]
-        state = UserState(-1, pos[known], vals[known].astype(np.float32))
-        state.extra["unknown_movie_ids"] = [m for m, k in zip(ids, known) if not k]
-        if state.rated_idx.size:
-            self._fold_in(state, ts)
-        return state
+        order = np.argsort(pos[known], kind="stable")
+        items = pos[known][order]
+        values = vals[known][order].astype(np.float32)
+        ts = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)[known][order]
+        rated = sp.csr_matrix((values, items.astype(np.int32), np.array([0, items.size])), shape=(1, self.n_items))
+        terms = self._fold_in_terms(items, values, ts)
+        unknown = [m for m, k in zip(ids, known, strict=True) if not k]
+        return UserState(np.array([-1], dtype=np.int64), rated, terms, unknown)
 
-    def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
-        """Fill ``state`` from its rated_idx / rated_values (subclass hook)."""
+    def cold_state(self) -> UserState:
+        """The state of a user of whom nothing is known (``fold_in`` of no ratings)."""
+        return self.fold_in([], [])
 
-    def score(self, state: UserState) -> np.ndarray:
-        """Raw ranking score of every item for a user.
+    def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
+        """The learned terms of training users (subclass hook; none by default)."""
+        return {}
 
-        Returns
-        -------
-        ndarray of shape (n_items,), float32
-            Higher is better. For rating models this is the unclipped
-            predicted rating; ranking never clips (case C14).
+    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+        """A new user's terms solved from ratings of known items (sorted positions; may be empty), each (1, ...)."""
+        return {}
+
+    def linear_scores(self, states: UserState, target: str = "score") -> LinearScores | None:
+        """The block's scores as a linear form (``LinearScores``), or None for models that have none.
+
+        ``target`` is "score" (the ranking score) or "rating" (the unclipped predicted rating). Ranking-only
+        models score "rating" as "score".
+        """
+        return None
+
+    def score_block(self, states: UserState, target: str = "score") -> np.ndarray:
+        """Scores of a block of users against every film, shape (n_block, n_items), float32, unclipped.
+
+        Raises
+        ------
+        DataValidationError
+            If ``target`` is not one of ``TARGETS``.
         """
         self._require_fitted()
-        return self._score(state)
-
-    def _score(self, state: UserState) -> np.ndarray:
-        raise NotImplementedError
-
-    def rating_scores(self, state: UserState) -> np.ndarray:
-        """Predicted rating (unclipped) of every item, shape (n_items,), float32.
-
-        Equal to ``score`` for rating models; models that rank by something
-        else (``hybrid``) override it with their rating component.
-        """
-        return self.score(state)
+        _check_target(target)
+        form = self.linear_scores(states, target)
+        if form is None:
+            raise NotImplementedError(f"{type(self).__name__} implements neither linear_scores nor score_block")
+        return form.dense()
 
     def predict(
         self,
@@ -286,15 +389,15 @@ class Recommender:
     ) -> Predictions:
         """Predicted ratings for (user, movie) pairs given as external ids.
 
-        Unknown users or films get the documented cold-start fallback and are
-        flagged (case C15); the result never holds NaN.
+        Unknown users or films get the documented cold-start fallback and are flagged; the result
+        never holds NaN.
 
         Parameters
         ----------
         user_ids, movie_ids : sequences of external ids, length n_pairs
         timestamps : sequence of int, optional
-            UTC epoch seconds of each pair, used by time-aware models
-            (default: the end of the training data, "now").
+            UTC epoch seconds of each pair, used by time-aware models (default: the end of the
+            training data, "now").
 
         Raises
         ------
@@ -313,43 +416,33 @@ class Recommender:
         rating = np.clip(raw, self.scale_.low, self.scale_.high).astype(np.float32)
         return Predictions(rating, raw, (u < 0) | (i < 0))
 
-    def predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray, timestamps: np.ndarray | None = None) -> np.ndarray:
-        """Raw predictions for dense positions; -1 marks an unknown user or item.
-
-        Returns
-        -------
-        ndarray of shape (n_pairs,), float32, finite
-        """
+    def predict_idx(self, user_idx: np.ndarray, item_idx: np.ndarray, timestamps: Any = None) -> np.ndarray:
+        """Raw predictions for dense positions (-1 marks an unknown user or item), shape (n_pairs,), float32, finite."""
         self._require_fitted()
         u = np.asarray(user_idx, dtype=np.int64)
         i = np.asarray(item_idx, dtype=np.int64)
         t = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
-        out = self._predict_at(u, i, t)
-        return np.nan_to_num(out.astype(np.float32), nan=self.global_mean_)
+        out = self._predict_idx(u, i, t)
+        return np.nan_to_num(np.asarray(out, dtype=np.float32), nan=self.global_mean_)
 
-    def _predict_at(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
-        """Raw predictions at times ``t``; models without time effects ignore ``t``."""
-        return self._predict_idx(u, i)
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
+        """Raw predictions at times ``t`` (None = now); models without time effects ignore ``t``."""
+        return np.full(u.shape, self.global_mean_, dtype=np.float64)
 
-    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
+    # ------------------------------------------------------------ config
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Recommender:
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> Recommender:
         """A new, unfitted model from a config dict (as written by ``config_dict``)."""
         if config:
             raise DataValidationError(f"{cls.name} takes no parameters, got {sorted(config)}")
-        return cls()
+        return cls(policy=policy)
 
     def config_dict(self) -> dict[str, Any]:
-        """Hyperparameters as a JSON-ready dict."""
+        """Hyperparameters as a JSON-ready dict (the ranking policy is separate: ``policy``)."""
         return {}
 
     def item_table(self) -> pl.DataFrame:
-        """Per-item frame: item_idx, movie_id, n_ratings, joined with the catalogue; row i is item position i.
-
-        Callers index its columns by item position (``describe``, explanations, genre masks).
-        """
+        """Per-item frame: item_idx, movie_id, n_ratings, joined with the catalogue; row i is item position i."""
         self._require_fitted()
         base = pl.DataFrame(
             {"item_idx": np.arange(self.n_items, dtype=np.int32), "movie_id": self.items_.ids, "n_ratings": self.item_counts_}
@@ -358,4 +451,17 @@ class Recommender:
         return base.join(self.movies_, on="movie_id", how="left").sort("item_idx")
 
 
-__all__ = ["Recommender", "UserState", "Predictions", "RatingScale", "IdMap"]
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise DataValidationError(f"target must be one of {', '.join(TARGETS)}; got {target!r}")
+
+
+def block_terms(n: int, **terms: np.ndarray) -> dict[str, np.ndarray]:
+    """Terms of a block of ``n`` users with their leading axis checked (a helper for ``_user_terms``)."""
+    for name, arr in terms.items():
+        if arr.shape[0] != n:
+            raise ValueError(f"term {name} has {arr.shape[0]} rows for a block of {n}")
+    return terms
+
+
+__all__ = ["LinearScores", "Predictions", "RatingScale", "Recommender", "TARGETS", "UserState", "IdMap"]

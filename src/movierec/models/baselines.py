@@ -19,7 +19,8 @@ import numpy as np
 
 from movierec.data.dataset import Dataset
 from movierec.errors import DataValidationError
-from movierec.models.base import Recommender, UserState
+from movierec.config import RankingPolicy
+from movierec.models.base import LinearScores, Recommender, UserState
 
 
 def _check_keys(name: str, config: dict[str, Any], allowed: dict[str, Any]) -> dict[str, Any]:
@@ -46,11 +47,10 @@ class GlobalMean(Recommender):
     def _fit(self, dataset: Dataset) -> None:
         self.fit_info_ = {"global_mean": self.global_mean_}
 
-    def _score(self, state: UserState) -> np.ndarray:
-        return np.full(self.n_items, self.global_mean_, dtype=np.float32)
-
-    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        return np.full(u.shape, self.global_mean_, dtype=np.float64)
+    def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
+        n = states.n_block
+        mu = np.full(self.n_items, self.global_mean_)
+        return LinearScores.of(np.zeros((n, 0)), np.zeros((self.n_items, 0)), mu, np.zeros(n))
 
 
 class Bias(Recommender):
@@ -92,8 +92,8 @@ class Bias(Recommender):
     array_names: ClassVar[tuple[str, ...]] = ("user_bias_", "item_bias_")
     defaults: ClassVar[dict[str, Any]] = {"item_damping": 25.0, "user_damping": 10.0}
 
-    def __init__(self, item_damping: float = 25.0, user_damping: float = 10.0) -> None:
-        super().__init__()
+    def __init__(self, item_damping: float = 25.0, user_damping: float = 10.0, policy: RankingPolicy | None = None) -> None:
+        super().__init__(policy)
         if not (item_damping >= 0 and user_damping >= 0):
             raise DataValidationError(
                 f"bias: dampings must be >= 0, got item_damping={item_damping!r}, user_damping={user_damping!r}"
@@ -102,8 +102,8 @@ class Bias(Recommender):
         self.user_damping = float(user_damping)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Bias:
-        return cls(**_check_keys(cls.name, config, cls.defaults))
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> Bias:
+        return cls(**_check_keys(cls.name, config, cls.defaults), policy=policy)
 
     def config_dict(self) -> dict[str, Any]:
         return {"item_damping": self.item_damping, "user_damping": self.user_damping}
@@ -118,17 +118,18 @@ class Bias(Recommender):
         self.user_bias_ = (np.bincount(ui.row, res, self.n_users) / (self.user_damping + n_u)).astype(np.float32)
         self.fit_info_ = {"global_mean": self.global_mean_}
 
-    def _fill_known(self, state: UserState) -> None:
-        state.bias = float(self.user_bias_[state.user_idx])
+    def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {"bias": self.user_bias_[user_idx]}
 
-    def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
-        res = state.rated_values.astype(np.float64) - self.global_mean_ - self.item_bias_[state.rated_idx]
-        state.bias = float(res.sum() / (self.user_damping + res.size))
+    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+        res = values.astype(np.float64) - self.global_mean_ - self.item_bias_[items]
+        return {"bias": np.array([res.sum() / (self.user_damping + res.size)], dtype=np.float32)}
 
-    def _score(self, state: UserState) -> np.ndarray:
-        return (self.global_mean_ + state.bias + self.item_bias_).astype(np.float32)
+    def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
+        n = states.n_block
+        return LinearScores.of(np.zeros((n, 0)), np.zeros((self.n_items, 0)), self.global_mean_ + self.item_bias_, states.terms["bias"])
 
-    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
         out = np.full(u.shape, self.global_mean_, dtype=np.float64)
         out[u >= 0] += self.user_bias_[u[u >= 0]]
         out[i >= 0] += self.item_bias_[i[i >= 0]]
@@ -149,11 +150,9 @@ class MostPopular(Recommender):
     def _fit(self, dataset: Dataset) -> None:
         self.fit_info_ = {}
 
-    def _score(self, state: UserState) -> np.ndarray:
-        return self.item_counts_.astype(np.float32)
-
-    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        return np.full(u.shape, self.global_mean_, dtype=np.float64)
+    def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
+        n = states.n_block
+        return LinearScores.of(np.zeros((n, 0)), np.zeros((self.n_items, 0)), self.item_counts_, np.zeros(n))
 
 
 class Random(Recommender):
@@ -174,13 +173,13 @@ class Random(Recommender):
 
     name: ClassVar[str] = "random"
 
-    def __init__(self, random_state: int = 42) -> None:
-        super().__init__()
+    def __init__(self, random_state: int = 42, policy: RankingPolicy | None = None) -> None:
+        super().__init__(policy)
         self.random_state = int(random_state)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Random:
-        return cls(**_check_keys(cls.name, config, {"random_state": 42}))
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> Random:
+        return cls(**_check_keys(cls.name, config, {"random_state": 42}), policy=policy)
 
     def config_dict(self) -> dict[str, Any]:
         return {"random_state": self.random_state}
@@ -192,14 +191,14 @@ class Random(Recommender):
         data = self.user_items_.data
         return float(np.std(data, dtype=np.float64)) if data.size else 0.0
 
-    def _score(self, state: UserState) -> np.ndarray:
-        if state.user_idx >= 0:
-            key = [self.random_state, state.user_idx]
-        else:
-            key = [self.random_state, 2**31, *np.sort(state.rated_idx).tolist()]
-        return np.random.default_rng(key).random(self.n_items, dtype=np.float32)
+    def score_block(self, states: UserState, target: str = "score") -> np.ndarray:
+        out = np.empty((states.n_block, self.n_items), dtype=np.float32)
+        for row, u in enumerate(states.user_idx.tolist()):
+            key = [self.random_state, u] if u >= 0 else [self.random_state, 2**31, *states.rated_items(row)[0].tolist()]
+            out[row] = np.random.default_rng(key).random(self.n_items, dtype=np.float32)
+        return out
 
-    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
         # One generator per call keyed by the pairs: the same pairs give the same draws.
         h = (u.astype(np.uint64) * np.uint64(1_000_003) + i.astype(np.uint64)) % np.uint64(2**63)
         key = [self.random_state, int(np.bitwise_xor.reduce(h)) if h.size else 0, int(h.size)]

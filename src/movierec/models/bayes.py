@@ -10,7 +10,7 @@ factorization machines):
 Each sweep draws τ, then (λ_U, m_U) and every user row, then (λ_I, m_I) and
 every item row, each from its exact conditional. A row's conditional has the
 normal equations of an ALS half-step, A = Σ z zᵀ + λ/τ, w̄ = A⁻¹(Σ t z + λ∘m/τ),
-and the draw is w̄ + τ^(-1/2) L⁻ᵀ ε (``movierec.engines.gibbs``). The chain
+and the draw is w̄ + τ^(-1/2) L⁻ᵀ ε (``movierec.kernels.gibbs``). The chain
 starts from a few ALS-WR sweeps (``explicit``), discards ``n_burn`` sweeps,
 and averages the predictions of the next ``n_samples``:
 
@@ -47,14 +47,12 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from movierec.config import ALSConfig, config_from_dict
+from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.engines.gibbs import gibbs_half_step
-from movierec.engines.local import squared_error
-from movierec.engines.threads import kernel_threads
 from movierec.errors import DataValidationError
+from movierec.kernels import csr_arrays, gibbs_half_step
+from movierec.kernels.als import squared_error
 from movierec.models.als import ALS
-from movierec.models.base import UserState
 
 
 @dataclass(frozen=True)
@@ -188,13 +186,15 @@ class BayesianALS(ALS):
         "user_factors_", "item_factors_", "user_bias_", "item_bias_", "sample_item_bias_", "sample_user_prior_",
     )  # fmt: skip
 
-    def __init__(self, config: BayesConfig | None = None) -> None:
+    default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=20)
+
+    def __init__(self, config: BayesConfig | None = None, policy: RankingPolicy | None = None) -> None:
         self.bayes_config = config or BayesConfig()
-        super().__init__(self.bayes_config.explicit)
+        super().__init__(self.bayes_config.explicit, policy=policy)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> BayesianALS:
-        return cls(BayesConfig.from_dict(config))
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> BayesianALS:
+        return cls(BayesConfig.from_dict(config), policy=policy)
 
     def config_dict(self) -> dict[str, Any]:
         return self.bayes_config.to_dict()
@@ -259,36 +259,35 @@ class BayesianALS(ALS):
             indptr, ui.indices, ui.data, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_,
             self.global_mean_,
         )  # fmt: skip
-        self.fit_info_ = {
-            "train_rmse": float(np.sqrt(pred_sse / max(ui.nnz, 1))),
-            "fit_seconds": sum(h["seconds"] for h in self.history_),
-            "sigma_mean": float(np.mean([h["sigma"] for h in self.history_[n0 + bc.n_burn :]])),
-        }
+        self.fit_info_["train_rmse"] = float(np.sqrt(pred_sse / max(ui.nnz, 1)))
+        self.fit_info_["sigma_mean"] = float(np.mean([h["sigma"] for h in self.history_[n0 + bc.n_burn :]]))
 
     def _draw(
         self, rows: sp.csr_matrix, other_f: np.ndarray, other_b: np.ndarray, weight: np.ndarray, mean: np.ndarray,
         noise: np.ndarray, sigma: float, factors: np.ndarray, bias: np.ndarray,
     ) -> None:  # fmt: skip
         """One Gibbs half-step over ``rows`` (``gibbs_half_step``), BLAS single-threaded inside."""
-        with kernel_threads(rows.shape[0]):
-            gibbs_half_step(
-                rows.indptr.astype(np.int64, copy=False), rows.indices.astype(np.int32, copy=False),
-                rows.data.astype(np.float32, copy=False), other_f, other_b, self.global_mean_, weight, mean, noise,
-                sigma, factors, bias,
-            )  # fmt: skip
+        indptr, indices, data = csr_arrays(rows)
+        gibbs_half_step(indptr, indices, data, other_f, other_b, self.global_mean_, weight, mean, noise, sigma, factors, bias)
 
     # ------------------------------------------------------------ scoring
-    def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
-        """Per sample, the user's conditional posterior mean; then the average over samples."""
+    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+        """Per sample, the user's conditional posterior mean; then the average over samples.
+
+        Without ratings: zeros, so a cold user gets μ + b_i, the fallback of ``predict``.
+        """
         S, k = self.sample_item_bias_.shape[0], self.config.n_factors
-        idx = state.rated_idx
+        if items.size == 0:
+            return {"bias": np.zeros(1, np.float32), "factors": np.zeros((1, S * k), np.float32)}
+        idx = items
         Y = self.item_factors_[idx].astype(np.float64).reshape(idx.size, S, k) * np.sqrt(S)  # (n, S, k)
         Z = np.concatenate([np.ones((idx.size, S, 1)), Y], axis=2).transpose(1, 0, 2)  # (S, n, k+1)
         # targets per sample, shape (S, n)
-        t = state.rated_values.astype(np.float64)[None, :] - self.global_mean_ - self.sample_item_bias_[:, idx]
+        t = values.astype(np.float64)[None, :] - self.global_mean_ - self.sample_item_bias_[:, idx]
         w, m = self.sample_user_prior_[:, 0], self.sample_user_prior_[:, 1]
         A = np.einsum("snd,sne->sde", Z, Z) + w[:, :, None] * np.eye(k + 1)
         rhs = np.einsum("snd,sn->sd", Z, t) + w * m
         x = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]  # (S, k+1)
-        state.bias = float(x[:, 0].mean())
-        state.factors = (x[:, 1:] / np.sqrt(S)).reshape(S * k).astype(np.float32)
+        bias = np.array([x[:, 0].mean()], dtype=np.float32)
+        factors = (x[:, 1:] / np.sqrt(S)).reshape(1, S * k).astype(np.float32)
+        return {"bias": bias, "factors": factors}

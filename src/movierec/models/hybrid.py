@@ -39,12 +39,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from movierec.config import ALSConfig, config_from_dict
+from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
 from movierec.errors import DataValidationError
 from movierec.models.als import ALS
-from movierec.models.base import UserState
-from movierec.models.implicit import ImplicitConfig, fit_implicit, fold_in_implicit, gram_matrix
+from movierec.models.base import LinearScores, Recommender, UserState
+from movierec.models.implicit import ImplicitALS, ImplicitConfig
 
 
 @dataclass(frozen=True)
@@ -54,23 +54,18 @@ class HybridConfig:
     Attributes
     ----------
     explicit : ALSConfig
-        The rating model (its ``min_ratings`` is ignored; see below).
+        The rating model.
     implicit : ImplicitConfig
-        The choice model (its ``min_ratings`` is ignored).
+        The choice model.
     rating_weight : float, default 0.3
         Weight of the shrunk rating deviation against the implicit score.
     shrinkage : float, default 10.0
         Prior count of the confidence weight w_i = n_i / (n_i + shrinkage).
     popularity_debias : float, default 0.2
         γ in [0, 1]: share of the average user's preference subtracted.
-    min_ratings : int, default 5
-        Hard popularity guard of recommendations (inclusive).
 
-    The defaults were selected by ``benchmarks/hybrid_selection.py`` on
-    validation splits carved from the *training* side only (ml-100k
-    stratified, ml-latest-small last-5), by summed relative NDCG@10, among
-    settings that keep the demo profile's list on taste; the grid and the
-    numbers are in benchmarks/README.md.
+    The defaults were selected on validation splits carved from the *training* side only
+    (docs/decisions/0003-default-model.md).
     """
 
     explicit: ALSConfig = ALSConfig()
@@ -78,15 +73,12 @@ class HybridConfig:
     rating_weight: float = 0.3
     shrinkage: float = 10.0
     popularity_debias: float = 0.2
-    min_ratings: int = 5
 
     def __post_init__(self) -> None:
         if not self.rating_weight >= 0 or not self.shrinkage >= 0:
             raise DataValidationError(f"rating_weight and shrinkage must be >= 0, got {self.rating_weight}, {self.shrinkage}")
         if not 0 <= self.popularity_debias <= 1:
             raise DataValidationError(f"popularity_debias must be in [0, 1], got {self.popularity_debias}")
-        if not isinstance(self.min_ratings, int) or self.min_ratings < 0:
-            raise DataValidationError(f"min_ratings must be an integer >= 0, got {self.min_ratings!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,69 +89,124 @@ class HybridConfig:
         return config_from_dict(cls, values, {"explicit": ALSConfig, "implicit": ImplicitConfig})
 
 
-class Hybrid(ALS):
-    """Hybrid ranking over explicit ALS and implicit ALS ("hybrid"; the default model).
+class Hybrid(Recommender):
+    """Hybrid ranking over an explicit ALS part and an implicit ALS part ("hybrid"; the default model).
+
+    Built by composition: ``explicit`` (an ``ALS``) and ``implicit`` (an ``ImplicitALS``) are fitted
+    on the same data and keep their own state; this class only combines their scores. Either part
+    may be given ready to fit by another engine (``movierec.spark`` passes Spark-trained parts).
+
+    Parameters
+    ----------
+    config : HybridConfig, optional
+    policy : RankingPolicy, optional
+        Default: rank by the hybrid score, guard 5 ratings.
+    explicit, implicit : unfitted ALS / ImplicitALS, optional
+        The parts; default ``ALS(config.explicit)`` and ``ImplicitALS(config.implicit)``.
 
     Attributes
     ----------
-    user_factors_, item_factors_, user_bias_, item_bias_ : as in ``ALS``
-    imp_user_factors_ : ndarray of shape (n_users, n_factors_implicit), float32
-    imp_item_factors_ : ndarray of shape (n_items, n_factors_implicit), float32
-    imp_mean_user_ : ndarray of shape (n_factors_implicit,), float32
+    explicit : ALS
+    implicit : ImplicitALS
+    mean_implicit_ : ndarray of shape (n_factors_implicit,), float32
         x̄, the mean training user's implicit factor.
     """
 
     name: ClassVar[str] = "hybrid"
-    array_names: ClassVar[tuple[str, ...]] = ALS.array_names + ("imp_user_factors_", "imp_item_factors_", "imp_mean_user_")
+    array_names: ClassVar[tuple[str, ...]] = ("mean_implicit_",)
+    parts: ClassVar[tuple[str, ...]] = ("explicit", "implicit")
+    legacy_array_names: ClassVar[dict[str, str]] = {
+        "user_factors_": "explicit.user_factors_", "item_factors_": "explicit.item_factors_",
+        "user_bias_": "explicit.user_bias_", "item_bias_": "explicit.item_bias_",
+        "imp_user_factors_": "implicit.user_factors_", "imp_item_factors_": "implicit.item_factors_",
+        "imp_mean_user_": "mean_implicit_",
+    }  # fmt: skip
+    default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=5)
 
-    def __init__(self, config: HybridConfig | None = None, callback: Any = None) -> None:
-        self.hybrid_config = config or HybridConfig()
-        super().__init__(self.hybrid_config.explicit, callback)
+    def __init__(
+        self,
+        config: HybridConfig | None = None,
+        policy: RankingPolicy | None = None,
+        *,
+        explicit: ALS | None = None,
+        implicit: ImplicitALS | None = None,
+        callback: Any = None,
+    ) -> None:
+        super().__init__(policy)
+        self.config = config or HybridConfig()
+        self.explicit = explicit or ALS(self.config.explicit, callback)
+        self.implicit = implicit or ImplicitALS(self.config.implicit)
+
+    @property
+    def callback(self) -> Any:
+        """Progress hook of the explicit part (called after each of its sweeps)."""
+        return self.explicit.callback
+
+    @callback.setter
+    def callback(self, value: Any) -> None:
+        self.explicit.callback = value
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Hybrid:
-        return cls(HybridConfig.from_dict(config))
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> Hybrid:
+        return cls(HybridConfig.from_dict(config), policy)
 
     def config_dict(self) -> dict[str, Any]:
-        return self.hybrid_config.to_dict()
+        return self.config.to_dict()
 
     def _fit(self, dataset: Dataset) -> None:
-        super()._fit(dataset)
-        self.imp_user_factors_, self.imp_item_factors_ = fit_implicit(
-            self.user_items_, self.scale_.high, self.hybrid_config.implicit
+        for name in self.parts:
+            part: Recommender = getattr(self, name)
+            part._share_data(self)
+            part._fit(dataset)
+            part._finish_fit()
+        self.mean_implicit_ = self.implicit.user_factors_.mean(axis=0).astype(np.float32)
+        self.fit_info_["train_rmse"] = self.explicit.fit_info_.get("train_rmse")
+        self.history_ = getattr(self.explicit, "history_", [])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = super().arrays()
+        for name in self.parts:
+            out.update({f"{name}.{k}": v for k, v in getattr(self, name).arrays().items()})
+        return out
+
+    def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        super().set_arrays(arrays)
+        for name in self.parts:
+            part: Recommender = getattr(self, name)
+            part._share_data(self)
+            part.set_arrays({k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{name}.")})
+            part._finish_fit()
+
+    def _prepare(self) -> None:
+        cfg = self.config
+        n = self.item_counts_.astype(np.float32)
+        confidence = n / (n + np.float32(cfg.shrinkage))  # w_i
+        weight = np.float32(cfg.rating_weight / max(self.scale_.high - self.scale_.low, 1e-6)) * confidence
+        # s = (x_u − γ x̄)·y_i + c·w_i·(b_i + p_u·q_i) = [x_u − γ x̄, p_u] · [y_i, c·w_i·q_i] + c·w_i·b_i
+        self._item_vectors = np.ascontiguousarray(
+            np.column_stack([self.implicit.item_factors_, weight[:, None] * self.explicit.item_factors_]), dtype=np.float32
         )
-        self.imp_mean_user_ = self.imp_user_factors_.mean(axis=0).astype(np.float32)
+        self._item_offset = (weight * self.explicit.item_bias_).astype(np.float32)
 
-    def _fill_known(self, state: UserState) -> None:
-        super()._fill_known(state)
-        state.extra["implicit"] = self.imp_user_factors_[state.user_idx]
+    def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
+        terms = self.explicit._user_terms(user_idx)
+        terms["implicit"] = self.implicit.user_factors_[user_idx]
+        return terms
 
-    def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
-        super()._fold_in(state, timestamps)
-        gram = self.cached("implicit_gram", lambda: gram_matrix(self.imp_item_factors_))
-        state.extra["implicit"] = fold_in_implicit(
-            self.imp_item_factors_, state.rated_idx, state.rated_values, self.scale_.high, self.hybrid_config.implicit, gram
-        )
+    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+        terms = self.explicit._fold_in_terms(items, values, timestamps)
+        implicit = self.implicit._fold_in_terms(items, values, timestamps)
+        terms["implicit"] = implicit.get("factors", self.mean_implicit_[None, :])  # no ratings: the average user
+        return terms
 
-    def confidence_(self) -> np.ndarray:
-        """w_i = n_i / (n_i + shrinkage), shape (n_items,), float32."""
-        def build() -> np.ndarray:
-            n = self.item_counts_.astype(np.float32)
-            return n / (n + np.float32(self.hybrid_config.shrinkage))
+    def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
+        """``target="score"``: the hybrid score (module docstring); ``"rating"``: the explicit part's predicted rating."""
+        if target == "rating":
+            return self.explicit.linear_scores(states, "rating")
+        t = states.terms
+        debiased = t["implicit"] - np.float32(self.config.popularity_debias) * self.mean_implicit_
+        users = np.column_stack([debiased, t["factors"]])
+        return LinearScores.of(users, self._item_vectors, self._item_offset, np.zeros(states.n_block, np.float32))
 
-        return self.cached("confidence", build)
-
-    def _score(self, state: UserState) -> np.ndarray:
-        """Hybrid ranking score; a cold-start user is the average user (x_u = x̄, p_u = 0)."""
-        cfg = self.hybrid_config
-        implicit = state.extra.get("implicit", self.imp_mean_user_)
-        choice = self.imp_item_factors_ @ (implicit - np.float32(cfg.popularity_debias) * self.imp_mean_user_)
-        deviation = self.item_bias_ + (self.item_factors_ @ state.factors if state.factors is not None else 0.0)
-        span = max(self.scale_.high - self.scale_.low, 1e-6)
-        weight = np.float32(cfg.rating_weight / span)
-        return (choice + weight * self.confidence_() * deviation).astype(np.float32)
-
-    def rating_scores(self, state: UserState) -> np.ndarray:
-        """The explicit model's predicted ratings (unclipped) of every item."""
-        self._require_fitted()
-        return ALS._score(self, state)
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
+        return self.explicit._predict_idx(u, i, t)

@@ -24,12 +24,12 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from movierec.config import config_from_dict
+from movierec.config import RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.engines.aligned import aligned_copy, aligned_zeros
-from movierec.engines.implicit import solve_implicit_half_step
 from movierec.errors import DataValidationError
-from movierec.models.base import Recommender, UserState
+from movierec.kernels import csr_arrays, implicit_half_step
+from movierec.kernels.aligned import aligned_copy, aligned_zeros
+from movierec.models.base import LinearScores, Recommender, UserState
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,16 @@ class ImplicitConfig:
     init_scale : float, default 0.1
         Standard deviation of the initial factors, divided by sqrt(n_factors).
     random_state : int, default 42
-    min_ratings : int, default 0
-        Default hard popularity guard of recommendations (inclusive).
     negative_below : float or None, default None
         Ratings strictly below this many stars are negative evidence
         (preference 0); None makes every rating a positive event.
+    solver : {"cholesky", "cg"}, default "cg"
+        How each row's system is solved while fitting: "cholesky" exactly, "cg" by ``cg_steps``
+        conjugate-gradient steps warm-started from the previous sweep (Takács et al. 2011; the
+        ``implicit`` library's default), k² + 4·n·k per step instead of n·k² + k³/3. Fold-in is
+        always exact. Measured: docs/decisions/0004-implicit-cg.md.
+    cg_steps : int, default 3
+        Conjugate-gradient steps per row and half-step with ``solver="cg"``.
     """
 
     n_factors: int = 64
@@ -64,8 +69,9 @@ class ImplicitConfig:
     alpha: float = 3.0
     init_scale: float = 0.1
     random_state: int = 42
-    min_ratings: int = 0
     negative_below: float | None = None
+    solver: str = "cg"
+    cg_steps: int = 3
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_factors, int) or self.n_factors < 1:
@@ -74,6 +80,10 @@ class ImplicitConfig:
             raise DataValidationError(f"n_iter must be an integer >= 1, got {self.n_iter!r}")
         if not self.reg > 0 or not self.alpha >= 0 or not self.init_scale > 0:
             raise DataValidationError(f"need reg > 0, alpha >= 0, init_scale > 0; got {self}")
+        if self.solver not in ("cholesky", "cg"):
+            raise DataValidationError(f"solver must be cholesky or cg, got {self.solver!r}")
+        if isinstance(self.cg_steps, bool) or not isinstance(self.cg_steps, int) or self.cg_steps < 1:
+            raise DataValidationError(f"cg_steps must be an integer >= 1, got {self.cg_steps!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,11 +117,12 @@ def fit_implicit(
     conf_iu, pref_iu = conf_ui.T.tocsr(), pref_ui.T.tocsr()
     conf_iu.sort_indices()
     pref_iu.sort_indices()
-    X = aligned_zeros((n_u, k))  # cache-line aligned rows (engines.aligned)
-    Y = aligned_copy(rng.standard_normal((n_i, k)) * (cfg.init_scale / np.sqrt(k)), np.float32)
+    X = aligned_zeros((n_u, k))  # cache-line aligned rows (kernels.aligned)
+    Y = aligned_copy(rng.standard_normal((n_i, k)).astype(np.float32) * np.float32(cfg.init_scale / np.sqrt(k)), np.float32)
+    steps = cfg.cg_steps if cfg.solver == "cg" else 0
     for _ in range(cfg.n_iter):
-        _half(conf_ui, pref_ui, Y, cfg.reg, X)
-        _half(conf_iu, pref_iu, X, cfg.reg, Y)
+        _half(conf_ui, pref_ui, Y, cfg.reg, X, cg_steps=steps)
+        _half(conf_iu, pref_iu, X, cfg.reg, Y, cg_steps=steps)
     return X, Y
 
 
@@ -176,14 +187,13 @@ def gram_matrix(factors: np.ndarray) -> np.ndarray:
 
 
 def _half(
-    conf: sp.csr_matrix, pref: sp.csr_matrix, other: np.ndarray, reg: float, out: np.ndarray, gram: np.ndarray | None = None
-) -> None:
+    conf: sp.csr_matrix, pref: sp.csr_matrix, other: np.ndarray, reg: float, out: np.ndarray,
+    gram: np.ndarray | None = None, cg_steps: int = 0,
+) -> None:  # fmt: skip
     if gram is None:
         gram = gram_matrix(other)
-    solve_implicit_half_step(
-        conf.indptr.astype(np.int64), conf.indices.astype(np.int32), conf.data.astype(np.float32),
-        pref.data.astype(np.float32), other, gram, reg, out,
-    )  # fmt: skip
+    indptr, indices, confidence = csr_arrays(conf)
+    implicit_half_step(indptr, indices, confidence, pref.data.astype(np.float32, copy=False), other, gram, reg, out, cg_steps)
 
 
 class ImplicitALS(Recommender):
@@ -191,6 +201,7 @@ class ImplicitALS(Recommender):
 
     Not a rating model: ``predict`` returns the global mean for every pair
     (``predicts_ratings`` is False), so evaluation reports it on ranking only.
+    A user with no ratings is ranked by popularity, ln(1 + n_i).
 
     Attributes
     ----------
@@ -202,13 +213,13 @@ class ImplicitALS(Recommender):
     predicts_ratings: ClassVar[bool] = False
     array_names: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_")
 
-    def __init__(self, config: ImplicitConfig | None = None) -> None:
-        super().__init__()
+    def __init__(self, config: ImplicitConfig | None = None, policy: RankingPolicy | None = None) -> None:
+        super().__init__(policy)
         self.config = config or ImplicitConfig()
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> ImplicitALS:
-        return cls(ImplicitConfig.from_dict(config))
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> ImplicitALS:
+        return cls(ImplicitConfig.from_dict(config), policy=policy)
 
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
@@ -216,25 +227,32 @@ class ImplicitALS(Recommender):
     def _fit(self, dataset: Dataset) -> None:
         self.user_factors_, self.item_factors_ = fit_implicit(self.user_items_, self.scale_.high, self.config)
 
-    def _fill_known(self, state: UserState) -> None:
-        state.factors = self.user_factors_[state.user_idx]
+    def _prepare(self) -> None:
+        self._gram = gram_matrix(self.item_factors_)  # YᵀY, needed by every fold-in
+        # One more dimension carries the cold start: [x_u, cold] · [y_i, ln(1 + n_i)].
+        self._item_vectors = np.column_stack([self.item_factors_, np.log1p(self.item_counts_)]).astype(np.float32)
 
-    def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
-        state.factors = fold_in_implicit(
-            self.item_factors_, state.rated_idx, state.rated_values, self.scale_.high, self.config, self.item_gram()
-        )
+    def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {"factors": self.user_factors_[user_idx]}
 
-    def item_gram(self) -> np.ndarray:
-        """Cached YᵀY of the item factors (fold-in needs it for every request)."""
-        return self.cached("item_gram", lambda: gram_matrix(self.item_factors_))
+    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+        if items.size == 0:
+            return {}
+        x = fold_in_implicit(self.item_factors_, items, values, self.scale_.high, self.config, self._gram)
+        return {"factors": x[None, :]}
 
-    def _score(self, state: UserState) -> np.ndarray:
-        if state.factors is None:  # cold start: popularity (the implicit model's prior)
-            return np.log1p(self.item_counts_).astype(np.float32)
-        return (self.item_factors_ @ state.factors).astype(np.float32)
-
-    def _predict_idx(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        return np.full(u.shape, self.global_mean_, dtype=np.float64)
+    def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
+        """x_u · y_i, or ln(1 + n_i) (popularity) for a user with no factors; the same for both targets."""
+        n = states.n_block
+        k = self.item_factors_.shape[1]
+        factors = states.terms.get("factors")
+        cold = factors is None
+        users = np.zeros((n, k + 1), dtype=np.float32)
+        if cold:
+            users[:, k] = 1.0
+        else:
+            users[:, :k] = factors
+        return LinearScores.of(users, self._item_vectors, np.zeros(self.n_items, np.float32), np.zeros(n, np.float32))
 
 
 def fold_in_implicit(
@@ -251,7 +269,7 @@ def fold_in_implicit(
         (rated_values[order].astype(np.float32), rated_idx[order].astype(np.int32), np.array([0, order.size])),
         shape=(1, n_items),
     )
-    out = np.zeros((1, cfg.n_factors), dtype=np.float32)
+    out = np.zeros((1, item_factors.shape[1]), dtype=np.float32)
     conf, pref = confidence(row, scale_high, cfg)
     _half(conf, pref, item_factors, cfg.reg, out, gram)
     return out[0]

@@ -18,7 +18,7 @@ for [b_u, p_u] and [b_i, q_i] (the same kernel as the static model, with the
 time terms moved into the target), plus exact closed-form ridge updates of
 α_u, c_u and of every b_{i,bin}. With c_u on, the item half-step's design
 row is [c_u, p_u] instead of [1, p_u], solved exactly by
-``engines.temporal.scaled_bias_half_step`` (float64, slower than the static
+``kernels.temporal.scaled_bias_half_step`` (float64, slower than the static
 kernel: a fit with c_u takes 2.1-9.8x as long as static ALS in
 benchmarks/README.md, one reason it is off by default). The time terms use additive
 ("damped") penalties — λ_α · α_u², λ_bin · b_{i,bin}², λ_c · (c_u − 1)² —
@@ -48,14 +48,14 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from movierec.config import ALSConfig, config_from_dict
+from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.engines.aligned import aligned_copy, aligned_zeros
-from movierec.engines.temporal import pair_dots, scaled_bias_half_step
-from movierec.engines.threads import kernel_threads
 from movierec.errors import DataValidationError
+from movierec.kernels import scaled_bias_half_step
+from movierec.kernels.aligned import aligned_copy, aligned_zeros
+from movierec.kernels.temporal import pair_dots
 from movierec.models.als import ALS
-from movierec.models.base import UserState
+from movierec.models.base import LinearScores, UserState
 
 DAY = 86400.0
 
@@ -203,13 +203,15 @@ class TemporalALS(ALS):
         "user_alpha_", "user_time_mean_", "item_bin_bias_", "time_range_", "user_scale_",
     )  # fmt: skip
 
-    def __init__(self, config: TemporalConfig | None = None, callback: Any = None) -> None:
+    default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=20)
+
+    def __init__(self, config: TemporalConfig | None = None, callback: Any = None, policy: RankingPolicy | None = None) -> None:
         self.temporal_config = config or TemporalConfig()
-        super().__init__(self.temporal_config.explicit, callback)
+        super().__init__(self.temporal_config.explicit, callback, policy)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> TemporalALS:
-        return cls(TemporalConfig.from_dict(config))
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> TemporalALS:
+        return cls(TemporalConfig.from_dict(config), policy=policy)
 
     def config_dict(self) -> dict[str, Any]:
         return self.temporal_config.to_dict()
@@ -223,7 +225,7 @@ class TemporalALS(ALS):
         tc = self.temporal_config
         k, n_u, n_i = self._k, dataset.n_users, dataset.n_items
         B = max(tc.item_time_bins, 1)
-        ui = self.user_items_  # user-major, item-sorted: the order of every per-rating array below
+        ui = self.user_items_.copy()  # user-major, item-sorted; its values are rewritten each sweep (the model's stay)
         u = np.repeat(np.arange(n_u, dtype=np.int64), np.diff(ui.indptr))
         i = ui.indices.astype(np.int64)
         v = ui.data.astype(np.float64)
@@ -241,7 +243,7 @@ class TemporalALS(ALS):
         bins = self._bin(t)
         key = i * B + bins
         rng = np.random.default_rng(self.config.random_state)
-        self.user_factors_ = aligned_zeros((n_u, k))  # cache-line aligned rows (engines.aligned)
+        self.user_factors_ = aligned_zeros((n_u, k))  # cache-line aligned rows (kernels.aligned)
         init = rng.standard_normal((n_i, k)) * (self.config.init_scale / np.sqrt(max(k, 1)))
         self.item_factors_ = aligned_copy(init, np.float32)
         self.user_bias_ = np.zeros(n_u, dtype=np.float32)
@@ -278,11 +280,10 @@ class TemporalALS(ALS):
                 self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_, cg_steps=self._cg_steps)
             else:
                 target = (v - mu - self.user_bias_[u] - drift_term - cu * bin_term)[perm].astype(np.float32)
-                with kernel_threads(n_i):
-                    scaled_bias_half_step(
-                        iu.indptr.astype(np.int64), iu.indices, target, cu[perm].astype(np.float32), self.user_factors_,
-                        self.config.reg, self.config.bias_reg, self.item_factors_, self.item_bias_,
-                    )  # fmt: skip
+                scaled_bias_half_step(
+                    iu.indptr.astype(np.int64), iu.indices, target, cu[perm].astype(np.float32), self.user_factors_,
+                    self.config.reg, self.config.bias_reg, self.item_factors_, self.item_bias_,
+                )  # fmt: skip
             # One set of dot products serves the bin update and the sweep's training error.
             item_static = self.item_bias_[i] if cu is None else cu * self.item_bias_[i]
             resid = v - mu - self.user_bias_[u] - drift_term - item_static - self._dots(ui)
@@ -295,8 +296,7 @@ class TemporalALS(ALS):
             self.history_.append(entry)
             if self.callback:
                 self.callback(it, entry)
-        ui.data = v.astype(np.float32)
-        self.fit_info_ = {"train_rmse": self.history_[-1]["train_rmse"], "fit_seconds": sum(h["seconds"] for h in self.history_)}
+        self.fit_info_["train_rmse"] = self.history_[-1]["train_rmse"]
 
     def _dots(self, ui: sp.csr_matrix) -> np.ndarray:
         if self._k == 0:
@@ -324,47 +324,58 @@ class TemporalALS(ALS):
         when = self.time_range_[1] if t is None else t
         return float(alpha * drift(np.array([when]), t_mean, self.temporal_config.beta)[0])
 
-    def _fill_known(self, state: UserState) -> None:
-        super()._fill_known(state)
-        state.extra["alpha"] = float(self.user_alpha_[state.user_idx])
-        state.extra["t_mean"] = float(self.user_time_mean_[state.user_idx])
-        state.extra["scale"] = float(self.user_scale_[state.user_idx])
+    def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
+        terms = super()._user_terms(user_idx)
+        terms.update(alpha=self.user_alpha_[user_idx], t_mean=self.user_time_mean_[user_idx], scale=self.user_scale_[user_idx])
+        return terms
 
-    def _fold_in(self, state: UserState, timestamps: np.ndarray | None) -> None:
+    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
         """Fit the new user's b_u, α_u, c_u and p_u from their ratings and timestamps (two block sweeps)."""
         tc = self.temporal_config
-        ts = np.full(state.rated_idx.size, self.time_range_[1]) if timestamps is None else timestamps.astype(np.float64)
+        if items.size == 0:
+            terms = super()._fold_in_terms(items, values, None)
+            terms.update(alpha=np.zeros(1, np.float32), t_mean=np.array([self.time_range_[1]]), scale=np.ones(1, np.float32))
+            return terms
+        ts = np.full(items.size, self.time_range_[1]) if timestamps is None else timestamps.astype(np.float64)
         t_mean = float(ts.mean())
         dev = drift(ts, t_mean, tc.beta) if tc.user_drift else np.zeros_like(ts)
-        items = state.rated_idx
         item_terms = self.item_bias_[items] + (self.item_bin_bias_[items, self._bin(ts)] if tc.item_time_bins else 0.0)
         alpha, scale = 0.0, 1.0
-        original = state.rated_values
         for _ in range(2):
-            state.rated_values = (original - alpha * dev - (scale * item_terms - self.item_bias_[items])).astype(np.float32)
-            super()._fold_in(state, None)
+            target = (values - alpha * dev - (scale * item_terms - self.item_bias_[items])).astype(np.float32)
+            terms = super()._fold_in_terms(items, target, None)
             if tc.user_drift or tc.user_scale:
-                dots = self.item_factors_[items] @ state.factors if self._k else 0.0
-                base = original - self.global_mean_ - state.bias - dots
+                dots = self.item_factors_[items] @ terms["factors"][0] if self._k else 0.0
+                base = values - self.global_mean_ - terms["bias"][0] - dots
                 if tc.user_drift:
                     e = base - scale * item_terms
                     alpha = float((e * dev).sum() / ((dev * dev).sum() + tc.reg_drift))
                 if tc.user_scale:
                     e = base - alpha * dev
                     scale = float(((e * item_terms).sum() + tc.reg_scale) / ((item_terms * item_terms).sum() + tc.reg_scale))
-        state.rated_values = original
-        state.extra["alpha"], state.extra["t_mean"], state.extra["scale"] = alpha, t_mean, scale
+        terms.update(alpha=np.array([alpha], np.float32), t_mean=np.array([t_mean]), scale=np.array([scale], np.float32))
+        return terms
 
-    def _score(self, state: UserState, t: float | None = None) -> np.ndarray:
-        scores = self.global_mean_ + np.float32(state.extra.get("scale", 1.0)) * self._item_terms(t) + np.float32(state.bias)
-        if "alpha" in state.extra:
-            scores = scores + np.float32(self._user_drift(state.extra["alpha"], state.extra["t_mean"], t))
-        if state.factors is not None and self._k:
-            scores = scores + self.item_factors_ @ state.factors
-        return scores.astype(np.float32, copy=False)
+    def linear_scores(self, states: UserState, target: str = "score", t: float | None = None) -> LinearScores:
+        """r̂(u, i, t) at time t (None = now, the end of the training data), both targets.
 
-    def _predict_at(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
-        out = super()._predict_idx(u, i)
+        [p_u, c_u] · [q_i, b_i + b_{i,Bin(t)}] + μ + (b_u + α_u·dev_u(t)).
+        """
+        terms = states.terms
+        drift_now = np.zeros(states.n_block, dtype=np.float64)
+        if self.temporal_config.user_drift:
+            when = self.time_range_[1] if t is None else t
+            drift_now = terms["alpha"] * drift(np.full(states.n_block, when), terms["t_mean"], self.temporal_config.beta)
+        users = np.column_stack([terms["factors"], terms["scale"]])
+        items = self._items_now if t is None else np.column_stack([self.item_factors_, self._item_terms(t)])
+        mu = np.full(self.n_items, self.global_mean_, dtype=np.float32)
+        return LinearScores.of(users, items, mu, terms["bias"] + drift_now)
+
+    def _prepare(self) -> None:
+        self._items_now = np.ascontiguousarray(np.column_stack([self.item_factors_, self._item_terms(None)]), dtype=np.float32)
+
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
+        out = super()._predict_idx(u, i, None)
         tc = self.temporal_config
         when = np.full(u.shape, self.time_range_[1]) if t is None else np.asarray(t, dtype=np.float64)
         ku, ki = u >= 0, i >= 0
@@ -385,12 +396,12 @@ class BiasTime(TemporalALS):
 
     name: ClassVar[str] = "bias-time"
 
-    def __init__(self, config: TemporalConfig | None = None, callback: Any = None) -> None:
-        super().__init__(config or TemporalConfig(factors=False), callback)
+    def __init__(self, config: TemporalConfig | None = None, callback: Any = None, policy: RankingPolicy | None = None) -> None:
+        super().__init__(config or TemporalConfig(factors=False), callback, policy)
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> BiasTime:
-        return cls(TemporalConfig.from_dict({"factors": False, **config}))
+    def from_config(cls, config: dict[str, Any], policy: RankingPolicy | None = None) -> BiasTime:
+        return cls(TemporalConfig.from_dict({"factors": False, **config}), policy=policy)
 
 
 def ladder_configs(explicit: ALSConfig | None = None) -> dict[str, TemporalConfig]:

@@ -2,15 +2,20 @@
 
 Layout of a model folder::
 
-    model.json      format_version, model name, config, rating scale, data
-                    fingerprint, created_at (UTC ISO), package version, metrics
-    arrays.npz      learned arrays (float32) and the training rating matrix (CSR)
+    model.json      format_version, model name, config, ranking policy, rating scale,
+                    data fingerprint, created_at (UTC ISO), package version, metrics
+    arrays.npz      learned arrays (float32; a composed model's parts as "part.name")
+                    and the training rating matrix (CSR)
     users.parquet   user_id by user_idx
     items.parquet   movie_id and n_ratings by item_idx
     movies.parquet  the catalogue
 
-``save`` writes into a temporary sibling folder and renames it into place, so
-a crash never leaves a half-written model; ``load`` checks the format version.
+``save`` writes into a temporary sibling folder, fsyncs every file and the folder, and renames it
+into place, so a crash never leaves a half-written model; ``load`` checks the format version.
+
+Format 2 (this one) stores the ranking policy (``"policy"``) beside the config. Folders of format 1
+still load: their policy is read out of the config (``min_ratings``, ``confidence_weight``, also
+inside an ``explicit`` sub-config) and the hybrid's arrays are renamed to its parts'.
 """
 
 from __future__ import annotations
@@ -32,9 +37,10 @@ from movierec.data.dataset import RatingScale
 from movierec.data.folder import ensure_replaceable
 from movierec.data.idmap import IdMap
 from movierec.errors import ArtifactError
-from movierec.models import MODELS, Recommender, make_model
+from movierec.models import MODELS, Recommender, config_and_policy, make_model
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MODEL_JSON = "model.json"
 
 
@@ -77,7 +83,7 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
     tmp.chmod(0o755)  # mkdtemp makes it private; a service under another user must read the model
     try:
         ui = model.user_items_
-        arrays = {name: getattr(model, name) for name in model.array_names}
+        arrays = model.arrays()
         arrays.update(ui_indptr=ui.indptr, ui_indices=ui.indices, ui_data=ui.data, item_counts=model.item_counts_)
         np.savez(tmp / "arrays.npz", **arrays)
         pl.DataFrame({"user_id": model.users_.ids}).write_parquet(tmp / "users.parquet")
@@ -87,6 +93,7 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
             "format_version": FORMAT_VERSION,
             "model": model.name,
             "config": model.config_dict(),
+            "policy": model.policy.to_dict(),
             "scale": model.scale_.to_dict(),
             "global_mean": model.global_mean_,
             "data_fingerprint": model.data_fingerprint_,
@@ -99,8 +106,7 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
             "history": getattr(model, "history_", []),
         }
         (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=_json_default))
-        with open(tmp / MODEL_JSON, "rb") as fh:
-            os.fsync(fh.fileno())
+        _fsync_tree(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}-old-{os.getpid()}")
             os.replace(path, old)
@@ -112,6 +118,18 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _fsync_tree(folder: Path) -> None:
+    """fsync every file of ``folder`` and the folder itself, so a rename publishes only durable data."""
+    for f in folder.iterdir():
+        with open(f, "rb") as fh:
+            os.fsync(fh.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _json_default(o: Any) -> Any:
@@ -136,7 +154,7 @@ def read_meta(path: Path | str) -> dict[str, Any]:
         meta = json.loads(mj.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"{mj}: unreadable ({exc})") from exc
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") not in READABLE_VERSIONS:
         raise ArtifactError(
             f"{path}: model format version {meta.get('format_version')!r}, this movierec reads {FORMAT_VERSION}; "
             "retrain the model with this version"
@@ -157,24 +175,24 @@ def load(path: Path | str) -> Recommender:
     path = Path(path)
     meta = read_meta(path)
     try:
-        model = make_model(meta["model"], meta["config"])
+        config, policy = config_and_policy(meta)
+        model = make_model(meta["model"], config, policy)
         # Our own handle: np.load leaves its file open when the archive is corrupt.
         with open(path / "arrays.npz", "rb") as fh, np.load(fh) as z:
-            for name in model.array_names:
-                setattr(model, name, z[name])
+            stored = {model.legacy_array_names.get(k, k) if meta["format_version"] == 1 else k: z[k] for k in z.files}
             n_u, n_i = meta["n_users"], meta["n_items"]
-            model.user_items_ = sp.csr_matrix((z["ui_data"], z["ui_indices"], z["ui_indptr"]), shape=(n_u, n_i))
-            model.item_counts_ = z["item_counts"].astype(np.int64)
+            model.user_items_ = sp.csr_matrix((stored["ui_data"], stored["ui_indices"], stored["ui_indptr"]), shape=(n_u, n_i))
+            model.item_counts_ = stored["item_counts"].astype(np.int64)
         model.users_ = IdMap(pl.read_parquet(path / "users.parquet")["user_id"], "user")
         model.items_ = IdMap(pl.read_parquet(path / "items.parquet")["movie_id"], "movie")
         model.movies_ = pl.read_parquet(path / "movies.parquet")
+        model.scale_ = RatingScale.from_dict(meta["scale"])
+        model.global_mean_ = float(meta["global_mean"])
+        model.data_fingerprint_ = meta["data_fingerprint"]
+        model.set_arrays(stored)
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, pl.exceptions.PolarsError) as exc:
         raise ArtifactError(f"{path}: incomplete or corrupt model folder ({exc}); retrain or restore it") from exc
-    model.scale_ = RatingScale.from_dict(meta["scale"])
-    model.global_mean_ = float(meta["global_mean"])
-    model.data_fingerprint_ = meta["data_fingerprint"]
     model.fit_info_ = dict(meta.get("metrics", {}))
     model.history_ = list(meta.get("history", []))
-    model.fitted_ = True
-    model.check_finite()
+    model._finish_fit()
     return model
