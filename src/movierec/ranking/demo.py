@@ -6,7 +6,7 @@ from typing import Any
 
 from movierec.data.profile import DEMO_PROFILE
 from movierec.models.base import Recommender
-from movierec.ranking.recommend import default_min_ratings, recommend
+from movierec.ranking.recommend import recommend
 
 
 def demo_lists(model: Recommender, k: int = 10, min_ratings: int | None = None) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def demo_lists(model: Recommender, k: int = 10, min_ratings: int | None = None) 
         ``{"profile": [...], "unguarded": [Recommendation...], "guarded": [...], "min_ratings": int}``
     """
     state = model.fold_in([m for m, _ in DEMO_PROFILE], [r for _, r in DEMO_PROFILE])
-    guard = default_min_ratings(model) if min_ratings is None else min_ratings
+    guard = model.policy.min_ratings if min_ratings is None else min_ratings
     return {
         "profile": list(DEMO_PROFILE),
         "unguarded": recommend(model, state, k=k, min_ratings=0, rank_by="rating"),

@@ -169,7 +169,7 @@ class ItemSimilarity:
         list of Explanation, one per item
         """
         items = np.asarray(items, dtype=np.int64)
-        rated, values = state.rated_idx, state.rated_values
+        rated, values = state.rated_items(0)
         if rated.size == 0:
             return [Explanation([], "Popular and highly rated among all viewers") for _ in items]
         liked = values >= values.mean()

@@ -1,4 +1,4 @@
-"""Personal top-N: exclusion of rated films, the popularity guard, fold-in, fallback."""
+"""Personal top-N for one user (a training user, a fold-in of new ratings, or nobody), or a frame for many."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import polars as pl
 
+from movierec.errors import UnknownIdError
 from movierec.models.base import Recommender, UserState
-from movierec.ranking.confidence import RANK_BY, default_rank_by, ranking_scores, resolve_confidence_weight
-from movierec.ranking.topk import top_k
+from movierec.ranking.index import RankingIndex, index_for
+from movierec.ranking.lists import Ranked, rank_states
+from movierec.ranking.scoring import resolve_policy
 
 
 @dataclass
@@ -24,10 +27,9 @@ class Recommendation:
     score : float
         Predicted rating in stars, clipped to the rating scale (served value).
     raw_score : float
-        The unclipped ranking score (ranking order follows this): the
-        unclipped predicted rating under ``rank_by="rating"`` (and "score" for
-        rating models), the confidence score (r̂_ui − r̂_∅i) + η · ln(1 + n_i)
-        under ``rank_by="confidence"`` (the ``als`` default).
+        The unclipped ranking score (the order follows it): the unclipped predicted rating under
+        ``rank_by="rating"`` (and "score" for rating models), the confidence score under
+        ``rank_by="confidence"``, the hybrid's choice-and-liking score under "score".
     n_ratings : int
         Training ratings of the film (the popularity guard's evidence).
     genres : list of str
@@ -46,80 +48,46 @@ class Recommendation:
         return asdict(self)
 
 
+class Recommendations(list):  # type: ignore[type-arg]
+    """A list of ``Recommendation`` (best first) that says why it is shorter than asked.
+
+    Attributes
+    ----------
+    note : str or None
+        None when the list has the k films asked for; else the reason, e.g. that no film passes the
+        guard and genre, or that the user has rated every film that does.
+    """
+
+    note: str | None = None
+
+
 def user_state_for(
     model: Recommender,
     user: Any = None,
     ratings: Sequence[tuple[Any, float]] | Iterable[tuple[Any, float]] | None = None,
 ) -> UserState:
-    """The state to rank for: a training user, a fold-in of ``ratings``, or cold start.
+    """The state to rank for: a training user, a fold-in of ``ratings``, or cold start (``user`` None).
 
-    Parameters
-    ----------
-    user : external user id or UserState, optional
-        A training user; unknown ids fall back to cold start unless ratings are given.
-    ratings : iterable of (movie_id, rating), optional
-        A new or anonymous user's ratings, folded in against the fixed item side.
+    Raises
+    ------
+    UnknownIdError
+        If ``user`` is not a training user and no ``ratings`` are given.
     """
     if isinstance(user, UserState):
         return user
     if ratings is not None:
         pairs = list(ratings)
         return model.fold_in([m for m, _ in pairs], [r for _, r in pairs])
-    if user is not None and user in model.users_:
-        return model.user_state(user)
-    return UserState(-1, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
-
-
-def candidate_mask(
-    model: Recommender,
-    state: UserState,
-    min_ratings: int,
-    exclude_rated: bool = True,
-    exclude: Iterable[Any] = (),
-    genre: str | None = None,
-) -> np.ndarray:
-    """Items allowed in a recommendation list.
-
-    An item passes when its training rating count is ``>= min_ratings``
-    (inclusive; counts come from the training data after duplicate handling,
-    and a user's own fold-in ratings do not count, case C20), the user has not
-    rated it (when ``exclude_rated``), it is not in ``exclude``, and it carries
-    ``genre`` when one is given.
-
-    Returns
-    -------
-    ndarray of shape (n_items,), bool
-    """
-    mask = model.cached(("guard", int(min_ratings)), lambda: model.item_counts_ >= int(min_ratings)).copy()
-    if exclude_rated and state.rated_idx.size:
-        mask[state.rated_idx] = False
-    ex = model.items_.positions(exclude)
-    if ex.size:
-        mask[ex[ex >= 0]] = False
-    if genre:
-        mask &= genre_mask(model, genre)
-    return mask
-
-
-def model_genres(model: Recommender) -> list[str]:
-    """Every genre of the model's films, sorted (what ``genre_mask`` can match)."""
-    return sorted({g for gs in model.item_table()["genres"].to_list() for g in (gs or [])})
-
-
-def genre_mask(model: Recommender, genre: str) -> np.ndarray:
-    """Boolean mask over the model's films: those of ``genre`` (case-insensitive), cached per model."""
-
-    def build() -> np.ndarray:
-        wanted = genre.casefold()
-        return np.array([any(g.casefold() == wanted for g in (gs or [])) for gs in model.item_table()["genres"].to_list()])
-
-    return model.cached(("genre_mask", genre.casefold()), build)
+    if user is None:
+        return model.cold_state()
+    return model.user_state(user)
 
 
 def recommend(
     model: Recommender,
     user: Any = None,
     *,
+    users: Sequence[Any] | None = None,
     ratings: Iterable[tuple[Any, float]] | None = None,
     k: int = 10,
     min_ratings: int | None = None,
@@ -128,119 +96,122 @@ def recommend(
     genre: str | None = None,
     rank_by: str | None = None,
     confidence_weight: float | None = None,
-) -> list[Recommendation]:
-    """Top-k films for a user, a list of new ratings, or nobody (cold start).
+) -> Any:
+    """Top-k films for a user, a list of new ratings, or nobody (cold start); or a frame for ``users``.
 
     Parameters
     ----------
     model : fitted Recommender
     user : external user id or UserState, optional
-        A training user. An unknown id with no ``ratings`` gets the
-        non-personalised fallback: films ranked by μ + b_i (the model's item
-        baseline), or by η · ln(1 + n_i) (the most rated first) under
-        ``rank_by="confidence"``, guard applied.
+        A training user (``UnknownIdError`` otherwise). None with no ``ratings``: the
+        non-personalised list (a user the model knows nothing about), guard applied.
+    users : sequence of external user ids, optional
+        Training users to rank at once through the block path; returns ``recommend_batch``'s frame.
     ratings : iterable of (movie_id, rating), optional
-        Ratings of a new user, folded in (no retraining, case C29).
+        Ratings of a new user, folded in (no retraining).
     k : int, default 10
-        Length wanted; the result is shorter when fewer films are eligible and
-        empty when the user rated everything (case C18).
+        Length wanted; the list is shorter when fewer films are eligible (its ``note`` says why).
     min_ratings : int, optional
-        Popularity guard (inclusive). Defaults to the model's configured
-        ``min_ratings`` (see ``ALSConfig``), 0 for models without one.
+        Popularity guard (inclusive, training counts); default the model's policy.
     exclude_rated : bool, default True
-        Leave out films the user rated (case C17).
+        Leave out films the user rated.
     exclude : iterable of movie ids
         Further films to leave out.
     genre : str, optional
-        Only films of this genre (case-insensitive).
+        Only films of this genre (case-insensitive); ``DataValidationError`` if no film has it.
     rank_by : {"score", "rating", "confidence"}, optional
-        Rank by the model's ranking score (the hybrid's choice-and-liking
-        score), by its predicted rating alone (the classic explicit list), or
-        by the confidence score (r̂_ui − r̂_∅i) + η · ln(1 + n_i) of
-        ``movierec.ranking.confidence`` (personal taste plus each film's
-        evidence). Default: the model's (``default_rank_by``: "confidence"
-        for ``als``, whose config sets ``confidence_weight``; "score" otherwise).
+        Default the model's policy (``RankingPolicy``; formulas in ``movierec.ranking.scoring``).
     confidence_weight : float, optional
-        η >= 0 of ``rank_by="confidence"`` in stars per e-fold of training
-        ratings; default the model's ``confidence_weight`` (``ALSConfig``).
+        η >= 0 of ``rank_by="confidence"``; default the model's policy.
 
     Returns
     -------
-    list of Recommendation, best first
+    Recommendations (a list of Recommendation, best first), or a polars.DataFrame with ``users``
 
     Raises
     ------
     DataValidationError
-        If ``ratings`` are invalid (see ``Recommender.fold_in``), k < 0,
-        ``rank_by`` is unknown or ``confidence_weight`` is negative or not finite.
+        Invalid ``ratings`` (see ``Recommender.fold_in``), k < 0, an unknown ``rank_by`` or genre,
+        a negative guard or η.
+    UnknownIdError
+        An unknown ``user``.
     """
     from movierec.errors import DataValidationError
 
-    if k < 0:
-        raise DataValidationError(f"k must be >= 0, got {k}")
-    if rank_by is None:
-        rank_by = default_rank_by(model)
-    if rank_by not in RANK_BY:
-        raise DataValidationError(f"rank_by must be one of {', '.join(RANK_BY)}; got {rank_by!r}")
-    if rank_by == "confidence":  # refuse a bad weight before any fold-in work
-        confidence_weight = resolve_confidence_weight(model, confidence_weight)
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 0:
+        raise DataValidationError(f"k must be an integer >= 0, got {k!r}")
+    policy = resolve_policy(model, min_ratings, rank_by, confidence_weight)
+    if users is not None:
+        from movierec.ranking.batch import recommend_batch
+
+        return recommend_batch(model, users, k=k, min_ratings=policy.min_ratings, rank_by=policy.rank_by,
+                               confidence_weight=policy.confidence_weight, genre=genre)  # fmt: skip
     state = user_state_for(model, user, ratings)
-    if min_ratings is None:
-        min_ratings = default_min_ratings(model)
-    scores, ratings_pred = ranking_scores(model, state, rank_by, confidence_weight)
-    mask = candidate_mask(model, state, min_ratings, exclude_rated, exclude, genre)
-    chosen = top_k(scores, mask, k, model.item_counts_)
-    return describe(model, chosen, scores, ratings_pred)
-
-
-def default_min_ratings(model: Recommender) -> int:
-    """The model's configured popularity guard, or 0.
-
-    Read from the config's ``min_ratings``, or from its explicit part's for models
-    that wrap an ``ALSConfig`` (``als-time``, ``bias-time``).
-    """
-    cfg = model.config_dict()
-    if "min_ratings" in cfg:
-        return int(cfg["min_ratings"])
-    return int(cfg.get("explicit", {}).get("min_ratings", 0))
-
-
-def describe(
-    model: Recommender, item_idx: np.ndarray, scores: np.ndarray, ratings_pred: np.ndarray | None = None
-) -> list[Recommendation]:
-    """Turn item positions into ``Recommendation`` records.
-
-    ``score`` is the predicted rating (``ratings_pred``, default ``scores``)
-    clipped to the scale; ``raw_score`` is the ranking score.
-    """
-    if ratings_pred is None:
-        ratings_pred = scores
-    if item_idx.size == 0:
-        return []
-    ids, titles, counts, genres, years = model.cached("item_records", lambda: _item_records(model))
-    lo, hi = model.scale_.low, model.scale_.high
-    out = []
-    for idx in item_idx.tolist():
-        rating = float(ratings_pred[idx])
-        out.append(
-            Recommendation(
-                movie_id=ids[idx],
-                title=titles[idx] or f"movie {ids[idx]}",
-                score=float(min(max(rating, lo), hi)),
-                raw_score=float(scores[idx]),
-                n_ratings=int(counts[idx]),
-                genres=list(genres[idx] or []),
-                year=years[idx],
-            )
-        )
+    index = index_for(model)
+    ranked = rank_states(model, state, k, policy, index=index, genre=genre, exclude=exclude, exclude_rated=exclude_rated)
+    out = describe(index, ranked, 0)
+    if len(out) < k:
+        out.note = why_short(ranked, state, exclude_rated, policy.min_ratings, genre)
     return out
 
 
-def _item_records(model: Recommender) -> tuple[list[Any], ...]:
-    """The catalogue as Python lists by item position (ids, titles, counts, genres, years).
+def why_short(ranked: Ranked, state: UserState, exclude_rated: bool, min_ratings: int, genre: str | None, row: int = 0) -> str:
+    """Why a user's list holds fewer films than asked (the same words on every surface)."""
+    what = f"at least {min_ratings} training ratings" + (f" and the genre {genre!r}" if genre else "")
+    n_eligible = ranked.eligible.positions.size
+    if n_eligible == 0:
+        return f"no film has {what}; lower the guard (min_ratings) or drop the genre"
+    n = int((ranked.item_idx[row] >= 0).sum())
+    rated = state.rated_items(row)[0]
+    n_rated = int(np.isin(rated, ranked.eligible.positions, assume_unique=True).sum()) if exclude_rated else 0
+    if n_rated and n + n_rated >= n_eligible:
+        return f"the user has rated {n_rated} of the {n_eligible} films with {what}; only {n} are left to recommend"
+    return f"only {n} of the {n_eligible} films with {what} can be recommended (the others were excluded)"
 
-    Built once per fitted model: selecting 10 rows of a Polars frame per request cost
-    0.3-3 ms, indexing these lists about 10 µs.
-    """
-    table = model.item_table()
-    return tuple(table[c].to_list() for c in ("movie_id", "title", "n_ratings", "genres", "year"))
+
+def describe(index: RankingIndex, ranked: Ranked, row: int) -> Recommendations:
+    """One user's list as ``Recommendation`` records (``score`` = predicted rating clipped to the scale)."""
+    ids, titles, counts, genres, years = index.records
+    lo, hi = index.model.scale_.low, index.model.scale_.high
+    out = Recommendations()
+    for idx, raw, rating in zip(ranked.item_idx[row].tolist(), ranked.raw_score[row].tolist(), ranked.rating[row].tolist(), strict=True):
+        if idx < 0:
+            break
+        out.append(
+            Recommendation(
+                movie_id=ids[idx], title=titles[idx] or f"movie {ids[idx]}", score=float(min(max(rating, lo), hi)),
+                raw_score=float(raw), n_ratings=int(counts[idx]), genres=list(genres[idx] or []), year=years[idx],
+            )
+        )  # fmt: skip
+    return out
+
+
+def genre_mask(model: Recommender, genre: str) -> np.ndarray:
+    """Films of ``genre`` (case-insensitive), shape (n_items,), bool."""
+    return index_for(model).genre_mask(genre)
+
+
+def model_genres(model: Recommender) -> list[str]:
+    """Every genre of the model's films, sorted."""
+    return index_for(model).genres()
+
+
+def frame_of(model: Recommender, user_idx: np.ndarray, ranked: Ranked) -> pl.DataFrame:
+    """A block's lists as a frame: user_id, rank (1 = best), movie_id, score (clipped stars), raw_score, n_ratings."""
+    ok = ranked.item_idx >= 0
+    rows, ranks = np.nonzero(ok)
+    items = ranked.item_idx[ok]
+    lo, hi = np.float32(model.scale_.low), np.float32(model.scale_.high)
+    return pl.DataFrame(
+        {
+            "user_id": model.users_.ids.gather(user_idx[rows]) if rows.size else model.users_.ids.head(0),
+            "rank": (ranks + 1).astype(np.int32),
+            "movie_id": model.items_.ids.gather(items) if items.size else model.items_.ids.head(0),
+            "score": np.clip(ranked.rating[ok], lo, hi).astype(np.float32),
+            "raw_score": ranked.raw_score[ok].astype(np.float32),
+            "n_ratings": model.item_counts_[items].astype(np.int64),
+        }
+    )
+
+
+__all__ = ["Recommendation", "Recommendations", "describe", "frame_of", "genre_mask", "model_genres", "recommend", "user_state_for", "why_short"]
