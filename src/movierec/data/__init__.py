@@ -4,7 +4,7 @@ from movierec.data.dataset import Dataset, RatingScale
 from movierec.data.folder import load_dataset_folder, save_dataset_folder
 from movierec.data.home import data_home, fetch
 from movierec.data.idmap import IdMap
-from movierec.data.movielens import load_movielens
+from movierec.data.load import load_movielens
 from movierec.data.synth import synthetic_dataset, synthetic_ratings
 
 __all__ = [

@@ -11,7 +11,7 @@ from movierec.evaluation.metrics import (
     recall_at_k,
     reciprocal_rank_at_k,
 )
-from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, make_splits, run_protocol
+from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, evaluate, make_splits, run_protocol
 from movierec.evaluation.splits import (
     Split,
     chrono_split,
@@ -32,6 +32,7 @@ __all__ = [
     "SplitOptions",
     "average_precision_at_k",
     "chrono_split",
+    "evaluate",
     "hit_rate_at_k",
     "kfold_labels",
     "last_n_split",

@@ -256,6 +256,7 @@ def rank_items(
 ) -> np.ndarray:
     """The top-k candidate positions for evaluation, with a tie rule that never flatters.
 
+    A one-user call of ``movierec.ranking.topk.rank_block``, the top-k of every list.
     Items are ordered by score, higher first. Among items with *equal* scores
     the ``"pessimistic"`` rule puts held-out relevant items after the others
     (then smaller position first), so a model that cannot tell items apart
@@ -285,24 +286,24 @@ def rank_items(
     ----------
     McSherry, Najork 2008, doi:10.1007/978-3-540-78646-7_38.
     """
+    import scipy.sparse as sp
+
+    from movierec.ranking.topk import Eligible, rank_block
+
     _check_k(k)
-    cand = np.flatnonzero(candidates & np.isfinite(scores))
-    if cand.size == 0:
-        return cand.astype(np.int64)
-    s = scores[cand].astype(np.float64)
-    if cand.size > k:
-        kth = np.partition(s, cand.size - k)[cand.size - k]
-        keep = s >= kth
-        cand, s = cand[keep], s[keep]
-    if ties == "pessimistic":
-        rel = np.zeros(cand.size, dtype=bool) if relevant is None else relevant[cand]
-        order = np.lexsort((cand, rel, -s))
-    elif ties == "serve":
-        counts = np.zeros(cand.size) if n_ratings is None else n_ratings[cand]
-        order = np.lexsort((cand, -counts, -s))
-    else:
+    if ties not in ("pessimistic", "serve"):
         raise DataValidationError(f"ties must be 'pessimistic' or 'serve', got {ties!r}")
-    return cand[order[:k]].astype(np.int64)
+    n = scores.shape[0]
+    if ties == "serve":
+        tie = np.zeros(n, dtype=np.int64) if n_ratings is None else np.asarray(n_ratings, dtype=np.int64)
+        demote = None
+    else:
+        tie = np.zeros(n, dtype=np.int64)
+        rel = np.flatnonzero(relevant) if relevant is not None else np.zeros(0, dtype=np.int64)
+        demote = sp.csr_matrix((np.ones(rel.size, np.float32), rel, [0, rel.size]), shape=(1, n))
+    idx, _ = rank_block(np.asarray(scores, dtype=np.float32)[None, :], Eligible.from_mask(np.asarray(candidates, bool), tie),
+                        sp.csr_matrix((1, n), dtype=np.float32), k, demote)  # fmt: skip
+    return idx[0][idx[0] >= 0]
 
 
 __all__ = [

@@ -2,8 +2,8 @@
 
 The layer is generic: a model is anything ``make_model(name, config)`` builds
 (or a ``factory(name)`` passed in), fitted with ``fit(train)`` and scored
-through the ``Recommender`` protocol (``predict``, ``score``, the ranking
-layer's ``candidate_mask``). New models need no change here.
+through the ``Recommender`` contract and the ranking layer's ``rank_states``,
+the path every served list takes. New models need no change here.
 
 Ranking protocol (Microsoft Recommenders' explicit-ALS benchmark by default):
 for every test user known in training, score every training film as
@@ -49,8 +49,9 @@ from movierec.evaluation.splits import (
     stratified_split,
 )
 from movierec.models import Recommender, make_model
-from movierec.ranking.confidence import default_rank_by, ranking_scores, resolve_confidence_weight
-from movierec.ranking.recommend import candidate_mask, default_min_ratings
+from movierec.ranking.index import index_for
+from movierec.ranking.lists import rank_states
+from movierec.ranking.scoring import resolve_policy
 
 PROTOCOLS = ("random", "kfold", "stratified", "chrono", "last-n", "ml100k-folds")
 RANKING_KEYS = ("precision", "recall", "ndcg", "ndcg_graded", "map", "mrr", "hit_rate")
@@ -99,7 +100,7 @@ class EvalOptions:
     guard_grid : tuple of int
         min_ratings values for the guard curve (first split only; empty = no curve).
     rank_by : {"score", "rating", "confidence"} or None
-        What lists are ranked by (``movierec.ranking.confidence.ranking_scores``);
+        What lists are ranked by (``movierec.ranking.scoring.block_scores``);
         None = each model's default, as ``recommend`` serves it.
     confidence_weight : float or None
         η of ``rank_by="confidence"``; None = each model's own.
@@ -184,7 +185,7 @@ def make_splits(data: Dataset | str | Path, protocol: str, options: SplitOptions
         yield from ml100k_folds(data)
         return
     if not isinstance(data, Dataset):
-        from movierec.data.movielens import load_movielens
+        from movierec.data.load import load_movielens
 
         data = load_movielens(data)
     if protocol == "random":
@@ -212,68 +213,87 @@ def make_splits(data: Dataset | str | Path, protocol: str, options: SplitOptions
         raise DataValidationError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}")
 
 
-def _test_relevance(model: Recommender, test: Dataset, threshold: float | None) -> dict[int, tuple[np.ndarray, dict]]:
-    """Per training-user position: (relevant mask over items, grades keyed by item position or unknown id)."""
+def _test_relevance(model: Recommender, test: Dataset, threshold: float | None) -> dict[int, tuple[list[int], dict]]:
+    """Per training-user position: (relevant item positions, grades keyed by item position or ("unknown", id))."""
     r = test.ratings
     users = model.users_.positions(r["user_id"].to_list())
     items = model.items_.positions(r["movie_id"].to_list())
     stars = r["rating"].to_numpy().astype(np.float64)
     movie_ids = r["movie_id"].to_list()
-    out: dict[int, tuple[np.ndarray, dict]] = {}
+    out: dict[int, tuple[list[int], dict]] = {}
     for j in np.flatnonzero(users >= 0):
         u = int(users[j])
         if threshold is not None and stars[j] < threshold:
             continue
-        mask, grades = out.setdefault(u, (np.zeros(model.n_items, dtype=bool), {}))
+        relevant, grades = out.setdefault(u, ([], {}))
         if items[j] >= 0:
-            mask[items[j]] = True
+            relevant.append(int(items[j]))
             grades[int(items[j])] = float(stars[j])
         else:  # a film unknown in training: relevant, but no model can recommend it
             grades[("unknown", movie_ids[j])] = float(stars[j])
     return out
 
 
+EVAL_BLOCK = 1024
+"""Users ranked per block by ``ranking_metrics``."""
+
+
 def ranking_metrics(
-    model: Recommender, test: Dataset, options: EvalOptions, min_ratings_list: list[int]
+    model: Recommender, test: Dataset, options: EvalOptions, min_ratings_list: list[int], per_user: bool = False
 ) -> tuple[dict[int, dict[str, Any]], dict[int, list[np.ndarray]]]:
-    """Ranking and beyond-accuracy metrics for each guard value, scoring each user once.
+    """Ranking and beyond-accuracy metrics for each guard value, through ``rank_states`` in blocks of users.
 
     Returns
     -------
     metrics : dict of min_ratings -> dict
         Means of ``RANKING_KEYS`` over users with a relevant test film, ``BEYOND_KEYS``,
-        ``n_users_ranked``, ``n_users_cold`` (test users unknown in training).
+        ``n_users_ranked``, ``n_users_cold`` (test users unknown in training); with ``per_user``
+        also ``ndcg_per_user`` (list of float, one per ranked user).
     lists : dict of min_ratings -> list of ndarray (item positions per ranked user)
     """
+    import scipy.sparse as sp
+
     k = options.k
+    if options.ties not in ("pessimistic", "serve"):
+        raise DataValidationError(f"ties must be 'pessimistic' or 'serve', got {options.ties!r}")
     rel = _test_relevance(model, test, options.relevance_threshold)
     n_test_users = test.ratings["user_id"].n_unique()
     n_known = int((model.users_.positions(test.users.ids.to_list()) >= 0).sum())
     per = {m: {key: [] for key in RANKING_KEYS} for m in min_ratings_list}
     lists: dict[int, list[np.ndarray]] = {m: [] for m in min_ratings_list}
-    for u, (relevant, grades) in rel.items():
-        state = model._known_state(u)
-        scores, _ = ranking_scores(model, state, options.rank_by, options.confidence_weight)
-        base = candidate_mask(model, state, 0)
+    index = index_for(model)
+    ranked_users = list(rel)
+    for start in range(0, len(ranked_users), EVAL_BLOCK):
+        block = np.array(ranked_users[start : start + EVAL_BLOCK], dtype=np.int64)
+        states = model.user_states(block)
+        demote = None
+        if options.ties == "pessimistic":  # held-out films lose every tie: ties never flatter a model
+            cols = [np.sort(np.array(rel[int(u)][0], dtype=np.int64)) for u in block]
+            indptr = np.r_[0, np.cumsum([c.size for c in cols])]
+            data = np.ones(int(indptr[-1]), dtype=np.float32)
+            demote = sp.csr_matrix((data, np.concatenate(cols) if cols else [], indptr), shape=(block.size, model.n_items))
         for m in min_ratings_list:
-            cand = base & (model.item_counts_ >= m)
-            top = rank_items(scores, cand, k, relevant, options.ties, model.item_counts_)  # type: ignore[arg-type]
-            rec = top.tolist()
-            lists[m].append(top)
-            acc = per[m]
-            acc["precision"].append(precision_at_k(rec, grades, k))
-            acc["recall"].append(recall_at_k(rec, grades, k))
-            acc["ndcg"].append(ndcg_at_k(rec, grades, k, gain="binary"))
-            acc["ndcg_graded"].append(ndcg_at_k(rec, grades, k, gain="linear"))
-            acc["map"].append(average_precision_at_k(rec, grades, k))
-            acc["mrr"].append(reciprocal_rank_at_k(rec, grades, k))
-            acc["hit_rate"].append(hit_rate_at_k(rec, grades, k))
+            policy = resolve_policy(model, m, options.rank_by, options.confidence_weight)
+            ranked = rank_states(model, states, k, policy, index=index, demote=demote, ties=options.ties)
+            for row, u in enumerate(block.tolist()):
+                top = ranked.item_idx[row][ranked.item_idx[row] >= 0]
+                grades = rel[u][1]
+                rec = top.tolist()
+                lists[m].append(top)
+                acc = per[m]
+                acc["precision"].append(precision_at_k(rec, grades, k))
+                acc["recall"].append(recall_at_k(rec, grades, k))
+                acc["ndcg"].append(ndcg_at_k(rec, grades, k, gain="binary"))
+                acc["ndcg_graded"].append(ndcg_at_k(rec, grades, k, gain="linear"))
+                acc["map"].append(average_precision_at_k(rec, grades, k))
+                acc["mrr"].append(reciprocal_rank_at_k(rec, grades, k))
+                acc["hit_rate"].append(hit_rate_at_k(rec, grades, k))
     genres = _genre_sets(model)
     out: dict[int, dict[str, Any]] = {}
     for m in min_ratings_list:
-        row: dict[str, Any] = {key: float(np.mean(v)) if v else 0.0 for key, v in per[m].items()}
+        row_metrics: dict[str, Any] = {key: float(np.mean(v)) if v else 0.0 for key, v in per[m].items()}
         ls, counts = lists[m], model.item_counts_
-        row.update(
+        row_metrics.update(
             coverage=beyond.catalogue_coverage(ls, model.n_items),
             novelty=beyond.novelty(ls, counts, model.n_users),
             avg_popularity=beyond.average_popularity(ls, counts),
@@ -282,7 +302,9 @@ def ranking_metrics(
             n_users_ranked=len(rel),
             n_users_cold=int(n_test_users - n_known),
         )
-        out[m] = row
+        if per_user:
+            row_metrics["ndcg_per_user"] = list(per[m]["ndcg"])
+        out[m] = row_metrics
     return out, lists
 
 
@@ -303,7 +325,7 @@ def _attach_curve(model: Recommender, test: Dataset, curve: list[dict[str, float
         if not cache:
             cache["u"] = model.users_.positions(r["user_id"].to_list())
             cache["i"] = model.items_.positions(r["movie_id"].to_list())
-        raw = np.nan_to_num(model._predict_at(cache["u"], cache["i"], r["timestamp"].to_numpy()), nan=model.global_mean_)
+        raw = np.nan_to_num(model._predict_idx(cache["u"], cache["i"], r["timestamp"].to_numpy()), nan=model.global_mean_)
         pred = np.clip(raw, model.scale_.low, model.scale_.high)
         curve.append({"iteration": it, "train_rmse": entry["train_rmse"], "test_rmse": float(np.sqrt(np.mean((pred - truth) ** 2)))})
         if previous:
@@ -335,12 +357,12 @@ def evaluate_model(
     else:
         row.update(rmse=None, mae=None, rmse_warm=None, n_pairs=test.n_ratings, n_cold_pairs=None)
         row["coverage_note"] = "ranking-only model: no rating predictions"
-    m = default_min_ratings(model) if options.min_ratings is None else int(options.min_ratings)
+    policy = resolve_policy(model, options.min_ratings, options.rank_by, options.confidence_weight)
+    m = policy.min_ratings
     grid = sorted({m, *options.guard_grid}) if guard else [m]
     by_guard, lists = ranking_metrics(model, test, options, grid)
-    rank_by = default_rank_by(model) if options.rank_by is None else options.rank_by
-    weight = resolve_confidence_weight(model, options.confidence_weight) if rank_by == "confidence" else None
-    row.update(min_ratings=m, rank_by=rank_by, confidence_weight=weight, **by_guard[m])
+    weight = policy.confidence_weight if policy.rank_by == "confidence" else None
+    row.update(min_ratings=m, rank_by=str(policy.rank_by), confidence_weight=weight, **by_guard[m])
     return row, ({g: by_guard[g] for g in grid} if guard else {}), lists[m]
 
 
@@ -408,6 +430,52 @@ def run_protocol(
     return result
 
 
+def evaluate(
+    data: Dataset | str | Path,
+    models: list[str | Recommender] | tuple[str | Recommender, ...] = ("hybrid",),
+    protocol: str = "stratified",
+    *,
+    k: int = 10,
+    min_ratings: int | None = None,
+    rank_by: str | None = None,
+    relevance_threshold: float | None = None,
+    test_fraction: float = 0.25,
+    cutoff: str = "0.8",
+    last_n: int = 1,
+    seed: int = 42,
+) -> EvaluationResult:
+    """Evaluate models with an honest protocol: each fitted on the training side only, scored on the test side.
+
+    The Python twin of ``movierec evaluate``. ``models`` are names of ``MODELS`` (default configs)
+    or unfitted models (your own configs and policies); each is refitted for every split. Lists are
+    ranked exactly as ``recommend`` serves them.
+
+    Returns
+    -------
+    EvaluationResult
+        ``.summary()``: one dict of mean metrics per model (RMSE/MAE for rating models, precision,
+        recall, NDCG, MAP, MRR, hit rate @k, coverage, novelty, ...); ``.rows``: per split.
+
+    Raises
+    ------
+    DataValidationError
+        An unknown protocol or model, or bad options.
+
+    Examples
+    --------
+    >>> from movierec import evaluate
+    >>> result = evaluate("ml-100k", ["hybrid", "als", "popular"], protocol="stratified", k=10)  # doctest: +SKIP
+    >>> [(row["model"], round(row["ndcg"], 3)) for row in result.summary()]  # doctest: +SKIP
+    """
+    import copy
+
+    given = {m if isinstance(m, str) else m.name: m for m in models}
+    factory = lambda name: make_model(name) if isinstance(given[name], str) else copy.deepcopy(given[name])  # noqa: E731
+    split_options = SplitOptions(test_fraction=test_fraction, cutoff=cutoff, last_n=last_n, seed=seed)
+    options = EvalOptions(k=k, min_ratings=min_ratings, relevance_threshold=relevance_threshold, rank_by=rank_by)
+    return run_protocol(data, protocol, list(given), split_options=split_options, options=options, factory=factory)
+
+
 __all__ = [
     "BEYOND_KEYS",
     "PROTOCOLS",
@@ -415,6 +483,7 @@ __all__ = [
     "EvalOptions",
     "EvaluationResult",
     "SplitOptions",
+    "evaluate",
     "evaluate_model",
     "make_splits",
     "ranking_metrics",

@@ -345,7 +345,7 @@ def ml100k_folds(folder: str | Path, folds: tuple[int, ...] = (1, 2, 3, 4, 5)) -
     DataValidationError
         If a fold file is missing or a pair does not partition ``u.data``.
     """
-    from movierec.data.movielens import load_movielens, resolve
+    from movierec.data.load import load_movielens, resolve
 
     root = resolve(folder)
     root = root if root.is_dir() else root.parent
