@@ -5,7 +5,7 @@ Public API::
     from movierec import load_movielens, ALS, ALSConfig, recommend, save, load
 """
 
-from movierec.config import ALSConfig
+from movierec.config import ALSConfig, RankBy, RankingPolicy
 from movierec.data import Dataset, RatingScale, load_movielens
 from movierec.errors import (
     ArtifactError,
@@ -16,8 +16,9 @@ from movierec.errors import (
     NotFittedError,
     UnknownIdError,
 )
+from movierec.evaluation import evaluate
 from movierec.models import ALS, MODELS, Recommender, UserState, make_model
-from movierec.ranking import Recommendation, recommend
+from movierec.ranking import Recommendation, recommend, recommend_batch
 from movierec.store import load, save
 
 __version__ = "0.1.0"
@@ -34,14 +35,18 @@ __all__ = [
     "MovierecError",
     "NotFittedError",
     "RatingScale",
+    "RankBy",
+    "RankingPolicy",
     "Recommendation",
     "Recommender",
     "UnknownIdError",
     "UserState",
     "__version__",
+    "evaluate",
     "load",
     "load_movielens",
     "make_model",
     "recommend",
+    "recommend_batch",
     "save",
 ]

@@ -23,7 +23,7 @@ def demo(
     """Train on ml-latest-small, fold in a built-in profile, show the research list beside the production list."""
     dataset = load_movielens(data)
     model = Hybrid()
-    with progress("training", model.config.n_iter, enabled=not as_json) as advance:
+    with progress("training", model.explicit.config.n_iter, enabled=not as_json) as advance:
         model.callback = lambda it, h: advance(1, info=f"train RMSE {h['train_rmse']:.4f}")
         model.fit(dataset)
     lists = demo_lists(model, k=k, min_ratings=min_ratings)

@@ -13,7 +13,7 @@ from movierec.cli.common import console, friendly, out, print_json, progress
 from movierec.errors import DataValidationError
 from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, run_protocol
 from movierec.evaluation.tuning import read_config_file
-from movierec.ranking.confidence import RANK_BY, check_confidence_weight
+from movierec.config import RankBy, RankingPolicy
 
 ACCURACY = {"rmse": "RMSE", "mae": "MAE", "precision": "P@k", "recall": "R@k", "ndcg": "NDCG", "ndcg_graded": "NDCGg",
             "map": "MAP", "mrr": "MRR"}  # fmt: skip
@@ -51,21 +51,31 @@ def parse_guard_grid(text: str) -> tuple[int, ...]:
         raise DataValidationError(f"--guard-grid takes comma-separated integers, got {text!r}") from None
 
 
-def _spark_factory(configs: dict[str, dict[str, Any]], master: str | None, conf: list[str] | None) -> Any:
-    """``run_protocol`` factory: ``als`` and ``als-implicit`` are trained on Spark, other models locally."""
-    from movierec.config import ALSConfig
-    from movierec.engines.spark import SparkALS, SparkImplicitALS, parse_conf
-    from movierec.models import ImplicitConfig, make_model
+def _factory(file: Any, engine: str, master: str | None, conf: list[str] | None) -> Any:
+    """``run_protocol`` factory: each model from the config file (or its defaults), on the engine asked.
+
+    With ``engine="spark"``, the models Spark trains (``training.SPARK_MODELS``) are trained on Spark,
+    the others locally.
+    """
+    from movierec.models import make_model
+    from movierec.training import SPARK_MODELS
+
+    def local(name: str) -> Any:
+        if file is not None and name in file.configs:
+            return make_model(name, file.configs[name], file.policies[name])
+        return make_model(name)
+
+    if engine == "local":
+        return local
+    from movierec.spark import parse_conf, spark_model
 
     spark_conf = parse_conf(conf)
 
     def build(name: str) -> Any:
-        if name == "als":
-            return SparkALS(ALSConfig.from_dict(configs.get(name) or {}), master=master, spark_conf=spark_conf)
-        if name == "als-implicit":
-            implicit = ImplicitConfig.from_dict(configs.get(name) or {})
-            return SparkImplicitALS(implicit, master=master, spark_conf=spark_conf)
-        return make_model(name, configs.get(name))
+        model = local(name)
+        if name not in SPARK_MODELS:
+            return model
+        return spark_model(model.config, master, spark_conf, policy=model.policy)  # type: ignore[attr-defined]
 
     return build
 
@@ -96,12 +106,11 @@ def evaluate(
 ) -> None:
     """Evaluate models with an honest protocol: rating, ranking and beyond-accuracy metrics."""
     names = [m.strip() for m in models.split(",") if m.strip()]
-    configs: dict[str, dict[str, Any]] = read_config_file(config_file) if config_file else {}
+    file = read_config_file(config_file) if config_file else None
     split_options = SplitOptions(test_fraction=test_fraction, n_folds=folds, cutoff=cutoff, last_n=last_n, seed=seed)
-    if rank_by is not None and rank_by not in RANK_BY:
-        raise DataValidationError(f"evaluate: --rank-by must be one of {', '.join(RANK_BY)}, got {rank_by!r}")
-    if confidence_weight is not None:
-        check_confidence_weight(confidence_weight)
+    if rank_by is not None and rank_by not in tuple(RankBy):  # name the option, as the other refusals do
+        raise DataValidationError(f"evaluate: --rank-by must be one of {', '.join(RankBy)}, got {rank_by!r}")
+    RankingPolicy().with_overrides(rank_by=rank_by, confidence_weight=confidence_weight, min_ratings=min_ratings)  # validates
     options = EvalOptions(
         k=k, min_ratings=min_ratings, relevance_threshold=relevance_threshold, ties=ties,
         guard_grid=parse_guard_grid(guard_grid) if report else (), rank_by=rank_by, confidence_weight=confidence_weight,
@@ -111,8 +120,8 @@ def evaluate(
         warnings.simplefilter("always")
         if engine not in ("local", "spark"):
             raise DataValidationError(f"evaluate: --engine must be local or spark, got {engine!r}")
-        factory = _spark_factory(configs, spark_master, spark_conf) if engine == "spark" else None  # issue 7
-        result = run_protocol(data, protocol, names, configs, split_options, options, factory=factory, on_step=lambda s: advance(1, info=s))
+        factory = _factory(file, engine, spark_master, spark_conf)
+        result = run_protocol(data, protocol, names, None, split_options, options, factory=factory, on_step=lambda s: advance(1, info=s))
     for w in caught:
         console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
     if report:

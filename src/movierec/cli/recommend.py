@@ -11,8 +11,7 @@ from movierec.cli.common import console, friendly, out, print_json, recommendati
 from movierec.data.profile import read_user_ratings
 from movierec.errors import DataValidationError, UnknownIdError
 from movierec.ranking import recommend as recommend_films
-from movierec.ranking.confidence import default_rank_by
-from movierec.ranking.recommend import genre_mask, model_genres
+from movierec.ranking.scoring import resolve_policy
 from movierec.store import load, read_meta
 from movierec.store.registry import model_folder
 
@@ -41,9 +40,10 @@ def recommend(
         raise DataValidationError(f"recommend: --min-ratings must be >= 0, got {min_ratings}")
     model_dir = model_folder(model_dir)  # a registry means its current version
     model = load(model_dir)
-    if confidence_weight is not None and (rank_by or default_rank_by(model)) != "confidence":
+    policy = resolve_policy(model, min_ratings, rank_by, confidence_weight)
+    if confidence_weight is not None and policy.rank_by != "confidence":
         raise DataValidationError(
-            f"recommend: --confidence-weight applies to the confidence ranking, not --rank-by {rank_by or default_rank_by(model)}; "
+            f"recommend: --confidence-weight applies to the confidence ranking, not --rank-by {policy.rank_by}; "
             "add --rank-by confidence or drop --confidence-weight"
         )
     meta = read_meta(model_dir)
@@ -61,17 +61,13 @@ def recommend(
             console.print(f"[yellow]note:[/] ignored {len(unknown)} film(s) the model does not know: {unknown[:10]}", highlight=False)
     if pairs is None and user is None:
         console.print("note: no --ratings or --user: the non-personalised list (cold start)", highlight=False)
-    recs = recommend_films(model, user_id, ratings=pairs, k=k, min_ratings=min_ratings, genre=genre,
-                           rank_by=rank_by, confidence_weight=confidence_weight)  # fmt: skip
-    if genre and not genre_mask(model, genre).any():  # the filter's own match, so the two cannot disagree
-        known = model_genres(model)
-        console.print(f"note: no film of this model has the genre {genre!r}; its genres: {', '.join(known) or 'none'}",
-                      highlight=False)  # fmt: skip
-    elif not recs:
-        console.print(f"note: no film passes the filters (k={k}, min_ratings={min_ratings if min_ratings is not None else 'model default'}"
-                      f"{', genre=' + genre if genre else ''}); try a lower --min-ratings or another genre", highlight=False)  # fmt: skip
-    info = {k_: meta[k_] for k_ in ("model", "created_at", "data_fingerprint", "config")}
+        user_id = None
+    recs = recommend_films(model, user_id, ratings=pairs, k=k, min_ratings=policy.min_ratings, genre=genre,
+                           rank_by=policy.rank_by, confidence_weight=policy.confidence_weight)  # fmt: skip
+    if recs.note:
+        console.print(f"note: {recs.note}", highlight=False, markup=False)
+    info = {k_: meta.get(k_) for k_ in ("model", "created_at", "data_fingerprint", "config", "policy")}
     if as_json:
-        print_json({"recommendations": [r.to_dict() for r in recs], "rank_by": rank_by or default_rank_by(model), "model": info})
+        print_json({"recommendations": [r.to_dict() for r in recs], "rank_by": str(policy.rank_by), "note": recs.note, "model": info})
     else:
         out.print(recommendations_table(f"top {k} from the {meta['model']} model in {model_dir}", recs))

@@ -38,7 +38,7 @@ def recommend_all(
         rows = _spark(model_dir, out_path, k, min_ratings, spark_master, spark_conf)
         n_users = None
     elif engine == "local":
-        from movierec.engines.threads import set_threads
+        from movierec.kernels.threads import set_threads
         from movierec.ranking.batch import write_recommendations
         from movierec.store import load
 
@@ -64,7 +64,7 @@ def recommend_all(
 def _spark(model_dir: Path, out_path: Path, k: int, min_ratings: int | None, master: str | None,
            conf: list[str] | None = None) -> int:  # fmt: skip
     try:
-        from movierec.engines.spark import parse_conf, recommend_all_spark
+        from movierec.spark import parse_conf, recommend_all_spark
     except ImportError as exc:
         raise BackendUnavailableError(
             f"--engine spark needs the Spark engine and PySpark (pip install 'movierec[spark]'): {exc}"

@@ -24,9 +24,10 @@ from sqlalchemy import Engine
 
 from movierec.data.dataset import RatingScale
 from movierec.models.base import UserState
+from movierec.errors import DataValidationError
 from movierec.ranking import recommend
-from movierec.ranking.confidence import default_rank_by
-from movierec.ranking.recommend import default_min_ratings, genre_mask, model_genres
+from movierec.ranking.index import index_for
+from movierec.ranking.scoring import resolve_policy
 from movierec.service import schemas
 from movierec.service.errors import ApiError
 from movierec.service.state import ModelHolder, Snapshot
@@ -102,8 +103,9 @@ def listed(problems: list[str], most: int = 10) -> str:
 
 def check_genre(snap: Snapshot, genre: str | None) -> None:
     """422 if no film of the served model has ``genre`` (an empty list would hide the typo)."""
-    if genre and not genre_mask(snap.model, genre).any():
-        known = ", ".join(model_genres(snap.model)) or "none"
+    index = index_for(snap.model)
+    if genre and not index.genre_mask(genre).any():
+        known = ", ".join(index.genres()) or "none"
         raise ApiError(422, "invalid_input", f"genre: no film of the served model has the genre {genre!r}; its genres: {known}")
 
 
@@ -126,11 +128,11 @@ def user_state(snap: Snapshot, eng: Engine, user_id: int) -> tuple[UserState, bo
     if not pairs:
         if in_model:
             return model.user_state(user_id), True
-        return UserState(-1, np.zeros(0, np.int64), np.zeros(0, np.float32)), db.user_exists(eng, user_id)
+        return model.cold_state(), db.user_exists(eng, user_id)
     merged: dict[Any, float] = {}
     if in_model:
-        base = model.user_state(user_id)
-        merged.update(zip(model.items_.to_ids(base.rated_idx), base.rated_values.tolist(), strict=True))
+        rated, values = model.user_state(user_id).rated_items(0)
+        merged.update(zip(model.items_.to_ids(rated), values.tolist(), strict=True))
     merged.update(pairs)
     return model.fold_in(list(merged), list(merged.values())), True
 
@@ -148,9 +150,12 @@ def recommendations(
     model = snap.model
     genre = (genre or "").strip() or None  # as the movie search: blank means no filter
     check_genre(snap, genre)
-    guard = default_min_ratings(model) if min_ratings is None else min_ratings
-    rank_by = rank_by or default_rank_by(model)
-    recs = recommend(model, state, k=k, min_ratings=guard, genre=genre, rank_by=rank_by)
+    policy = resolve_policy(model, min_ratings, rank_by)
+    guard, rank_by = policy.min_ratings, str(policy.rank_by)
+    try:
+        recs = recommend(model, state, k=k, min_ratings=guard, genre=genre, rank_by=rank_by)
+    except DataValidationError as exc:
+        raise ApiError(422, "invalid_input", str(exc)) from None
     items = model.items_.positions([r.movie_id for r in recs])
     why = snap.similarity.explain(state, items)
     out = [
@@ -171,5 +176,5 @@ def recommendations(
     ]
     return schemas.RecommendationList(
         user_id=user_id, model_version=snap.version, min_ratings=guard, rank_by=rank_by, recommendations=out,
-        ignored_movie_ids=state.extra.get("unknown_movie_ids", []),
+        ignored_movie_ids=state.unknown_movie_ids,
     )  # fmt: skip

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from movierec.engines.spark.session import (
+from movierec.spark.session import (
     DEFAULT_CONF,
     LOCAL_CONF,
     ensure_checkpoint_dir,
@@ -56,6 +56,7 @@ from movierec.engines.spark.session import (
 _LAZY = {
     "SparkALS": "als",
     "SparkImplicitALS": "als",
+    "spark_model": "als",
     "train_spark": "als",
     "recommend_all_spark": "batch",
     "read_ratings": "io",
@@ -82,6 +83,7 @@ __all__ = [
     "read_ratings",
     "recommend_all_spark",
     "require_pyspark",
+    "spark_model",
     "spark_session",
     "train_spark",
 ]

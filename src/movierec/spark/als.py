@@ -1,7 +1,7 @@
 """``SparkALS``: the local engine's biased ALS objective, fitted with pyspark.ml's ALS and DataFrames;
 ``SparkImplicitALS``: the local ``als-implicit`` model through Spark's ``implicitPrefs``.
 
-Name mapping and references: see the package docstring (``movierec.engines.spark``).
+Name mapping and references: see the package docstring (``movierec.spark``).
 """
 
 from __future__ import annotations
@@ -15,13 +15,15 @@ from pyspark.ml.recommendation import ALS as _SparkALS
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from movierec.config import ALSConfig
+from movierec.config import ALSConfig, RankingPolicy
 from movierec.data.dataset import Dataset
-from movierec.engines.spark.io import read_ratings
-from movierec.engines.spark.session import ensure_checkpoint_dir, spark_session, spark_version
 from movierec.errors import DataValidationError
 from movierec.models.als import ALS, IterationCallback
+from movierec.models.hybrid import Hybrid, HybridConfig
 from movierec.models.implicit import ImplicitALS, ImplicitConfig, spark_implicit_values
+from movierec.models.temporal import TemporalConfig
+from movierec.spark.io import read_ratings
+from movierec.spark.session import ensure_checkpoint_dir, spark_session, spark_version
 
 
 class SparkALS(ALS):
@@ -86,8 +88,9 @@ class SparkALS(ALS):
         checkpoint_dir: str | None = None,
         num_blocks: int | None = None,
         bias_sweeps: int = 2,
+        policy: RankingPolicy | None = None,
     ) -> None:
-        super().__init__(config, callback)
+        super().__init__(config, callback, policy)
         if self.config.solver != "cholesky":
             raise DataValidationError(
                 f"SparkALS: solver={self.config.solver!r} is the local engine's; Spark MLlib solves every row exactly "
@@ -118,10 +121,10 @@ class SparkALS(ALS):
         seconds = time.perf_counter() - t0
         entry = {"iteration": self.config.n_iter, "train_rmse": self._train_rmse, "seconds": seconds}
         self.history_ = [entry]
-        self.fit_info_ = {
-            "train_rmse": self._train_rmse, "fit_seconds": seconds, "engine": "spark",
+        self.fit_info_.update({
+            "train_rmse": self._train_rmse, "engine": "spark",
             "spark_version": spark_version(), "spark_master": spark.sparkContext.master, "checkpoint_dir": ckpt,
-        }  # fmt: skip
+        })  # fmt: skip
         if self.callback:
             self.callback(self.config.n_iter, entry)
 
@@ -220,8 +223,9 @@ class SparkImplicitALS(ImplicitALS):
         spark_conf: dict[str, str] | None = None,
         checkpoint_dir: str | None = None,
         num_blocks: int | None = None,
+        policy: RankingPolicy | None = None,
     ) -> None:
-        super().__init__(config)
+        super().__init__(config, policy)
         self.master, self.spark_conf = master, dict(spark_conf or {})
         self.checkpoint_dir, self.num_blocks = checkpoint_dir, num_blocks
         self._indexed: DataFrame | None = None
@@ -261,10 +265,10 @@ class SparkImplicitALS(ImplicitALS):
             data.unpersist()
             self._indexed = None
         seconds = time.perf_counter() - t0
-        self.fit_info_ = {
-            "fit_seconds": seconds, "engine": "spark", "spark_version": spark_version(),
+        self.fit_info_.update({
+            "spark_seconds": seconds, "engine": "spark", "spark_version": spark_version(),
             "spark_master": spark.sparkContext.master, "checkpoint_dir": ckpt,
-        }  # fmt: skip
+        })  # fmt: skip
 
 
 def _when(condition: Column, if_true: Column, if_false: Column) -> Column:
@@ -309,15 +313,50 @@ def _id_frame(spark: SparkSession, ids: pa.Array, kind: str) -> DataFrame:
     return spark.createDataFrame(pa.table({id_col: ids, f"{kind}_idx": np.arange(len(ids), dtype=np.int32)}))
 
 
-def train_spark(
-    uri: str,
-    config: ALSConfig | ImplicitConfig | None = None,
+def spark_model(
+    config: ALSConfig | ImplicitConfig | HybridConfig | TemporalConfig | None = None,
     master: str | None = None,
     spark_conf: dict[str, str] | None = None,
     callback: IterationCallback | None = None,
+    policy: RankingPolicy | None = None,
     **kwargs: Any,
-) -> tuple[SparkALS | SparkImplicitALS, Dataset]:
-    """Read, clean and index ratings on Spark, then fit ``SparkALS`` (or ``SparkImplicitALS``).
+) -> SparkALS | SparkImplicitALS | Hybrid:
+    """The unfitted model a config trains on Spark: ``als``, ``als-implicit``, or ``hybrid`` with Spark-trained parts.
+
+    Raises
+    ------
+    DataValidationError
+        For a config Spark cannot train: ``als-time`` and ``bias-time`` alternate every factor sweep
+        with closed-form updates of the time terms, but Spark's ALS runs all of its sweeps inside one
+        job, so each of our sweeps would be a whole Spark ALS fit (n_iter times the work); train them
+        with the local engine. Also a ``solver="cg"`` explicit config (Spark solves exactly).
+    """
+    if isinstance(config, TemporalConfig):
+        raise DataValidationError(
+            "train: --engine spark cannot train als-time or bias-time: they alternate every ALS sweep with exact updates of "
+            "the time terms, and Spark's ALS runs all its sweeps in one job, so every sweep would be a whole Spark fit; "
+            "train them with --engine local"
+        )
+    if isinstance(config, HybridConfig):
+        explicit = SparkALS(config.explicit, callback, master=master, spark_conf=spark_conf, **kwargs)
+        implicit = SparkImplicitALS(config.implicit, master=master, spark_conf=spark_conf,
+                                    **{k: v for k, v in kwargs.items() if k != "bias_sweeps"})  # fmt: skip
+        return Hybrid(config, policy, explicit=explicit, implicit=implicit)
+    if isinstance(config, ImplicitConfig):
+        return SparkImplicitALS(config, master=master, spark_conf=spark_conf, policy=policy, **kwargs)
+    return SparkALS(config, callback, master=master, spark_conf=spark_conf, policy=policy, **kwargs)
+
+
+def train_spark(
+    uri: str,
+    config: ALSConfig | ImplicitConfig | HybridConfig | None = None,
+    master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
+    callback: IterationCallback | None = None,
+    policy: RankingPolicy | None = None,
+    **kwargs: Any,
+) -> tuple[SparkALS | SparkImplicitALS | Hybrid, Dataset]:
+    """Read, clean and index ratings on Spark, then fit the model of ``config`` on Spark (``spark_model``).
 
     Parameters
     ----------
@@ -328,16 +367,15 @@ def train_spark(
         (local path, ``hdfs://``, ``s3a://``). MovieLens names and layouts
         that are not CSV (``ml-100k``, ``u1.base``, ``ratings.dat``) are read by
         the local loader on the driver and trained on Spark.
-    config : ALSConfig or ImplicitConfig, optional
-        An ``ImplicitConfig`` trains ``als-implicit`` (``SparkImplicitALS``),
-        anything else explicit ALS.
-    master, spark_conf, callback, **kwargs
-        Passed to the model (``callback`` to ``SparkALS`` only: the implicit
+    config : ALSConfig, ImplicitConfig or HybridConfig, optional
+        Which model: explicit ALS (default), ``als-implicit``, or the ``hybrid`` (both parts on Spark).
+    master, spark_conf, callback, policy, **kwargs
+        Passed to the model (``callback`` to the explicit ALS only: the implicit
         model reports no training RMSE).
 
     Returns
     -------
-    (model, dataset) : (SparkALS or SparkImplicitALS, Dataset)
+    (model, dataset)
         The fitted model, and the cleaned training ratings as collected on the
         driver (n_ratings × ~28 bytes; the model folder needs the rating matrix
         for exclusion of rated films anyway).
@@ -346,29 +384,29 @@ def train_spark(
     ------
     DataValidationError
         If the ratings are missing columns, hold null or non-numeric values,
-        or ratings off the scale. Duplicated (user, movie) pairs are resolved,
-        not refused: the latest timestamp wins (case C08), as in the core loaders.
+        or ratings off the scale, or the config cannot be trained on Spark. Duplicated (user, movie)
+        pairs are resolved, not refused: the latest timestamp wins, as in the core loaders.
     BackendUnavailableError
         If PySpark or Java is missing.
     """
-    model: SparkALS | SparkImplicitALS  # built first: a config Spark cannot honour fails before Spark starts
-    if isinstance(config, ImplicitConfig):
-        model = SparkImplicitALS(config, master=master, spark_conf=spark_conf, **kwargs)
-    else:
-        model = SparkALS(config, callback, master=master, spark_conf=spark_conf, **kwargs)
+    model = spark_model(config, master, spark_conf, callback, policy, **kwargs)  # fails before Spark starts
     spark = spark_session(master, spark_conf)
     frame, dataset, report = read_ratings(spark, uri)
+    parts = [model.explicit, model.implicit] if isinstance(model, Hybrid) else [model]
     if frame is not None:
         users = _id_frame(spark, dataset.users.ids.to_arrow(), "user")
         items = _id_frame(spark, dataset.items.ids.to_arrow(), "item")
-        model._indexed = frame.join(users, "user_id").join(items, "movie_id")
+        indexed = frame.join(users, "user_id").join(items, "movie_id")
+        for part in parts:
+            part._indexed = indexed  # type: ignore[union-attr]
     try:
         model.fit(dataset)
     finally:
         if frame is not None:
             frame.unpersist()
     model.fit_info_.update(report)
+    model.fit_info_["engine"] = "spark"
     return model, dataset
 
 
-__all__ = ["SparkALS", "SparkImplicitALS", "train_spark"]
+__all__ = ["SparkALS", "SparkImplicitALS", "spark_model", "train_spark"]

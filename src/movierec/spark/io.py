@@ -15,7 +15,8 @@ from pyspark.sql import functions as F
 
 from movierec.data.dataset import Dataset, RatingScale
 from movierec.data.home import KNOWN_DATASETS
-from movierec.data.movielens import HALF_STARS, load_movielens, read_movies_csv, resolve
+from movierec.data.load import load_movielens, resolve
+from movierec.data.movielens import HALF_STARS, read_movies_csv
 from movierec.errors import DataValidationError
 
 _ALIASES = {"userid": "user_id", "user_id": "user_id", "movieid": "movie_id", "movie_id": "movie_id",
@@ -110,7 +111,7 @@ def _read_plain(spark: SparkSession, base: str, uri: str) -> tuple[DataFrame, pl
     movies = None
     try:
         if not base.endswith(".csv"):
-            return spark.read.parquet(base), None
+            return _read_parquet(spark, base), None
         raw = spark.read.option("header", True).option("mode", "FAILFAST").csv(base)
     except AnalysisException as exc:
         raise DataValidationError(f"{uri}: Spark cannot read it as {'CSV' if base.endswith('.csv') else 'Parquet'} "
@@ -121,6 +122,25 @@ def _read_plain(spark: SparkSession, base: str, uri: str) -> tuple[DataFrame, pl
             (Path(tmp) / "movies.csv").write_bytes(_read_bytes(spark, beside))
             movies = read_movies_csv(Path(tmp) / "movies.csv")
     return raw, movies
+
+
+def _read_parquet(spark: SparkSession, base: str) -> DataFrame:
+    """Parquet data whose part files may store a column at different widths (int32 in one, int64 in another).
+
+    Spark takes one file's schema and fails on the others mid-job (SPARK-37035). Every integer column is
+    read as 64-bit and every float column as double instead, which Spark's reader widens per file:
+    the rows of every part, as the core loader reads them.
+    """
+    from pyspark.sql import types as T
+
+    inferred = spark.read.parquet(base).schema
+    narrow_int = (T.ByteType, T.ShortType, T.IntegerType)
+
+    def wide(t: T.DataType) -> T.DataType:
+        return T.LongType() if isinstance(t, narrow_int) else T.DoubleType() if isinstance(t, T.FloatType) else t
+
+    schema = T.StructType([T.StructField(f.name, wide(f.dataType), True) for f in inferred.fields])
+    return spark.read.schema(schema).parquet(base)
 
 
 def _rename(raw: DataFrame, uri: str) -> DataFrame:

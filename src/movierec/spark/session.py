@@ -26,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-log = logging.getLogger("movierec.engines.spark")
+log = logging.getLogger("movierec.spark")
 
 DEFAULT_CONF: dict[str, str] = {
     "spark.app.name": "movierec",

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 from fastapi import APIRouter, Depends, Path, Query
 
-from movierec.ranking.recommend import candidate_mask, default_min_ratings
+from movierec.ranking.index import index_for
 from movierec.service import schemas
 from movierec.service.core import movie_or_404, movie_record, snapshot
 from movierec.service.errors import ApiError, responses
@@ -61,9 +61,9 @@ def similar_movies(
     item = model.items_.get(movie_id)
     out: list[schemas.SimilarMovie] = []
     if item >= 0:
-        guard = default_min_ratings(model) if min_ratings is None else min_ratings
-        state = model.fold_in([], [])
-        mask = candidate_mask(model, state, guard)
+        guard = model.policy.min_ratings if min_ratings is None else min_ratings
+        mask = np.zeros(model.n_items, dtype=bool)
+        mask[index_for(model).eligible(guard).positions] = True
         pos, sims = snap.similarity.most_similar(item, k, mask)
         for p, s in zip(pos.tolist(), np.asarray(sims).tolist(), strict=True):
             row = snap.movie(model.items_.ids[p])

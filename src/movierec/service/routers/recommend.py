@@ -48,26 +48,32 @@ def predictions(
     model's fallback (baseline) and ``cold_start: true``. An id missing from
     the catalogue is a 404.
     """
+    from movierec.ranking.scoring import ratings_at
+
     model = snap.model
     unknown = [f"pairs.{n}.movie_id: unknown movie id {p.movie_id}" for n, p in enumerate(body.pairs) if snap.movie(p.movie_id) is None]
     if unknown:
         raise ApiError(404, "unknown_movie", listed(unknown) + "; search with GET /v1/movies?query=")
-    scores: dict[int, tuple[np.ndarray, bool, float]] = {}
-    out = []
+    items = model.items_.positions([p.movie_id for p in body.pairs])
+    raw = np.empty(len(body.pairs), dtype=np.float32)
+    cold = np.zeros(len(body.pairs), dtype=bool)
+    by_user: dict[int, list[int]] = {}
+    for n, p in enumerate(body.pairs):
+        by_user.setdefault(p.user_id, []).append(n)
+    for user_id, rows in by_user.items():  # one state per user, every pair of the user at once
+        state, _ = user_state(snap, eng, user_id)
+        idx = np.array(rows)
+        known = items[idx] >= 0
+        if known.any():
+            raw[idx[known]] = ratings_at(model, state, np.zeros(int(known.sum()), np.int64), items[idx[known]])
+        if (~known).any():  # a film without training ratings: the user's fallback μ + b_u
+            bias = float(state.terms["bias"][0]) if "bias" in state.terms else 0.0
+            raw[idx[~known]] = model.global_mean_ + bias
+        cold[idx] = state.is_cold | ~known
     lo, hi = model.scale_.low, model.scale_.high
-    for p in body.pairs:
-        if p.user_id not in scores:
-            state, _ = user_state(snap, eng, p.user_id)
-            scores[p.user_id] = (model.rating_scores(state), state.is_cold, state.bias)
-        s, cold, bias = scores[p.user_id]
-        i = model.items_.get(p.movie_id)
-        raw = float(s[i]) if i >= 0 else model.global_mean_ + bias
-        out.append(
-            schemas.Prediction(
-                user_id=p.user_id,
-                movie_id=p.movie_id,
-                predicted_rating=round(min(max(raw, lo), hi), 4),
-                cold_start=bool(cold or i < 0),
-            )
-        )
+    out = [
+        schemas.Prediction(user_id=p.user_id, movie_id=p.movie_id, predicted_rating=round(min(max(float(raw[n]), lo), hi), 4),
+                           cold_start=bool(cold[n]))  # fmt: skip
+        for n, p in enumerate(body.pairs)
+    ]
     return schemas.PredictionList(model_version=snap.version, predictions=out)
