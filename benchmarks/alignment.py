@@ -32,8 +32,8 @@ def _offset_copy(a: np.ndarray, offset: int) -> np.ndarray:
 
 def main() -> None:
     from movierec import ALS, ALSConfig
-    from movierec.engines.aligned import aligned_copy
-    from movierec.engines.threads import kernel_threads, set_threads
+    from movierec.kernels.aligned import aligned_copy
+    from movierec.kernels.threads import kernel_threads, set_threads
 
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--reps", type=int, default=6)

@@ -17,7 +17,7 @@ from u{k}.base scored μ + b_u, as in the harness):
   inner split of u1.base).
 
 The kernel below is a research copy of ``solve_half_step`` with a per-row penalty
-and an optional draw; the product's sampler is ``movierec.engines.gibbs``.
+and an optional draw; the product's sampler is ``movierec.kernels.gibbs``.
 Raw JSON goes to ``benchmarks/results/als_variants.json``.
 """
 
@@ -32,8 +32,8 @@ import scipy.sparse as sp
 from numba import njit, prange
 
 from benchmarks.evaluation import machine, save, table
-from movierec.data.movielens import resolve
-from movierec.engines.local import BLAS_MIN_ROW, PIECE, _blas_params, _cholesky_solve, _normal_blas, _normal_scalar
+from movierec.data.load import resolve
+from movierec.kernels.als import BLAS_MIN_ROW, PIECE, _blas_params, _cholesky_solve, _normal_blas, _normal_scalar
 
 
 @njit(cache=True, parallel=True, fastmath=True)

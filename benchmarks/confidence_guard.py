@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.evaluation import machine, save, table
-from movierec.data.movielens import load_movielens
+from movierec.data.load import load_movielens
 from movierec.evaluation.protocols import EvalOptions, SplitOptions, make_splits, ranking_metrics, run_protocol
 from movierec.evaluation.splits import Split, stratified_split
 from movierec.models import Recommender, make_model

@@ -51,7 +51,7 @@ def splits(home: Path, seed: int) -> dict[str, tuple[Dataset, Dataset]]:
 
 
 def compare(name: str, train: Dataset, test: Dataset, cfg: ALSConfig, master: str) -> dict:
-    from movierec.engines.spark import SparkALS
+    from movierec.spark import SparkALS
 
     ALS(ALSConfig(n_factors=2, n_iter=1)).fit(train)  # compile the Numba kernels outside the timing
     SparkALS(ALSConfig(n_factors=2, n_iter=1), master=master).fit(train)  # warm the JVM (JIT, codegen) likewise
@@ -75,7 +75,7 @@ def compare(name: str, train: Dataset, test: Dataset, cfg: ALSConfig, master: st
 
 
 def c13(home: Path, master: str) -> dict:
-    from movierec.engines.spark import SparkALS
+    from movierec.spark import SparkALS
 
     ds = load_movielens(home / "ml-100k")
     t0 = time.perf_counter()
@@ -91,7 +91,7 @@ def c21(master: str) -> dict:
     import polars as pl
     from tests.spark.test_batch import _synthetic_model
 
-    from movierec.engines.spark import recommend_all_spark
+    from movierec.spark import recommend_all_spark
 
     model = _synthetic_model(50_000, 20_000, 10, seed=21)
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,7 +121,7 @@ def main() -> None:
     args = ap.parse_args()
     import pyspark
 
-    from movierec.engines.spark import spark_session
+    from movierec.spark import spark_session
 
     t0 = time.perf_counter()
     spark_session(args.master, {"spark.ui.enabled": "false"})

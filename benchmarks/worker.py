@@ -40,7 +40,7 @@ def movierec(data: Path, iters: int, warm: bool, solver: str = "cholesky") -> di
     import polars as pl
 
     from movierec import ALS, ALSConfig
-    from movierec.engines.threads import set_threads
+    from movierec.kernels.threads import set_threads
 
     threads = set_threads()
     t = time.perf_counter()
@@ -77,7 +77,7 @@ def _phases(model: Any) -> dict[str, Any]:
 
     from benchmarks.phase import normal_only
     from movierec.engines import local
-    from movierec.engines.threads import blas_threads, kernel_threads
+    from movierec.kernels.threads import blas_threads, kernel_threads
 
 
     ui = model.user_items_
@@ -204,7 +204,7 @@ def serving(data: Path, iters: int) -> dict[str, Any]:
     import tempfile
 
     from movierec import ALS, ALSConfig
-    from movierec.engines.threads import set_threads
+    from movierec.kernels.threads import set_threads
     from movierec.ranking import candidate_mask, recommend, top_k
     from movierec.ranking.batch import write_recommendations
 

@@ -38,18 +38,22 @@ def test_evaluate_refuses_unknown_rank_by_before_fitting(ratings_file: Path) -> 
     assert r.returncode != 0 and "--rank-by" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_train_stores_the_confidence_weight_and_refuses_it_for_other_models(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
+def test_train_stores_the_ranking_policy_of_any_model_and_refuses_a_negative_weight(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
     r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
             "--iterations", "2", "--confidence-weight", "0.5", "--json")  # fmt: skip
     assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "m" / "model.json").read_text())["config"]["confidence_weight"] == 0.5
-    bad = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "h"), "--model", "hybrid",
-              "--confidence-weight", "0.5")  # fmt: skip
-    assert bad.returncode == 2 and "--confidence-weight sets the default ranking of --model als" in bad.stderr
+    meta = json.loads((tmp_path / "m" / "model.json").read_text())
+    assert meta["policy"] == {"min_ratings": 20, "rank_by": "confidence", "confidence_weight": 0.5}  # the als defaults, η given
+    assert "confidence_weight" not in meta["config"] and json.loads(r.stdout)["policy"] == meta["policy"]
+    h = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "h"), "--model", "hybrid", "--factors", "4",
+            "--iterations", "2", "--rank-by", "confidence", "--confidence-weight", "0.5", "--min-ratings", "3")  # fmt: skip
+    assert h.returncode == 0, h.stderr  # the policy is any model's, not only als's
+    stored = json.loads((tmp_path / "h" / "model.json").read_text())["policy"]
+    assert stored == {"min_ratings": 3, "rank_by": "confidence", "confidence_weight": 0.5}
     negative = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "n"), "--model", "als",
                    "--confidence-weight", "-1")  # fmt: skip
-    assert negative.returncode == 2 and "confidence_weight" in negative.stderr
-    assert not (tmp_path / "h").exists() and not (tmp_path / "n").exists()
+    assert negative.returncode == 2 and "confidence_weight" in negative.stderr and "Traceback" not in negative.stderr
+    assert not (tmp_path / "n").exists()
 
 
 def test_recommend_refuses_a_confidence_weight_it_would_ignore(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
@@ -78,8 +82,13 @@ def test_train_solver_option_is_stored_and_checked(tmp_path: Path, ratings_file:
 
 
 def test_train_solver_is_refused_where_ignored_and_beats_a_config_file(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
-    bad = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "t"), "--model", "als-time", "--solver", "cg")
-    assert bad.returncode == 2 and "--solver/--cg-steps set the explicit ALS of --model als or hybrid" in bad.stderr
+    bad = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "t"), "--model", "bias", "--solver", "cg")
+    assert bad.returncode == 2 and "--model bias has no explicit ALS part" in bad.stderr and "Traceback" not in bad.stderr
+    timed = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "a"), "--model", "als-time", "--factors", "4",
+                "--iterations", "2", "--solver", "cg", "--cg-steps", "2")  # fmt: skip
+    assert timed.returncode == 0, timed.stderr  # als-time fits its explicit ALS part with the solver asked
+    explicit = json.loads((tmp_path / "a" / "model.json").read_text())["config"]["explicit"]
+    assert (explicit["n_factors"], explicit["solver"], explicit["cg_steps"]) == (4, "cg", 2)
     config = tmp_path / "tuned.json"
     config.write_text(json.dumps({"n_factors": 4, "n_iter": 2, "solver": "cg"}))  # a flat ALSConfig file
     r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--config", str(config),

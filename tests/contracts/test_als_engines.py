@@ -17,19 +17,20 @@ from movierec.data import Dataset, synthetic_dataset
 from tests.conftest import small_dataset
 from tests.spark.conftest import SPARK_MARKS, require_spark
 
-CONFIG = ALSConfig(n_factors=4, n_iter=4, reg=0.05, min_ratings=0, random_state=7)
+CONFIG = ALSConfig(n_factors=4, n_iter=4, reg=0.05, random_state=7)
+POLICY = ALS.default_policy.with_overrides(min_ratings=0)
 ENGINES = ["local", pytest.param("spark", marks=SPARK_MARKS)]
 
 
 def make(engine: str, config: ALSConfig = CONFIG) -> Recommender:
     if engine == "local":
-        return ALS(config)
+        return ALS(config, policy=POLICY)
     require_spark()
-    from movierec.engines.spark import SparkALS, spark_session
+    from movierec.spark import SparkALS, spark_session
     from tests.spark.conftest import TEST_CONF
 
     spark_session("local[2]", TEST_CONF)  # the shared test session (or the one already active)
-    return SparkALS(config, bias_sweeps=1)
+    return SparkALS(config, bias_sweeps=1, policy=POLICY)
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +67,17 @@ def test_unknown_user_and_item_fall_back_C15(engine: str, data: Dataset) -> None
     assert np.isfinite(p.rating).all() and p.cold_start.tolist() == [False, True, True]
     assert p.raw[1] == pytest.approx(m.global_mean_ + m.item_bias_[0], abs=1e-5)
     assert p.raw[2] == pytest.approx(m.global_mean_ + m.user_bias_[0], abs=1e-5)
-    cold = recommend(m, "nobody", k=5)
+    cold = recommend(m, None, k=5)
     assert len(cold) == 5
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_empty_history_and_fold_in(engine: str, data: Dataset) -> None:
     m = fitted(engine, data)
-    assert m.fold_in([], []).factors is None
+    cold = m.fold_in([], [])
+    assert cold.is_cold and not cold.terms["factors"].any() and cold.terms["bias"][0] == 0  # nothing known: zeros
     state = m.fold_in(data.items.ids.to_list()[:3], [5.0, 4.0, 1.0])
-    assert state.factors is not None and state.factors.shape == (4,) and np.isfinite(state.factors).all()
+    assert state.terms["factors"].shape == (1, 4) and np.isfinite(state.terms["factors"]).all()
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -93,12 +95,12 @@ def test_save_load_round_trip(engine: str, data: Dataset, tmp_path: Path) -> Non
 @pytest.mark.parametrize("engine", ENGINES)
 def test_deterministic_under_seed(engine: str) -> None:
     ds = synthetic_dataset(1500, n_users=40, n_items=30, seed=12)
-    cfg = ALSConfig(n_factors=3, n_iter=2, min_ratings=0, random_state=5)
+    cfg = ALSConfig(n_factors=3, n_iter=2, random_state=5)
     a, b = make(engine, cfg).fit(ds), make(engine, cfg).fit(ds)
     # Local: bit-identical. Spark: same seed and blocks give the same factors up to float summation order.
     np.testing.assert_allclose(a.item_factors_, b.item_factors_, atol=1e-5)
     np.testing.assert_allclose(a.user_bias_, b.user_bias_, atol=1e-5)
-    c = make(engine, ALSConfig(n_factors=3, n_iter=2, min_ratings=0, random_state=6)).fit(ds)
+    c = make(engine, ALSConfig(n_factors=3, n_iter=2, random_state=6)).fit(ds)
     assert not np.allclose(a.item_factors_, c.item_factors_, atol=1e-3)
 
 
@@ -106,7 +108,7 @@ def test_deterministic_under_seed(engine: str) -> None:
 def test_rated_films_never_come_back_C17(engine: str) -> None:
     ds = small_dataset([(1, 10, 4.0, 0), (1, 20, 3.0, 0), (2, 10, 5.0, 0), (2, 30, 2.0, 0), (3, 20, 4.5, 0),
                         (3, 30, 1.0, 0), (3, 40, 3.5, 0), (2, 40, 4.0, 0)])  # fmt: skip
-    m = make(engine, ALSConfig(n_factors=2, n_iter=3, min_ratings=0)).fit(ds)
+    m = make(engine, ALSConfig(n_factors=2, n_iter=3)).fit(ds)
     for_user = {r.movie_id for r in recommend(m, 1, k=10)}
     folded = {r.movie_id for r in recommend(m, ratings=[(10, 5.0), (20, 4.0)], k=10)}
     assert for_user == folded == {30, 40}

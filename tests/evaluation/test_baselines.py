@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from movierec.data import synthetic_dataset
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, UnknownIdError
 from movierec.models import MODELS, make_model
 from movierec.models.baselines import Bias
 from movierec.ranking import recommend
@@ -39,7 +39,7 @@ def test_damped_biases_by_hand() -> None:
     # fold-in reproduces the formula for a new user who rated film 10 with 5 and film 30 with 1:
     # ((5 - 3.5 - 2/3) + (1 - 3.5 + 0.75)) / (2 + 2) = (0.833333 - 1.75) / 4 = -0.229167
     state = m.fold_in([10, 30], [5.0, 1.0])
-    assert state.bias == pytest.approx(-0.229167, abs=1e-6)
+    assert state.terms["bias"][0] == pytest.approx(-0.229167, abs=1e-6)
     assert m.predict([1], [20]).raw[0] == pytest.approx(3.5 + bu[1] - 0.25, abs=1e-6)
 
 
@@ -48,7 +48,7 @@ def test_protocol_fold_in_and_round_trip(name: str, tmp_path: Path, seed: int) -
     ds = synthetic_dataset(2000, n_users=40, n_items=60, seed=seed)
     model = make_model(name).fit(ds)
     state = model.fold_in([1, 2, 3], [5.0, 4.0, 1.0])
-    scores = model.score(state)
+    scores = model.score_block(state)[0]
     assert scores.shape == (model.n_items,) and np.isfinite(scores).all()
     recs = recommend(model, ratings=[(1, 5.0), (2, 4.0), (3, 1.0)], k=5, min_ratings=0)
     assert len(recs) == 5 and not {1, 2, 3} & {r.movie_id for r in recs}  # fold-in excludes what was rated
@@ -62,22 +62,27 @@ def test_protocol_fold_in_and_round_trip(name: str, tmp_path: Path, seed: int) -
     loaded = load(tmp_path / name)
     assert np.array_equal(loaded.predict(users, movies).raw, model.predict(users, movies).raw)
     u0 = ds.users.ids[0]
-    assert np.array_equal(loaded.score(loaded.user_state(u0)), model.score(model.user_state(u0)))
+    assert np.array_equal(loaded.score_block(loaded.user_state(u0)), model.score_block(model.user_state(u0)))
 
 
 def test_most_popular_ranks_by_training_count_and_is_not_a_rating_model() -> None:
     ds = small_dataset(ROWS + [(3, 30, 4.0, 5), (4, 30, 1.0, 6)])
     m = make_model("popular").fit(ds)
-    assert [r.movie_id for r in recommend(m, 99, k=3, min_ratings=0)] == [30, 10, 20]
+    assert [r.movie_id for r in recommend(m, None, k=3, min_ratings=0)] == [30, 10, 20]  # cold start: the same list
+    assert [r.movie_id for r in recommend(m, 1, k=3, min_ratings=0)] == [30]  # a training user's rated films left out
+    with pytest.raises(UnknownIdError):
+        recommend(m, 99, k=3, min_ratings=0)  # an unknown user is refused, not given the cold-start list
     assert m.predicts_ratings is False
 
 
 def test_random_lists_differ_between_users_but_repeat(seed: int) -> None:
     ds = synthetic_dataset(2000, n_users=40, n_items=60, seed=seed)
     m = make_model("random", {"random_state": seed}).fit(ds)
-    a, b = m.score(m.user_state(ds.users.ids[0])), m.score(m.user_state(ds.users.ids[1]))
+    a, b = m.score_block(m.user_state(ds.users.ids[0]))[0], m.score_block(m.user_state(ds.users.ids[1]))[0]
     assert not np.array_equal(a, b)
-    assert np.array_equal(a, m.score(m.user_state(ds.users.ids[0])))
+    assert np.array_equal(a, m.score_block(m.user_state(ds.users.ids[0]))[0])
+    both = m.score_block(m.user_states([0, 1]))  # a block scores each user as alone
+    assert np.array_equal(both[0], a) and np.array_equal(both[1], b)
     r = ds.ratings["rating"].to_numpy()
     draws = m.predict(ds.ratings["user_id"].to_list(), ds.ratings["movie_id"].to_list()).raw
     assert abs(draws.mean() - r.mean()) < 0.1 and abs(draws.std() - r.std()) < 0.1

@@ -66,20 +66,22 @@ def test_evaluate_rejects_unknown_model_and_protocol(ratings_file: Path) -> None
 
 def test_tune_resumes_and_config_feeds_train_and_evaluate(tmp_path: Path, ratings_file: Path) -> None:
     cfg = tmp_path / "tuned.json"
-    r = run("tune", "--data", str(ratings_file), "--protocol", "random", "--trials", "2", "--folds", "2", "--out", str(cfg), "--json")
+    r = run("tune", "--data", str(ratings_file), "--trials", "2", "--folds", "2", "--out", str(cfg), "--json")  # default protocol
     assert r.returncode == 0, r.stderr
     first = json.loads(r.stdout)
     assert first["tuning"]["n_trials"] == 2 and (tmp_path / "tuned.db").exists()
     r = run("tune", "--data", str(ratings_file), "--protocol", "random", "--trials", "3", "--folds", "2", "--out", str(cfg), "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["tuning"]["n_trials"] == 3  # resumed: one more trial, not three
-    als = json.loads(cfg.read_text())["models"]["als"]
+    assert json.loads(r.stdout)["tuning"]["n_trials"] == 3  # resumed (the default protocol is random): one more trial, not three
+    written = json.loads(cfg.read_text())
+    als, policy = written["models"]["als"], written["policies"]["als"]
+    assert written["tuning"]["objective"] == "rmse" and "random" in written["tuning"]["tuned_on"]  # als: RMSE on the random split
     r = run("train", "--data", str(ratings_file), "--model", "als", "--out", str(tmp_path / "m"), "--config", str(cfg), "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["config"] == als
+    assert json.loads(r.stdout)["config"] == als and json.loads(r.stdout)["policy"] == policy
     r = run("train", "--data", str(ratings_file), "--model", "als", "--out", str(tmp_path / "m2"), "--config", str(cfg),
             "--factors", "3", "--json")  # fmt: skip
     assert json.loads(r.stdout)["config"]["n_factors"] == 3  # an explicitly changed option wins
     r = run("evaluate", "--data", str(ratings_file), "--models", "als", "--config", str(cfg), "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["summary"][0]["min_ratings"] == als["min_ratings"]
+    assert json.loads(r.stdout)["summary"][0]["min_ratings"] == policy["min_ratings"]

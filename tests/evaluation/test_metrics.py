@@ -113,7 +113,7 @@ def test_c15_cold_start_counted_never_nan() -> None:
     assert (m.n_pairs, m.n_warm, m.n_cold) == (3, 1, 2)
     assert math.isfinite(m.rmse) and math.isfinite(m.mae) and math.isfinite(m.rmse_warm or math.nan)
     # the same through ALS, which must also never hand NaN to the metric
-    als = make_model("als", {"n_factors": 2, "n_iter": 3, "min_ratings": 0}).fit(train)
+    als = make_model("als", {"n_factors": 2, "n_iter": 3}).fit(train)
     p2 = als.predict([1, 3, 1], [30, 10, 40])
     assert rating_metrics(np.array([2.5, 4.0, 3.0]), p2.rating, p2.cold_start).describe() == "scored 1 of 3 pairs, 2 cold-start"
 

@@ -8,7 +8,7 @@ import pytest
 from movierec.data import synthetic_dataset
 from movierec.errors import DataValidationError
 from movierec.evaluation.protocols import EvalOptions, SplitOptions, make_splits, run_protocol
-from movierec.models import make_model
+from movierec.models import MODELS, make_model
 from movierec.models.baselines import GlobalMean
 
 
@@ -34,15 +34,14 @@ def test_every_protocol_accounts_for_every_row(ds, protocol: str, recwarn: pytes
 
 def test_run_protocol_generic_over_models(ds, seed: int) -> None:  # noqa: ANN001
     models = ["als", "bias", "popular", "random", "mean"]
-    res = run_protocol(
-        ds, "stratified", models, {"als": {"n_factors": 4, "n_iter": 3, "min_ratings": 0}},
-        SplitOptions(seed=seed), EvalOptions(k=5, guard_grid=(0, 5, 1000)),
-    )  # fmt: skip
+    unguarded = MODELS["als"].default_policy.with_overrides(min_ratings=0)  # the guard is the policy's, not the config's
+    factory = lambda name: make_model(name, {"n_factors": 4, "n_iter": 3}, unguarded) if name == "als" else make_model(name)  # noqa: E731
+    res = run_protocol(ds, "stratified", models, None, SplitOptions(seed=seed), EvalOptions(k=5, guard_grid=(0, 5, 1000)), factory=factory)
     summary = {r["model"]: r for r in res.summary()}
     assert list(summary) == models
     for name, row in summary.items():
         assert 0 <= row["precision"] <= 1 and 0 <= row["ndcg"] <= 1 and row["n_users_ranked"] == 80
-        assert (row["rmse"] is None) == (name == "popular")
+        assert (row["rmse"] is None) == (name == "popular") and row["min_ratings"] == 0
     assert summary["mean"]["ndcg"] == 0.0  # a constant score earns nothing from ties
     assert summary["random"]["rmse"] > summary["bias"]["rmse"]
     assert [c["iteration"] for c in res.curves["als"]] == [1, 2, 3]
@@ -59,11 +58,13 @@ def test_a_new_model_needs_only_a_factory(ds) -> None:  # noqa: ANN001
     class Shifted(GlobalMean):
         name = "shifted"
 
-        def _predict_idx(self, u, i):  # noqa: ANN001, ANN202
-            return super()._predict_idx(u, i) + 0.5
+        def _predict_idx(self, u, i, t):  # noqa: ANN001, ANN202
+            return super()._predict_idx(u, i, t) + 0.5
 
     res = run_protocol(ds, "random", ["shifted"], factory=lambda name: Shifted())
     assert res.rows[0]["model"] == "shifted" and res.rows[0]["rmse"] > 0
+    base = run_protocol(ds, "random", ["mean"])
+    assert res.rows[0]["rmse"] != base.rows[0]["rmse"]  # the subclass's predictions, not the base's, were scored
     with pytest.raises(DataValidationError, match="unknown model"):
         run_protocol(ds, "random", ["nope"])
     assert make_model("bias").name == "bias"

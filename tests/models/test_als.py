@@ -92,15 +92,15 @@ def test_fold_in_equals_training_half_step(seed: int) -> None:
     model = ALS(ALSConfig(n_factors=4, n_iter=3, random_state=seed)).fit(ds)
     # Re-solving a training user against the final item side is exactly what fold-in does.
     user = model.users_.ids[3]
-    state = model.user_state(user)
-    folded = model.fold_in(model.items_.to_ids(state.rated_idx), state.rated_values)
+    rated, values = model.user_state(user).rated_items(0)
+    folded = model.fold_in(model.items_.to_ids(rated), values)
     item_f = model.item_factors_.astype(np.float64)
-    Z = np.hstack([np.ones((state.rated_idx.size, 1)), item_f[state.rated_idx]])
-    n = state.rated_idx.size
-    t = state.rated_values - model.global_mean_ - model.item_bias_[state.rated_idx]
+    Z = np.hstack([np.ones((rated.size, 1)), item_f[rated]])
+    n = rated.size
+    t = values - model.global_mean_ - model.item_bias_[rated]
     w = np.linalg.solve(Z.T @ Z + np.diag([model.config.bias_reg * n] + [model.config.reg * n] * 4), Z.T @ t)
-    assert folded.bias == pytest.approx(w[0], abs=1e-4)
-    np.testing.assert_allclose(folded.factors, w[1:], atol=1e-4)
+    assert folded.terms["bias"][0] == pytest.approx(w[0], abs=1e-4)
+    np.testing.assert_allclose(folded.terms["factors"][0], w[1:], atol=1e-4)
 
 
 def test_fold_in_rejects_bad_ratings() -> None:
@@ -124,19 +124,31 @@ def test_predict_cold_start_fallback_C15() -> None:
     assert p.raw[2] == pytest.approx(mu + model.user_bias_[model.users_.index(1)], abs=1e-5)
 
 
-def test_refit_serves_no_value_cached_during_the_fit(seed: int) -> None:
-    """A callback that ranks mid-fit (the model is still ``fitted_`` from its first fit) caches
-    values of half-trained arrays; ``fit`` must not serve them afterwards."""
+def test_refit_starts_from_nothing_and_serves_only_the_new_fit(seed: int) -> None:
+    """A refit resets ``fitted_`` (ranking mid-fit is refused, not served from half-trained arrays), gives a new
+    ``fit_id_`` (the ranking index is rebuilt) and equals a fresh fit."""
     from movierec import recommend
+    from movierec.errors import NotFittedError
+    from movierec.ranking import index_for
 
     ds = tiny(seed, 20, 15)
     model = ALS(ALSConfig(n_factors=3, n_iter=4, random_state=seed)).fit(ds)
     user = model.users_.ids[0]
-    model.callback = lambda it, entry: recommend(model, user, k=5)
+    first_id, first_index = model.fit_id_, index_for(model)
+    seen: list[type] = []
+
+    def rank_mid_fit(it: int, entry: dict) -> None:
+        try:
+            recommend(model, user, k=5)
+        except NotFittedError as exc:
+            seen.append(type(exc))
+
+    model.callback = rank_mid_fit
+    model.fit(tiny(seed + 1, 20, 15))
     model.fit(ds)
     model.callback = None
+    assert seen and set(seen) == {NotFittedError} and model.fit_id_ != first_id and index_for(model) is not first_index
     fresh = ALS(ALSConfig(n_factors=3, n_iter=4, random_state=seed)).fit(ds)
-    np.testing.assert_array_equal(model.item_baseline(), fresh.item_baseline())
     got, want = recommend(model, user, k=5), recommend(fresh, user, k=5)
     assert [(r.movie_id, r.raw_score, r.score) for r in got] == [(r.movie_id, r.raw_score, r.score) for r in want]
 

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from movierec import load, save
 from movierec.data import Dataset, RatingScale
-from movierec.engines.gibbs import gibbs_half_step
+from movierec.kernels.gibbs import gibbs_half_step
 from movierec.errors import DataValidationError
 from movierec.models import BayesConfig, BayesianALS, make_model
 from movierec.models.bayes import sample_prior
@@ -125,9 +125,10 @@ def test_save_load_fold_in_and_determinism(tmp_path: Path, seed: int) -> None:
     # Fold-in of a training user's own ratings: the per-sample conditional means estimate the same posterior mean.
     user = users[0]
     state = a.user_state(user)
-    folded = loaded.fold_in(a.items_.to_ids(state.rated_idx), state.rated_values)
-    s_known, s_fold = a.score(state), loaded.score(folded)
-    assert folded.factors.shape == (24,)
+    rated, values = state.rated_items(0)
+    folded = loaded.fold_in(a.items_.to_ids(rated), values)
+    s_known, s_fold = a.score_block(state)[0], loaded.score_block(folded)[0]
+    assert folded.terms["factors"].shape == (1, 24)
     assert np.corrcoef(s_known, s_fold)[0, 1] > 0.9 and np.sqrt(np.mean((s_known - s_fold) ** 2)) < 0.35
 
 
@@ -146,19 +147,21 @@ def test_serving_contract_C15_C17(seed: int) -> None:
     from tests.conftest import small_dataset
 
     data = synthetic_dataset(4000, n_users=80, n_items=60, seed=11)
-    explicit = {"n_factors": 4, "n_iter": 2, "min_ratings": 0, "random_state": seed}
+    from movierec.config import RankingPolicy
+
+    explicit = {"n_factors": 4, "n_iter": 2, "random_state": seed}
     cfg = {"explicit": explicit, "n_burn": 2, "n_samples": 6}
-    m = make_model("als-bayes", cfg).fit(data)
+    m = make_model("als-bayes", cfg, RankingPolicy(min_ratings=0)).fit(data)
     known_u, known_i = data.users.ids[0], data.items.ids[0]
     p = m.predict([known_u, 10**9, known_u], [known_i, known_i, 10**9])
     assert np.isfinite(p.rating).all() and p.cold_start.tolist() == [False, True, True]
     assert p.raw[1] == pytest.approx(m.global_mean_ + m.item_bias_[0], abs=1e-5)
     assert p.raw[2] == pytest.approx(m.global_mean_ + m.user_bias_[0], abs=1e-5)
-    assert len(recommend(m, "nobody", k=5)) == 5
-    assert m.fold_in([], []).factors is None
+    assert len(recommend(m, None, k=5)) == 5
+    assert not m.fold_in([], []).terms["factors"].any()  # nothing known: the zero state, μ + b_i
     ds = small_dataset([(1, 10, 4.0, 0), (1, 20, 3.0, 0), (2, 10, 5.0, 0), (2, 30, 2.0, 0), (3, 20, 4.5, 0),
                         (3, 30, 1.0, 0), (3, 40, 3.5, 0), (2, 40, 4.0, 0)])  # fmt: skip
-    small = make_model("als-bayes", {**cfg, "explicit": {"n_factors": 2, "min_ratings": 0}}).fit(ds)
+    small = make_model("als-bayes", {**cfg, "explicit": {"n_factors": 2}}, RankingPolicy(min_ratings=0)).fit(ds)
     for_user = {r.movie_id for r in recommend(small, 1, k=10)}
     folded = {r.movie_id for r in recommend(small, ratings=[(10, 5.0), (20, 4.0)], k=10)}
     assert for_user == folded == {30, 40}

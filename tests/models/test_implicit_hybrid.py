@@ -11,6 +11,7 @@ import pytest
 from movierec import load, recommend, save
 from movierec.data import Dataset
 from movierec.errors import DataValidationError
+from movierec.config import RankingPolicy
 from movierec.models import Hybrid, HybridConfig, ImplicitALS, ImplicitConfig
 from movierec.models.implicit import confidence, fold_in_implicit, gram_matrix
 from tests.conftest import small_dataset
@@ -37,16 +38,15 @@ def dataset(seed: int, n_users: int = 25, n_items: int = 18) -> Dataset:
 def test_implicit_fold_in_matches_dense_oracle(seed: int, negative_below: float | None) -> None:
     cfg = ImplicitConfig(n_factors=4, n_iter=4, reg=0.05, alpha=3.0, negative_below=negative_below, random_state=seed)
     model = ImplicitALS(cfg).fit(dataset(seed))
-    state = model.user_state(model.users_.ids[2])
-    x = fold_in_implicit(model.item_factors_, state.rated_idx, state.rated_values, 5.0, cfg, gram_matrix(model.item_factors_))
-    r = state.rated_values
+    rated, r = model.user_state(model.users_.ids[2]).rated_items(0)
+    x = fold_in_implicit(model.item_factors_, rated, r, 5.0, cfg, gram_matrix(model.item_factors_))
     if negative_below is None:
         conf, pref = 1 + 3.0 * r / 5.0, np.ones_like(r)
     else:
         neg = r < negative_below
         conf = np.where(neg, 1 + 3.0 * (negative_below - r) / 5.0, 1 + 3.0 * r / 5.0)
         pref = (~neg).astype(float)
-    expected = reference_implicit_row(model.item_factors_, state.rated_idx, conf, pref, cfg.reg)
+    expected = reference_implicit_row(model.item_factors_, rated, conf, pref, cfg.reg)
     np.testing.assert_allclose(x, expected, atol=1e-4)
     # The last training half-step solved users before the final item step, so a
     # re-solve differs from user_factors_; a further user step must equal fold-in.
@@ -87,14 +87,14 @@ def planted(seed: int) -> tuple[Dataset, dict[int, set[int]]]:
 @pytest.mark.parametrize("name", ["hybrid", "als-implicit"])
 def test_planted_preferences_recovered(seed: int, name: str) -> None:
     ds, truth = planted(seed)
-    model = (Hybrid(HybridConfig(min_ratings=0)) if name == "hybrid" else ImplicitALS()).fit(ds)
+    model = (Hybrid(HybridConfig(), RankingPolicy(min_ratings=0)) if name == "hybrid" else ImplicitALS()).fit(ds)
     hits = [len({r.movie_id for r in recommend(model, u, k=10)} & truth[u]) for u in range(80)]
     assert np.mean(hits) >= 9.0
 
 
 def test_hybrid_fold_in_excludes_and_follows_taste(seed: int) -> None:
     ds, _ = planted(seed)
-    model = Hybrid(HybridConfig(min_ratings=0)).fit(ds)
+    model = Hybrid(HybridConfig(), RankingPolicy(min_ratings=0)).fit(ds)
     recs = recommend(model, ratings=[(0, 5.0), (1, 5.0), (2, 4.5), (40, 1.0)], k=5)
     ids = {r.movie_id for r in recs}
     assert not ids & {0, 1, 2, 40} and ids <= set(range(30))
@@ -103,11 +103,11 @@ def test_hybrid_fold_in_excludes_and_follows_taste(seed: int) -> None:
 
 def test_hybrid_round_trip_and_rating_ranking(tmp_path: Path, seed: int) -> None:
     ds = dataset(seed)
-    model = Hybrid(HybridConfig(min_ratings=0)).fit(ds)
+    model = Hybrid(HybridConfig(), RankingPolicy(min_ratings=0)).fit(ds)
     save(model, tmp_path / "h")
     back = load(tmp_path / "h")
-    assert isinstance(back, Hybrid) and back.hybrid_config == model.hybrid_config
-    for user in (0, 3, "nobody"):
+    assert isinstance(back, Hybrid) and back.config == model.config and back.policy == model.policy
+    for user in (0, 3, None):
         assert recommend(back, user, k=5) == recommend(model, user, k=5)
         by_rating = recommend(model, user, k=5, rank_by="rating")
         assert [r.raw_score for r in by_rating] == sorted((r.raw_score for r in by_rating), reverse=True)
@@ -115,12 +115,12 @@ def test_hybrid_round_trip_and_rating_ranking(tmp_path: Path, seed: int) -> None
 
 def test_popularity_debias_subtracts_the_average_users_preference(seed: int) -> None:
     ds, _ = planted(seed)
-    model = Hybrid(HybridConfig(min_ratings=0, popularity_debias=0.0)).fit(ds)
+    model = Hybrid(HybridConfig(popularity_debias=0.0), RankingPolicy(min_ratings=0)).fit(ds)
     state = model.fold_in([0, 1, 2], [5.0, 5.0, 4.0])
-    plain = model.score(state)
-    model.hybrid_config = dataclasses.replace(model.hybrid_config, popularity_debias=0.5)
-    debiased = model.score(state)
-    np.testing.assert_allclose(plain - debiased, 0.5 * model.imp_item_factors_ @ model.imp_mean_user_, atol=1e-5)
+    plain = model.score_block(state)[0]
+    model.config = dataclasses.replace(model.config, popularity_debias=0.5)
+    debiased = model.score_block(state)[0]
+    np.testing.assert_allclose(plain - debiased, 0.5 * model.implicit.item_factors_ @ model.mean_implicit_, atol=1e-5)
 
 
 def test_hybrid_config_validation() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from movierec.config import RankingPolicy
+
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +91,7 @@ def test_planted_drift_recovered_and_beats_static(seed: int) -> None:
 def test_future_uses_last_bin_and_fold_in_fits_own_terms(seed: int, tmp_path: Path) -> None:
     df = planted_drift(seed, n=8000)
     ds = Dataset.from_frames(df, None, RatingScale(0.5, 5.0, 0.0), "planted")
-    model = TemporalALS(TemporalConfig(explicit=ALSConfig(n_factors=3, n_iter=4, min_ratings=0))).fit(ds)
+    model = TemporalALS(TemporalConfig(explicit=ALSConfig(n_factors=3, n_iter=4)), policy=RankingPolicy(min_ratings=0)).fit(ds)
     far_future = int(model.time_range_[1]) + 10 * 365 * 86400
     item = model.items_.ids[0]
     user = model.users_.ids[0]
@@ -101,7 +103,7 @@ def test_future_uses_last_bin_and_fold_in_fits_own_terms(seed: int, tmp_path: Pa
     assert p_future == pytest.approx(model.global_mean_ + model.item_bias_[i] + model.item_bin_bias_[i, -1], abs=1e-5)
     history = df.filter(pl.col("user_id") == 0)
     state = model.fold_in(history["movie_id"].to_list(), history["rating"].to_list(), history["timestamp"].to_list())
-    assert state.extra["alpha"] != 0.0 and np.isfinite(state.factors).all()
+    assert state.terms["alpha"][0] != 0.0 and np.isfinite(state.terms["factors"]).all()
     save(model, tmp_path / "t")
     back = load(tmp_path / "t")
     assert recommend(back, user, k=5) == recommend(model, user, k=5)
@@ -119,7 +121,7 @@ def test_ladder_and_registry() -> None:
 
 
 def test_pair_dots_matches_numpy(seed: int) -> None:
-    from movierec.engines.temporal import pair_dots
+    from movierec.kernels.temporal import pair_dots
 
     rng = np.random.default_rng(seed)
     m = sp_random_csr(rng, 40, 70, 0.2)
@@ -165,7 +167,7 @@ def test_unknown_user_gets_only_item_terms_at_test_time(seed: int) -> None:
     # μ + b_i + b_{i,Bin(t)} with t clipped to the last bin, and no user term at all (no drift leaks in).
     df = planted_drift(seed, n=8000)
     ds = Dataset.from_frames(df, None, RatingScale(0.5, 5.0, 0.0), "planted")
-    model = TemporalALS(TemporalConfig(explicit=ALSConfig(n_factors=3, n_iter=3, min_ratings=0), reg_bin=2.0)).fit(ds)
+    model = TemporalALS(TemporalConfig(explicit=ALSConfig(n_factors=3, n_iter=3), reg_bin=2.0), policy=RankingPolicy(min_ratings=0)).fit(ds)
     items = model.items_.ids[:20]
     lo, hi = model.time_range_
     inside = np.full(20, int(lo + 0.1 * (hi - lo)))
@@ -195,8 +197,8 @@ def test_scale_and_weighted_bin_updates_match_loop_oracles(seed: int) -> None:
 
 
 def test_scaled_bias_half_step_matches_numpy_normal_equations(seed: int) -> None:
-    from movierec.engines.local import solve_half_step
-    from movierec.engines.temporal import scaled_bias_half_step
+    from movierec.kernels.als import solve_half_step
+    from movierec.kernels.temporal import scaled_bias_half_step
 
     rng = np.random.default_rng(seed)
     m = sp_random_csr(rng, 30, 600, 0.3)  # ~180 entries a row, some rows made longer than one PIECE (256) below
@@ -267,7 +269,7 @@ def test_planted_user_scale_recovered_and_beats_unscaled(seed: int, tmp_path: Pa
     user = 0
     history = df.filter(pl.col("user_id") == user)
     state = scaled.fold_in(history["movie_id"].to_list(), history["rating"].to_list(), history["timestamp"].to_list())
-    assert state.extra["scale"] > 1.2
+    assert state.terms["scale"][0] > 1.2
     known = scaled.predict([user] * 5, scaled.items_.ids[:5]).raw
     pos, ui = scaled.items_.positions(scaled.items_.ids[:5]), scaled.users_.index(user)
     expected = scaled.global_mean_ + scaled.user_bias_[ui] + scaled.user_scale_[ui] * scaled.item_bias_[pos]

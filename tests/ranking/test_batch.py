@@ -14,21 +14,22 @@ import polars as pl
 import pytest
 import scipy.sparse as sp
 
-from movierec import ALS, ALSConfig
+from movierec import ALS, ALSConfig, RankingPolicy
 from movierec.data import RatingScale
 from movierec.data.dataset import empty_movies
 from movierec.data.idmap import IdMap
-from movierec.engines import threads
 from movierec.errors import DataValidationError
-from movierec.ranking import candidate_mask, recommend, top_k
+from movierec.kernels import threads
+from movierec.ranking import index_for, recommend
 from movierec.ranking.batch import iter_top_k, write_recommendations
-from movierec.ranking.confidence import ranking_scores
+from movierec.ranking.scoring import block_scores
+from movierec.ranking.topk import Eligible, reference_top_k
 
 
 def factor_model(n_users: int, n_items: int, k: int, seed: int, rated_per_user: int = 5) -> ALS:
     """A fitted-looking ALS from random factors (no training): the C21 setting."""
     rng = np.random.default_rng(seed)
-    m = ALS(ALSConfig(n_factors=k, min_ratings=3))
+    m = ALS(ALSConfig(n_factors=k), policy=ALS.default_policy.with_overrides(min_ratings=3))
     m.users_ = IdMap(np.arange(1, n_users + 1), "user")
     m.items_ = IdMap(np.arange(1, n_items + 1) * 10, "movie")
     m.movies_ = empty_movies()
@@ -45,25 +46,32 @@ def factor_model(n_users: int, n_items: int, k: int, seed: int, rated_per_user: 
     ui.sort_indices()
     m.user_items_ = ui
     m.item_counts_ = rng.integers(0, 50, n_items).astype(np.int64)
-    m.fitted_ = True
+    m._finish_fit()
     return m
 
 
 def brute_force(model: ALS, u: int, k: int, guard: int) -> list[int]:
-    state = model._known_state(u)
-    scores, _ = ranking_scores(model, state)  # the model's default ranking, as ``recommend`` serves it
-    return top_k(scores, candidate_mask(model, state, guard), k, model.item_counts_).tolist()
+    """The NumPy oracle: dense scores of the model's default ranking, lexsort with the tie rule."""
+    state = model.user_states([u])
+    form = block_scores(model, state, model.policy, index_for(model))
+    dense = form if isinstance(form, np.ndarray) else form.dense()
+    idx, _ = reference_top_k(dense, Eligible.from_mask(model.item_counts_ >= guard, model.item_counts_), state.rated, k)
+    return idx[0][idx[0] >= 0].tolist()
+
+
+def dense_scores(model: ALS, u: int) -> np.ndarray:
+    form = block_scores(model, model.user_states([u]), model.policy, index_for(model))
+    return form if isinstance(form, np.ndarray) else form.dense()[0]
 
 
 def test_blocked_equals_brute_force_on_a_sample(seed: int) -> None:
     model = factor_model(3000, 1500, 8, seed)
     sample = np.random.default_rng(seed).choice(3000, 60, replace=False)
-    for block in iter_top_k(model, k=10, min_ratings=3, block_size=7, users=sample):
-        for row, u in enumerate(block.user_idx):
+    for uidx, block in iter_top_k(model, k=10, min_ratings=3, block_size=7, users=sample):
+        for row, u in enumerate(uidx):
             got = block.item_idx[row][block.item_idx[row] >= 0].tolist()
             assert got == brute_force(model, int(u), 10, 3)
-            state = model._known_state(int(u))
-            np.testing.assert_allclose(block.raw_score[row], ranking_scores(model, state)[0][got], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(block.raw_score[row], dense_scores(model, int(u))[got], rtol=1e-5, atol=1e-5)
 
 
 def test_rated_excluded_guard_applied_and_ties_follow_the_rule() -> None:
@@ -74,12 +82,13 @@ def test_rated_excluded_guard_applied_and_ties_follow_the_rule() -> None:
     ui = np.zeros((4, 6), np.float32)
     ui[0, 1] = ui[1, :] = ui[2, 0] = 4.0  # user 1 rated everything: empty list (C18)
     model.user_items_ = sp.csr_matrix(ui)
-    lists = {int(u): b.item_idx[r] for b in iter_top_k(model, k=4, min_ratings=5) for r, u in enumerate(b.user_idx)}
+    model._finish_fit()
+    lists = {int(u): b.item_idx[r] for uidx, b in iter_top_k(model, k=4, min_ratings=5) for r, u in enumerate(uidx)}
     assert lists[0].tolist() == [2, 5, 4, 0]  # 1 rated; 3 below the guard
     assert lists[1].tolist() == [-1, -1, -1, -1]
     assert lists[2].tolist() == [1, 2, 5, 4]
     assert lists[3].tolist() == [1, 2, 5, 4]
-    short = next(iter_top_k(model, k=6, min_ratings=8, users=np.array([3])))
+    _, short = next(iter_top_k(model, k=6, min_ratings=8, users=np.array([3])))
     assert short.item_idx[0].tolist() == [1, 2, 5, -1, -1, -1]  # fewer eligible than k: shorter
 
 
@@ -89,7 +98,7 @@ def test_memory_grows_with_block_not_users_times_films_C21(seed: int) -> None:
     n_rows = 0
     tracemalloc.start()
     try:
-        for block in iter_top_k(model, k=10, min_ratings=0, block_size=256):
+        for _, block in iter_top_k(model, k=10, min_ratings=0, block_size=256):
             n_rows += int((block.item_idx >= 0).sum())
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -111,7 +120,7 @@ def test_bad_arguments_are_refused(seed: int) -> None:
 def test_tiles_and_film_chunks_give_the_same_lists(seed: int) -> None:
     # Several user tiles (the last one partial) and several film chunks, with rated films on both
     # sides of every chunk boundary; then the same with the rated lists stored out of order.
-    from movierec.ranking.batch import ITEM_CHUNK, USER_TILE
+    from movierec.ranking.topk import ITEM_CHUNK, USER_TILE
 
     n_users, n_items = 2 * USER_TILE + 37, 2 * ITEM_CHUNK + 301
     model = factor_model(n_users, n_items, 8, seed, rated_per_user=400)
@@ -125,8 +134,8 @@ def test_tiles_and_film_chunks_give_the_same_lists(seed: int) -> None:
             if mode == "stale flag":  # SciPy's flag says sorted, the indices are not
                 model.user_items_.has_sorted_indices = True
         seen = 0
-        for block in iter_top_k(model, k=10, min_ratings=3, block_size=n_users):
-            for row, u in enumerate(block.user_idx):
+        for uidx, block in iter_top_k(model, k=10, min_ratings=3, block_size=n_users):
+            for row, u in enumerate(uidx):
                 assert block.item_idx[row][block.item_idx[row] >= 0].tolist() == expected[int(u)]
                 seen += 1
         assert seen == n_users
@@ -135,13 +144,13 @@ def test_tiles_and_film_chunks_give_the_same_lists(seed: int) -> None:
 def test_no_eligible_film_gives_empty_lists_on_the_confidence_path(seed: int) -> None:
     model = factor_model(130, 40, 3, seed, rated_per_user=10)  # ranks by confidence (the default)
     blocks = list(iter_top_k(model, k=10, min_ratings=10**6))
-    assert sum(b.user_idx.size for b in blocks) == 130
-    for b in blocks:
+    assert sum(u.size for u, _ in blocks) == 130
+    for _, b in blocks:
         assert (b.item_idx == -1).all() and np.isneginf(b.raw_score).all() and np.isnan(b.rating).all()
 
 
 def test_sgemm_abt_matches_numpy_and_refuses_other_layouts(seed: int) -> None:
-    from movierec.engines.local import sgemm_abt
+    from movierec.kernels import sgemm_abt
 
     rng = np.random.default_rng(seed)
     a = rng.standard_normal((37, 12)).astype(np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from movierec.config import ALSConfig
+from movierec.config import ALSConfig, RankingPolicy
 from movierec.models import ALS
 from movierec.ranking.explain import ItemSimilarity
 from tests.conftest import small_dataset
@@ -28,7 +28,7 @@ ROWS = [  # user, movie, rating
 
 @pytest.fixture
 def model() -> ALS:
-    return ALS(ALSConfig(n_factors=2, n_iter=2, min_ratings=0)).fit(small_dataset([(*r, 0) for r in ROWS]))
+    return ALS(ALSConfig(n_factors=2, n_iter=2), policy=RankingPolicy(min_ratings=0)).fit(small_dataset([(*r, 0) for r in ROWS]))
 
 
 def reference(model: ALS, shrinkage: float) -> np.ndarray:

@@ -6,17 +6,19 @@ import numpy as np
 import polars as pl
 import pytest
 
-from movierec import ALS, ALSConfig, recommend
+from movierec import ALS, ALSConfig, RankingPolicy, recommend
 from movierec.data import Dataset, RatingScale
+from movierec.errors import UnknownIdError
 from movierec.ranking import top_k
 from tests.conftest import frame, small_dataset
 
 C15_TRAIN = [(1, 10, 4.0, 0), (1, 20, 3.0, 0), (2, 10, 5.0, 0), (2, 30, 2.0, 0)]
 
 
-def fitted(rows: list[tuple], movies: pl.DataFrame | None = None, **cfg: object) -> ALS:
+def fitted(rows: list[tuple], movies: pl.DataFrame | None = None, min_ratings: int = 0, **cfg: object) -> ALS:
     ds = Dataset.from_frames(frame(rows), movies, RatingScale(0.5, 5.0, 0.5), name="t")
-    return ALS(ALSConfig(**{"n_factors": 2, "n_iter": 5, "min_ratings": 0, **cfg})).fit(ds)  # type: ignore[arg-type]
+    policy = ALS.default_policy.with_overrides(min_ratings=min_ratings)
+    return ALS(ALSConfig(**{"n_factors": 2, "n_iter": 5, **cfg}), policy=policy).fit(ds)  # type: ignore[arg-type]
 
 
 def ids(recs: list) -> list:
@@ -42,7 +44,9 @@ def test_length_is_min_of_k_and_eligible_C18() -> None:
     b = recommend(model, ratings=[(1, 5.0), (2, 4.0)], k=2, exclude=[3])
     assert sorted(ids(b)) == [4, 5]
     everything = recommend(model, ratings=[(m, 4.0) for m in range(1, 6)], k=10)
-    assert everything == []
+    assert everything == [] and "rated 5 of the 5 films" in everything.note  # an empty list says why
+    assert recommend(model, ratings=[(1, 5.0)], k=2).note is None
+    assert "no film has at least 99" in recommend(model, ratings=[(1, 5.0)], k=2, min_ratings=99).note
 
 
 def test_guard_is_inclusive_and_ignores_unrated_catalogue_films_C20() -> None:
@@ -52,7 +56,7 @@ def test_guard_is_inclusive_and_ignores_unrated_catalogue_films_C20() -> None:
     model = fitted(rows, movies)
     recs = recommend(model, ratings=[(3, 1.0)], k=10, min_ratings=2)
     assert sorted(ids(recs)) == [1, 2]
-    assert sorted(ids(recommend(model, 99, k=10, min_ratings=2))) == [1, 2]
+    assert sorted(ids(recommend(model, None, k=10, min_ratings=2))) == [1, 2]
 
 
 def test_served_scores_clipped_but_order_raw_C14() -> None:
@@ -61,7 +65,7 @@ def test_served_scores_clipped_but_order_raw_C14() -> None:
     assert order.tolist() == [0, 1, 2]
     model = fitted(C15_TRAIN)
     model.item_bias_[:] = [2.0, 1.8, -1.0]  # pushes raw scores above 5 for films 10 and 20
-    recs = recommend(model, 99, k=3, rank_by="rating")  # the predicted-rating list (als ranks by confidence by default)
+    recs = recommend(model, None, k=3, rank_by="rating")  # the predicted-rating list (als ranks by confidence by default)
     assert ids(recs)[:2] == [10, 20]
     assert all(0.5 <= r.score <= 5.0 for r in recs) and recs[0].raw_score > 5.0
 
@@ -71,12 +75,14 @@ def test_ties_broken_by_more_ratings_then_smaller_id() -> None:
     assert top_k(scores, np.ones(4, bool), 2, np.array([5, 1, 9, 9])).tolist() == [2, 3]
 
 
-def test_unknown_user_gets_item_baseline_fallback() -> None:
+def test_cold_start_gets_item_baseline_fallback_and_an_unknown_id_is_refused() -> None:
     model = fitted(C15_TRAIN)
-    recs = recommend(model, "nobody", k=3)
+    recs = recommend(model, None, k=3, rank_by="rating")
     expected = np.argsort(-(model.global_mean_ + model.item_bias_), kind="stable")
     assert ids(recs) == model.items_.to_ids(expected)
     assert all(np.isfinite(r.score) for r in recs)
+    with pytest.raises(UnknownIdError, match="nobody"):  # as the CLI (exit 3) and the service (404)
+        recommend(model, "nobody", k=3)
 
 
 def test_new_user_fold_in_differs_from_fallback_and_updates_C29() -> None:
@@ -95,7 +101,9 @@ def test_genre_filter() -> None:
                            "genres": [["Horror"], ["Animation"], ["Animation", "Children"]]},
                           schema_overrides={"year": pl.Int32, "genres": pl.List(pl.Utf8)})  # fmt: skip
     model = fitted(C15_TRAIN, movies)
-    assert sorted(ids(recommend(model, 99, k=10, genre="animation"))) == [20, 30]
+    assert sorted(ids(recommend(model, None, k=10, genre="animation"))) == [20, 30]
+    with pytest.raises(ValueError, match="no film of the model has the genre"):  # as the CLI and the service (422)
+        recommend(model, None, k=10, genre="Westrn")
 
 
 def test_negative_k_rejected() -> None:
@@ -106,14 +114,29 @@ def test_negative_k_rejected() -> None:
 def test_string_ids_kept_exactly() -> None:
     rows = [("alice", "m-1", 4.0, 0), ("alice", "m-2", 2.0, 0), ("bob", "m-1", 5.0, 0), ("bob", "m-3", 3.0, 0)]
     ds = small_dataset(rows)
-    model = ALS(ALSConfig(n_factors=2, n_iter=3, min_ratings=0)).fit(ds)
+    model = ALS(ALSConfig(n_factors=2, n_iter=3), policy=RankingPolicy(min_ratings=0)).fit(ds)
     recs = recommend(model, "alice", k=5)
     assert ids(recs) == ["m-3"]
 
 
-def test_default_guard_of_models_wrapping_an_als_config() -> None:
-    from movierec.models import TemporalALS, TemporalConfig
-    from movierec.ranking.recommend import default_min_ratings
+def test_policies_are_the_models_defaults_and_calls_override_them() -> None:
+    from movierec.models import TemporalALS, make_model
 
-    assert default_min_ratings(TemporalALS(TemporalConfig(explicit=ALSConfig(min_ratings=20)))) == 20
-    assert default_min_ratings(fitted(C15_TRAIN, min_ratings=7)) == 7
+    assert TemporalALS().policy.min_ratings == 20 and make_model("hybrid").policy.min_ratings == 5
+    model = fitted(C15_TRAIN, min_ratings=7)
+    assert model.policy.min_ratings == 7 and str(model.policy.rank_by) == "confidence"
+    assert recommend(model, None, k=10) == [] and len(recommend(model, None, k=10, min_ratings=0)) == 3
+
+
+def test_users_gives_one_frame_equal_to_single_lists() -> None:
+    rng = np.random.default_rng(1)
+    rows = [(u, m, float(rng.integers(1, 11)) / 2, 0) for u in range(1, 25) for m in range(1, 31) if rng.random() < 0.4]
+    model = fitted(rows, n_factors=3)
+    frame_ = recommend(model, users=[3, 1, 2], k=4)
+    assert frame_.columns == ["user_id", "rank", "movie_id", "score", "raw_score", "n_ratings"]
+    for u in (1, 2, 3):
+        single = recommend(model, u, k=4)
+        rows_u = frame_.filter(pl.col("user_id") == u).sort("rank")
+        assert rows_u["movie_id"].to_list() == ids(single)
+        assert rows_u["raw_score"].to_list() == pytest.approx([r.raw_score for r in single], abs=0)
+    assert frame_.to_pandas().shape == (12, 6)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import polars as pl
 import pytest
 
+from movierec.config import ALSConfig
 from movierec.ranking import recommend
 from movierec.service.schemas import MAX_RATINGS
 from tests.service.conftest import EVIL_MOVIE, EVIL_TITLE, make_server
@@ -49,7 +51,7 @@ def test_training_user_recommendations_match_the_library(client: httpx.Client, m
     for r in body["recommendations"]:
         assert r["n_ratings"] >= 20 and 0.5 <= r["predicted_rating"] <= 5
         assert r["explanation"].startswith("Because you rated ") and r["because"]
-        rated = {m for m in model_a.items_.to_ids(model_a.user_state(1).rated_idx)}
+        rated = set(model_a.items_.to_ids(model_a.user_state(1).rated_items(0)[0]))
         assert all(b["movie_id"] in rated for b in r["because"])  # from the user's own ratings
 
 
@@ -99,7 +101,8 @@ def test_a_write_changes_recommendations_immediately(client: httpx.Client, model
 def test_database_ratings_override_a_training_users_own(client: httpx.Client, model_a) -> None:
     user = 4
     state = model_a.user_state(user)
-    liked = model_a.items_.to_ids(state.rated_idx[state.rated_values == 5])
+    rated_idx, rated_values = state.rated_items(0)
+    liked = model_a.items_.to_ids(rated_idx[rated_values == 5])
     assert len(liked) >= 10
     pair = {"pairs": [{"user_id": user, "movie_id": 2571}]}
     before = client.post("/v1/predictions", json=pair).json()["predictions"][0]["predicted_rating"]
@@ -107,7 +110,7 @@ def test_database_ratings_override_a_training_users_own(client: httpx.Client, mo
         client.put(f"/v1/users/{user}/ratings/{m}", json={"rating": 0.5})
     after = client.post("/v1/predictions", json=pair).json()["predictions"][0]["predicted_rating"]
     assert after < before - 0.3
-    assert client.get(f"/v1/users/{user}/ratings").json()["n_training_ratings"] == state.rated_idx.size
+    assert client.get(f"/v1/users/{user}/ratings").json()["n_training_ratings"] == rated_idx.size
     client.delete(f"/v1/users/{user}/ratings")
 
 
@@ -329,3 +332,24 @@ def test_the_hybrid_model_is_served_through_the_same_protocol(ml_small, tmp_path
         got = [p["predicted_rating"] for p in c.post("/v1/predictions", json={"pairs": pairs}).json()["predictions"]]
         want = model.predict([1, 1, 1], [1, 50, 2571]).rating
         assert got == pytest.approx([float(w) for w in want], abs=1e-3)
+
+
+def test_the_default_model_serves_the_lists_of_the_library_and_of_the_batch_path(ml_small, tmp_path) -> None:
+    """One scoring path: the service, ``recommend`` (one user) and ``recommend_batch`` give the hybrid's same lists."""
+    from movierec import recommend_batch
+    from movierec.models import Hybrid, HybridConfig, ImplicitConfig
+    from movierec.store.registry import Registry
+    from tests.service.conftest import make_server
+
+    small = HybridConfig(explicit=ALSConfig(n_factors=8, n_iter=3), implicit=ImplicitConfig(n_factors=8, n_iter=3))
+    model = Hybrid(small).fit(ml_small)
+    Registry(tmp_path / "reg").publish(model)
+    users = [1, 7, 42, 600]
+    batch = recommend_batch(model, users, k=6)
+    with make_server(tmp_path / "reg", f"sqlite:///{tmp_path / 'db.sqlite'}") as srv, httpx.Client(base_url=srv.url) as c:
+        for user in users:
+            served = c.get(f"/v1/users/{user}/recommendations", params={"k": 6}).json()
+            library = recommend(model, user, k=6)
+            assert served["rank_by"] == "score" and served["min_ratings"] == 5
+            assert [r["movie_id"] for r in served["recommendations"]] == [r.movie_id for r in library]
+            assert batch.filter(pl.col("user_id") == user).sort("rank")["movie_id"].to_list() == [r.movie_id for r in library]

@@ -46,7 +46,7 @@ def require_spark() -> None:
 def spark() -> Iterator[Any]:
     """The local[2] session; every engine call in the tests finds it as the active session."""
     require_spark()
-    from movierec.engines.spark import spark_session
+    from movierec.spark import spark_session
 
     session = spark_session("local[2]", TEST_CONF)
     yield session

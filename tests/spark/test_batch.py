@@ -24,12 +24,12 @@ def _read(path: Path) -> pl.DataFrame:
 
 
 def test_every_list_equals_recommend_and_excludes_rated_C17(spark, tmp_path: Path) -> None:
-    from movierec.engines.spark import recommend_all_spark
+    from movierec.spark import recommend_all_spark
 
     ds = synthetic_dataset(20_000, n_users=300, n_items=250, seed=21)
-    model = ALS(ALSConfig(n_factors=8, n_iter=3, min_ratings=10)).fit(ds)
+    model = ALS(ALSConfig(n_factors=8, n_iter=3), policy=ALS.default_policy.with_overrides(min_ratings=10)).fit(ds)
     save(model, tmp_path / "m")
-    rows = recommend_all_spark(tmp_path / "m", str(tmp_path / "out"), k=10, user_block=64, item_block=50)
+    rows = recommend_all_spark(tmp_path / "m", str(tmp_path / "out"), k=10, user_block=64)
     out = _read(tmp_path / "out")
     assert rows == out.height and out.columns == ["user_id", "rank", "movie_id", "score", "raw_score", "n_ratings"]
     assert out["n_ratings"].min() >= 10  # the model's guard, inclusive
@@ -49,7 +49,7 @@ def test_every_list_equals_recommend_and_excludes_rated_C17(spark, tmp_path: Pat
 def _synthetic_model(n_users: int, n_items: int, n_factors: int, seed: int) -> ALS:
     """A fitted-looking ALS with random factors (no training needed to test scoring at scale)."""
     rng = np.random.default_rng(seed)
-    m = ALS(ALSConfig(n_factors=n_factors, min_ratings=5))
+    m = ALS(ALSConfig(n_factors=n_factors), policy=ALS.default_policy.with_overrides(min_ratings=5))
     m.users_, m.items_ = IdMap(np.arange(n_users) + 1, "user"), IdMap(np.arange(n_items) + 1, "movie")
     m.user_factors_ = rng.standard_normal((n_users, n_factors)).astype(np.float32) * 0.3
     m.item_factors_ = rng.standard_normal((n_items, n_factors)).astype(np.float32) * 0.3
@@ -64,19 +64,18 @@ def _synthetic_model(n_users: int, n_items: int, n_factors: int, seed: int) -> A
     m.user_items_, m.item_counts_ = ui, np.diff(ui.tocsc().indptr).astype(np.int64)
     m.movies_ = empty_movies()
     m.scale_, m.global_mean_, m.data_fingerprint_ = RatingScale(), 3.5, "synthetic"
-    m.fitted_ = True
+    m._finish_fit()
     return m
 
 
 def test_fifty_thousand_users_in_blocks_C21(spark, tmp_path: Path) -> None:
-    from movierec.engines.spark import recommend_all_spark
+    from movierec.spark import recommend_all_spark
 
-    # 50,000 users x 2,000 films at rank 10: the blocked kernel never holds users x films
-    # (its memory bound is tested in tests/engines/test_blocked_topk.py; the 20,000-film
-    # size runs in benchmarks/spark_vs_local.py).
+    # 50,000 users x 2,000 films at rank 10: the block path never holds users x films
+    # (its memory bound is tested in tests/ranking/test_batch.py).
     model = _synthetic_model(50_000, 2_000, 10, seed=3)
     save(model, tmp_path / "m")
-    rows = recommend_all_spark(tmp_path / "m", str(tmp_path / "out"), k=10, user_block=2048, item_block=1024)
+    rows = recommend_all_spark(tmp_path / "m", str(tmp_path / "out"), k=10, user_block=2048)
     assert rows == 50_000 * 10
     out = _read(tmp_path / "out")
     for user in (1, 777, 25_000, 50_000):  # brute force on a sample of users
@@ -84,14 +83,22 @@ def test_fifty_thousand_users_in_blocks_C21(spark, tmp_path: Path) -> None:
         assert out.filter(pl.col("user_id") == user)["movie_id"].to_list() == expected
 
 
-def test_other_models_are_refused_not_misscored(tmp_path: Path) -> None:
-    import pytest
-
-    from movierec import DataValidationError
-    from movierec.engines.spark import recommend_all_spark
+def test_every_model_is_ranked_on_the_executors_as_locally(spark, tmp_path: Path) -> None:
+    """The default hybrid, a time-aware model and the dense-scored random baseline: the same lists as ``recommend``."""
     from movierec.models import make_model
+    from movierec.spark import recommend_all_spark
 
-    model = make_model("bias").fit(synthetic_dataset(500, n_users=20, n_items=15, seed=2))
-    save(model, tmp_path / "bias")
-    with pytest.raises(DataValidationError, match="use --engine local"):
-        recommend_all_spark(tmp_path / "bias", str(tmp_path / "out"))
+    ds = synthetic_dataset(4000, n_users=90, n_items=60, seed=2)
+    small = {"hybrid": {"explicit": {"n_factors": 4, "n_iter": 2}, "implicit": {"n_factors": 4, "n_iter": 2}},
+             "als-time": {"explicit": {"n_factors": 3, "n_iter": 2}}, "random": {}}  # fmt: skip
+    for name, config in small.items():
+        model = make_model(name, config).fit(ds)
+        save(model, tmp_path / name)
+        recommend_all_spark(tmp_path / name, str(tmp_path / f"out-{name}"), k=5, user_block=16)
+        out = _read(tmp_path / f"out-{name}")
+        assert out["user_id"].n_unique() == model.n_users
+        for user in ds.users.ids.to_list()[::11]:
+            expected = recommend(model, user, k=5)
+            group = out.filter(pl.col("user_id") == user).sort("rank")
+            assert group["movie_id"].to_list() == [r.movie_id for r in expected], name
+            assert group["raw_score"].to_list() == [r.raw_score for r in expected], name

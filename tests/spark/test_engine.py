@@ -20,7 +20,7 @@ pytestmark = SPARK_MARKS
 
 
 def test_missing_pyspark_is_a_clear_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from movierec.engines.spark import session
+    from movierec.spark import session
 
     monkeypatch.setattr(session, "_IMPORT_ERROR", ImportError("No module named 'pyspark'"))
     with pytest.raises(BackendUnavailableError, match=r"pip install 'movierec\[spark\]'"):
@@ -30,7 +30,7 @@ def test_missing_pyspark_is_a_clear_backend_error(monkeypatch: pytest.MonkeyPatc
 
 
 def test_parse_conf() -> None:
-    from movierec.engines.spark import parse_conf
+    from movierec.spark import parse_conf
 
     assert parse_conf(["spark.executor.memory=8g", "a.b = c=d"]) == {"spark.executor.memory": "8g", "a.b": "c=d"}
     with pytest.raises(DataValidationError, match="KEY=VALUE"):
@@ -38,7 +38,7 @@ def test_parse_conf() -> None:
 
 
 def test_duplicates_latest_timestamp_wins_C08(spark, tmp_path: Path) -> None:
-    from movierec.engines.spark import read_ratings
+    from movierec.spark import read_ratings
 
     csv = tmp_path / "ratings.csv"
     csv.write_text("userId,movieId,rating,timestamp\n1,10,2.0,1000000000\n1,10,4.5,1000000500\n2,10,3.0,1000000100\n"
@@ -55,7 +55,7 @@ def test_duplicates_latest_timestamp_wins_C08(spark, tmp_path: Path) -> None:
 
 
 def test_string_and_huge_ids_map_to_dense_positions_and_back(spark, tmp_path: Path) -> None:
-    from movierec.engines.spark import train_spark
+    from movierec.spark import train_spark
 
     ratings = synthetic_dataset(3000, n_users=60, n_items=40, seed=3).ratings
     ratings = ratings.with_columns(
@@ -63,7 +63,7 @@ def test_string_and_huge_ids_map_to_dense_positions_and_back(spark, tmp_path: Pa
     )
     path = tmp_path / "r.parquet"
     ratings.write_parquet(path)
-    model, ds = train_spark(str(path), ALSConfig(n_factors=2, n_iter=1, min_ratings=0), bias_sweeps=1)
+    model, ds = train_spark(str(path), ALSConfig(n_factors=2, n_iter=1), bias_sweeps=1)
     assert model.users_.ids.dtype == pl.Utf8 and model.items_.ids.dtype == pl.Int64
     assert model.n_users == 60 and model.n_items == ds.n_items
     row = ratings.row(0, named=True)
@@ -79,7 +79,7 @@ def test_string_and_huge_ids_map_to_dense_positions_and_back(spark, tmp_path: Pa
 
 
 def test_dataset_folder_gives_the_same_training_set_as_the_core(spark, tmp_path: Path) -> None:
-    from movierec.engines.spark import read_ratings
+    from movierec.spark import read_ratings
 
     ds = synthetic_dataset(2000, n_users=50, n_items=30, seed=4)
     folder = save_dataset_folder(ds, tmp_path / "ds")
@@ -89,7 +89,7 @@ def test_dataset_folder_gives_the_same_training_set_as_the_core(spark, tmp_path:
 
 
 def test_bad_values_are_refused_with_counts(spark, tmp_path: Path) -> None:
-    from movierec.engines.spark import read_ratings
+    from movierec.spark import read_ratings
 
     csv = tmp_path / "bad.csv"
     csv.write_text("userId,movieId,rating,timestamp\n1,10,abc,1\n1,11,7.0,2\n2,10,3.0,3\n,12,3.0,4\n")
@@ -105,12 +105,12 @@ def test_bad_values_are_refused_with_counts(spark, tmp_path: Path) -> None:
 
 
 def test_long_runs_checkpoint_C13(spark) -> None:
-    from movierec.engines.spark import SparkALS
+    from movierec.spark import SparkALS
 
     ds = synthetic_dataset(4000, n_users=80, n_items=50, seed=5)
     # 40 sweeps: checkpointInterval=10 fires 4 times (the case's 100 sweeps on 100k ratings
     # run in benchmarks/spark_vs_local.py --c13).
-    model = SparkALS(ALSConfig(n_factors=2, n_iter=40, min_ratings=0), bias_sweeps=1).fit(ds)
+    model = SparkALS(ALSConfig(n_factors=2, n_iter=40), bias_sweeps=1).fit(ds)
     ckpt = model.fit_info_["checkpoint_dir"]
     # The engine set a checkpoint directory itself, and Spark really wrote RDD checkpoints there.
     assert ckpt and ckpt == spark.sparkContext.getCheckpointDir()
@@ -144,7 +144,7 @@ def _config(tmp_path: Path) -> Path:
 
 
 def test_bad_engine_options_are_refused_before_spark_starts() -> None:
-    from movierec.engines.spark import SparkALS
+    from movierec.spark import SparkALS
 
     ds = synthetic_dataset(200, n_users=10, n_items=8, seed=1)
     with pytest.raises(DataValidationError, match="bias_sweeps"):
@@ -154,7 +154,7 @@ def test_bad_engine_options_are_refused_before_spark_starts() -> None:
 @pytest.mark.realdata
 def test_movielens_folder_read_on_spark_equals_the_core_loader_C08(spark, data_home: Path) -> None:
     from movierec import load_movielens
-    from movierec.engines.spark import read_ratings
+    from movierec.spark import read_ratings
 
     frame, spark_ds, report = read_ratings(spark, str(data_home / "ml-latest-small"))
     core = load_movielens(data_home / "ml-latest-small")

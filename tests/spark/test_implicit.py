@@ -21,12 +21,12 @@ pytestmark = SPARK_MARKS
 
 # Smaller than the defaults to keep CI short; the default config's numbers are in
 # benchmarks/README.md ("Spark (issue 7)").
-CONFIG = ImplicitConfig(n_factors=16, n_iter=6)
+CONFIG = ImplicitConfig(n_factors=16, n_iter=6, solver="cholesky")  # Spark solves exactly: compare like with like
 
 
 @pytest.mark.realdata
 def test_parity_ndcg_ml100k_stratified(spark, data_home: Path) -> None:
-    from movierec.engines.spark import SparkImplicitALS
+    from movierec.spark import SparkImplicitALS
 
     fitted: dict[str, ImplicitALS] = {}
 
@@ -80,13 +80,14 @@ def test_cli_train_and_evaluate_als_implicit_on_spark(spark, tmp_path: Path) -> 
     assert {r["model"] for r in rows} == {"als-implicit", "popular"} and all(np.isfinite(r["ndcg"]) for r in rows)
 
 
-def test_hybrid_on_spark_is_refused() -> None:
-    res = CliRunner().invoke(app, ["train", "--engine", "spark", "--model", "hybrid", "--data", "x.csv", "--out", "m"])
-    assert res.exit_code != 0 and "als or als-implicit" in res.output
+def test_time_models_on_spark_are_refused_with_the_reason() -> None:
+    for model in ("als-time", "bias-time"):
+        res = CliRunner().invoke(app, ["train", "--engine", "spark", "--model", model, "--data", "x.csv", "--out", "m"])
+        assert res.exit_code == 2 and "cannot train als-time" in res.output and "--engine local" in res.output
 
 
 def test_non_positive_positive_events_are_refused_before_spark_starts() -> None:
-    from movierec.engines.spark import SparkImplicitALS
+    from movierec.spark import SparkImplicitALS
 
     ds = small_dataset([(1, 10, 0.0, 1), (1, 11, 4.0, 2), (2, 10, 3.0, 3)], RatingScale(0.0, 5.0, 0.5))
     with pytest.raises(DataValidationError, match=r"1 positive event\(s\) rated <= 0"):

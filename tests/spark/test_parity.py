@@ -28,7 +28,7 @@ def _overlap(a: ALS, b: ALS, users: list) -> float:
 
 
 def _check(train: Dataset, test: Dataset) -> None:
-    from movierec.engines.spark import SparkALS
+    from movierec.spark import SparkALS
 
     local, spark_model = ALS(CONFIG).fit(train), SparkALS(CONFIG).fit(train)
     r_local, r_spark = _rmse(local, test), _rmse(spark_model, test)

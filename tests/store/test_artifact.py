@@ -9,25 +9,30 @@ import numpy as np
 import pytest
 
 from movierec import ALS, ALSConfig, ArtifactError, FitError, load, recommend, save
+from movierec.errors import UnknownIdError
 from tests.conftest import small_dataset
 
 
 def model() -> ALS:
     rng = np.random.default_rng(3)
     rows = [(u, m, float(rng.integers(1, 11)) / 2, 1000 + u) for u in range(20) for m in range(1, 16) if rng.random() < 0.5]
-    return ALS(ALSConfig(n_factors=3, n_iter=3, min_ratings=0)).fit(small_dataset(rows))
+    return ALS(ALSConfig(n_factors=3, n_iter=3), policy=ALS.default_policy.with_overrides(min_ratings=0)).fit(small_dataset(rows))
 
 
 def test_round_trip_gives_identical_recommendations(tmp_path: Path) -> None:
     m = model()
     save(m, tmp_path / "m")
     back = load(tmp_path / "m")
-    for user in (0, 5, "nobody"):
+    for user in (0, 5, None):  # None: the cold-start list
         assert recommend(m, user, k=5) == recommend(back, user, k=5)
+    with pytest.raises(UnknownIdError):
+        recommend(back, "nobody", k=5)
     profile = [(1, 5.0), (2, 1.0)]
     assert recommend(m, ratings=profile, k=5) == recommend(back, ratings=profile, k=5)
     meta = json.loads((tmp_path / "m" / "model.json").read_text())
-    assert meta["format_version"] == 1 and meta["model"] == "als" and meta["config"]["n_factors"] == 3
+    assert meta["format_version"] == 2 and meta["model"] == "als" and meta["config"]["n_factors"] == 3
+    assert meta["policy"] == {"min_ratings": 0, "rank_by": "confidence", "confidence_weight": 1.25} and back.policy == m.policy
+    assert "min_ratings" not in meta["config"] and "confidence_weight" not in meta["config"]
     assert {"created_at", "package_version", "data_fingerprint", "metrics", "scale"} <= set(meta)
 
 
