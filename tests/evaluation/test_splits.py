@@ -127,3 +127,21 @@ def test_ml100k_official_folds_partition_u_data(data_home) -> None:  # noqa: ANN
     for f, t in zip(folds, tests):
         assert (f.train.n_ratings, f.test.n_ratings) == (80_000, 20_000)
     assert len(set().union(*tests)) == 100_000  # the five test files are disjoint and cover u.data
+
+
+@pytest.mark.realdata
+def test_recommenders_stratified_split_is_row_identical_to_microsoft_recommenders(data_home) -> None:  # noqa: ANN001
+    """The split behind published ml-100k ranking tables (python_stratified_split, 75/25, seed 42), pinned by digest."""
+    import hashlib
+
+    from movierec.data import load_movielens
+    from movierec.evaluation.splits import recommenders_stratified_split
+
+    ds = load_movielens(str(data_home / "ml-100k"))
+    before = np.random.get_state()[1].copy()
+    test = recommenders_stratified_split(ds)
+    assert (np.random.get_state()[1] == before).all()  # NumPy's global state untouched
+    assert int(test.sum()) == 25_008 and int((~test).sum()) == 74_992
+    r = ds.ratings.filter(test).sort("user_id", "movie_id")
+    text = "".join(f"{u}\t{m}\n" for u, m in zip(r["user_id"].to_list(), r["movie_id"].to_list(), strict=True))
+    assert hashlib.sha256(text.encode()).hexdigest() == "a29e96aa8206317016ee0461413988305485d1aa2190c114893e75085688156c"

@@ -19,6 +19,7 @@ from movierec.evaluation.splits import (
     last_n_split,
     ml100k_folds,
     random_split,
+    recommenders_stratified_split,
     stratified_split,
     user_temporal_split,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "ndcg_at_k",
     "precision_at_k",
     "random_split",
+    "recommenders_stratified_split",
     "rank_items",
     "rating_metrics",
     "recall_at_k",

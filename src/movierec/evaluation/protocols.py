@@ -46,6 +46,7 @@ from movierec.evaluation.splits import (
     last_n_split,
     ml100k_folds,
     random_split,
+    recommenders_stratified_split,
     stratified_split,
 )
 from movierec.models import Recommender, make_model
@@ -53,7 +54,7 @@ from movierec.ranking.index import index_for
 from movierec.ranking.lists import rank_states
 from movierec.ranking.scoring import resolve_policy
 
-PROTOCOLS = ("random", "kfold", "stratified", "chrono", "last-n", "ml100k-folds")
+PROTOCOLS = ("random", "kfold", "stratified", "recommenders-stratified", "chrono", "last-n", "ml100k-folds")
 RANKING_KEYS = ("precision", "recall", "ndcg", "ndcg_graded", "map", "mrr", "hit_rate")
 BEYOND_KEYS = ("coverage", "novelty", "avg_popularity", "obscure_share", "diversity")
 
@@ -193,6 +194,9 @@ def make_splits(data: Dataset | str | Path, protocol: str, options: SplitOptions
     elif protocol == "stratified":
         mask = stratified_split(data, o.test_fraction, o.seed)
         yield Split.from_mask(data, mask, "stratified", seed=o.seed, test_fraction=o.test_fraction)
+    elif protocol == "recommenders-stratified":
+        mask = recommenders_stratified_split(data, o.test_fraction, o.seed)
+        yield Split.from_mask(data, mask, "recommenders-stratified", seed=o.seed, test_fraction=o.test_fraction)
     elif protocol == "kfold":
         labels = kfold_labels(data, o.n_folds, o.seed)
         for f in range(o.n_folds):

@@ -76,8 +76,13 @@ def _hybrid_space(trial: Any, objective: str) -> tuple[dict[str, Any], dict[str,
     }, {}
 
 
+def _ease_space(trial: Any, objective: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    return {"reg": trial.suggest_float("reg", 10.0, 10_000.0, log=True)}, {}
+
+
 SPACES: dict[str, Callable[[Any, str], tuple[dict[str, Any], dict[str, Any]]]] = {
     "als": _als_space,
+    "ease": _ease_space,
     "als-implicit": _implicit_space,
     "hybrid": _hybrid_space,
 }

@@ -1,0 +1,51 @@
+"""EASE (Steck 2019): the closed form, fold-in as the same product, the catalogue cap, the memory refusal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from movierec import recommend
+from movierec.config import RankingPolicy
+from movierec.data import synthetic_dataset
+from movierec.errors import DataValidationError
+from movierec.models import Ease, EaseConfig
+
+
+def test_weights_solve_the_constrained_ridge_problem(seed: int) -> None:
+    ds = synthetic_dataset(1500, n_users=60, n_items=25, seed=seed)
+    model = Ease(EaseConfig(reg=7.0)).fit(ds)
+    X = (model.user_items_.toarray() > 0).astype(np.float64)
+    B = model.item_weights_.astype(np.float64)
+    assert np.allclose(np.diag(B), 0.0)
+    # Column j of B minimises ‖X_j − X b‖² + λ‖b‖² with b_j = 0: the ridge solution over the other columns.
+    for j in (0, 7, 24):
+        others = [c for c in range(25) if c != j]
+        A = X[:, others]
+        b = np.linalg.solve(A.T @ A + 7.0 * np.eye(24), A.T @ X[:, j])
+        np.testing.assert_allclose(B[others, j], b, atol=2e-5)
+
+
+def test_fold_in_is_the_same_product_and_lists_exclude_rated(seed: int) -> None:
+    ds = synthetic_dataset(1500, n_users=60, n_items=25, seed=seed)
+    model = Ease(EaseConfig(reg=5.0), RankingPolicy(min_ratings=0)).fit(ds)
+    user = ds.users.ids[3]
+    rated, values = model.user_state(user).rated_items(0)
+    folded = model.fold_in(model.items_.to_ids(rated), values)
+    np.testing.assert_array_equal(model.score_block(folded), model.score_block(model.user_state(user)))
+    recs = recommend(model, user, k=30)
+    assert not set(model.items_.to_ids(rated)) & {r.movie_id for r in recs}
+    cold = recommend(model, None, k=3)  # nobody known: the most rated films
+    assert [r.n_ratings for r in cold] == sorted(model.item_counts_.tolist(), reverse=True)[:3]
+
+
+def test_only_the_most_rated_films_get_weights_and_memory_is_refused_up_front(seed: int) -> None:
+    ds = synthetic_dataset(1500, n_users=60, n_items=25, seed=seed)
+    model = Ease(EaseConfig(reg=5.0, max_items=10), RankingPolicy(min_ratings=0)).fit(ds)
+    assert model.item_weights_.shape == (10, 10)
+    top = set(np.argsort(-model.item_counts_, kind="stable")[:10].tolist())
+    assert set(model.kept_items_.tolist()) == top
+    listed = {model.items_.index(r.movie_id) for r in recommend(model, ds.users.ids[0], k=25)}
+    assert listed <= top  # the others have no score: never recommended
+    with pytest.raises(DataValidationError, match=r"25 films need about 0\.0 GB.*lower max_items"):
+        Ease(EaseConfig(max_bytes=100)).fit(ds)
