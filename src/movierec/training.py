@@ -220,7 +220,7 @@ def _train_spark(spec: TrainSpec, model: Recommender) -> tuple[Recommender, Data
         raise DataValidationError("train: --from-db works with --engine local only; export the database ratings to Parquet for Spark")
     from movierec.spark import train_spark
 
-    config = getattr(model, "config")
+    config = model.config  # type: ignore[attr-defined]
     t0 = time.perf_counter()
     fitted, dataset = train_spark(str(spec.data), config, spec.spark_master, spec.spark_conf, spec.callback, model.policy)
     fitted.fit_info_.setdefault("fit_seconds", time.perf_counter() - t0)
@@ -256,10 +256,7 @@ def _cache_dirs() -> list[Path]:
 
 def kernels_cached() -> bool:
     """Whether Numba's disk cache holds the ALS half-step (a first run has no cache yet)."""
-    for d in _cache_dirs():
-        if d.exists() and any(d.rglob("*solve_half_step*.nbi")):
-            return True
-    return False
+    return any(d.exists() and any(d.rglob("*solve_half_step*.nbi")) for d in _cache_dirs())
 
 
 def warm_kernels(model_name: str = "hybrid") -> None:

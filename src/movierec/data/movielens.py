@@ -24,8 +24,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from movierec.data.dataset import Dataset, RatingScale, empty_movies, year_from_title
-from movierec.data.home import KNOWN_DATASETS, data_home
+from movierec.data.dataset import RatingScale, empty_movies, year_from_title
 from movierec.errors import DataValidationError, Problem
 
 ML100K_GENRES = (
@@ -134,4 +133,4 @@ def read_movies_dat(path: Path) -> pl.DataFrame:
     return _catalogue(ids, titles, genres)
 
 
-__all__ = ["load_movielens", "read_movies_csv", "read_u_item", "read_movies_dat", "decode", "empty_movies"]
+__all__ = ["read_movies_csv", "read_u_item", "read_movies_dat", "decode", "empty_movies"]

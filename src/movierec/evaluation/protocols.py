@@ -34,7 +34,6 @@ from movierec.evaluation.metrics import (
     hit_rate_at_k,
     ndcg_at_k,
     precision_at_k,
-    rank_items,
     rating_metrics,
     recall_at_k,
     reciprocal_rank_at_k,

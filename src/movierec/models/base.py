@@ -456,12 +456,4 @@ def _check_target(target: str) -> None:
         raise DataValidationError(f"target must be one of {', '.join(TARGETS)}; got {target!r}")
 
 
-def block_terms(n: int, **terms: np.ndarray) -> dict[str, np.ndarray]:
-    """Terms of a block of ``n`` users with their leading axis checked (a helper for ``_user_terms``)."""
-    for name, arr in terms.items():
-        if arr.shape[0] != n:
-            raise ValueError(f"term {name} has {arr.shape[0]} rows for a block of {n}")
-    return terms
-
-
 __all__ = ["LinearScores", "Predictions", "RatingScale", "Recommender", "TARGETS", "UserState", "IdMap"]

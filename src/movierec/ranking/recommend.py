@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from movierec.errors import UnknownIdError
 from movierec.models.base import Recommender, UserState
 from movierec.ranking.index import RankingIndex, index_for
 from movierec.ranking.lists import Ranked, rank_states

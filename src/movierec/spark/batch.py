@@ -91,8 +91,7 @@ def recommend_all_spark(
             positions = batch.column("user_idx").to_numpy()
             for uidx, ranked in iter_top_k(fitted, k, min_ratings, block, positions):
                 table = frame_of(fitted, uidx, ranked).to_arrow()
-                for out in _plain(table).to_batches():
-                    yield out
+                yield from _plain(table).to_batches()
 
     try:
         frame.mapInArrow(rank, spark_schema).write.mode("overwrite").parquet(str(out_path))

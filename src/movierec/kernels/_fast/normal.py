@@ -9,7 +9,6 @@ rounding (``tests/kernels``). Measurements behind each constant: ``docs/decision
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
