@@ -14,8 +14,9 @@ def test_a_clear_difference_excludes_zero_and_a_null_one_does_not(seed: int) -> 
     a = rng.random(400)
     better = paired_mean_difference(a, a + 0.05 + rng.normal(0, 0.05, 400))
     assert better.excludes_zero and better.low > 0 and abs(better.difference - 0.05) < 0.02
-    same = paired_mean_difference(a, a + rng.normal(0, 0.05, 400))
-    assert not same.excludes_zero and same.low < 0 < same.high
+    e = rng.normal(0, 0.05, 200)
+    same = paired_mean_difference(a, a + np.concatenate([e, -e]))  # differences that average to exactly 0
+    assert not same.excludes_zero and same.low < 0 < same.high and same.difference == pytest.approx(0, abs=1e-12)
 
 
 def test_pairing_removes_the_spread_between_users(seed: int) -> None:
