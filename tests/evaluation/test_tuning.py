@@ -91,11 +91,13 @@ def test_a_resumed_study_for_another_objective_dataset_inner_split_or_model_is_r
 
 def test_tune_refuses_what_it_cannot_search() -> None:
     ds = synthetic_dataset(500, n_users=20, n_items=30, seed=1)
-    assert set(SPACES) == {"als", "als-implicit", "hybrid"}
+    assert set(SPACES) == {"als", "als-implicit", "ease", "hybrid"}
     with pytest.raises(DataValidationError, match="tune: model must be one of"):
         tune(ds, "bias", 1)
     with pytest.raises(DataValidationError, match="does not predict ratings"):
         tune(ds, "als-implicit", 1, objective="rmse")
+    with pytest.raises(DataValidationError, match="does not predict ratings"):
+        tune(ds, "ease", 1, objective="rmse")
     with pytest.raises(DataValidationError, match="n_trials"):
         tune(ds, "als", -1)
 
