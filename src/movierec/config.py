@@ -80,10 +80,10 @@ class ALSConfig:
         How the local engine solves each row's ridge system while fitting. "cholesky": exactly
         (normal equations, Cholesky; Woodbury for rows shorter than the rank). "cg": rows of 64 to
         4096 ratings by ``cg_steps`` steps of Jacobi-preconditioned conjugate gradient, warm-started
-        from the previous sweep (Takács et al. 2011), the rest exactly: 1.4-1.6x faster fits at
-        ML-25M shape with the same test RMSE to 3-4 decimals on ml-100k, ml-latest-small and the
-        25M-shaped set; single predictions move by up to 0.006 stars at rank 64, more at low rank
-        and λ (``docs/performance.md``). Fold-in is always exact; in ``als-bayes`` it applies to
+        from the previous sweep (Takács et al. 2011), the rest exactly: the same test RMSE to 3-4
+        decimals on ml-100k, ml-latest-small and the 25M-shaped set, 1.1x faster at ML-25M shape since
+        the exact path got faster (1.4-1.6x before); single predictions move by up to 0.006 stars at
+        rank 64, more at low rank and λ (docs/decisions/0008). Fold-in is always exact; in ``als-bayes`` it applies to
         the ALS sweeps that start the chain (the draws are exact); the Spark engine refuses it.
     cg_steps : int, default 3
         Conjugate-gradient steps per row and half-step with ``solver="cg"``. Must be >= 1.

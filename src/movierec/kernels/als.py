@@ -27,12 +27,13 @@ from numba import njit, prange
 from movierec.kernels.portable import normal_scalar
 
 try:  # the machine-specific route; removable (see the module docstring)
-    from movierec.kernels._fast import PIECE, blas_params, normal_equations, prefetch_lines, prefetch_row, prefetch_rows
+    from movierec.kernels._fast import (
+        PIECE, PREFETCH_AHEAD, blas_params, normal_equations, prefetch_lines, prefetch_row, prefetch_rows,
+    )  # fmt: skip
 except ImportError:  # pragma: no cover - only without kernels/_fast
-    from movierec.kernels.portable import PIECE, blas_params, normal_equations, prefetch_lines, prefetch_row, prefetch_rows
-
-PREFETCH_AHEAD = 32
-"""Partner rows requested this many ratings before they are gathered (``prefetch_row``)."""
+    from movierec.kernels.portable import (
+        PIECE, PREFETCH_AHEAD, blas_params, normal_equations, prefetch_lines, prefetch_row, prefetch_rows,
+    )  # fmt: skip
 
 
 BLAS_MIN_ROW = 16

@@ -12,6 +12,8 @@ from numba import njit
 
 PIECE = 224
 """Rows of the work block the callers allocate (kept equal to the fast route's for one buffer layout)."""
+PREFETCH_AHEAD = 0
+"""No prefetching here."""
 
 
 @njit(cache=True)
