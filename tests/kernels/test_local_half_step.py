@@ -156,3 +156,35 @@ def test_cg_rows_do_not_depend_on_the_rank_and_survive_a_zero_step(seed: int) ->
     solve_half_step(*args, cold_f, cold_b, 1)  # one step from zero on a 201-unknown system: not the exact answer
     row = lengths.index(CG_MIN_ROW)
     assert np.abs(cold_f[row] - exact_f[row]).max() > 1e-3
+
+
+def test_the_fast_route_is_removable(tmp_path, seed: int) -> None:  # noqa: ANN001
+    """Without kernels/_fast (simulated: its import fails), the portable stand-ins fit the same model to float32 rounding.
+
+    Each route runs in a child process with a Numba cache of its own: Numba keys its disk cache on a
+    kernel's own source file, so a cache filled by one route would hand the other its compiled code.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import sys, json
+if sys.argv[1] == "portable":
+    sys.modules["movierec.kernels._fast"] = None  # import of the package fails, as if it were deleted
+from movierec import ALS, ALSConfig
+from movierec.data import synthetic_dataset
+import movierec.kernels.als as k
+ds = synthetic_dataset(3000, n_users=60, n_items=40, seed={seed})
+m = ALS(ALSConfig(n_factors=16, n_iter=4)).fit(ds)
+print(json.dumps({{"route": k.normal_equations.py_func.__module__, "pred": m.predict(ds.users.ids[:20].to_list(), ds.items.ids[:20].to_list()).raw.tolist()}}))
+"""
+    out = {}
+    for route in ("fast", "portable"):
+        env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / f"numba-{route}")}
+        r = subprocess.run([sys.executable, "-c", code, route], capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr
+        out[route] = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["fast"]["route"].endswith("_fast.normal") and out["portable"]["route"].endswith("kernels.portable")
+    np.testing.assert_allclose(out["portable"]["pred"], out["fast"]["pred"], atol=1e-4)
