@@ -106,6 +106,23 @@ def gibbs_half_step(
         fast(*args)
 
 
+def implicit_gibbs_step(
+    indptr: np.ndarray, indices: np.ndarray, row_scale: np.ndarray, gram: np.ndarray, cross: np.ndarray,
+    prior_weight: np.ndarray, prior_mean: np.ndarray, noise: np.ndarray, sigma: float, factors: np.ndarray,
+    sums: np.ndarray,
+) -> None:  # fmt: skip
+    """The Gibbs step of SVD++'s implicit factors (``svdpp.implicit_gibbs_step``; arguments documented there)."""
+    args = (indptr, indices, row_scale, gram, cross, prior_weight, prior_mean, noise, sigma, factors, sums)
+    if route() == "reference":
+        from movierec.kernels.reference import implicit_gibbs_step as reference
+
+        reference(*args)
+        return
+    from movierec.kernels.svdpp import implicit_gibbs_step as fast
+
+    fast(*args)  # sequential: each row's draw changes the sums the next row reads
+
+
 def scaled_bias_half_step(
     indptr: np.ndarray, indices: np.ndarray, targets: np.ndarray, coef: np.ndarray, other_factors: np.ndarray,
     reg: float, bias_reg: float, factors: np.ndarray, bias: np.ndarray,
@@ -125,6 +142,6 @@ def scaled_bias_half_step(
 
 
 __all__ = [
-    "ENV_VAR", "ROUTES", "csr_arrays", "gibbs_half_step", "implicit_half_step", "ridge_half_step", "route",
+    "ENV_VAR", "ROUTES", "csr_arrays", "gibbs_half_step", "implicit_gibbs_step", "implicit_half_step", "ridge_half_step", "route",
     "scaled_bias_half_step", "sgemm_abt",
 ]  # fmt: skip

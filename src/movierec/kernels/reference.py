@@ -78,6 +78,30 @@ def gibbs_half_step(
         bias[r], factors[r] = w[0], w[1:]
 
 
+def implicit_gibbs_step(
+    indptr: np.ndarray, indices: np.ndarray, row_scale: np.ndarray, gram: np.ndarray, cross: np.ndarray,
+    prior_weight: np.ndarray, prior_mean: np.ndarray, noise: np.ndarray, sigma: float, factors: np.ndarray,
+    sums: np.ndarray,
+) -> None:  # fmt: skip
+    """Per row j in order: A = Σ s²G + H, ȳ = A⁻¹(Σ s(c − G z⁻) + Hm), draw, z += s Δy.
+
+    As ``svdpp.implicit_gibbs_step``.
+    """
+    draw = noise.shape[0] == factors.shape[0] and factors.shape[0] > 0
+    for j in range(factors.shape[0]):
+        u = indices[_rows(indptr, j)]
+        s = row_scale[u]
+        old = factors[j].astype(np.float64)
+        rest = sums[u] - s[:, None] * old
+        A = np.einsum("u,uab->ab", s * s, gram[u]) + np.diag(prior_weight)
+        rhs = (s[:, None] * (cross[u] - np.einsum("uab,ub->ua", gram[u], rest))).sum(axis=0)
+        y = np.linalg.solve(A, rhs + prior_weight * prior_mean)
+        if draw:
+            y = y + sigma * np.linalg.solve(np.linalg.cholesky(A).T, noise[j])
+        factors[j] = y
+        sums[u] += s[:, None] * (factors[j].astype(np.float64) - old)
+
+
 def scaled_bias_half_step(
     indptr: np.ndarray, indices: np.ndarray, targets: np.ndarray, coef: np.ndarray, other_factors: np.ndarray,
     reg: float, bias_reg: float, factors: np.ndarray, bias: np.ndarray,

@@ -11,13 +11,14 @@ from movierec.errors import DataValidationError
 from movierec.models.als import ALS
 from movierec.models.base import Predictions, Recommender, UserState
 from movierec.models.bayes import BayesConfig, BayesianALS
+from movierec.models.bayes_time import BayesianTimeSVDpp, BayesTimeConfig
 from movierec.models.ease import Ease, EaseConfig
 from movierec.models.hybrid import Hybrid, HybridConfig
 from movierec.models.implicit import ImplicitALS, ImplicitConfig
 from movierec.models.temporal import BiasTime, TemporalALS, TemporalConfig
 from movierec.models.baselines import BASELINES
 
-MODELS: dict[str, type[Recommender]] = {"als": ALS, "als-implicit": ImplicitALS, "hybrid": Hybrid, "als-time": TemporalALS, "bias-time": BiasTime, "als-bayes": BayesianALS, "ease": Ease}
+MODELS: dict[str, type[Recommender]] = {"als": ALS, "als-implicit": ImplicitALS, "hybrid": Hybrid, "als-time": TemporalALS, "bias-time": BiasTime, "als-bayes": BayesianALS, "als-bayes-time": BayesianTimeSVDpp, "ease": Ease}
 MODELS.update(BASELINES)
 
 
@@ -62,4 +63,4 @@ def config_and_policy(meta: dict[str, Any]) -> tuple[dict[str, Any], RankingPoli
     return config, default.with_overrides(**changes)
 
 
-__all__ = ["ALS", "BayesConfig", "BayesianALS", "Ease", "EaseConfig", "BiasTime", "TemporalALS", "TemporalConfig", "Hybrid", "HybridConfig", "ImplicitALS", "ImplicitConfig", "MODELS", "Predictions", "Recommender", "UserState", "config_and_policy", "make_model"]
+__all__ = ["ALS", "BayesConfig", "BayesianALS", "BayesTimeConfig", "BayesianTimeSVDpp", "Ease", "EaseConfig", "BiasTime", "TemporalALS", "TemporalConfig", "Hybrid", "HybridConfig", "ImplicitALS", "ImplicitConfig", "MODELS", "Predictions", "Recommender", "UserState", "config_and_policy", "make_model"]
