@@ -70,6 +70,9 @@ class BayesTimeConfig:
         the chain's start only. ``user_scale`` must stay off and ``factors`` on.
     implicit : bool, default True
         Fit SVD++'s term |N(u)|^(-1/2) Σ y_j; False gives Bayesian time-aware MF.
+    flipped : bool, default False
+        Also fit the "flipped" item-side term: q_i becomes q_i + |M(i)|^(-1/2) Σ_{u∈M(i)} x_u, M(i)
+        the users with i in N(u) (Rendle, Zhang, Koren 2019).
     n_burn : int, default 20
         Gibbs sweeps discarded before averaging (>= 0).
     n_samples : int, default 180
@@ -82,6 +85,7 @@ class BayesTimeConfig:
 
     temporal: TemporalConfig = TemporalConfig(explicit=ALSConfig(n_factors=10, n_iter=5))
     implicit: bool = True
+    flipped: bool = False
     n_burn: int = 20
     n_samples: int = 180
     prior_shape: float = 1.0
@@ -233,22 +237,17 @@ class BayesianTimeSVDpp(TemporalALS):
         iu = sp.csr_matrix((v[perm].astype(F32), u[perm].astype(np.int32), i_ptr), shape=(n_i, n_u))
         i_indptr, i_indices = iu.indptr.astype(np.int64), iu.indices.astype(np.int32)
         N = self._implicit_rows(n_u, n_i)
-        Nt = N.T.tocsr()
-        Nt.sort_indices()
-        n_ptr, n_idx = Nt.indptr.astype(np.int64), Nt.indices.astype(np.int32)
-        n_count = np.diff(N.indptr)
-        s_u = np.where(n_count > 0, 1.0 / np.sqrt(np.maximum(n_count, 1)), 0.0)
-        ones = sp.csr_matrix((np.ones(ui.nnz), ui.indices, ui.indptr), shape=(n_u, n_i))
-
+        ratings_by_user = sp.csr_matrix((np.ones(ui.nnz), ui.indices, ui.indptr), shape=(n_u, n_i))
+        ratings_by_item = sp.csr_matrix((np.ones(ui.nnz), iu.indices, iu.indptr), shape=(n_i, n_u))
         rng = np.random.default_rng([self.config.random_state, 2])
+        kk = k if bc.implicit else 0
+        # y_j (users' N(u) term) and, flipped, x_u (films' M(i) term: the users who rated them).
+        user_side = ImplicitBlock(N, ratings_by_user, kk, self.config.init_scale, rng)
+        item_side = ImplicitBlock(N.T.tocsr(), ratings_by_item, k if bc.flipped else 0, self.config.init_scale, rng)
         P, bu = np.ascontiguousarray(self.user_factors_, F32), self.user_bias_.astype(F32)
         Q, bi = np.ascontiguousarray(self.item_factors_, F32), self.item_bias_.astype(F32)
         alpha = self.user_alpha_.astype(np.float64)
         bins = self.item_bin_bias_.astype(np.float64).ravel() if tc.item_time_bins else np.zeros(0)
-        kk = k if bc.implicit else 0
-        # A small random start, as libFM's: from y = 0 the first draw of λ_y is ~n_items/2 and pins y near 0.
-        Y = (rng.standard_normal((n_i, kk)) * (self.config.init_scale / np.sqrt(max(kk, 1)))).astype(F32)
-        Z = (N @ Y.astype(np.float64)) * s_u[:, None] if kk else np.zeros((n_u, k))
         a_term = alpha[u] * dev
         bin_term = bins[key] if tc.item_time_bins else np.zeros_like(v)
         args = dict(shape=bc.prior_shape, rate=bc.prior_rate, strength=bc.prior_strength)
@@ -261,11 +260,11 @@ class BayesianTimeSVDpp(TemporalALS):
         self.sample_user_prior_ = np.zeros((S, 2, k + 2))
         scale = F32(1.0 / np.sqrt(S))
 
-        def dots(left: np.ndarray) -> np.ndarray:
-            return pair_dots(indptr, indices, np.ascontiguousarray(left, F32), Q)
+        def dots(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+            return pair_dots(indptr, indices, np.ascontiguousarray(left, F32), np.ascontiguousarray(right, F32))
 
-        PZ = P + Z.astype(F32)
-        resid = v - mu - bu[u] - bi[i] - a_term - bin_term - dots(PZ)
+        PZ, QW = P + user_side.effect(k), Q + item_side.effect(k)
+        resid = v - mu - bu[u] - bi[i] - a_term - bin_term - dots(PZ, QW)
         for h in self.history_:
             h.setdefault("phase", "als")
         n0 = len(self.history_)
@@ -273,13 +272,13 @@ class BayesianTimeSVDpp(TemporalALS):
             t0 = time.perf_counter()
             tau = rng.gamma(bc.prior_shape + v.size / 2.0, 1.0 / (bc.prior_rate + resid @ resid / 2.0))
             sigma = float(1.0 / np.sqrt(tau))
-            # [b_u, p_u]: the kernel subtracts μ + b_i + q_i·p_u; the other terms go into the target.
-            zq = dots(Z) if kk else 0.0
+            # [b_u, p_u] against q_i + w_i: the kernel subtracts μ + b_i + p_u·(q_i + w_i); the rest goes to the target.
+            zq = dots(user_side.effect(k), QW) if kk else 0.0
             lam_u, m_u = sample_prior(rng, np.column_stack([bu, P]), **args)
             target = (v - a_term - bin_term - zq).astype(F32)
             noise = rng.standard_normal((n_u, k + 1))
-            gibbs_half_step(indptr, indices, target, Q, bi, mu, lam_u / tau, m_u, noise, sigma, P, bu)
-            qp = dots(P)
+            gibbs_half_step(indptr, indices, target, QW, bi, mu, lam_u / tau, m_u, noise, sigma, P, bu)
+            qp = dots(P, QW)
             lam_a, m_a = np.ones(1), np.zeros(1)
             if tc.user_drift:  # α_u: a scalar Normal per user
                 lam_a, m_a = sample_prior(rng, alpha[:, None], **args)
@@ -288,23 +287,21 @@ class BayesianTimeSVDpp(TemporalALS):
                 alpha = (np.bincount(u, e * dev, n_u) + lam_a[0] / tau * m_a[0]) / prec
                 alpha += sigma / np.sqrt(prec) * rng.standard_normal(n_u)
                 a_term = alpha[u] * dev
-            if kk:  # the y_j, one after another, through each user's Gram matrix and cross term
-                Q64 = Q.astype(np.float64)
-                tgt = v - mu - bu[u] - bi[i] - a_term - bin_term - qp
-                cross = sp.csr_matrix((tgt, ui.indices, ui.indptr), shape=(n_u, n_i)) @ Q64
-                outer = np.einsum("ia,ib->iab", Q64, Q64).reshape(n_i, k * k)
-                gram = np.ascontiguousarray((ones @ outer).reshape(n_u, k, k))
-                lam_y, m_y = sample_prior(rng, Y, **args)
-                Z = (N @ Y.astype(np.float64)) * s_u[:, None]  # recomputed from Y each sweep: no drift of the sums
-                noise = rng.standard_normal((n_i, k))
-                implicit_gibbs_step(n_ptr, n_idx, s_u, gram, cross, lam_y / tau, m_y, noise, sigma, Y, Z)
-            # [b_i, q_i] against the effective user factors p_u + z_u.
-            PZ = P + Z.astype(F32)
+            if kk:  # the y_j, one after another
+                user_side.draw(v - mu - bu[u] - bi[i] - a_term - bin_term - qp, QW, tau, sigma, rng, args)
+            PZ = P + user_side.effect(k)
+            if item_side.k:  # flipped: the x_u, one after another
+                wp = dots(PZ, Q)
+                item_side.draw((v - mu - bu[u] - bi[i] - a_term - bin_term - wp)[perm], PZ, tau, sigma, rng, args)
+                QW = Q + item_side.effect(k)
+            # [b_i, q_i] against p_u + z_u.
+            wz = dots(PZ, item_side.effect(k)) if item_side.k else 0.0
             lam_i, m_i = sample_prior(rng, np.column_stack([bi, Q]), **args)
-            target = (v - a_term - bin_term)[perm].astype(F32)
+            target = (v - a_term - bin_term - wz)[perm].astype(F32)
             noise = rng.standard_normal((n_i, k + 1))
             gibbs_half_step(i_indptr, i_indices, target, PZ, bu, mu, lam_i / tau, m_i, noise, sigma, Q, bi)
-            resid = v - mu - bu[u] - bi[i] - a_term - dots(PZ)
+            QW = Q + item_side.effect(k)
+            resid = v - mu - bu[u] - bi[i] - a_term - dots(PZ, QW)
             if tc.item_time_bins:  # b_{i,bin}: a scalar Normal per item and bin
                 lam_b, m_b = sample_prior(rng, bins[:, None], **args)
                 prec = key_count + lam_b[0] / tau
@@ -315,8 +312,8 @@ class BayesianTimeSVDpp(TemporalALS):
             s = it - bc.n_burn
             if s >= 0:
                 acc_P[:, s * k : (s + 1) * k] = PZ * scale
-                acc_Q[:, s * k : (s + 1) * k] = Q * scale
-                acc_Y[:, s * kk : (s + 1) * kk] = Y * scale
+                acc_Q[:, s * k : (s + 1) * k] = QW * scale
+                acc_Y[:, s * kk : (s + 1) * kk] = user_side.factors * scale
                 for name, val in (("bu", bu), ("bi", bi), ("alpha", alpha), ("bins", bins)):
                     sums[name] += val
                 self.sample_item_bias_[s] = bi
@@ -368,3 +365,61 @@ class BayesianTimeSVDpp(TemporalALS):
         factors = ((x[:, 2:] + z) / root).reshape(1, S * k).astype(F32)
         return {"bias": np.array([x[:, 0].mean()], F32), "factors": factors, "alpha": np.array([x[:, 1].mean()], F32),
                 "t_mean": np.array([t_mean]), "scale": np.ones(1, F32)}  # fmt: skip
+
+
+class ImplicitBlock:
+    """The implicit factors of one side and their Gibbs step: y_j for users (SVD++), x_u for films (flipped).
+
+    ``owner`` rows sum ``factors`` of their implicit set: z_r = |N(r)|^(-1/2) Σ_{j∈N(r)} y_j; ``rated``
+    is the 0/1 pattern of the ratings with the same rows, whose partner factors give each row's Gram
+    matrix and cross term (``kernels.implicit_gibbs_step``).
+
+    Parameters
+    ----------
+    owner : scipy.sparse.csr_matrix of shape (n_rows, n_implicit) — the implicit sets N(r), any values
+    rated : scipy.sparse.csr_matrix of shape (n_rows, n_partners), float64 ones — the rating pattern
+    k : int — n_factors, or 0 for no term
+    init_scale : float — the start's standard deviation times √k (libFM-like small random start: from
+        zero the first draw of the prior precision is ~n/2 and pins the factors near 0)
+    rng : numpy.random.Generator
+    """
+
+    def __init__(
+        self, owner: sp.csr_matrix, rated: sp.csr_matrix, k: int, init_scale: float, rng: np.random.Generator
+    ) -> None:
+        self.k = k
+        self.owner = sp.csr_matrix((np.ones(owner.nnz), owner.indices, owner.indptr), shape=owner.shape)
+        by_implicit = self.owner.T.tocsr()
+        by_implicit.sort_indices()
+        self.ptr, self.idx = by_implicit.indptr.astype(np.int64), by_implicit.indices.astype(np.int32)
+        count = np.diff(self.owner.indptr)
+        self.scale = np.where(count > 0, 1.0 / np.sqrt(np.maximum(count, 1)), 0.0)
+        self.rated = rated
+        self.factors = (rng.standard_normal((owner.shape[1], k)) * (init_scale / np.sqrt(max(k, 1)))).astype(F32)
+        self.sums = self._sums()
+
+    def _sums(self) -> np.ndarray:
+        return (self.owner @ self.factors.astype(np.float64)) * self.scale[:, None]
+
+    def effect(self, k: int) -> np.ndarray:
+        """z of every row, shape (n_rows, k), float32 (zeros without the term)."""
+        return self.sums.astype(F32) if self.k else np.zeros((self.owner.shape[0], k), F32)
+
+    def draw(
+        self, target: np.ndarray, partner: np.ndarray, tau: float, sigma: float, rng: np.random.Generator,
+        args: dict[str, float],
+    ) -> None:
+        """Draw the prior, then every factor row in turn.
+
+        ``target`` (in ``rated``'s order) is the rating minus every term of r̂ but z · partner.
+        """
+        k = self.k
+        partner = partner.astype(np.float64)
+        cross = sp.csr_matrix((target, self.rated.indices, self.rated.indptr), shape=self.rated.shape) @ partner
+        outer = np.einsum("ia,ib->iab", partner, partner).reshape(partner.shape[0], k * k)
+        gram = np.ascontiguousarray((self.rated @ outer).reshape(-1, k, k))
+        lam, m = sample_prior(rng, self.factors, **args)
+        self.sums = self._sums()  # recomputed each sweep: no drift of the running sums
+        noise = rng.standard_normal(self.factors.shape)
+        f, z = self.factors, self.sums
+        implicit_gibbs_step(self.ptr, self.idx, self.scale, gram, cross, lam / tau, m, noise, sigma, f, z)
