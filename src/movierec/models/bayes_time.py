@@ -70,7 +70,7 @@ class BayesTimeConfig:
         the chain's start only. ``user_scale`` must stay off and ``factors`` on.
     implicit : bool, default True
         Fit SVD++'s term |N(u)|^(-1/2) Σ y_j; False gives Bayesian time-aware MF.
-    flipped : bool, default False
+    flipped : bool, default True
         Also fit the "flipped" item-side term: q_i becomes q_i + |M(i)|^(-1/2) Σ_{u∈M(i)} x_u, M(i)
         the users with i in N(u) (Rendle, Zhang, Koren 2019).
     n_burn : int, default 20
@@ -85,7 +85,7 @@ class BayesTimeConfig:
 
     temporal: TemporalConfig = TemporalConfig(explicit=ALSConfig(n_factors=10, n_iter=5))
     implicit: bool = True
-    flipped: bool = False
+    flipped: bool = True
     n_burn: int = 20
     n_samples: int = 180
     prior_shape: float = 1.0
