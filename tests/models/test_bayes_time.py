@@ -89,7 +89,8 @@ def test_implicit_step_fast_equals_reference_with_draws(seed: int, monkeypatch) 
 def test_planted_noise_level_and_error_to_truth(seed: int) -> None:
     train, test = planted(seed)
     model = make_model("als-bayes-time", SMALL).fit(train)
-    assert model.fit_info_["sigma_mean"] == pytest.approx(0.5, abs=0.02)  # the planted σ; measured 0.494-0.502, seeds 0-2
+    # The planted σ; measured 0.494-0.502 (seeds 0-2).
+    assert model.fit_info_["sigma_mean"] == pytest.approx(0.5, abs=0.02)
     pred = model.predict(test["user_id"].to_list(), test["movie_id"].to_list(), test["timestamp"].to_numpy()).raw
     err_truth = np.sqrt(np.mean((pred - test["truth"].to_numpy()) ** 2))
     # Measured 0.203-0.220 (seeds 0-2); als-bayes 0.196-0.208: no time or implicit structure was planted, so
@@ -138,7 +139,8 @@ def test_test_films_in_n_u_only_when_given(seed: int) -> None:
 
 def test_config_validation() -> None:
     cfg = BayesTimeConfig.from_dict({"temporal": {"explicit": {"n_factors": 4}}})
-    assert cfg.temporal.explicit.n_factors == 4 and cfg.temporal.explicit.n_iter == 5 and cfg.temporal.item_time_bins == 30
+    assert cfg.temporal.explicit.n_factors == 4 and cfg.temporal.explicit.n_iter == 5
+    assert cfg.temporal.item_time_bins == 30 and cfg.flipped
     with pytest.raises(DataValidationError, match="user_scale"):
         BayesTimeConfig.from_dict({"temporal": {"user_scale": True}})
     with pytest.raises(DataValidationError, match="n_samples"):
