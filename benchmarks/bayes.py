@@ -14,6 +14,12 @@ Sections (each only looks at a fold's test file to score the model it chose with
 * ``nested`` — per fold k, ``n_factors`` chosen on an inner 80/20 split of
   u{k}.base (``random_split``, seed 42), refitted on u{k}.base, scored on u{k}.test.
 * ``ensemble`` — idea (c): the average of 5 ALS-WR fits (seeds 0..4), default config.
+* ``time`` — issue 20: ``als-bayes-time`` (Bayesian timeSVD++, default config) on ml-100k u1..u5 and on
+  ml-latest-small's random 80/20 split of the peers (``benchmarks.common.prepare``: seed 42), each with
+  N(u) = the training films only, and again with the test pairs' films added to N(u) without their
+  ratings (``fit(train, implicit=test)``, the papers' protocol); ``als-bayes`` and ``als`` in the same
+  run. Every test pair is scored (cold pairs by the models' fallbacks), clipped to the scale; fit
+  seconds with the 1-minute load average beside each.
 
 Raw JSON goes to ``benchmarks/results/bayes.json``; Markdown tables to stdout.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from typing import Any
 
@@ -97,10 +104,45 @@ def ensemble(n_seeds: int = 5) -> list[dict[str, Any]]:
     return rows
 
 
+def scored(name: str, config: dict[str, Any], train: Dataset, test: Dataset, extra: bool = False) -> dict[str, Any]:
+    """Fit (with the test films in N(u) when ``extra``), then RMSE over every test pair with its timestamp."""
+    model = make_model(name, config)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    model.fit(train, implicit=test) if extra else model.fit(train)
+    seconds = time.perf_counter() - t0
+    r = test.ratings
+    raw = model.predict(r["user_id"].to_list(), r["movie_id"].to_list(), r["timestamp"].to_numpy()).raw
+    return {"rmse": rmse(raw, test, train.scale.low, train.scale.high), "fit_s": seconds,
+            "load_1min": [load, os.getloadavg()[0]]}  # fmt: skip
+
+
+TIME_RUNS = [("als-bayes-time", False), ("als-bayes-time", True), ("als-bayes", False), ("als", False)]
+
+
+def time_section() -> list[dict[str, Any]]:
+    """Issue 20: als-bayes-time with and without the test films in N(u), against als-bayes and als."""
+    from movierec.data import load_movielens
+
+    splits = [(f"ml-100k {s.name}", s.train, s.test) for s in ml100k_folds("ml-100k")]
+    full = load_movielens("ml-latest-small")
+    mask = np.random.default_rng(42).random(full.n_ratings) < 0.2  # benchmarks.common.prepare's split
+    splits.append(("ml-latest-small random 80/20", full.subset(~mask), full.subset(mask)))
+    rows = []
+    for label, train, test in splits:
+        for name, extra in TIME_RUNS:
+            row = {"split": label, "model": name + (" (test films in N(u))" if extra else "")}
+            row |= scored(name, {}, train, test, extra)
+            rows.append(row)
+            print(f"time: {label} {row['model']}: {row['rmse']:.4f} fit {row['fit_s']:.1f} s "
+                  f"(load {row['load_1min'][0]:.1f})", flush=True)  # fmt: skip
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sections", nargs="*", default=["select", "default", "nested", "ensemble"],
-                    choices=["select", "default", "nested", "ensemble"])  # fmt: skip
+                    choices=["select", "default", "nested", "ensemble", "time"])  # fmt: skip
     ap.add_argument("--grid", type=int, nargs="*", default=[5, 10, 20, 32], help="n_factors searched")
     ap.add_argument("--config", type=json.loads, default=None,
                     help='default section: als-bayes config as JSON, e.g. \'{"n_samples": 380}\'')  # fmt: skip
@@ -124,6 +166,9 @@ def main() -> None:
     if "ensemble" in args.sections:
         payload["ensemble"] = ensemble()
         print("\n### 5-seed ALS average\n" + table(payload["ensemble"], ["fold", "rmse", "rmse_seed0"]))
+    if "time" in args.sections:
+        payload["time"] = time_section()
+        print("\n### als-bayes-time (issue 20)\n" + table(payload["time"], ["split", "model", "rmse", "fit_s"]))
     payload["seconds"] = time.perf_counter() - t0
     print(f"\nraw JSON: {save(args.out_name, payload)}")
 

@@ -64,7 +64,7 @@ class BayesTimeConfig:
 
     Attributes
     ----------
-    temporal : TemporalConfig, default 10 factors, 5 ALS sweeps, 30 item-time bins, user drift on
+    temporal : TemporalConfig, default 5 factors, 5 ALS sweeps, 30 item-time bins, user drift on
         ``explicit.n_factors`` of every sample; ``item_time_bins``, ``user_drift`` and ``beta`` define
         the time terms; the ALS sweeps (``explicit.n_iter`` with the ALS and temporal penalties) give
         the chain's start only. ``user_scale`` must stay off and ``factors`` on.
@@ -83,7 +83,7 @@ class BayesTimeConfig:
     Defaults: docs/decisions/0014-als-bayes-time-defaults.md.
     """
 
-    temporal: TemporalConfig = TemporalConfig(explicit=ALSConfig(n_factors=10, n_iter=5))
+    temporal: TemporalConfig = TemporalConfig(explicit=ALSConfig(n_factors=5, n_iter=5))
     implicit: bool = True
     flipped: bool = True
     n_burn: int = 20
