@@ -20,6 +20,10 @@ Sections (each only looks at a fold's test file to score the model it chose with
   ratings (``fit(train, implicit=test)``, the papers' protocol); ``als-bayes`` and ``als`` in the same
   run. Every test pair is scored (cold pairs by the models' fallbacks), clipped to the scale; fit
   seconds with the 1-minute load average beside each.
+* ``ladder`` — issue 20: the temporal ladder of ``benchmarks.temporal`` (ml-100k and ml-latest-small;
+  global chronological cutoff at 80% and each user's last 5) rerun with ``als-bayes-time``'s rungs, each
+  rung adding one term to the one above; a paired user-bootstrap 95% interval of RMSE(rung) − RMSE(rung
+  above) (``benchmarks.temporal.paired_bootstrap``). One seed (the chain's default).
 
 Raw JSON goes to ``benchmarks/results/bayes.json``; Markdown tables to stdout.
 """
@@ -34,11 +38,21 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.evaluation import machine, save, table
+from benchmarks.common import machine, save
 from movierec.data.dataset import Dataset
 from movierec.evaluation.protocols import EvalOptions, run_protocol
 from movierec.evaluation.splits import kfold_labels, ml100k_folds, random_split
 from movierec.models import make_model
+
+
+def table(rows: list[dict[str, Any]], cols: list[str]) -> str:
+    """A Markdown table (as benchmarks.evaluation's, whose import of the tuner is broken on this branch)."""
+
+    def fmt(v: Any) -> str:
+        return "—" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    return "\n".join(lines + ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows])
 
 
 def rmse(raw: np.ndarray, test: Dataset, low: float, high: float) -> float:
@@ -139,10 +153,44 @@ def time_section() -> list[dict[str, Any]]:
     return rows
 
 
+STATIC = {"implicit": False, "flipped": False, "temporal": {"item_time_bins": 0, "user_drift": False}}
+LADDER = {
+    "Bayesian MF (no time, no implicit terms)": STATIC,
+    "+ item time bins": {**STATIC, "temporal": {"user_drift": False}},
+    "+ user drift": {**STATIC, "temporal": {}},
+    "+ N(u) term (SVD++)": {"flipped": False},
+    "+ flipped term (default als-bayes-time)": {},
+}
+
+
+def ladder_section() -> list[dict[str, Any]]:
+    """The issue-5 ladder's splits, rungs of als-bayes-time, each against the rung above (paired bootstrap)."""
+    from benchmarks.temporal import PROTOCOLS, paired_bootstrap, score
+    from movierec.evaluation.protocols import make_splits
+
+    rows = []
+    for data in ("ml-100k", "ml-latest-small"):
+        for protocol, opts in PROTOCOLS.items():
+            split = next(make_splits(data, protocol, opts))
+            users = split.test.ratings["user_id"].to_numpy()
+            prev = None
+            for rung, cfg in LADDER.items():
+                t0 = time.perf_counter()
+                res = score(make_model("als-bayes-time", cfg).fit(split.train), split.test)
+                row = {"data": data, "protocol": protocol, "rung": rung, "rmse": res["rmse"],
+                       "rmse_warm": res["rmse_warm"], "rmse_cold": res["rmse_cold"], "fit_s": time.perf_counter() - t0,
+                       "load_1min": os.getloadavg()[0],
+                       "diff_ci95_vs_above": None if prev is None else paired_bootstrap(prev, res["sq"], users)}  # fmt: skip
+                prev = res["sq"]
+                rows.append(row)
+                print(f"ladder {data} {protocol} {rung}: {row['rmse']:.4f} {row['diff_ci95_vs_above']}", flush=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sections", nargs="*", default=["select", "default", "nested", "ensemble"],
-                    choices=["select", "default", "nested", "ensemble", "time"])  # fmt: skip
+                    choices=["select", "default", "nested", "ensemble", "time", "ladder"])  # fmt: skip
     ap.add_argument("--grid", type=int, nargs="*", default=[5, 10, 20, 32], help="n_factors searched")
     ap.add_argument("--config", type=json.loads, default=None,
                     help='default section: als-bayes config as JSON, e.g. \'{"n_samples": 380}\'')  # fmt: skip
@@ -169,6 +217,10 @@ def main() -> None:
     if "time" in args.sections:
         payload["time"] = time_section()
         print("\n### als-bayes-time (issue 20)\n" + table(payload["time"], ["split", "model", "rmse", "fit_s"]))
+    if "ladder" in args.sections:
+        payload["ladder"] = ladder_section()
+        cols = ["data", "protocol", "rung", "rmse", "diff_ci95_vs_above"]
+        print("\n### als-bayes-time ladder\n" + table(payload["ladder"], cols))
     payload["seconds"] = time.perf_counter() - t0
     print(f"\nraw JSON: {save(args.out_name, payload)}")
 
