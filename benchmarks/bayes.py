@@ -180,7 +180,9 @@ def ladder_section() -> list[dict[str, Any]]:
                 row = {"data": data, "protocol": protocol, "rung": rung, "rmse": res["rmse"],
                        "rmse_warm": res["rmse_warm"], "rmse_cold": res["rmse_cold"], "fit_s": time.perf_counter() - t0,
                        "load_1min": os.getloadavg()[0],
-                       "diff_ci95_vs_above": None if prev is None else paired_bootstrap(prev, res["sq"], users)}  # fmt: skip
+                       "diff_ci95_vs_above": None}  # fmt: skip
+                if prev is not None:
+                    row["diff_ci95_vs_above"] = paired_bootstrap(prev, res["sq"], users)
                 prev = res["sq"]
                 rows.append(row)
                 print(f"ladder {data} {protocol} {rung}: {row['rmse']:.4f} {row['diff_ci95_vs_above']}", flush=True)
