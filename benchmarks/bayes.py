@@ -20,6 +20,9 @@ Sections (each only looks at a fold's test file to score the model it chose with
   ratings (``fit(train, implicit=test)``, the papers' protocol); ``als-bayes`` and ``als`` in the same
   run. Every test pair is scored (cold pairs by the models' fallbacks), clipped to the scale; fit
   seconds with the 1-minute load average beside each.
+* ``foldin`` — issue 20: ``als-bayes-time`` (default) fitted on u1.base; 200 training users folded in
+  from their own ratings and dates (``fold_in``), median milliseconds per user, and the RMS difference
+  of their folded-in scores from their stored ones.
 * ``ladder`` — issue 20: the temporal ladder of ``benchmarks.temporal`` (ml-100k and ml-latest-small;
   global chronological cutoff at 80% and each user's last 5) rerun with ``als-bayes-time``'s rungs, each
   rung adding one term to the one above; a paired user-bootstrap 95% interval of RMSE(rung) − RMSE(rung
@@ -189,10 +192,30 @@ def ladder_section() -> list[dict[str, Any]]:
     return rows
 
 
+def foldin_section(n_users: int = 200) -> dict[str, Any]:
+    """Milliseconds per fold-in of a training user (own ratings and dates), against the fixed item side."""
+    split = next(ml100k_folds("ml-100k", (1,)))
+    model = make_model("als-bayes-time").fit(split.train)
+    r = split.train.ratings
+    seconds, gaps = [], []
+    for user in split.train.users.ids.to_list()[:n_users]:
+        own = r.filter(r["user_id"] == user)
+        t0 = time.perf_counter()
+        folded = model.fold_in(own["movie_id"].to_list(), own["rating"].to_numpy(), own["timestamp"].to_numpy())
+        seconds.append(time.perf_counter() - t0)
+        stored = model.score_block(model.user_state(user))[0]
+        gaps.append(float(np.sqrt(np.mean((model.score_block(folded)[0] - stored) ** 2))))
+    ms = 1000 * np.asarray(seconds)
+    out = {"n_users": n_users, "median_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90)),
+           "median_score_rms_gap": float(np.median(gaps)), "load_1min": os.getloadavg()[0]}  # fmt: skip
+    print(f"foldin: {out}", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sections", nargs="*", default=["select", "default", "nested", "ensemble"],
-                    choices=["select", "default", "nested", "ensemble", "time", "ladder"])  # fmt: skip
+                    choices=["select", "default", "nested", "ensemble", "time", "foldin", "ladder"])  # fmt: skip
     ap.add_argument("--grid", type=int, nargs="*", default=[5, 10, 20, 32], help="n_factors searched")
     ap.add_argument("--config", type=json.loads, default=None,
                     help='default section: als-bayes config as JSON, e.g. \'{"n_samples": 380}\'')  # fmt: skip
@@ -219,6 +242,8 @@ def main() -> None:
     if "time" in args.sections:
         payload["time"] = time_section()
         print("\n### als-bayes-time (issue 20)\n" + table(payload["time"], ["split", "model", "rmse", "fit_s"]))
+    if "foldin" in args.sections:
+        payload["foldin"] = foldin_section()
     if "ladder" in args.sections:
         payload["ladder"] = ladder_section()
         cols = ["data", "protocol", "rung", "rmse", "diff_ci95_vs_above"]
