@@ -166,7 +166,7 @@ class BayesianTimeSVDpp(TemporalALS):
 
     name: ClassVar[str] = "als-bayes-time"
     array_names: ClassVar[tuple[str, ...]] = TemporalALS.array_names + (
-        "implicit_factors_", "sample_item_bias_", "sample_user_prior_",
+        "implicit_factors_", "sample_item_bias_", "sample_user_prior_", "cold_item_",
     )  # fmt: skip
 
     default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=20)
@@ -258,6 +258,7 @@ class BayesianTimeSVDpp(TemporalALS):
         sums = {"bu": np.zeros(n_u), "bi": np.zeros(n_i), "alpha": np.zeros(n_u), "bins": np.zeros(bins.size)}
         self.sample_item_bias_ = np.empty((S, n_i), F32)
         self.sample_user_prior_ = np.zeros((S, 2, k + 2))
+        cold_item = np.zeros(1 + S * k)
         scale = F32(1.0 / np.sqrt(S))
 
         def dots(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -319,11 +320,14 @@ class BayesianTimeSVDpp(TemporalALS):
                 self.sample_item_bias_[s] = bi
                 self.sample_user_prior_[s, 0] = np.r_[lam_u[0], lam_a[0], lam_u[1:]] / tau
                 self.sample_user_prior_[s, 1] = np.r_[m_u[0], m_a[0], m_u[1:]]
+                cold_item[0] += m_i[0] / S
+                cold_item[1 + s * k : 1 + (s + 1) * k] = m_i[1:] * scale
             entry = {"iteration": n0 + it + 1, "phase": "sample" if s >= 0 else "burn",
                      "train_rmse": float(np.sqrt(resid @ resid / max(v.size, 1))), "sigma": sigma,
                      "seconds": time.perf_counter() - t0}  # fmt: skip
             self.history_.append(entry)
         self.user_factors_, self.item_factors_, self.implicit_factors_ = acc_P, acc_Q, acc_Y
+        self.cold_item_ = cold_item.astype(F32)
         self.user_bias_ = (sums["bu"] / S).astype(F32)
         self.item_bias_ = (sums["bi"] / S).astype(F32)
         self.user_alpha_ = (sums["alpha"] / S).astype(F32)
@@ -338,13 +342,14 @@ class BayesianTimeSVDpp(TemporalALS):
     ) -> dict[str, np.ndarray]:
         """Per sample, the posterior mean of [b_u, α_u, p_u] with z from the rated films' y_j; averaged.
 
-        Without ratings: zeros (μ + b_i + b_{i,Bin(t)}, the fallback of ``predict``).
+        Without ratings: the prior-mean user (``_cold_user``), the fallback of ``predict`` for an unknown user.
         """
         tc = self.temporal_config
         S, k = self.sample_item_bias_.shape[0], self.config.n_factors
         end = self.time_range_[1]
         if items.size == 0:
-            return {"bias": np.zeros(1, F32), "factors": np.zeros((1, S * k), F32), "alpha": np.zeros(1, F32),
+            bias, alpha, factors = self._cold_user()
+            return {"bias": np.array([bias], F32), "factors": factors[None, :], "alpha": np.array([alpha], F32),
                     "t_mean": np.array([end]), "scale": np.ones(1, F32)}  # fmt: skip
         n = items.size
         ts = np.full(n, end) if timestamps is None else timestamps.astype(np.float64)
@@ -365,6 +370,36 @@ class BayesianTimeSVDpp(TemporalALS):
         factors = ((x[:, 2:] + z) / root).reshape(1, S * k).astype(F32)
         return {"bias": np.array([x[:, 0].mean()], F32), "factors": factors, "alpha": np.array([x[:, 1].mean()], F32),
                 "t_mean": np.array([t_mean]), "scale": np.ones(1, F32)}  # fmt: skip
+
+    def _cold_user(self) -> tuple[float, float, np.ndarray]:
+        """The user of whom nothing is known: per sample the prior mean of [b_u, α_u, p_u] (N(u) empty), averaged.
+
+        Returns b, α and the factors of shape (n_samples · n_factors,), float32 (each block over √S, as stored).
+        """
+        S = self.sample_user_prior_.shape[0]
+        m = self.sample_user_prior_[:, 1]
+        return float(m[:, 0].mean()), float(m[:, 1].mean()), (m[:, 2:] / np.sqrt(S)).reshape(-1).astype(F32)
+
+    def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
+        """``TemporalALS``'s prediction; an unknown user or film is its side's prior mean, not zero.
+
+        With hierarchical priors the prior means are learned and need not be 0: the average user's
+        factor m_p makes q_i · m_p part of every film's mean rating, which μ + b_i alone would miss.
+        An unknown user gets μ + m_b + b_i + b_{i,Bin(t)} + q_i · m_p; an unknown film μ + b_u + α_u·dev_u(t)
+        + m_{b_i} + (p_u + z_u) · m_q; both unknown μ + m_b + m_{b_i} + m_p · m_q (means over samples).
+        """
+        out = super()._predict_idx(u, i, t)
+        ku, ki = u >= 0, i >= 0
+        bias, _, user = self._cold_user()
+        item_bias, item = float(self.cold_item_[0]), self.cold_item_[1:]
+        out[~ku] += bias
+        out[~ki] += item_bias
+        warm_item = ~ku & ki
+        out[warm_item] += self.item_factors_[i[warm_item]] @ user
+        warm_user = ku & ~ki
+        out[warm_user] += self.user_factors_[u[warm_user]] @ item
+        out[~ku & ~ki] += float(user @ item)
+        return out
 
 
 class ImplicitBlock:
