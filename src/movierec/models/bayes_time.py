@@ -4,25 +4,32 @@ implicit-feedback term, and the posterior averaging of ``als-bayes``.
 Model (Koren 2009's timeSVD++ without the per-day terms, made Bayesian as in Rendle, Zhang, Koren 2019):
 
     r_uit ~ N(r̂(u, i, t), 1/τ)
-    r̂(u, i, t) = μ + b_u + α_u·dev_u(t) + b_i + b_{i,Bin(t)} + q_i · (p_u + |N(u)|^(-1/2) Σ_{j∈N(u)} y_j)
+    r̂(u, i, t) = μ + b_u + α_u·dev_u(t) + b_i + b_{i,Bin(t)}
+                 + (q_i + |M(i)|^(-1/2) Σ_{v∈M(i)} x_v) · (p_u + |N(u)|^(-1/2) Σ_{j∈N(u)} y_j)
 
 dev_u(t) and Bin(t) as in ``movierec.models.temporal``; N(u) the films user u rated in training
-(plus, only when ``fit(..., implicit=...)`` is given, films known to be rated whose stars are unknown).
+(plus, only when ``fit(..., implicit=...)`` is given, films known to be rated whose stars are unknown);
+M(i) the users with i in N(u) (the "flipped" term, ``flipped``).
 Priors are per group and per dimension, Normal with Normal–Gamma hyperpriors as in ``als-bayes``:
-[b_u, p_u], [b_i, q_i], y_j, α_u and b_{i,bin} each have their own (λ, m), drawn every sweep.
+[b_u, p_u], [b_i, q_i], y_j and x_u each have their own (λ, m), drawn every sweep. The time terms α_u
+and b_{i,bin} keep ``als-time``'s damped penalties as a fixed prior N(0, σ²/λ) (``fixed_time_prior``):
+with a sampled one the drift, extrapolated past the training data, cost 0.02–0.04 RMSE on returning
+users of a chronological split (docs/decisions/0014).
 
 One sweep draws, each from its exact conditional: τ; [b_u, p_u] (the Gibbs half-step kernel of
 ``als-bayes`` with the time and implicit terms moved into the target); α_u (a scalar Normal per user);
 the y_j one after another (``kernels.implicit_gibbs_step``: the ratings enter them only through each
-user's Gram matrix of item factors); [b_i, q_i] (the same half-step kernel, with p_u + z_u as the user
-side); b_{i,bin} (a scalar Normal per item and bin). The chain starts from ``als-time``'s ALS sweeps
-(y = 0), discards ``n_burn`` sweeps and averages the next ``n_samples``:
+user's Gram matrix of item factors); with ``flipped``, the x_u likewise (through each film's Gram
+matrix of p_u + z_u); [b_i, q_i] (the same half-step kernel, with p_u + z_u as the user side);
+b_{i,bin} (a scalar Normal per item and bin). The chain starts from ``als-time``'s ALS sweeps (y and
+x small and random, as libFM's), discards ``n_burn`` sweeps and averages the next ``n_samples``:
 
-    r̂ = μ + b̄_u + ᾱ_u·dev_u(t) + b̄_i + b̄_{i,Bin(t)} + (1/S) Σ_s q_i^s · (p_u^s + z_u^s)
+    r̂ = μ + b̄_u + ᾱ_u·dev_u(t) + b̄_i + b̄_{i,Bin(t)} + (1/S) Σ_s (q_i^s + w_i^s) · (p_u^s + z_u^s)
 
-stored, as in ``als-bayes``, as an ``als-time`` model of rank S·n_factors whose user factors are the
-samples' p_u + z_u side by side (each block over √S), so ranking, ``predict`` and time handling are
-those of ``TemporalALS``.
+(w_i = |M(i)|^(-1/2) Σ_{u∈M(i)} x_u, 0 without ``flipped``), stored, as in ``als-bayes``, as an
+``als-time`` model of rank S·n_factors whose user factors are the samples' p_u + z_u side by side and
+item factors their q_i + w_i (each block over √S), so ranking and time handling are those of
+``TemporalALS``; an unknown user or film is the average one of its side (``_predict_idx``).
 
 Fold-in of a new user: per stored sample s, z^s from the y_j^s of the films they rated, then the
 posterior mean of [b_u, α_u, p_u] given that sample's items and user prior (one (n_factors + 2)
@@ -73,6 +80,10 @@ class BayesTimeConfig:
     flipped : bool, default True
         Also fit the "flipped" item-side term: q_i becomes q_i + |M(i)|^(-1/2) Σ_{u∈M(i)} x_u, M(i)
         the users with i in N(u) (Rendle, Zhang, Koren 2019).
+    fixed_time_prior : bool, default True
+        α_u ~ N(0, σ²/reg_drift) and b_{i,bin} ~ N(0, σ²/reg_bin) with ``temporal``'s penalties (the
+        posterior mean is then ``als-time``'s ridge update); False samples their Normal–Gamma
+        hyperpriors like the other groups'.
     n_burn : int, default 20
         Gibbs sweeps discarded before averaging (>= 0).
     n_samples : int, default 180
@@ -86,6 +97,7 @@ class BayesTimeConfig:
     temporal: TemporalConfig = TemporalConfig(explicit=ALSConfig(n_factors=5, n_iter=5))
     implicit: bool = True
     flipped: bool = True
+    fixed_time_prior: bool = True
     n_burn: int = 20
     n_samples: int = 180
     prior_shape: float = 1.0
@@ -166,7 +178,7 @@ class BayesianTimeSVDpp(TemporalALS):
 
     name: ClassVar[str] = "als-bayes-time"
     array_names: ClassVar[tuple[str, ...]] = TemporalALS.array_names + (
-        "implicit_factors_", "sample_item_bias_", "sample_user_prior_", "cold_item_",
+        "implicit_factors_", "sample_item_bias_", "sample_user_prior_",
     )  # fmt: skip
 
     default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=20)
@@ -258,7 +270,6 @@ class BayesianTimeSVDpp(TemporalALS):
         sums = {"bu": np.zeros(n_u), "bi": np.zeros(n_i), "alpha": np.zeros(n_u), "bins": np.zeros(bins.size)}
         self.sample_item_bias_ = np.empty((S, n_i), F32)
         self.sample_user_prior_ = np.zeros((S, 2, k + 2))
-        cold_item = np.zeros(1 + S * k)
         scale = F32(1.0 / np.sqrt(S))
 
         def dots(left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -280,12 +291,14 @@ class BayesianTimeSVDpp(TemporalALS):
             noise = rng.standard_normal((n_u, k + 1))
             gibbs_half_step(indptr, indices, target, QW, bi, mu, lam_u / tau, m_u, noise, sigma, P, bu)
             qp = dots(P, QW)
-            lam_a, m_a = np.ones(1), np.zeros(1)
+            w_a, m_a = tc.reg_drift, 0.0  # α's prior weight (precision over τ) and mean
             if tc.user_drift:  # α_u: a scalar Normal per user
-                lam_a, m_a = sample_prior(rng, alpha[:, None], **args)
+                if not bc.fixed_time_prior:
+                    lam, mean = sample_prior(rng, alpha[:, None], **args)
+                    w_a, m_a = lam[0] / tau, mean[0]
                 e = v - mu - bu[u] - bi[i] - bin_term - qp - zq
-                prec = dev2 + lam_a[0] / tau
-                alpha = (np.bincount(u, e * dev, n_u) + lam_a[0] / tau * m_a[0]) / prec
+                prec = dev2 + w_a
+                alpha = (np.bincount(u, e * dev, n_u) + w_a * m_a) / prec
                 alpha += sigma / np.sqrt(prec) * rng.standard_normal(n_u)
                 a_term = alpha[u] * dev
             if kk:  # the y_j, one after another
@@ -304,9 +317,12 @@ class BayesianTimeSVDpp(TemporalALS):
             QW = Q + item_side.effect(k)
             resid = v - mu - bu[u] - bi[i] - a_term - dots(PZ, QW)
             if tc.item_time_bins:  # b_{i,bin}: a scalar Normal per item and bin
-                lam_b, m_b = sample_prior(rng, bins[:, None], **args)
-                prec = key_count + lam_b[0] / tau
-                bins = (np.bincount(key, resid, n_i * B) + lam_b[0] / tau * m_b[0]) / prec
+                w_b, m_b = tc.reg_bin, 0.0
+                if not bc.fixed_time_prior:
+                    lam, mean = sample_prior(rng, bins[:, None], **args)
+                    w_b, m_b = lam[0] / tau, mean[0]
+                prec = key_count + w_b
+                bins = (np.bincount(key, resid, n_i * B) + w_b * m_b) / prec
                 bins += sigma / np.sqrt(prec) * rng.standard_normal(bins.size)
                 bin_term = bins[key]
                 resid = resid - bin_term
@@ -318,16 +334,13 @@ class BayesianTimeSVDpp(TemporalALS):
                 for name, val in (("bu", bu), ("bi", bi), ("alpha", alpha), ("bins", bins)):
                     sums[name] += val
                 self.sample_item_bias_[s] = bi
-                self.sample_user_prior_[s, 0] = np.r_[lam_u[0], lam_a[0], lam_u[1:]] / tau
-                self.sample_user_prior_[s, 1] = np.r_[m_u[0], m_a[0], m_u[1:]]
-                cold_item[0] += m_i[0] / S
-                cold_item[1 + s * k : 1 + (s + 1) * k] = m_i[1:] * scale
+                self.sample_user_prior_[s, 0] = np.r_[lam_u[0] / tau, w_a, lam_u[1:] / tau]
+                self.sample_user_prior_[s, 1] = np.r_[m_u[0], m_a, m_u[1:]]
             entry = {"iteration": n0 + it + 1, "phase": "sample" if s >= 0 else "burn",
                      "train_rmse": float(np.sqrt(resid @ resid / max(v.size, 1))), "sigma": sigma,
                      "seconds": time.perf_counter() - t0}  # fmt: skip
             self.history_.append(entry)
         self.user_factors_, self.item_factors_, self.implicit_factors_ = acc_P, acc_Q, acc_Y
-        self.cold_item_ = cold_item.astype(F32)
         self.user_bias_ = (sums["bu"] / S).astype(F32)
         self.item_bias_ = (sums["bi"] / S).astype(F32)
         self.user_alpha_ = (sums["alpha"] / S).astype(F32)
@@ -342,7 +355,7 @@ class BayesianTimeSVDpp(TemporalALS):
     ) -> dict[str, np.ndarray]:
         """Per sample, the posterior mean of [b_u, α_u, p_u] with z from the rated films' y_j; averaged.
 
-        Without ratings: the prior-mean user (``_cold_user``), the fallback of ``predict`` for an unknown user.
+        Without ratings: the average training user (``_cold_user``), the fallback of ``predict``.
         """
         tc = self.temporal_config
         S, k = self.sample_item_bias_.shape[0], self.config.n_factors
@@ -372,26 +385,24 @@ class BayesianTimeSVDpp(TemporalALS):
                 "t_mean": np.array([t_mean]), "scale": np.ones(1, F32)}  # fmt: skip
 
     def _cold_user(self) -> tuple[float, float, np.ndarray]:
-        """The user of whom nothing is known: per sample the prior mean of [b_u, α_u, p_u] (N(u) empty), averaged.
+        """The user of whom nothing is known: the average training user (b_u, α_u and p_u + z_u averaged).
 
         Returns b, α and the factors of shape (n_samples · n_factors,), float32 (each block over √S, as stored).
         """
-        S = self.sample_user_prior_.shape[0]
-        m = self.sample_user_prior_[:, 1]
-        return float(m[:, 0].mean()), float(m[:, 1].mean()), (m[:, 2:] / np.sqrt(S)).reshape(-1).astype(F32)
+        return float(self.user_bias_.mean()), float(self.user_alpha_.mean()), self.user_factors_.mean(axis=0)
 
     def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
-        """``TemporalALS``'s prediction; an unknown user or film is its side's prior mean, not zero.
+        """``TemporalALS``'s prediction; an unknown user or film is the average one of its side, not zero.
 
-        With hierarchical priors the prior means are learned and need not be 0: the average user's
-        factor m_p makes q_i · m_p part of every film's mean rating, which μ + b_i alone would miss.
-        An unknown user gets μ + m_b + b_i + b_{i,Bin(t)} + q_i · m_p; an unknown film μ + b_u + α_u·dev_u(t)
-        + m_{b_i} + (p_u + z_u) · m_q; both unknown μ + m_b + m_{b_i} + m_p · m_q (means over samples).
+        The learned terms of a side need not average 0 (hierarchical priors learn their means, and
+        z_u = |N(u)|^(-1/2) Σ y_j is not centred), so the film's mean rating holds q_i · mean(p_u + z_u),
+        which μ + b_i alone would miss. An unknown user gets the average training user's b_u and
+        p_u + z_u (no drift); an unknown film the average film's b_i and q_i + w_i (no bins).
         """
         out = super()._predict_idx(u, i, t)
         ku, ki = u >= 0, i >= 0
         bias, _, user = self._cold_user()
-        item_bias, item = float(self.cold_item_[0]), self.cold_item_[1:]
+        item_bias, item = float(self.item_bias_.mean()), self.item_factors_.mean(axis=0)
         out[~ku] += bias
         out[~ki] += item_bias
         warm_item = ~ku & ki
@@ -400,7 +411,6 @@ class BayesianTimeSVDpp(TemporalALS):
         out[warm_user] += self.user_factors_[u[warm_user]] @ item
         out[~ku & ~ki] += float(user @ item)
         return out
-
 
 class ImplicitBlock:
     """The implicit factors of one side and their Gibbs step: y_j for users (SVD++), x_u for films (flipped).
