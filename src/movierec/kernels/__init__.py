@@ -4,7 +4,7 @@ Models call the functions below, never a kernel module directly. Two routes, cho
 ``MOVIEREC_KERNEL`` (read at call time; nothing is probed at import):
 
 * ``fast`` (default): the Numba kernels of ``als``, ``implicit``, ``gibbs`` and ``temporal``, parallel
-  over rows on the threads of ``threads`` (BLAS single-threaded inside), with the machine-specific
+  over rows (``svdpp``'s implicit-factor step is sequential) on the threads of ``threads`` (BLAS single-threaded inside), with the machine-specific
   parts in the removable ``_fast`` package;
 * ``reference``: ``reference``, plain NumPy solves row by row; the oracle of the tests.
 
