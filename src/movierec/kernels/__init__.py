@@ -4,8 +4,8 @@ Models call the functions below, never a kernel module directly. Two routes, cho
 ``MOVIEREC_KERNEL`` (read at call time; nothing is probed at import):
 
 * ``fast`` (default): the Numba kernels of ``als``, ``implicit``, ``gibbs`` and ``temporal``, parallel
-  over rows (``svdpp``'s implicit-factor step is sequential) on the threads of ``threads`` (BLAS single-threaded inside), with the machine-specific
-  parts in the removable ``_fast`` package;
+  over rows on the threads of ``threads`` (BLAS single-threaded inside), with the machine-specific
+  parts in the removable ``_fast`` package; ``svdpp``'s implicit-factor step, sequential by nature;
 * ``reference``: ``reference``, plain NumPy solves row by row; the oracle of the tests.
 
 Both solve the same systems; results agree to float32 rounding (``tests/kernels``).
