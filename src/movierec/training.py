@@ -6,7 +6,7 @@ What a ``TrainSpec`` says, and the rules applied (in this order, every refusal b
   config of a config file (``movierec tune`` writes one), then ``explicit`` options given one by
   one (rank, sweeps, λ, λ_b, seed, solver) merged into the model's explicit ALS config (the
   config itself for ``als``, its ``explicit`` part for ``hybrid``, ``als-time``, ``bias-time`` and
-  ``als-bayes``; ``als-implicit`` takes the ones it has) — options given always win over the file;
+  ``als-bayes``, ``temporal.explicit`` for ``als-bayes-time``; ``als-implicit`` takes the ones it has) — options given always win over the file;
 * the ranking policy: the model's default, else the file's, then the ``policy`` options given;
 * where the model is written: ``out`` (a folder, refused up front if it holds anything else) and/or
   a ``registry`` (published as a new version; ids the service cannot take are refused before
@@ -142,6 +142,8 @@ def build_model(spec: TrainSpec) -> Recommender:
         raise DataValidationError(f"train: unknown explicit ALS options {unknown}; allowed: {', '.join(EXPLICIT_KEYS)}")
     if spec.explicit:
         target = config.get("explicit") if isinstance(config.get("explicit"), dict) else config
+        if isinstance(config.get("temporal"), dict):  # als-bayes-time: the explicit part inside its temporal config
+            target = config["temporal"]["explicit"]
         if target is config and spec.model != "als":
             taken = [k for k in spec.explicit if k in config]
             refused = sorted(set(spec.explicit) - set(taken))
@@ -275,6 +277,7 @@ def warm_kernels(model_name: str = "hybrid") -> None:
         "als": small, "hybrid": {"explicit": small, "implicit": {"n_factors": 2, "n_iter": 1}},
         "als-implicit": {"n_factors": 2, "n_iter": 1}, "als-time": {"explicit": small, "user_scale": True},
         "bias-time": {"explicit": small}, "als-bayes": {"explicit": small, "n_burn": 1, "n_samples": 1},
+        "als-bayes-time": {"temporal": {"explicit": small, "item_time_bins": 2}, "n_burn": 1, "n_samples": 1},
     }  # fmt: skip
     model = make_model(model_name, configs.get(model_name)).fit(data)
     user = data.users.ids[0]

@@ -158,6 +158,14 @@ def test_unknown_user_and_film_are_the_average_of_their_side(seed: int) -> None:
     assert unknown_film == pytest.approx(expected, abs=1e-4)
 
 
+def test_train_options_reach_the_explicit_part_inside_temporal() -> None:
+    from movierec.training import TrainSpec, build_model
+
+    model = build_model(TrainSpec(data="unused", model="als-bayes-time", explicit={"n_factors": 3, "reg": 0.2}))
+    assert model.config.n_factors == 3 and model.bayes_config.temporal.explicit.reg == 0.2
+    assert model.bayes_config.n_samples == BayesTimeConfig().n_samples
+
+
 def test_config_validation() -> None:
     cfg = BayesTimeConfig.from_dict({"temporal": {"explicit": {"n_factors": 4}}})
     assert cfg.temporal.explicit.n_factors == 4 and cfg.temporal.explicit.n_iter == 5
