@@ -11,7 +11,7 @@ Usage::
     MOVIEREC_DATA_HOME=../shared/data .venv/bin/python benchmarks/spark_vs_local.py \
         [--master local[2]] [--factors 64 --iterations 10] [--c13] [--c21] [--json out.json]
 
-Results are recorded in benchmarks/README.md, section "Spark (issue 7)".
+Results are recorded in benchmarks/README.md, section "Spark engine against the local engine".
 """
 
 from __future__ import annotations
