@@ -41,21 +41,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, save
+from benchmarks.evaluation import machine, save, table
 from movierec.data.dataset import Dataset
 from movierec.evaluation.protocols import EvalOptions, run_protocol
 from movierec.evaluation.splits import kfold_labels, ml100k_folds, random_split
 from movierec.models import make_model
-
-
-def table(rows: list[dict[str, Any]], cols: list[str]) -> str:
-    """A Markdown table (as benchmarks.evaluation's, whose import of the tuner is broken on this branch)."""
-
-    def fmt(v: Any) -> str:
-        return "—" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
-
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    return "\n".join(lines + ["| " + " | ".join(fmt(r.get(c)) for c in cols) + " |" for r in rows])
 
 
 def rmse(raw: np.ndarray, test: Dataset, low: float, high: float) -> float:

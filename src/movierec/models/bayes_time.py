@@ -14,7 +14,7 @@ Priors are per group and per dimension, Normal with Normal–Gamma hyperpriors a
 [b_u, p_u], [b_i, q_i], y_j and x_u each have their own (λ, m), drawn every sweep. The time terms α_u
 and b_{i,bin} keep ``als-time``'s damped penalties as a fixed prior N(0, σ²/λ) (``fixed_time_prior``):
 with a sampled one the drift, extrapolated past the training data, cost 0.02–0.04 RMSE on returning
-users of a chronological split (docs/decisions/0014).
+users of a chronological split (docs/decisions/0015).
 
 One sweep draws, each from its exact conditional: τ; [b_u, p_u] (the Gibbs half-step kernel of
 ``als-bayes`` with the time and implicit terms moved into the target); α_u (a scalar Normal per user);
@@ -90,7 +90,7 @@ class BayesTimeConfig:
     prior_shape, prior_rate, prior_strength : float, default 1.0
         a₀, b₀ and γ of the hyperpriors, as in ``BayesConfig`` (> 0).
 
-    Defaults: docs/decisions/0014-als-bayes-time-defaults.md.
+    Defaults: docs/decisions/0015-als-bayes-time-defaults.md.
     """
 
     temporal: TemporalConfig = TemporalConfig(explicit=ALSConfig(n_factors=5, n_iter=5))
