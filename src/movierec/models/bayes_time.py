@@ -151,7 +151,7 @@ class BayesianTimeSVDpp(TemporalALS):
     user_factors_ : ndarray of shape (n_users, n_samples · n_factors), float32
         The samples' p_u + z_u side by side, each block divided by √S.
     item_factors_ : ndarray of shape (n_items, n_samples · n_factors), float32
-        The samples' q_i likewise.
+        The samples' q_i + w_i likewise (w_i the flipped term, 0 with ``flipped`` off).
     implicit_factors_ : ndarray of shape (n_items, n_samples · n_factors) (n_factors 0 with ``implicit`` off), float32
         The samples' y_j likewise (for fold-in).
     user_bias_, item_bias_, user_alpha_, item_bin_bias_ : float32, stars
@@ -164,6 +164,9 @@ class BayesianTimeSVDpp(TemporalALS):
     history_ : list of dict
         Per sweep: ``iteration``, ``phase`` ("als", "burn", "sample"), ``train_rmse`` (of that
         sweep's draw), ``sigma`` (Gibbs sweeps), ``seconds``.
+    fit_info_ : dict
+        As ``Recommender``'s, plus ``sigma_mean`` (σ averaged over the samples, stars) and, when
+        ``fit(..., implicit=...)`` added pairs, ``extra_implicit_pairs``.
 
     Raises
     ------
