@@ -158,7 +158,9 @@ def check_confidence_weight(value: Any) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     w = float(value) if ok else float("nan")
     if not math.isfinite(w) or w < 0:
-        raise DataValidationError(f"confidence_weight must be a finite number >= 0 (stars per e-fold of ratings), got {value!r}")
+        raise DataValidationError(
+            f"confidence_weight must be a finite number >= 0 (stars per e-fold of ratings), got {value!r}"
+        )
     return w
 
 
@@ -203,7 +205,11 @@ class RankingPolicy:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"min_ratings": int, "rank_by": str, "confidence_weight": float}``."""
-        return {"min_ratings": self.min_ratings, "rank_by": str(self.rank_by), "confidence_weight": self.confidence_weight}
+        return {
+            "min_ratings": self.min_ratings,
+            "rank_by": str(self.rank_by),
+            "confidence_weight": self.confidence_weight,
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RankingPolicy:

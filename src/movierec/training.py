@@ -141,13 +141,15 @@ def build_model(spec: TrainSpec) -> Recommender:
     if unknown:
         raise DataValidationError(f"train: unknown explicit ALS options {unknown}; allowed: {', '.join(EXPLICIT_KEYS)}")
     if spec.explicit:
-        target = config.get("explicit") if isinstance(config.get("explicit"), dict) else config
+        sub = config.get("explicit")
+        target: dict[str, Any] = sub if isinstance(sub, dict) else config
         if target is config and spec.model != "als":
             taken = [k for k in spec.explicit if k in config]
             refused = sorted(set(spec.explicit) - set(taken))
             if refused or not taken:
                 raise DataValidationError(
-                    f"train: --model {spec.model} has no explicit ALS part; it does not take {', '.join(refused or sorted(spec.explicit))}"
+                    f"train: --model {spec.model} has no explicit ALS part; "
+                    f"it does not take {', '.join(refused or sorted(spec.explicit))}"
                 )
         target.update(spec.explicit)
     policy = default.policy if spec.policy_base is None else default.policy.with_overrides(**spec.policy_base)
@@ -217,12 +219,16 @@ def _train_spark(spec: TrainSpec, model: Recommender) -> tuple[Recommender, Data
             spark_model(model.temporal_config)  # raises with the reason
         raise DataValidationError(f"train: --engine spark trains {', '.join(SPARK_MODELS)}; got --model {spec.model}")
     if spec.from_db is not None:
-        raise DataValidationError("train: --from-db works with --engine local only; export the database ratings to Parquet for Spark")
+        raise DataValidationError(
+            "train: --from-db works with --engine local only; export the database ratings to Parquet for Spark"
+        )
     from movierec.spark import train_spark
 
     config = model.config  # type: ignore[attr-defined]
     t0 = time.perf_counter()
-    fitted, dataset = train_spark(str(spec.data), config, spec.spark_master, spec.spark_conf, spec.callback, model.policy)
+    fitted, dataset = train_spark(
+        str(spec.data), config, spec.spark_master, spec.spark_conf, spec.callback, model.policy
+    )
     fitted.fit_info_.setdefault("fit_seconds", time.perf_counter() - t0)
     if spec.registry is not None:
         from movierec.store.registry import require_servable_ids
@@ -284,5 +290,13 @@ def warm_kernels(model_name: str = "hybrid") -> None:
 
 
 __all__ = [
-    "EXPLICIT_KEYS", "Engine", "SPARK_MODELS", "TrainResult", "TrainSpec", "build_model", "kernels_cached", "train", "warm_kernels",
-]  # fmt: skip
+    "EXPLICIT_KEYS",
+    "Engine",
+    "SPARK_MODELS",
+    "TrainResult",
+    "TrainSpec",
+    "build_model",
+    "kernels_cached",
+    "train",
+    "warm_kernels",
+]

@@ -301,8 +301,13 @@ def rank_items(
         tie = np.zeros(n, dtype=np.int64)
         rel = np.flatnonzero(relevant) if relevant is not None else np.zeros(0, dtype=np.int64)
         demote = sp.csr_matrix((np.ones(rel.size, np.float32), rel, [0, rel.size]), shape=(1, n))
-    idx, _ = rank_block(np.asarray(scores, dtype=np.float32)[None, :], Eligible.from_mask(np.asarray(candidates, bool), tie),
-                        sp.csr_matrix((1, n), dtype=np.float32), k, demote)  # fmt: skip
+    idx, _ = rank_block(
+        np.asarray(scores, dtype=np.float32)[None, :],
+        Eligible.from_mask(np.asarray(candidates, bool), tie),
+        sp.csr_matrix((1, n), dtype=np.float32),
+        k,
+        demote,
+    )
     return idx[0][idx[0] >= 0]
 
 

@@ -210,7 +210,7 @@ def epoch_seconds(cutoff: str | int | float | dt.date | dt.datetime) -> int:
         (> 1e11, case C07) or is negative.
     """
     if isinstance(cutoff, dt.datetime):
-        d = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=dt.timezone.utc)
+        d = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=dt.UTC)
         return int(d.timestamp())
     if isinstance(cutoff, dt.date):
         return epoch_seconds(dt.datetime(cutoff.year, cutoff.month, cutoff.day))
@@ -386,7 +386,9 @@ def ml100k_folds(folder: str | Path, folds: tuple[int, ...] = (1, 2, 3, 4, 5)) -
         if not (base.exists() and test.exists()):
             raise DataValidationError(f"{root}: no u{f}.base/u{f}.test; the ml100k-folds protocol needs ml-100k")
         train_ds, test_ds = load_movielens(base), load_movielens(test)
-        pairs = pl.concat([train_ds.ratings.select("user_id", "movie_id"), test_ds.ratings.select("user_id", "movie_id")])
+        pairs = pl.concat(
+            [train_ds.ratings.select("user_id", "movie_id"), test_ds.ratings.select("user_id", "movie_id")]
+        )
         if pairs.is_duplicated().any() or (n_all is not None and pairs.height != n_all):
             raise DataValidationError(f"{root}: u{f}.base and u{f}.test do not partition u.data")
         yield Split(train_ds, test_ds, f"u{f}", {"n_train": train_ds.n_ratings, "n_test": test_ds.n_ratings})
