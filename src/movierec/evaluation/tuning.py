@@ -35,7 +35,7 @@ import numpy as np
 
 from movierec.config import RankingPolicy
 from movierec.data.dataset import Dataset
-from movierec.errors import BackendUnavailableError, DataValidationError
+from movierec.errors import BackendUnavailableError, DataValidationError, ParameterError
 from movierec.evaluation.protocols import EvalOptions, ranking_metrics
 from movierec.evaluation.splits import Split, kfold_labels, last_n_split, stratified_split
 from movierec.models import MODELS, Recommender, config_and_policy, make_model
@@ -275,11 +275,11 @@ def tune(
     if model not in SPACES:
         raise DataValidationError(f"tune: model must be one of {', '.join(SPACES)}; got {model!r}")
     if objective not in ("rmse", "ndcg"):
-        raise DataValidationError(f"objective must be 'rmse' or 'ndcg', got {objective!r}")
+        raise ParameterError("objective", "'rmse' or 'ndcg'", objective)
     if objective == "rmse" and not MODELS[model].predicts_ratings:
         raise DataValidationError(f"tune: {model} does not predict ratings; use objective ndcg")
     if n_trials < 0:
-        raise DataValidationError(f"n_trials must be >= 0, got {n_trials}")
+        raise ParameterError("n_trials", ">= 0", n_trials)
     optuna = _optuna()
     default = make_model(model, base)
     base_config, base_policy = default.config_dict(), default.policy

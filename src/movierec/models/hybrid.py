@@ -46,7 +46,7 @@ import numpy as np
 
 from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, ParameterError
 from movierec.models.als import ALS
 from movierec.models.base import LinearScores, Recommender, UserState
 from movierec.models.implicit import ImplicitALS, ImplicitConfig
@@ -91,11 +91,11 @@ class HybridConfig:
                 f"rating_weight and shrinkage must be >= 0, got {self.rating_weight}, {self.shrinkage}"
             )
         if not 0 <= self.popularity_debias <= 1:
-            raise DataValidationError(f"popularity_debias must be in [0, 1], got {self.popularity_debias}")
+            raise ParameterError("popularity_debias", "in [0, 1]", self.popularity_debias)
         if not np.isfinite(self.popularity_weight):
-            raise DataValidationError(f"popularity_weight must be a finite number, got {self.popularity_weight}")
+            raise ParameterError("popularity_weight", "a finite number", self.popularity_weight)
         if not isinstance(self.standardize, bool):
-            raise DataValidationError(f"standardize must be true or false, got {self.standardize!r}")
+            raise ParameterError("standardize", "true or false", self.standardize)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

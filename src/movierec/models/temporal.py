@@ -50,7 +50,7 @@ import scipy.sparse as sp
 
 from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, ParameterError
 from movierec.kernels import scaled_bias_half_step
 from movierec.kernels.aligned import aligned_copy, aligned_zeros
 from movierec.kernels.temporal import pair_dots
@@ -105,7 +105,7 @@ class TemporalConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.item_time_bins, int) or self.item_time_bins < 0:
-            raise DataValidationError(f"item_time_bins must be an integer >= 0, got {self.item_time_bins!r}")
+            raise ParameterError("item_time_bins", "an integer >= 0", self.item_time_bins)
         if not (self.beta > 0 and self.reg_bin > 0 and self.reg_drift > 0 and self.reg_scale > 0):
             raise DataValidationError(
                 "beta, reg_bin, reg_drift and reg_scale must be > 0; "
