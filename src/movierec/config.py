@@ -12,7 +12,7 @@ import numbers
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, ParameterError
 
 
 def config_from_dict(cls: type[Any], values: dict[str, Any], nested: dict[str, type[Any]] | None = None) -> Any:
@@ -108,23 +108,21 @@ class ALSConfig:
     cg_steps: int = 3
 
     def __post_init__(self) -> None:
-        problems = []
-        if not isinstance(self.n_factors, int) or self.n_factors < 1:
-            problems.append(f"n_factors must be an integer >= 1, got {self.n_factors!r}")
-        if not isinstance(self.n_iter, int) or self.n_iter < 1:
-            problems.append(f"n_iter must be an integer >= 1, got {self.n_iter!r}")
-        if not self.reg > 0:
-            problems.append(f"reg must be > 0, got {self.reg!r}")
-        if not self.bias_reg >= 0:
-            problems.append(f"bias_reg must be >= 0, got {self.bias_reg!r}")
-        if not self.init_scale > 0:
-            problems.append(f"init_scale must be > 0, got {self.init_scale!r}")
-        if self.solver not in SOLVERS:
-            problems.append(f"solver must be one of {', '.join(SOLVERS)}, got {self.solver!r}")
-        if isinstance(self.cg_steps, bool) or not isinstance(self.cg_steps, int) or self.cg_steps < 1:
-            problems.append(f"cg_steps must be an integer >= 1, got {self.cg_steps!r}")
-        if problems:
-            raise DataValidationError("invalid ALSConfig: " + "; ".join(problems))
+        checks = [
+            ("n_factors", "an integer >= 1", self.n_factors, isinstance(self.n_factors, int) and self.n_factors >= 1),
+            ("n_iter", "an integer >= 1", self.n_iter, isinstance(self.n_iter, int) and self.n_iter >= 1),
+            ("reg", "> 0", self.reg, self.reg > 0),
+            ("bias_reg", ">= 0", self.bias_reg, self.bias_reg >= 0),
+            ("init_scale", "> 0", self.init_scale, self.init_scale > 0),
+            ("solver", f"one of {', '.join(SOLVERS)}", self.solver, self.solver in SOLVERS),
+            ("cg_steps", "an integer >= 1", self.cg_steps,
+             not isinstance(self.cg_steps, bool) and isinstance(self.cg_steps, int) and self.cg_steps >= 1),
+        ]  # fmt: skip
+        bad = [ParameterError(name, allowed, given) for name, allowed, given, ok in checks if not ok]
+        if len(bad) == 1:
+            raise bad[0]
+        if bad:
+            raise DataValidationError("invalid ALSConfig: " + "; ".join(str(e) for e in bad))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as a JSON-ready dict."""
@@ -158,14 +156,14 @@ def check_confidence_weight(value: Any) -> float:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     w = float(value) if ok else float("nan")
     if not math.isfinite(w) or w < 0:
-        raise DataValidationError(f"confidence_weight must be a finite number >= 0 (stars per e-fold of ratings), got {value!r}")
+        raise ParameterError("confidence_weight", "a finite number >= 0 (stars per e-fold of ratings)", value)
     return w
 
 
 def check_min_ratings(value: Any) -> int:
     """The guard as an int; ``DataValidationError`` unless it is an integer >= 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise DataValidationError(f"min_ratings must be an integer >= 0, got {value!r}")
+        raise ParameterError("min_ratings", "an integer >= 0", value)
     return int(value)
 
 
@@ -199,11 +197,15 @@ class RankingPolicy:
             object.__setattr__(self, "rank_by", RankBy(self.rank_by))
         except ValueError:
             choices = ", ".join(r.value for r in RankBy)
-            raise DataValidationError(f"rank_by must be one of {choices}; got {self.rank_by!r}") from None
+            raise ParameterError("rank_by", f"one of {choices}", self.rank_by) from None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: ``{"min_ratings": int, "rank_by": str, "confidence_weight": float}``."""
-        return {"min_ratings": self.min_ratings, "rank_by": str(self.rank_by), "confidence_weight": self.confidence_weight}
+        return {
+            "min_ratings": self.min_ratings,
+            "rank_by": str(self.rank_by),
+            "confidence_weight": self.confidence_weight,
+        }
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RankingPolicy:

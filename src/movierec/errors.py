@@ -65,6 +65,27 @@ class DataValidationError(MovierecError, ValueError):
         super().__init__(message)
 
 
+class ParameterError(DataValidationError):
+    """A parameter's value is not allowed: names the parameter, what is allowed and what was given.
+
+    A ``DataValidationError`` (and so a ``ValueError``), so existing ``except`` clauses keep working.
+    The CLI adds the option that sets the parameter (``cli.common.FLAGS``).
+
+    Parameters
+    ----------
+    parameter : str
+        The Python name (``n_factors``, ``min_ratings``).
+    allowed : str
+        What is allowed, as a phrase ("an integer >= 1", "one of score, rating").
+    given : object
+        The value given.
+    """
+
+    def __init__(self, parameter: str, allowed: str, given: object) -> None:
+        self.parameter, self.allowed, self.given = parameter, allowed, given
+        super().__init__(f"{parameter} must be {allowed}; got {given!r}")
+
+
 class UnknownIdError(MovierecError, KeyError):
     """A user or movie id that the model or catalogue does not know."""
 

@@ -6,7 +6,8 @@ What a ``TrainSpec`` says, and the rules applied (in this order, every refusal b
   config of a config file (``movierec tune`` writes one), then ``explicit`` options given one by
   one (rank, sweeps, λ, λ_b, seed, solver) merged into the model's explicit ALS config (the
   config itself for ``als``, its ``explicit`` part for ``hybrid``, ``als-time``, ``bias-time`` and
-  ``als-bayes``, ``temporal.explicit`` for ``als-bayes-time``; ``als-implicit`` takes the ones it has) — options given always win over the file;
+  ``als-bayes``, ``temporal.explicit`` for ``als-bayes-time``; ``als-implicit`` takes the ones it
+  has) — options given always win over the file;
 * the ranking policy: the model's default, else the file's, then the ``policy`` options given;
 * where the model is written: ``out`` (a folder, refused up front if it holds anything else) and/or
   a ``registry`` (published as a new version; ids the service cannot take are refused before
@@ -141,7 +142,8 @@ def build_model(spec: TrainSpec) -> Recommender:
     if unknown:
         raise DataValidationError(f"train: unknown explicit ALS options {unknown}; allowed: {', '.join(EXPLICIT_KEYS)}")
     if spec.explicit:
-        target = config.get("explicit") if isinstance(config.get("explicit"), dict) else config
+        sub = config.get("explicit")
+        target: dict[str, Any] = sub if isinstance(sub, dict) else config
         if isinstance(config.get("temporal"), dict):  # als-bayes-time: the explicit part inside its temporal config
             target = config["temporal"]["explicit"]
         if target is config and spec.model != "als":
@@ -149,7 +151,8 @@ def build_model(spec: TrainSpec) -> Recommender:
             refused = sorted(set(spec.explicit) - set(taken))
             if refused or not taken:
                 raise DataValidationError(
-                    f"train: --model {spec.model} has no explicit ALS part; it does not take {', '.join(refused or sorted(spec.explicit))}"
+                    f"train: --model {spec.model} has no explicit ALS part; "
+                    f"it does not take {', '.join(refused or sorted(spec.explicit))}"
                 )
         target.update(spec.explicit)
     policy = default.policy if spec.policy_base is None else default.policy.with_overrides(**spec.policy_base)
@@ -219,12 +222,16 @@ def _train_spark(spec: TrainSpec, model: Recommender) -> tuple[Recommender, Data
             spark_model(model.temporal_config)  # raises with the reason
         raise DataValidationError(f"train: --engine spark trains {', '.join(SPARK_MODELS)}; got --model {spec.model}")
     if spec.from_db is not None:
-        raise DataValidationError("train: --from-db works with --engine local only; export the database ratings to Parquet for Spark")
+        raise DataValidationError(
+            "train: --from-db works with --engine local only; export the database ratings to Parquet for Spark"
+        )
     from movierec.spark import train_spark
 
     config = model.config  # type: ignore[attr-defined]
     t0 = time.perf_counter()
-    fitted, dataset = train_spark(str(spec.data), config, spec.spark_master, spec.spark_conf, spec.callback, model.policy)
+    fitted, dataset = train_spark(
+        str(spec.data), config, spec.spark_master, spec.spark_conf, spec.callback, model.policy
+    )
     fitted.fit_info_.setdefault("fit_seconds", time.perf_counter() - t0)
     if spec.registry is not None:
         from movierec.store.registry import require_servable_ids
@@ -287,5 +294,13 @@ def warm_kernels(model_name: str = "hybrid") -> None:
 
 
 __all__ = [
-    "EXPLICIT_KEYS", "Engine", "SPARK_MODELS", "TrainResult", "TrainSpec", "build_model", "kernels_cached", "train", "warm_kernels",
-]  # fmt: skip
+    "EXPLICIT_KEYS",
+    "Engine",
+    "SPARK_MODELS",
+    "TrainResult",
+    "TrainSpec",
+    "build_model",
+    "kernels_cached",
+    "train",
+    "warm_kernels",
+]

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, ParameterError
 
 Gain = Literal["linear", "exponential", "binary"]
 Relevance = Mapping[Hashable, float] | Collection[Hashable]
@@ -129,7 +129,7 @@ def _grades(relevance: Relevance) -> dict[Hashable, float]:
 
 def _check_k(k: int) -> None:
     if k < 1:
-        raise DataValidationError(f"k must be >= 1, got {k}")
+        raise ParameterError("k", ">= 1", k)
 
 
 def _hits(recommended: Sequence[Hashable], relevance: Relevance, k: int) -> tuple[np.ndarray, int]:
@@ -208,7 +208,7 @@ def gain_of(grades: np.ndarray, gain: Gain) -> np.ndarray:
         return np.exp2(grades) - 1.0
     if gain == "binary":
         return (grades > 0).astype(np.float64)
-    raise DataValidationError(f"gain must be 'linear', 'exponential' or 'binary', got {gain!r}")
+    raise ParameterError("gain", "'linear', 'exponential' or 'binary'", gain)
 
 
 def ndcg_at_k(recommended: Sequence[Hashable], relevance: Relevance, k: int, gain: Gain = "linear") -> float:
@@ -292,7 +292,7 @@ def rank_items(
 
     _check_k(k)
     if ties not in ("pessimistic", "serve"):
-        raise DataValidationError(f"ties must be 'pessimistic' or 'serve', got {ties!r}")
+        raise ParameterError("ties", "'pessimistic' or 'serve'", ties)
     n = scores.shape[0]
     if ties == "serve":
         tie = np.zeros(n, dtype=np.int64) if n_ratings is None else np.asarray(n_ratings, dtype=np.int64)
@@ -301,8 +301,13 @@ def rank_items(
         tie = np.zeros(n, dtype=np.int64)
         rel = np.flatnonzero(relevant) if relevant is not None else np.zeros(0, dtype=np.int64)
         demote = sp.csr_matrix((np.ones(rel.size, np.float32), rel, [0, rel.size]), shape=(1, n))
-    idx, _ = rank_block(np.asarray(scores, dtype=np.float32)[None, :], Eligible.from_mask(np.asarray(candidates, bool), tie),
-                        sp.csr_matrix((1, n), dtype=np.float32), k, demote)  # fmt: skip
+    idx, _ = rank_block(
+        np.asarray(scores, dtype=np.float32)[None, :],
+        Eligible.from_mask(np.asarray(candidates, bool), tie),
+        sp.csr_matrix((1, n), dtype=np.float32),
+        k,
+        demote,
+    )
     return idx[0][idx[0] >= 0]
 
 

@@ -38,7 +38,7 @@ import numpy as np
 import polars as pl
 
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError, DataWarning
+from movierec.errors import DataValidationError, DataWarning, ParameterError
 
 MS_THRESHOLD = 100_000_000_000
 """Epoch values above this (year 5138 in seconds) are taken to be milliseconds (case C07)."""
@@ -89,7 +89,7 @@ class Split:
 
 def _check_fraction(test_fraction: float) -> None:
     if not 0.0 < float(test_fraction) < 1.0:
-        raise DataValidationError(f"test_fraction must be strictly between 0 and 1, got {test_fraction!r}")
+        raise ParameterError("test_fraction", "strictly between 0 and 1", test_fraction)
 
 
 def random_split(dataset: Dataset, test_fraction: float = 0.2, seed: int = 42) -> np.ndarray:
@@ -129,7 +129,7 @@ def kfold_labels(dataset: Dataset, n_folds: int = 5, seed: int = 42) -> np.ndarr
         If ``n_folds`` < 2 or exceeds n_ratings.
     """
     if not 2 <= n_folds <= dataset.n_ratings:
-        raise DataValidationError(f"n_folds must be in [2, n_ratings={dataset.n_ratings}], got {n_folds}")
+        raise ParameterError("n_folds", f"in [2, n_ratings={dataset.n_ratings}]", n_folds)
     labels = np.empty(dataset.n_ratings, dtype=np.int64)
     labels[np.random.default_rng(seed).permutation(dataset.n_ratings)] = np.arange(dataset.n_ratings) % n_folds
     return labels
@@ -210,7 +210,7 @@ def epoch_seconds(cutoff: str | int | float | dt.date | dt.datetime) -> int:
         (> 1e11, case C07) or is negative.
     """
     if isinstance(cutoff, dt.datetime):
-        d = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=dt.timezone.utc)
+        d = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=dt.UTC)
         return int(d.timestamp())
     if isinstance(cutoff, dt.date):
         return epoch_seconds(dt.datetime(cutoff.year, cutoff.month, cutoff.day))
@@ -386,7 +386,9 @@ def ml100k_folds(folder: str | Path, folds: tuple[int, ...] = (1, 2, 3, 4, 5)) -
         if not (base.exists() and test.exists()):
             raise DataValidationError(f"{root}: no u{f}.base/u{f}.test; the ml100k-folds protocol needs ml-100k")
         train_ds, test_ds = load_movielens(base), load_movielens(test)
-        pairs = pl.concat([train_ds.ratings.select("user_id", "movie_id"), test_ds.ratings.select("user_id", "movie_id")])
+        pairs = pl.concat(
+            [train_ds.ratings.select("user_id", "movie_id"), test_ds.ratings.select("user_id", "movie_id")]
+        )
         if pairs.is_duplicated().any() or (n_all is not None and pairs.height != n_all):
             raise DataValidationError(f"{root}: u{f}.base and u{f}.test do not partition u.data")
         yield Split(train_ds, test_ds, f"u{f}", {"n_train": train_ds.n_ratings, "n_test": test_ds.n_ratings})

@@ -35,7 +35,7 @@ import numpy as np
 
 from movierec.config import RankingPolicy
 from movierec.data.dataset import Dataset
-from movierec.errors import BackendUnavailableError, DataValidationError
+from movierec.errors import BackendUnavailableError, DataValidationError, ParameterError
 from movierec.evaluation.protocols import EvalOptions, ranking_metrics
 from movierec.evaluation.splits import Split, kfold_labels, last_n_split, stratified_split
 from movierec.models import MODELS, Recommender, config_and_policy, make_model
@@ -53,7 +53,11 @@ def _als_space(trial: Any, objective: str) -> tuple[dict[str, Any], dict[str, An
         "bias_reg": trial.suggest_float("bias_reg", 0.001, 0.5, log=True),
         "n_iter": trial.suggest_int("n_iter", 5, 25),
     }
-    policy = {"confidence_weight": trial.suggest_float("confidence_weight", 0.25, 5.0, log=True)} if objective == "ndcg" else {}
+    policy = (
+        {"confidence_weight": trial.suggest_float("confidence_weight", 0.25, 5.0, log=True)}
+        if objective == "ndcg"
+        else {}
+    )
     return config, policy
 
 
@@ -127,18 +131,27 @@ class TuneResult:
             "models": {self.model: self.config},
             "policies": {self.model: self.policy.to_dict()},
             "tuning": {
-                "model": self.model, "objective": self.objective, "value": self.value, "n_trials": self.n_trials,
-                "study_name": self.study_name, "storage": self.storage, "inner_folds": self.n_folds, "inner_split": self.inner,
-                "tuned_on": source, "guard_curve": self.guard_curve,
+                "model": self.model,
+                "objective": self.objective,
+                "value": self.value,
+                "n_trials": self.n_trials,
+                "study_name": self.study_name,
+                "storage": self.storage,
+                "inner_folds": self.n_folds,
+                "inner_split": self.inner,
+                "tuned_on": source,
+                "guard_curve": self.guard_curve,
             },
-        }  # fmt: skip
+        }
 
 
 def _optuna() -> Any:
     try:
         import optuna
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BackendUnavailableError("tuning needs Optuna; install the extra: pip install 'movierec[evaluation]'") from exc
+        raise BackendUnavailableError(
+            "tuning needs Optuna; install the extra: pip install 'movierec[evaluation]'"
+        ) from exc
     return optuna
 
 
@@ -157,12 +170,17 @@ def inner_splits(train: Dataset, kind: str = "kfold", n_folds: int = 3, seed: in
         labels = kfold_labels(train, n_folds, seed)
         return [Split.from_mask(train, labels == f, f"inner {f + 1}/{n_folds}") for f in range(n_folds)]
     if kind == "stratified":
-        return [Split.from_mask(train, stratified_split(train, INNER_HOLDOUT, seed + f), f"inner stratified {f + 1}") for f in range(n_folds)]
+        return [
+            Split.from_mask(train, stratified_split(train, INNER_HOLDOUT, seed + f), f"inner stratified {f + 1}")
+            for f in range(n_folds)
+        ]
     if kind == "last-n":
         import warnings
 
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the per-user split warns that it is not global; inside training it is what we want
+            warnings.simplefilter(
+                "ignore"
+            )  # the per-user split warns that it is not global; inside training it is what we want
             return [Split.from_mask(train, last_n_split(train, last_n), f"inner last-{last_n}")]
     raise DataValidationError(f"inner split must be one of {', '.join(INNER_SPLITS)}; got {kind!r}")
 
@@ -257,11 +275,11 @@ def tune(
     if model not in SPACES:
         raise DataValidationError(f"tune: model must be one of {', '.join(SPACES)}; got {model!r}")
     if objective not in ("rmse", "ndcg"):
-        raise DataValidationError(f"objective must be 'rmse' or 'ndcg', got {objective!r}")
+        raise ParameterError("objective", "'rmse' or 'ndcg'", objective)
     if objective == "rmse" and not MODELS[model].predicts_ratings:
         raise DataValidationError(f"tune: {model} does not predict ratings; use objective ndcg")
     if n_trials < 0:
-        raise DataValidationError(f"n_trials must be >= 0, got {n_trials}")
+        raise ParameterError("n_trials", ">= 0", n_trials)
     optuna = _optuna()
     default = make_model(model, base)
     base_config, base_policy = default.config_dict(), default.policy
@@ -312,7 +330,9 @@ def tune(
     curve: list[dict[str, float]] = []
     if guard_grid:
         cv = cross_validate(model, config, policy, folds, k, tuple(guard_grid))
-        curve = [{"min_ratings": g, "ndcg": cv["ndcg"][g], "ndcg_se": cv["ndcg_se"][g]} for g in sorted(set(guard_grid))]  # not the default's guard
+        curve = [
+            {"min_ratings": g, "ndcg": cv["ndcg"][g], "ndcg_se": cv["ndcg_se"][g]} for g in sorted(set(guard_grid))
+        ]  # not the default's guard
         policy = policy.with_overrides(min_ratings=simplest_guard(curve))
     return TuneResult(model, config, policy, float(study.best_value), objective, _n_complete(study), name, storage,
                       n_folds, inner, curve)  # fmt: skip
@@ -381,7 +401,7 @@ def read_config_file(path: str | Path) -> ConfigFile:
         raise DataValidationError(f"{path}: not a JSON config file ({exc})") from None
     if not isinstance(data, dict):
         raise DataValidationError(f"{path}: a config file holds a JSON object, found {type(data).__name__}")
-    models = data["models"] if "models" in data else {"als": data}
+    models = data.get("models", {"als": data})
     if not isinstance(models, dict) or not all(isinstance(v, dict) for v in models.values()):
         raise DataValidationError(f"{path}: 'models' must map model names to config objects")
     configs, policies = {}, {}
@@ -405,8 +425,10 @@ def write_config_file(path: str | Path, content: dict[str, Any]) -> Path:
     return path
 
 
-def model_from_file(name: str, file: ConfigFile, overrides: dict[str, Any] | None = None, policy: dict[str, Any] | None = None) -> Recommender:
-    """The model ``name`` configured by the file, with ``overrides`` merged into its config and ``policy`` into its policy."""
+def model_from_file(
+    name: str, file: ConfigFile, overrides: dict[str, Any] | None = None, policy: dict[str, Any] | None = None
+) -> Recommender:
+    """The model ``name`` configured by the file; ``overrides`` merged into its config, ``policy`` into its policy."""
     if name not in file.configs:
         raise DataValidationError(f"config file has no {name!r} config; it has {sorted(file.configs)}")
     config = _merged(file.configs[name], overrides or {})

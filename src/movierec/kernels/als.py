@@ -28,16 +28,28 @@ from movierec.kernels.portable import normal_scalar
 
 try:  # the machine-specific route; removable (see the module docstring)
     from movierec.kernels._fast import (
-        PIECE, PREFETCH_AHEAD, blas_params, normal_equations, prefetch_lines, prefetch_row, prefetch_rows,
+        PIECE,
+        PREFETCH_AHEAD,
+        blas_params,
+        normal_equations,
+        prefetch_lines,
+        prefetch_row,
+        prefetch_rows,
     )  # fmt: skip
 except ImportError:  # pragma: no cover - only without kernels/_fast
     from movierec.kernels.portable import (
-        PIECE, PREFETCH_AHEAD, blas_params, normal_equations, prefetch_lines, prefetch_row, prefetch_rows,
+        PIECE,
+        PREFETCH_AHEAD,
+        blas_params,
+        normal_equations,
+        prefetch_lines,
+        prefetch_row,
+        prefetch_rows,
     )  # fmt: skip
 
 
 BLAS_MIN_ROW = 16
-"""Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) take ``normal_equations`` (the fast route: Gram tiles or BLAS)."""
+"""Rows with at least this many ratings (and rank >= BLAS_MIN_RANK) take ``normal_equations`` (Gram tiles or BLAS)."""
 BLAS_MIN_RANK = 8
 """Below this rank the scalar float64 path (``normal_scalar``) is faster than the fast route."""
 
@@ -72,7 +84,8 @@ def cholesky_solve(A: np.ndarray, b: np.ndarray, L: np.ndarray, d: int) -> bool:
                 s3 -= L3[p] * x
             L0[j], L1[j], L2[j], L3[j] = s0 * inv, s1 * inv, s2 * inv, s3 * inv
             i += 4
-        for i in range(i, d):
+        rest = i
+        for i in range(rest, d):
             Li = L[i]
             s = A[i, j]
             for p in range(j):
@@ -100,7 +113,9 @@ def triangular_solve(L: np.ndarray, b: np.ndarray, d: int) -> None:  # pragma: n
 
 
 @njit(cache=True, fastmath=True)
-def solve_dual(indices, values, other_factors, other_bias, start, end, base, reg_n, bias_reg_n, Zd, M, Lm, y, out):  # pragma: no cover - numba
+def solve_dual(
+    indices, values, other_factors, other_bias, start, end, base, reg_n, bias_reg_n, Zd, M, Lm, y, out
+):  # pragma: no cover - numba
     """Exact solve of a row with fewer ratings than unknowns, through the n×n dual system.
 
     (D + ZᵀZ)⁻¹ Zᵀt = D⁻¹ Zᵀ (I + Z D⁻¹ Zᵀ)⁻¹ t  (Woodbury), D = diag(λ_b n, λ n, ...).
@@ -156,7 +171,9 @@ rank 64) is reused by every CG step. Longer rows (the most popular films) keep t
 
 
 @njit(cache=True, fastmath=True)
-def cg_solve(indices, values, other_factors, other_bias, start, end, base, reg_n, bias_reg_n, steps, Zc, tv, u, w, r, z, p, Ap, M):  # pragma: no cover - numba  # fmt: skip
+def cg_solve(
+    indices, values, other_factors, other_bias, start, end, base, reg_n, bias_reg_n, steps, Zc, tv, u, w, r, z, p, Ap, M
+):  # pragma: no cover - numba
     """A few steps of Jacobi-preconditioned conjugate gradient on one row's ridge system, from ``w``.
 
     Solves (ZᵀZ + D) w = Zᵀt, D = diag(λ_b n, λ n, ..., λ n), without forming ZᵀZ: each step
@@ -357,7 +374,9 @@ def solve_half_step(
                 continue
             if use_blas and n >= BLAS_MIN_ROW:
                 nxt_s, nxt_e = (indptr[nxt], indptr[nxt + 1]) if nxt < n_rows else (0, 0)
-                normal_equations(indices, values, other_factors, other_bias, start, end, base, A, b, Z, G, par, nxt_s, nxt_e)
+                normal_equations(
+                    indices, values, other_factors, other_bias, start, end, base, A, b, Z, G, par, nxt_s, nxt_e
+                )
             else:
                 A[:] = 0.0
                 b[:] = 0.0
@@ -373,6 +392,8 @@ def solve_half_step(
                 bias[r] = np.nan
                 for a in range(k):
                     factors[r, a] = np.nan
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def squared_error(
     indptr: np.ndarray,

@@ -57,7 +57,9 @@ def normal_scalar(indices, values, other_factors, other_bias, start, end, base, 
 
 
 @njit(cache=True, fastmath=True)
-def normal_equations(indices, values, other_factors, other_bias, start, end, base, A, b, Z, G, par, next_start=0, next_end=0):  # pragma: no cover - numba  # fmt: skip
+def normal_equations(
+    indices, values, other_factors, other_bias, start, end, base, A, b, Z, G, par, next_start=0, next_end=0
+):  # pragma: no cover - numba
     """A's lower triangle and b set to ZᵀZ and Zᵀt of a row (``normal_scalar`` from zero)."""
     A[:] = 0.0
     b[:] = 0.0

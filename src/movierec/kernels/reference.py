@@ -21,7 +21,10 @@ def ridge_half_step(
     offset: np.ndarray, global_mean: float, reg: float, bias_reg: float, factors: np.ndarray, bias: np.ndarray,
     cg_steps: int = 0,
 ) -> None:  # fmt: skip
-    """Per row r: [b, x] = argmin Σ_j (v − μ − offset_r − b_j − b − x·y_j)² + λ_b n b² + λ n ‖x‖² (as ``als.solve_half_step``)."""
+    """Per row r: [b, x] = argmin Σ_j (v − μ − offset_r − b_j − b − x·y_j)² + λ_b n b² + λ n ‖x‖².
+
+    As ``als.solve_half_step``.
+    """
     k = other_factors.shape[1]
     for r in range(factors.shape[0]):
         s = _rows(indptr, r)
@@ -106,7 +109,10 @@ def scaled_bias_half_step(
     indptr: np.ndarray, indices: np.ndarray, targets: np.ndarray, coef: np.ndarray, other_factors: np.ndarray,
     reg: float, bias_reg: float, factors: np.ndarray, bias: np.ndarray,
 ) -> None:  # fmt: skip
-    """Per row: [b, x] = argmin Σ_p (t_p − s_p b − x·y_j)² + λ_b n b² + λ n ‖x‖² (as ``temporal.scaled_bias_half_step``)."""
+    """Per row: [b, x] = argmin Σ_p (t_p − s_p b − x·y_j)² + λ_b n b² + λ n ‖x‖².
+
+    As ``temporal.scaled_bias_half_step``.
+    """
     k = other_factors.shape[1]
     for r in range(factors.shape[0]):
         s = _rows(indptr, r)

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from movierec.config import RankingPolicy
 from movierec.data.dataset import Dataset
 from movierec.errors import DataValidationError
-from movierec.config import RankingPolicy
 from movierec.models.base import LinearScores, Recommender, UserState
 
 
@@ -92,7 +92,9 @@ class Bias(Recommender):
     array_names: ClassVar[tuple[str, ...]] = ("user_bias_", "item_bias_")
     defaults: ClassVar[dict[str, Any]] = {"item_damping": 25.0, "user_damping": 10.0}
 
-    def __init__(self, item_damping: float = 25.0, user_damping: float = 10.0, policy: RankingPolicy | None = None) -> None:
+    def __init__(
+        self, item_damping: float = 25.0, user_damping: float = 10.0, policy: RankingPolicy | None = None
+    ) -> None:
         super().__init__(policy)
         if not (item_damping >= 0 and user_damping >= 0):
             raise DataValidationError(
@@ -121,13 +123,17 @@ class Bias(Recommender):
     def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
         return {"bias": self.user_bias_[user_idx]}
 
-    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _fold_in_terms(
+        self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         res = values.astype(np.float64) - self.global_mean_ - self.item_bias_[items]
         return {"bias": np.array([res.sum() / (self.user_damping + res.size)], dtype=np.float32)}
 
     def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
         n = states.n_block
-        return LinearScores.of(np.zeros((n, 0)), np.zeros((self.n_items, 0)), self.global_mean_ + self.item_bias_, states.terms["bias"])
+        return LinearScores.of(
+            np.zeros((n, 0)), np.zeros((self.n_items, 0)), self.global_mean_ + self.item_bias_, states.terms["bias"]
+        )
 
     def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
         out = np.full(u.shape, self.global_mean_, dtype=np.float64)

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from movierec.config import RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, ParameterError
 from movierec.models.base import Recommender, UserState
 
 
@@ -53,9 +53,9 @@ class EaseConfig:
 
     def __post_init__(self) -> None:
         if not self.reg > 0:
-            raise DataValidationError(f"EaseConfig.reg must be > 0, got {self.reg!r}")
+            raise ParameterError("reg", "> 0", self.reg)
         if isinstance(self.max_items, bool) or not isinstance(self.max_items, int) or self.max_items < 1:
-            raise DataValidationError(f"EaseConfig.max_items must be an integer >= 1, got {self.max_items!r}")
+            raise ParameterError("max_items", "an integer >= 1", self.max_items)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

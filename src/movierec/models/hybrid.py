@@ -2,7 +2,7 @@
 
 Ranking score for user u and film i, a blend of three standardized signals::
 
-    s(u, i) = z_u[(x_u − γ·x̄) · y_i]  +  rating_weight · z_u[w_i · (b_i + p_u · q_i)]  +  popularity_weight · z[ln(1 + n_i)]
+    s(u, i) = z_u[(x_u − γ·x̄) · y_i] + rating_weight · z_u[w_i · (b_i + p_u · q_i)] + popularity_weight · z[ln(1 + n_i)]
 
 * x_u · y_i — implicit-feedback ALS on the rating events (Hu, Koren, Volinsky
   2008): the preference to watch i. Ratings below ``negative_below`` stars are
@@ -46,7 +46,7 @@ import numpy as np
 
 from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, ParameterError
 from movierec.models.als import ALS
 from movierec.models.base import LinearScores, Recommender, UserState
 from movierec.models.implicit import ImplicitALS, ImplicitConfig
@@ -87,13 +87,15 @@ class HybridConfig:
 
     def __post_init__(self) -> None:
         if not self.rating_weight >= 0 or not self.shrinkage >= 0:
-            raise DataValidationError(f"rating_weight and shrinkage must be >= 0, got {self.rating_weight}, {self.shrinkage}")
+            raise DataValidationError(
+                f"rating_weight and shrinkage must be >= 0, got {self.rating_weight}, {self.shrinkage}"
+            )
         if not 0 <= self.popularity_debias <= 1:
-            raise DataValidationError(f"popularity_debias must be in [0, 1], got {self.popularity_debias}")
+            raise ParameterError("popularity_debias", "in [0, 1]", self.popularity_debias)
         if not np.isfinite(self.popularity_weight):
-            raise DataValidationError(f"popularity_weight must be a finite number, got {self.popularity_weight}")
+            raise ParameterError("popularity_weight", "a finite number", self.popularity_weight)
         if not isinstance(self.standardize, bool):
-            raise DataValidationError(f"standardize must be true or false, got {self.standardize!r}")
+            raise ParameterError("standardize", "true or false", self.standardize)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,8 +199,12 @@ class Hybrid(Recommender):
         n = self.item_counts_.astype(np.float64)
         confidence = (n / (n + cfg.shrinkage)).astype(np.float32)  # w_i
         # items: [y_i, w_i·q_i, w_i·b_i]; users: [a_u·(x_u − γx̄), c_u·p_u, c_u] (``linear_scores``)
-        liking = np.column_stack([confidence[:, None] * self.explicit.item_factors_, confidence * self.explicit.item_bias_])
-        self._item_vectors = np.ascontiguousarray(np.column_stack([self.implicit.item_factors_, liking]), dtype=np.float32)
+        liking = np.column_stack(
+            [confidence[:, None] * self.explicit.item_factors_, confidence * self.explicit.item_bias_]
+        )
+        self._item_vectors = np.ascontiguousarray(
+            np.column_stack([self.implicit.item_factors_, liking]), dtype=np.float32
+        )
         self._n_implicit = self.implicit.item_factors_.shape[1]
         self._cov_implicit = np.cov(self.implicit.item_factors_, rowvar=False, bias=True).reshape(self._n_implicit, -1)
         self._cov_liking = np.cov(liking, rowvar=False, bias=True)
@@ -212,14 +218,16 @@ class Hybrid(Recommender):
         terms["implicit"] = self.implicit.user_factors_[user_idx]
         return terms
 
-    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _fold_in_terms(
+        self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         terms = self.explicit._fold_in_terms(items, values, timestamps)
         implicit = self.implicit._fold_in_terms(items, values, timestamps)
         terms["implicit"] = implicit.get("factors", self.mean_implicit_[None, :])  # no ratings: the average user
         return terms
 
     def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
-        """``target="score"``: the hybrid score (module docstring); ``"rating"``: the explicit part's predicted rating."""
+        """``target="score"``: the hybrid score (module docstring); ``"rating"``: the explicit part's rating."""
         if target == "rating":
             return self.explicit.linear_scores(states, "rating")
         cfg, t = self.config, states.terms

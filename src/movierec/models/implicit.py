@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from movierec.config import RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, ParameterError
 from movierec.kernels import csr_arrays, implicit_half_step
 from movierec.kernels.aligned import aligned_copy, aligned_zeros
 from movierec.models.base import LinearScores, Recommender, UserState
@@ -75,15 +75,15 @@ class ImplicitConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_factors, int) or self.n_factors < 1:
-            raise DataValidationError(f"n_factors must be an integer >= 1, got {self.n_factors!r}")
+            raise ParameterError("n_factors", "an integer >= 1", self.n_factors)
         if not isinstance(self.n_iter, int) or self.n_iter < 1:
-            raise DataValidationError(f"n_iter must be an integer >= 1, got {self.n_iter!r}")
+            raise ParameterError("n_iter", "an integer >= 1", self.n_iter)
         if not self.reg > 0 or not self.alpha >= 0 or not self.init_scale > 0:
             raise DataValidationError(f"need reg > 0, alpha >= 0, init_scale > 0; got {self}")
         if self.solver not in ("cholesky", "cg"):
-            raise DataValidationError(f"solver must be cholesky or cg, got {self.solver!r}")
+            raise ParameterError("solver", "cholesky or cg", self.solver)
         if isinstance(self.cg_steps, bool) or not isinstance(self.cg_steps, int) or self.cg_steps < 1:
-            raise DataValidationError(f"cg_steps must be an integer >= 1, got {self.cg_steps!r}")
+            raise ParameterError("cg_steps", "an integer >= 1", self.cg_steps)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -50,7 +50,7 @@ import scipy.sparse as sp
 
 from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, ParameterError
 from movierec.kernels import scaled_bias_half_step
 from movierec.kernels.aligned import aligned_copy, aligned_zeros
 from movierec.kernels.temporal import pair_dots
@@ -105,10 +105,11 @@ class TemporalConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.item_time_bins, int) or self.item_time_bins < 0:
-            raise DataValidationError(f"item_time_bins must be an integer >= 0, got {self.item_time_bins!r}")
+            raise ParameterError("item_time_bins", "an integer >= 0", self.item_time_bins)
         if not (self.beta > 0 and self.reg_bin > 0 and self.reg_drift > 0 and self.reg_scale > 0):
             raise DataValidationError(
-                f"beta, reg_bin, reg_drift and reg_scale must be > 0; got {self.beta}, {self.reg_bin}, {self.reg_drift}, {self.reg_scale}"
+                "beta, reg_bin, reg_drift and reg_scale must be > 0; "
+                f"got {self.beta}, {self.reg_bin}, {self.reg_drift}, {self.reg_scale}"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,7 +121,7 @@ class TemporalConfig:
         return config_from_dict(cls, values, {"explicit": ALSConfig})
 
 
-def drift(t_seconds: np.ndarray, t_mean_seconds: np.ndarray, beta: float) -> np.ndarray:
+def drift(t_seconds: np.ndarray, t_mean_seconds: np.ndarray | float, beta: float) -> np.ndarray:
     """dev_u(t) = sign(t − t̄_u) · |t − t̄_u|^β with times in days (Koren 2009, eq. 7)."""
     delta = (np.asarray(t_seconds, dtype=np.float64) - t_mean_seconds) / DAY
     return np.sign(delta) * np.abs(delta) ** beta
@@ -146,7 +147,12 @@ def drift_update(
 
 
 def bin_update(
-    key: np.ndarray, residual: np.ndarray, n_keys: int, reg: float, coef: np.ndarray | None = None, den: np.ndarray | None = None
+    key: np.ndarray,
+    residual: np.ndarray,
+    n_keys: int,
+    reg: float,
+    coef: np.ndarray | None = None,
+    den: np.ndarray | None = None,
 ) -> np.ndarray:
     """Exact ridge update of every item-bin bias b_{i,bin} (key = item · n_bins + bin; eq. 6).
 
@@ -164,10 +170,14 @@ def bin_update(
         if den is None:
             den = np.bincount(key, minlength=n_keys) + reg
         return (np.bincount(key, residual, n_keys) / den).astype(np.float32)
-    return (np.bincount(key, coef * residual, n_keys) / (np.bincount(key, coef * coef, n_keys) + reg)).astype(np.float32)
+    return (np.bincount(key, coef * residual, n_keys) / (np.bincount(key, coef * coef, n_keys) + reg)).astype(
+        np.float32
+    )
 
 
-def scale_update(user_idx: np.ndarray, residual: np.ndarray, item_terms: np.ndarray, n_users: int, reg: float) -> np.ndarray:
+def scale_update(
+    user_idx: np.ndarray, residual: np.ndarray, item_terms: np.ndarray, n_users: int, reg: float
+) -> np.ndarray:
     """Exact ridge update of every c_u toward 1 (eq. 10-11 with c_u(t) = c_u).
 
     c_u minimises Σ_t (e_ut − c_u · x_ut)² + reg · (c_u − 1)², so
@@ -205,7 +215,9 @@ class TemporalALS(ALS):
 
     default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=20)
 
-    def __init__(self, config: TemporalConfig | None = None, callback: Any = None, policy: RankingPolicy | None = None) -> None:
+    def __init__(
+        self, config: TemporalConfig | None = None, callback: Any = None, policy: RankingPolicy | None = None
+    ) -> None:
         self.temporal_config = config or TemporalConfig()
         super().__init__(self.temporal_config.explicit, callback, policy)
 
@@ -230,13 +242,19 @@ class TemporalALS(ALS):
         i = ui.indices.astype(np.int64)
         v = ui.data.astype(np.float64)
         r = dataset.ratings  # timestamps into the same order: a CSR matrix of them on the same (user, film) pairs
-        times = sp.csr_matrix((r["timestamp"].to_numpy().astype(np.float64), (r["user_idx"].to_numpy(), r["item_idx"].to_numpy())), shape=(n_u, n_i))  # fmt: skip
+        times = sp.csr_matrix(
+            (r["timestamp"].to_numpy().astype(np.float64), (r["user_idx"].to_numpy(), r["item_idx"].to_numpy())),
+            shape=(n_u, n_i),
+        )
         times.sort_indices()
         t = times.data
         # Item-major order of the same entries: a stable sort by film keeps users ascending
         # (NumPy's radix sort below 2^15 films).
         perm = np.argsort(i.astype(np.int16 if n_i < 2**15 else np.int32), kind="stable")
-        iu = sp.csr_matrix((v[perm].astype(np.float32), u[perm].astype(np.int32), np.r_[0, np.cumsum(np.bincount(i, minlength=n_i))]), shape=(n_i, n_u))
+        iu = sp.csr_matrix(
+            (v[perm].astype(np.float32), u[perm].astype(np.int32), np.r_[0, np.cumsum(np.bincount(i, minlength=n_i))]),
+            shape=(n_i, n_u),
+        )
         self.time_range_ = np.array([t.min(), t.max()], dtype=np.float64)
         self.user_time_mean_ = np.bincount(u, t, n_u) / np.maximum(np.bincount(u, minlength=n_u), 1)
         dev = drift(t, self.user_time_mean_[u], tc.beta) if tc.user_drift else np.zeros_like(t)
@@ -264,7 +282,9 @@ class TemporalALS(ALS):
             # Block [b_u, p_u]: the kernel subtracts μ + b_i; the rest of the item terms move into the target.
             item_rest = bin_term if cu is None else cu * (self.item_bias_[i] + bin_term) - self.item_bias_[i]
             ui.data = (v - drift_term - item_rest).astype(np.float32)
-            self._half(ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_, cg_steps=self._cg_steps)
+            self._half(
+                ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_, cg_steps=self._cg_steps
+            )
             if tc.user_drift or cu is not None:
                 base = v - mu - self.user_bias_[u] - self._dots(ui)
                 if tc.user_drift:  # block α_u (eq. 7-8)
@@ -272,12 +292,21 @@ class TemporalALS(ALS):
                     self.user_alpha_ = drift_update(u, e, dev, n_u, tc.reg_drift, drift_den)
                     drift_term = self.user_alpha_[u] * dev
                 if cu is not None:  # block c_u (eq. 10-11)
-                    self.user_scale_ = scale_update(u, base - drift_term, self.item_bias_[i] + bin_term, n_u, tc.reg_scale)
+                    self.user_scale_ = scale_update(
+                        u, base - drift_term, self.item_bias_[i] + bin_term, n_u, tc.reg_scale
+                    )
                     cu = self.user_scale_[u].astype(np.float64)
             # Block [b_i, q_i].
             if cu is None:
                 iu.data = (v - drift_term - bin_term)[perm].astype(np.float32)
-                self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_, cg_steps=self._cg_steps)
+                self._half(
+                    iu,
+                    self.user_factors_,
+                    self.user_bias_,
+                    self.item_factors_,
+                    self.item_bias_,
+                    cg_steps=self._cg_steps,
+                )
             else:
                 target = (v - mu - self.user_bias_[u] - drift_term - cu * bin_term)[perm].astype(np.float32)
                 scaled_bias_half_step(
@@ -292,7 +321,11 @@ class TemporalALS(ALS):
                 self.item_bin_bias_ = bin_update(key, resid, n_i * B, tc.reg_bin, cu, den).reshape(n_i, B)
                 bin_term = self.item_bin_bias_.ravel()[key]
                 resid = resid - (bin_term if cu is None else cu * bin_term)
-            entry = {"iteration": it, "train_rmse": float(np.sqrt(np.mean(resid**2))), "seconds": time.perf_counter() - t0}
+            entry = {
+                "iteration": it,
+                "train_rmse": float(np.sqrt(np.mean(resid**2))),
+                "seconds": time.perf_counter() - t0,
+            }
             self.history_.append(entry)
             if self.callback:
                 self.callback(it, entry)
@@ -301,7 +334,9 @@ class TemporalALS(ALS):
     def _dots(self, ui: sp.csr_matrix) -> np.ndarray:
         if self._k == 0:
             return np.zeros(ui.nnz)
-        return pair_dots(ui.indptr.astype(np.int64), ui.indices.astype(np.int32), self.user_factors_, self.item_factors_)
+        return pair_dots(
+            ui.indptr.astype(np.int64), ui.indices.astype(np.int32), self.user_factors_, self.item_factors_
+        )
 
     def _bin(self, t: np.ndarray) -> np.ndarray:
         """Bin of each time: equal-width over the training span, clipped (future -> last bin)."""
@@ -326,15 +361,21 @@ class TemporalALS(ALS):
 
     def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
         terms = super()._user_terms(user_idx)
-        terms.update(alpha=self.user_alpha_[user_idx], t_mean=self.user_time_mean_[user_idx], scale=self.user_scale_[user_idx])
+        terms.update(
+            alpha=self.user_alpha_[user_idx], t_mean=self.user_time_mean_[user_idx], scale=self.user_scale_[user_idx]
+        )
         return terms
 
-    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _fold_in_terms(
+        self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         """Fit the new user's b_u, α_u, c_u and p_u from their ratings and timestamps (two block sweeps)."""
         tc = self.temporal_config
         if items.size == 0:
             terms = super()._fold_in_terms(items, values, None)
-            terms.update(alpha=np.zeros(1, np.float32), t_mean=np.array([self.time_range_[1]]), scale=np.ones(1, np.float32))
+            terms.update(
+                alpha=np.zeros(1, np.float32), t_mean=np.array([self.time_range_[1]]), scale=np.ones(1, np.float32)
+            )
             return terms
         ts = np.full(items.size, self.time_range_[1]) if timestamps is None else timestamps.astype(np.float64)
         t_mean = float(ts.mean())
@@ -352,8 +393,12 @@ class TemporalALS(ALS):
                     alpha = float((e * dev).sum() / ((dev * dev).sum() + tc.reg_drift))
                 if tc.user_scale:
                     e = base - alpha * dev
-                    scale = float(((e * item_terms).sum() + tc.reg_scale) / ((item_terms * item_terms).sum() + tc.reg_scale))
-        terms.update(alpha=np.array([alpha], np.float32), t_mean=np.array([t_mean]), scale=np.array([scale], np.float32))
+                    scale = float(
+                        ((e * item_terms).sum() + tc.reg_scale) / ((item_terms * item_terms).sum() + tc.reg_scale)
+                    )
+        terms.update(
+            alpha=np.array([alpha], np.float32), t_mean=np.array([t_mean]), scale=np.array([scale], np.float32)
+        )
         return terms
 
     def linear_scores(self, states: UserState, target: str = "score", t: float | None = None) -> LinearScores:
@@ -365,14 +410,18 @@ class TemporalALS(ALS):
         drift_now = np.zeros(states.n_block, dtype=np.float64)
         if self.temporal_config.user_drift:
             when = self.time_range_[1] if t is None else t
-            drift_now = terms["alpha"] * drift(np.full(states.n_block, when), terms["t_mean"], self.temporal_config.beta)
+            drift_now = terms["alpha"] * drift(
+                np.full(states.n_block, when), terms["t_mean"], self.temporal_config.beta
+            )
         users = np.column_stack([terms["factors"], terms["scale"]])
         items = self._items_now if t is None else np.column_stack([self.item_factors_, self._item_terms(t)])
         mu = np.full(self.n_items, self.global_mean_, dtype=np.float32)
         return LinearScores.of(users, items, mu, terms["bias"] + drift_now)
 
     def _prepare(self) -> None:
-        self._items_now = np.ascontiguousarray(np.column_stack([self.item_factors_, self._item_terms(None)]), dtype=np.float32)
+        self._items_now = np.ascontiguousarray(
+            np.column_stack([self.item_factors_, self._item_terms(None)]), dtype=np.float32
+        )
 
     def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
         out = super()._predict_idx(u, i, None)
@@ -396,7 +445,9 @@ class BiasTime(TemporalALS):
 
     name: ClassVar[str] = "bias-time"
 
-    def __init__(self, config: TemporalConfig | None = None, callback: Any = None, policy: RankingPolicy | None = None) -> None:
+    def __init__(
+        self, config: TemporalConfig | None = None, callback: Any = None, policy: RankingPolicy | None = None
+    ) -> None:
         super().__init__(config or TemporalConfig(factors=False), callback, policy)
 
     @classmethod

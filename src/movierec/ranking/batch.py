@@ -114,7 +114,12 @@ def no_lists(k: int) -> Ranked:
     from movierec.ranking.topk import Eligible
 
     z = np.zeros((0, k))
-    return Ranked(z.astype(np.int64), z.astype(np.float32), z.astype(np.float32), Eligible.from_mask(np.zeros(0, bool), np.zeros(0)))
+    return Ranked(
+        z.astype(np.int64),
+        z.astype(np.float32),
+        z.astype(np.float32),
+        Eligible.from_mask(np.zeros(0, bool), np.zeros(0)),
+    )
 
 
 def write_recommendations(

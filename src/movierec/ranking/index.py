@@ -55,7 +55,9 @@ class RankingIndex:
         key = normalise_genre(genre).casefold()
         with self._lock:
             if key not in self._genres:
-                self._genres[key] = np.array([any(normalise_genre(g).casefold() == key for g in (gs or [])) for gs in self.records[3]])
+                self._genres[key] = np.array(
+                    [any(normalise_genre(g).casefold() == key for g in (gs or [])) for gs in self.records[3]]
+                )
             return self._genres[key]
 
     def eligible(
@@ -81,7 +83,10 @@ class RankingIndex:
         if genre:
             genre_mask = self.genre_mask(genre)
             if not genre_mask.any():
-                raise DataValidationError(f"genre: no film of the model has the genre {genre!r}; its genres: {', '.join(self.genres()) or 'none'}")
+                raise DataValidationError(
+                    f"genre: no film of the model has the genre {genre!r}; "
+                    f"its genres: {', '.join(self.genres()) or 'none'}"
+                )
             mask = mask & genre_mask
         tie = self.counts if ties == "serve" else np.zeros_like(self.counts)
         if exclude is not None and exclude.size:

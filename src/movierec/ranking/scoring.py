@@ -53,7 +53,9 @@ def resolve_policy(
     return model.policy.with_overrides(min_ratings=min_ratings, rank_by=rank_by, confidence_weight=confidence_weight)
 
 
-def block_scores(model: Recommender, states: UserState, policy: RankingPolicy, index: RankingIndex) -> LinearScores | np.ndarray:
+def block_scores(
+    model: Recommender, states: UserState, policy: RankingPolicy, index: RankingIndex
+) -> LinearScores | np.ndarray:
     """The scores a block's lists are ranked by: a linear form where the model has one, else a dense block."""
     if policy.rank_by == RankBy.CONFIDENCE:
         bonus = index.evidence_bonus(policy.confidence_weight)
@@ -61,7 +63,10 @@ def block_scores(model: Recommender, states: UserState, policy: RankingPolicy, i
         cold = index.cold_rating()
         if rating is not None and isinstance(cold, LinearScores):
             return LinearScores.of(
-                rating.user_vectors - cold.user_vectors, rating.item_vectors, bonus, rating.user_offset - cold.user_offset
+                rating.user_vectors - cold.user_vectors,
+                rating.item_vectors,
+                bonus,
+                rating.user_offset - cold.user_offset,
             )
         dense = model.score_block(states, "rating")
         cold_row = cold.dense()[0] if isinstance(cold, LinearScores) else cold[0]

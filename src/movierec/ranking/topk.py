@@ -101,10 +101,16 @@ def rank_block(
         dense = scores.dense() if isinstance(scores, LinearScores) else scores
         return reference_top_k(dense, eligible, rated, k, demote)
     r_ptr, r_idx = _sorted_rows(rated)
-    d_ptr, d_idx = _sorted_rows(demote) if demote is not None else (np.zeros(n_block + 1, np.int64), np.zeros(0, np.int32))
+    d_ptr, d_idx = (
+        _sorted_rows(demote) if demote is not None else (np.zeros(n_block + 1, np.int64), np.zeros(0, np.int32))
+    )
     with kernel_threads(n_block) as n_threads:
         if isinstance(scores, LinearScores):
-            V = item_vectors if item_vectors is not None else np.ascontiguousarray(scores.item_vectors[eligible.positions])
+            V = (
+                item_vectors
+                if item_vectors is not None
+                else np.ascontiguousarray(scores.item_vectors[eligible.positions])
+            )
             base = np.ascontiguousarray(scores.item_offset[eligible.positions])
             P, uo = scores.user_vectors, scores.user_offset
             _linear_top_k(P, V, base, uo, eligible.positions, eligible.tie, eligible.lookup,
@@ -112,7 +118,19 @@ def rank_block(
             _rescore(P, V, base, uo, eligible.tie, eligible.lookup, d_ptr, d_idx, out_idx, out_score)
         else:
             dense = np.ascontiguousarray(scores, dtype=np.float32)
-            _dense_top_k(dense, eligible.positions, eligible.tie, eligible.lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_idx, out_score)
+            _dense_top_k(
+                dense,
+                eligible.positions,
+                eligible.tie,
+                eligible.lookup,
+                r_ptr,
+                r_idx,
+                d_ptr,
+                d_idx,
+                k,
+                out_idx,
+                out_score,
+            )
     return out_idx, out_score
 
 
@@ -132,7 +150,9 @@ def top_k(scores: np.ndarray, candidates: np.ndarray, k: int, n_ratings: np.ndar
     """
     n = scores.shape[0]
     rated = sp.csr_matrix((1, n), dtype=np.float32)
-    idx, _ = rank_block(np.asarray(scores, dtype=np.float32)[None, :], Eligible.from_mask(candidates, n_ratings), rated, k)
+    idx, _ = rank_block(
+        np.asarray(scores, dtype=np.float32)[None, :], Eligible.from_mask(candidates, n_ratings), rated, k
+    )
     return idx[0][idx[0] >= 0]
 
 
@@ -223,7 +243,9 @@ def _skip_to(ptr, end, indices, lookup, c):  # pragma: no cover - numba
 
 
 @njit(cache=True, parallel=True)
-def _dense_top_k(S, positions, tie, lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_idx, out_score):  # pragma: no cover - numba
+def _dense_top_k(
+    S, positions, tie, lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_idx, out_score
+):  # pragma: no cover - numba
     """``rank_block`` for a dense (n_block, n_items) score block, parallel over users."""
     for u in prange(S.shape[0]):
         hc = np.empty(k, dtype=np.int64)
@@ -249,7 +271,9 @@ def _dense_top_k(S, positions, tie, lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_i
 
 
 @njit(cache=True, parallel=True)
-def _linear_top_k(P, V, base, user_offset, positions, tie, lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_idx, out_score, n_threads):  # pragma: no cover - numba  # fmt: skip
+def _linear_top_k(
+    P, V, base, user_offset, positions, tie, lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_idx, out_score, n_threads
+):  # pragma: no cover - numba
     """``rank_block`` for a linear form: score each tile of users against the eligible films and select, in one pass.
 
     Parallel over tiles of 1 to ``USER_TILE`` users (fewer than USER_TILE when the block has too few

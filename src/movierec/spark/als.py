@@ -146,7 +146,9 @@ class SparkALS(ALS):
         user_b, item_b = self._fit_biases(data, mu, user_b)
         final = _with_biases(data, user_b, item_b)
         err = F.col("rating") - mu - F.col("bu") - F.col("bi") - F.col("pq")
-        self._train_rmse = float(final.select(F.sqrt(F.avg(err * err))).first()[0])
+        row = final.select(F.sqrt(F.avg(err * err))).first()
+        assert row is not None  # an aggregate always has one row
+        self._train_rmse = float(row[0])
         self.user_factors_ = _dense_factors(fitted.userFactors, n_users, cfg.n_factors)
         self.item_factors_ = _dense_factors(fitted.itemFactors, n_items, cfg.n_factors)
         self.user_bias_ = _dense_vector(user_b, "user_idx", "bu", n_users)
@@ -333,8 +335,9 @@ def spark_model(
     """
     if isinstance(config, TemporalConfig):
         raise DataValidationError(
-            "train: --engine spark cannot train als-time or bias-time: they alternate every ALS sweep with exact updates of "
-            "the time terms, and Spark's ALS runs all its sweeps in one job, so every sweep would be a whole Spark fit; "
+            "train: --engine spark cannot train als-time or bias-time: they alternate every ALS sweep with exact "
+            "updates of the time terms, and Spark's ALS runs all its sweeps in one job, so every sweep would be a "
+            "whole Spark fit; "
             "train them with --engine local"
         )
     if isinstance(config, HybridConfig):
@@ -398,7 +401,7 @@ def train_spark(
         items = _id_frame(spark, dataset.items.ids.to_arrow(), "item")
         indexed = frame.join(users, "user_id").join(items, "movie_id")
         for part in parts:
-            part._indexed = indexed  # type: ignore[union-attr]
+            part._indexed = indexed  # type: ignore[attr-defined]
     try:
         model.fit(dataset)
     finally:

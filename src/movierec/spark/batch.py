@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def recommend_all_spark(
     spark_schema = ", ".join(f"{name} {_spark_type(schema_table.schema.field(name).type)}" for name in OUTPUT_COLUMNS)
     block = int(user_block)
 
-    def rank(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:  # runs on executors
+    def rank(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:  # runs on executors
         fitted = pickle.loads(shared.value)
         for batch in batches:
             positions = batch.column("user_idx").to_numpy()

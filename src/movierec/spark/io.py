@@ -26,6 +26,7 @@ _DRIVER_LAYOUTS = ("u.data", "ratings.dat")
 
 def _exists(spark: SparkSession, uri: str) -> bool:
     jvm = spark.sparkContext._jvm
+    assert jvm is not None  # a live session always has its gateway
     path = jvm.org.apache.hadoop.fs.Path(uri)
     return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))
 
@@ -179,6 +180,7 @@ def _validate(frame: DataFrame, uri: str, scale: RatingScale) -> DataFrame:
         "missing or non-integer timestamp": F.col("timestamp").try_cast("long").isNull(),
     }  # fmt: skip
     counts = frame.agg(*[F.sum(F.when(c, 1).otherwise(0)) for c in checks.values()]).first()
+    assert counts is not None  # an aggregate always has one row
     problems = []
     for j, (reason, cond) in enumerate(checks.items()):
         n = int(counts[j] or 0)

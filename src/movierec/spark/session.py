@@ -132,7 +132,7 @@ def _on_this_host(master: str) -> bool:
 
 def is_single_host(spark: SparkSession) -> bool:
     """True when every executor runs on this machine (local mode or a master on 127.0.0.1)."""
-    return _on_this_host(spark.sparkContext.master)
+    return _on_this_host(spark.sparkContext.master or "")
 
 
 def ensure_checkpoint_dir(spark: SparkSession, path: str | None = None) -> str:

@@ -9,6 +9,22 @@ Numba loops, the same results to float32 rounding) if it is removed. Gains measu
 """
 
 from movierec.kernels._fast.blas import blas_params, sgemm_abt
-from movierec.kernels._fast.normal import PIECE, PREFETCH_AHEAD, normal_equations, prefetch_lines, prefetch_row, prefetch_rows
+from movierec.kernels._fast.normal import (
+    PIECE,
+    PREFETCH_AHEAD,
+    normal_equations,
+    prefetch_lines,
+    prefetch_row,
+    prefetch_rows,
+)
 
-__all__ = ["PIECE", "PREFETCH_AHEAD", "blas_params", "normal_equations", "prefetch_lines", "prefetch_row", "prefetch_rows", "sgemm_abt"]
+__all__ = [
+    "PIECE",
+    "PREFETCH_AHEAD",
+    "blas_params",
+    "normal_equations",
+    "prefetch_lines",
+    "prefetch_row",
+    "prefetch_rows",
+    "sgemm_abt",
+]

@@ -62,7 +62,18 @@ def sgemm_abt(a, b, c):  # pragma: no cover - numba
     cpar = np.empty(2, dtype=np.int8)
     cpar[0] = 84  # 'T'
     cpar[1] = 78  # 'N'
-    sgemm(cpar[0:].ctypes, cpar[1:].ctypes, ipar[0:].ctypes, ipar[1:].ctypes, ipar[2:].ctypes, fpar[0:].ctypes,
-           b.ctypes, ipar[3:].ctypes, a.ctypes, ipar[4:].ctypes, fpar[1:].ctypes, c.ctypes, ipar[5:].ctypes)  # fmt: skip
-
-
+    sgemm(
+        cpar[0:].ctypes,
+        cpar[1:].ctypes,
+        ipar[0:].ctypes,
+        ipar[1:].ctypes,
+        ipar[2:].ctypes,
+        fpar[0:].ctypes,
+        b.ctypes,
+        ipar[3:].ctypes,
+        a.ctypes,
+        ipar[4:].ctypes,
+        fpar[1:].ctypes,
+        c.ctypes,
+        ipar[5:].ctypes,
+    )

@@ -57,7 +57,8 @@ def tile_shape() -> tuple[int, int, int, int]:
     another CPU; ``NUMBA_ENABLE_AVX=0`` drops the AVX ones). Read when a kernel is compiled,
     never at import.
     """
-    features = config.CPU_FEATURES if config.CPU_FEATURES is not None else get_host_cpu_features()
+    chosen = getattr(config, "CPU_FEATURES", None)  # NUMBA_CPU_FEATURES, when the user set it
+    features = chosen if chosen is not None else get_host_cpu_features()
     vw = 16 if "+avx512f" in features.split(",") else 8
     return vw, _MRV * vw, 8 if vw == 16 else 4, 2 * _MRV * vw
 
@@ -164,7 +165,7 @@ def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
     b.cbranch(b.icmp_signed("<", p_next, m), loop, done)
     p.add_incoming(const(0), entry)
     p.add_incoming(p_next, body)
-    for a, a_next in zip(acc, new):
+    for a, a_next in zip(acc, new, strict=False):
         a.add_incoming(zero, entry)
         a.add_incoming(a_next, body)
 
@@ -186,11 +187,11 @@ def _tile_function(module: ir.Module, diagonal: bool) -> ir.Function:
     assign, accumulate = fn.append_basic_block("assign"), fn.append_basic_block("accumulate")
     b.cbranch(b.icmp_signed("!=", add, const(0)), accumulate, assign)
     b = ir.IRBuilder(assign)
-    for w, ptr in zip(wide, targets):
+    for w, ptr in zip(wide, targets, strict=False):
         b.store(w, ptr, align=8)
     b.ret_void()
     b = ir.IRBuilder(accumulate)
-    for w, ptr in zip(wide, targets):
+    for w, ptr in zip(wide, targets, strict=False):
         b.store(b.fadd(b.load(ptr, align=8), w), ptr, align=8)
     b.ret_void()
     return fn
@@ -204,7 +205,7 @@ def _tile_intrinsic(diagonal: bool):  # type: ignore[no-untyped-def]
 
         def codegen(context, builder, signature, llargs):  # type: ignore[no-untyped-def]
             fn = _tile_function(builder.module, diagonal)
-            wide = [context.cast(builder, v, ty, types.int64) for v, ty in zip(llargs, signature.args)]
+            wide = [context.cast(builder, v, ty, types.int64) for v, ty in zip(llargs, signature.args, strict=False)]
             builder.call(fn, wide)
             return context.get_dummy_value()
 

@@ -13,7 +13,15 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from movierec.kernels._fast.blas import sgemm as _sgemm
-from movierec.kernels._fast.gram import emit_prefetch, gram_diag, gram_tile, tile_cols, tile_lanes, tile_out_size, tile_vw
+from movierec.kernels._fast.gram import (
+    emit_prefetch,
+    gram_diag,
+    gram_tile,
+    tile_cols,
+    tile_lanes,
+    tile_out_size,
+    tile_vw,
+)
 
 PREFETCH_AHEAD = 32
 """Partner rows requested from memory this many ratings before they are gathered (``_prefetch``).
@@ -70,7 +78,9 @@ tile passes). 2-5% faster than 224 at ML-25M shape; there is no copy to keep sma
 
 
 @njit(cache=True, fastmath=True)
-def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A, b, Z, G, par):  # pragma: no cover - numba
+def _normal_blas(
+    indices, values, other_factors, other_bias, start, end, base, A, b, Z, G, par
+):  # pragma: no cover - numba
     """ZᵀZ and Zᵀt by BLAS ``sgemm`` per PIECE ratings, added into A (lower) and b in float64.
 
     Each piece is gathered as float32 rows ``[1, y_j, t_j]`` into ``Z`` (shape
@@ -129,7 +139,9 @@ def _normal_blas(indices, values, other_factors, other_bias, start, end, base, A
 
 
 @njit(cache=True, fastmath=True)
-def _normal_fused(indices, values, other_factors, other_bias, start, end, base, A, b, T, out, next_start, next_end):  # pragma: no cover - numba
+def _normal_fused(
+    indices, values, other_factors, other_bias, start, end, base, A, b, T, out, next_start, next_end
+):  # pragma: no cover - numba
     """A's lower triangle and b set to ZᵀZ and Zᵀt, by ``gram_diag``/``gram_tile`` straight from ``other_factors``.
 
     Needs k a multiple of ``LANES``, int32 ``indices``, float32 rows and a C-contiguous float64 A.
@@ -173,19 +185,51 @@ def _normal_fused(indices, values, other_factors, other_bias, start, end, base, 
         pf = 0
         for r0 in range(0, k, LANES):
             pf_rows = max(0, min(share, next_rows - pf))
-            gram_diag(yaddr, stride, iaddr, m, r0, r0, taddr, oaddr, indices.ctypes.data + 4 * (nxt + pf), pf_rows << shift, shift, aaddr, lda, add)  # fmt: skip
+            gram_diag(
+                yaddr,
+                stride,
+                iaddr,
+                m,
+                r0,
+                r0,
+                taddr,
+                oaddr,
+                indices.ctypes.data + 4 * (nxt + pf),
+                pf_rows << shift,
+                shift,
+                aaddr,
+                lda,
+                add,
+            )
             pf += pf_rows
             for i in range(LANES):  # Σ y (A's bias column) and Σ t·y (b) come back through out
                 A[1 + r0 + i, 0] = A[1 + r0 + i, 0] + out[i] if add else out[i]
                 b[1 + r0 + i] = b[1 + r0 + i] + out[LANES + i] if add else out[LANES + i]
             for c0 in range(r0 + VW, k, COLS):
                 pf_rows = max(0, min(share, next_rows - pf))
-                gram_tile(yaddr, stride, iaddr, m, r0, c0, 0, oaddr, indices.ctypes.data + 4 * (nxt + pf), pf_rows << shift, shift, aaddr, lda, add)  # fmt: skip
+                gram_tile(
+                    yaddr,
+                    stride,
+                    iaddr,
+                    m,
+                    r0,
+                    c0,
+                    0,
+                    oaddr,
+                    indices.ctypes.data + 4 * (nxt + pf),
+                    pf_rows << shift,
+                    shift,
+                    aaddr,
+                    lda,
+                    add,
+                )
                 pf += pf_rows
 
 
 @njit(cache=True, fastmath=True)
-def normal_equations(indices, values, other_factors, other_bias, start, end, base, A, b, Z, G, par, next_start=0, next_end=0):  # pragma: no cover - numba
+def normal_equations(
+    indices, values, other_factors, other_bias, start, end, base, A, b, Z, G, par, next_start=0, next_end=0
+):  # pragma: no cover - numba
     """Set A's lower triangle and b to ZᵀZ and Zᵀt of a long row (A's upper triangle may be overwritten).
 
     ``_normal_fused`` when the rank allows it (k a multiple of ``LANES``, int32 indices, float32
@@ -212,5 +256,3 @@ def normal_equations(indices, values, other_factors, other_bias, start, end, bas
 def _gram_blocks(e):  # pragma: no cover - numba
     """Column blocks of the (k+2)² product: about 16 wide (4 at rank 64, 1 below rank 31)."""
     return max(1, min(4, e // 16))
-
-
