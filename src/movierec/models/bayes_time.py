@@ -56,7 +56,7 @@ import scipy.sparse as sp
 
 from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.errors import DataValidationError
+from movierec.errors import ParameterError
 from movierec.kernels import gibbs_half_step
 from movierec.kernels.temporal import pair_dots
 from movierec.models.bayes import sample_prior
@@ -104,20 +104,17 @@ class BayesTimeConfig:
     prior_strength: float = 1.0
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.temporal.user_scale or not self.temporal.factors:
-            problems.append("temporal.user_scale must be false and temporal.factors true (not sampled here)")
+        if self.temporal.user_scale:
+            raise ParameterError("temporal.user_scale", "false (c_u is not sampled here)", self.temporal.user_scale)
+        if not self.temporal.factors:
+            raise ParameterError("temporal.factors", "true (this model is a factor model)", self.temporal.factors)
         if not isinstance(self.n_burn, int) or self.n_burn < 0:
-            problems.append(f"n_burn must be an integer >= 0, got {self.n_burn!r}")
+            raise ParameterError("n_burn", "an integer >= 0", self.n_burn)
         if not isinstance(self.n_samples, int) or self.n_samples < 1:
-            problems.append(f"n_samples must be an integer >= 1, got {self.n_samples!r}")
-        if not (self.prior_shape > 0 and self.prior_rate > 0 and self.prior_strength > 0):
-            problems.append(
-                f"prior_shape, prior_rate and prior_strength must be > 0, got "
-                f"{self.prior_shape!r}, {self.prior_rate!r}, {self.prior_strength!r}"
-            )
-        if problems:
-            raise DataValidationError("invalid BayesTimeConfig: " + "; ".join(problems))
+            raise ParameterError("n_samples", "an integer >= 1", self.n_samples)
+        for name in ("prior_shape", "prior_rate", "prior_strength"):
+            if not getattr(self, name) > 0:
+                raise ParameterError(name, "> 0", getattr(self, name))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
