@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         If the database URL is unusable.
     """
     settings = settings or Settings()
-    engine = db.make_engine(settings.database_url, pool_pre_ping=True)
+    engine = db.make_engine(settings.database_url, settings.db_busy_timeout, pool_pre_ping=True)
     holder = ModelHolder(Registry(settings.registry) if settings.registry else None, engine)
 
     @asynccontextmanager

@@ -9,7 +9,8 @@ input the model rejects (scale, dup)   422     invalid_input
 body over ``MAX_BODY_BYTES``           413     payload_too_large
 missing or wrong admin token           401     unauthorized
 no model loaded                        503     no_model
-database unreachable                   503     database_unavailable
+database busy (lock or pool wait)      503     database_busy (``Retry-After: 1``)
+database unreachable                   503     database_unavailable (``Retry-After: 5``)
 anything else                          500     internal_error (details only in the log)
 =====================================  ======  ===================
 """
@@ -23,6 +24,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from movierec.errors import ArtifactError, DatabaseError, DataValidationError, NotFittedError, UnknownIdError
@@ -97,14 +99,39 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DatabaseError)
+    @app.exception_handler(PoolTimeoutError)
     async def _db(_: Request, exc: Exception) -> JSONResponse:
-        log.error("database error: %s", exc)
-        return error_response(503, "database_unavailable", "the ratings database is not reachable; try again")
+        return database_error(exc)
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal error; the service log has the details")
+
+
+BUSY_MARKERS = ("database is locked", "database is busy", "lock timeout", "could not obtain lock", "deadlock detected")
+"""Driver messages of a database that answered but could not take the write in time (SQLite, PostgreSQL)."""
+
+
+def database_error(exc: Exception) -> JSONResponse:
+    """503 for a database failure, saying which: busy (retry in a second) or unreachable (retry in a few).
+
+    A write that waited past SQLite's busy timeout (``store.db``: 10 s) or for a free pooled connection
+    is *busy*; anything else that stops the database answering is *unavailable*. Nothing was stored in
+    either case, so retrying the same call is safe.
+    """
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if isinstance(exc, PoolTimeoutError) or any(m in text for m in BUSY_MARKERS):
+        log.warning("database busy: %s", " ".join(str(exc).split())[:300])
+        return error_response(
+            503, "database_busy", "the ratings database is busy (a write waited too long for its lock); "
+            "nothing was stored, retry in a second", {"Retry-After": "1"},
+        )  # fmt: skip
+    log.error("database error: %s", exc)
+    return error_response(
+        503, "database_unavailable",
+        "the ratings database is not reachable; nothing was stored, retry in a few seconds", {"Retry-After": "5"},
+    )  # fmt: skip
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -15,6 +15,9 @@ Variable                       Default                     Meaning
                                                            no CORS headers (cross-origin calls refused).
 ``MOVIEREC_MAX_BODY_BYTES``    ``1048576``                 Largest request body in bytes (413 beyond).
 ``MOVIEREC_DB_INIT``           ``true``                    Create missing tables at start-up.
+``MOVIEREC_DB_BUSY_TIMEOUT``   ``10``                      SQLite: seconds a write waits for the write
+                                                           lock before answering 503 ``database_busy``
+                                                           (with ``Retry-After``).
 ``MOVIEREC_BLAS_THREADS``      ``1``                       BLAS threads per process. A request's maths is
                                                            small; more threads only fight the server's own
                                                            (with OpenBLAS, 2+ threads melted p99 under load).
@@ -47,4 +50,5 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(1 << 20, ge=1024)
     db_init: bool = True
+    db_busy_timeout: float = Field(10.0, ge=0, le=600)
     blas_threads: int = Field(1, ge=1)

@@ -4,8 +4,9 @@ Any SQLAlchemy URL works; two are tested:
 
 * SQLite (the default, ``sqlite:///movierec.db``): one embedded file in WAL
   mode (readers never block the writer), ``synchronous=FULL`` (a committed
-  write survives a crash), ``foreign_keys=ON`` and a 10 s busy timeout, so
-  concurrent writers queue instead of failing.
+  write survives a crash), ``foreign_keys=ON`` and a busy timeout (10 s by
+  default), so concurrent writers queue for the one write lock instead of
+  failing; a write still waiting after that raises ``database is locked``.
 * PostgreSQL for production, e.g. ``postgresql+psycopg2://user@host:5432/db``.
 
 Tables (schema version 1, recorded in ``movierec_meta``)::
@@ -102,8 +103,14 @@ class Rating(Base):
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
 
-def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
+BUSY_TIMEOUT_S = 10.0
+"""Longest wait of a SQLite write for the database's write lock, in seconds."""
+
+
+def make_engine(url: str = DEFAULT_URL, busy_timeout_s: float = BUSY_TIMEOUT_S, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the SQLite settings above applied on every connection.
+
+    ``busy_timeout_s`` is SQLite's busy timeout (ignored by other databases).
 
     Raises
     ------
@@ -124,17 +131,18 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
             f"database URL {url!r} is not usable ({exc}); e.g. sqlite:///movierec.db or postgresql+psycopg2://user@host:5432/db"
         ) from exc
     if engine.dialect.name == "sqlite":
+        busy_ms = max(0, round(busy_timeout_s * 1000))
+
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")  # first: switching to WAL may itself wait for the lock
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
 
 
 def _unreachable(engine: Engine, exc: OperationalError) -> DatabaseError:
@@ -369,31 +377,48 @@ class IdsExhaustedError(DatabaseError):
     """No user id is left below the ceiling: a stored or training id already sits at it."""
 
 
-def create_user(engine: Engine, floor: int = 0, attempts: int = 20, ceiling: int | None = None) -> int:
+def create_user(engine: Engine, floor: int = 0, ceiling: int | None = None) -> int:
     """A new user id, larger than every stored one and than ``floor``, at most ``ceiling``.
+
+    The id is ``max(stored ids, floor) + 1``, read and written under a lock that orders every writer
+    of the ``users`` table (``_lock_users``), so concurrent creators (and ``PUT``s creating users)
+    queue for a few milliseconds instead of colliding and retrying: no allocation can fail because
+    others ran at the same time. Ids stay dense and above every id ``PUT`` may have stored, which a
+    free-running sequence would not guarantee.
 
     Raises
     ------
     IdsExhaustedError
         If that id would exceed ``ceiling`` (nothing is written).
     DatabaseError
-        If ``attempts`` concurrent creators all collided.
+        If the database cannot be reached, or stays busy past its lock timeout.
     """
-    for _ in range(attempts):
-        try:
-            with Session(engine) as s, s.begin():
-                top = s.scalar(select(func.max(User.user_id))) or 0
-                uid = max(int(top), int(floor)) + 1
-                if ceiling is not None and uid > ceiling:
-                    raise IdsExhaustedError(
-                        f"no user id is left: the largest user id (stored, or a training user of the served model) "
-                        f"is {uid - 1} and ids stop at {ceiling}; remove that user from the database's users table"
-                    )
-                s.add(User(user_id=uid, created_at=now()))
-            return uid
-        except IntegrityError:
-            continue
-    raise DatabaseError(f"could not allocate a user id after {attempts} attempts")
+    with Session(engine) as s, s.begin():
+        _lock_users(s)
+        top = s.scalar(select(func.max(User.user_id))) or 0
+        uid = max(int(top), int(floor)) + 1
+        if ceiling is not None and uid > ceiling:
+            raise IdsExhaustedError(
+                f"no user id is left: the largest user id (stored, or a training user of the served model) "
+                f"is {uid - 1} and ids stop at {ceiling}; remove that user from the database's users table"
+            )
+        s.add(User(user_id=uid, created_at=now()))
+    return uid
+
+
+def _lock_users(session: Session) -> None:
+    """Take the write lock that makes "read max, insert max + 1" atomic, at the start of the transaction.
+
+    PostgreSQL: ``LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`` (conflicts with itself and with every
+    INSERT, so another creator or a ``PUT`` adding a user waits; readers do not). SQLite:
+    ``BEGIN IMMEDIATE`` (the database's one write lock, waited for up to the busy timeout) before the
+    read, so no other writer can slip in between.
+    """
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def movies_exist(engine: Engine, movie_ids: Iterable[int]) -> set[int]:
