@@ -153,10 +153,14 @@ class ModelHolder:
                 self.last_error = error
                 self.failed_version = version if isinstance(exc, PERMANENT) else None
                 return False
+            previous = self.current.version if self.current is not None else None
             self.current = snap
             self.reloads += 1
             self.last_error, self.failed_version = None, None
-            log.info("serving model version %s (loaded in %.2f s)", version, time.perf_counter() - t0)
+            log.info(
+                "serving model version %s (was %s; loaded and warmed in %.2f s)",
+                version, previous or "none", time.perf_counter() - t0,
+            )  # fmt: skip
             return True
 
     def start(self, interval: float) -> None:
