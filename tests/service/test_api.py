@@ -169,6 +169,34 @@ def test_predictions_and_cold_start(client: httpx.Client, model_a) -> None:
     assert preds[1]["cold_start"]
 
 
+def test_predictions_for_many_users_match_one_user_at_a_time(client: httpx.Client, model_a) -> None:
+    """The batched path (one query, one block, a fold-in per stored user) gives each user's own answer.
+
+    Users: training users without stored ratings, a training user and a new user with stored ratings,
+    an unknown user; films: rated, unrated, and one without training ratings. Then the work bound.
+    """
+    from movierec.service.schemas import MAX_PAIR_USERS
+
+    client.put("/v1/users/2/ratings/1", json={"rating": 0.5}).raise_for_status()  # overrides training user 2's
+    client.put(f"/v1/users/{NEW_USER + 7}/ratings/50", json={"rating": 5.0}).raise_for_status()
+    no_training = int(model_a.movies_.filter(~pl.col("movie_id").is_in(model_a.items_.ids.implode()))["movie_id"][0])
+    users = [1, 2, 3, NEW_USER + 7, 6_000_000, 4, 1]
+    films = [1, 50, 2571, no_training]
+    pairs = [{"user_id": u, "movie_id": m} for u in users for m in films]
+    together = client.post("/v1/predictions", json={"pairs": pairs}).json()["predictions"]
+    alone = [client.post("/v1/predictions", json={"pairs": [p]}).json()["predictions"][0] for p in pairs]
+    assert together == alone
+    assert [p["cold_start"] for p in together if p["user_id"] == 6_000_000] == [True] * 4
+    assert all(p["cold_start"] for p in together if p["movie_id"] == no_training)
+    assert not any(p["cold_start"] for p in together if p["user_id"] in (1, 2) and p["movie_id"] != no_training)
+    two = {p["movie_id"]: p["predicted_rating"] for p in together if p["user_id"] == 2}
+    assert two[1] != pytest.approx(float(model_a.predict([2], [1]).rating[0]), abs=1e-3)  # stored rating folded in
+    many = [{"user_id": 10_000_000 + u, "movie_id": 1} for u in range(MAX_PAIR_USERS + 1)]
+    r = client.post("/v1/predictions", json={"pairs": many})
+    assert r.status_code == 422 and f"{MAX_PAIR_USERS + 1} distinct users; at most {MAX_PAIR_USERS}" in r.text
+    assert client.post("/v1/predictions", json={"pairs": many[:-1]}).status_code == 200
+
+
 BAD = [
     ("GET", "/v1/movies?limit=0", None, 422),
     ("GET", "/v1/movies?limit=abc", None, 422),

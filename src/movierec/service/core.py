@@ -124,17 +124,52 @@ def user_state(snap: Snapshot, eng: Engine, user_id: int) -> tuple[UserState, bo
     """The user's state by the rule in the module docstring, and whether the user is known at all."""
     model = snap.model
     pairs = db.user_rating_pairs(eng, user_id)
-    in_model = user_id in model.users_
-    if not pairs:
-        if in_model:
-            return model.user_state(user_id), True
-        return model.cold_state(), db.user_exists(eng, user_id)
+    if pairs:
+        return _folded(snap, user_id, pairs), True
+    if user_id in model.users_:
+        return model.user_state(user_id), True
+    return model.cold_state(), db.user_exists(eng, user_id)
+
+
+def _folded(snap: Snapshot, user_id: int, pairs: list[tuple[int, float]]) -> UserState:
+    """Fold-in of a user's stored ratings over their training ratings (the stored rating wins)."""
+    model = snap.model
     merged: dict[Any, float] = {}
-    if in_model:
+    if user_id in model.users_:
         rated, values = model.user_state(user_id).rated_items(0)
         merged.update(zip(model.items_.to_ids(rated), values.tolist(), strict=True))
     merged.update(pairs)
-    return model.fold_in(list(merged), list(merged.values())), True
+    return model.fold_in(list(merged), list(merged.values()))
+
+
+def states_of_users(snap: Snapshot, eng: Engine, user_ids: list[int]) -> list[tuple[UserState, np.ndarray]]:
+    """States of many users by the same rule as ``user_state``, grouped to be scored a block at a time.
+
+    One database query for all the users' stored ratings; then one block for the training users
+    without stored ratings, one cold state shared by the users unknown to the model, and a fold-in
+    for each user with stored ratings (that solve is per user).
+
+    Returns
+    -------
+    list of (UserState, ndarray of int64)
+        Each state with the positions in ``user_ids`` it serves: for a block of n users, row r of
+        the block serves ``user_ids[positions[r]]``; for a block of one, every position shares it.
+    """
+    model = snap.model
+    stored = db.rating_pairs_of_users(eng, user_ids)
+    ids = np.asarray(user_ids, dtype=np.int64)
+    groups: list[tuple[UserState, np.ndarray]] = []
+    folded = np.array([u in stored for u in user_ids], dtype=bool)
+    for n in np.flatnonzero(folded):
+        groups.append((_folded(snap, int(ids[n]), stored[int(ids[n])]), np.array([n])))
+    pos = model.users_.positions(user_ids)
+    trained = (pos >= 0) & ~folded
+    if trained.any():
+        groups.append((model.user_states(pos[trained]), np.flatnonzero(trained)))
+    cold = (pos < 0) & ~folded
+    if cold.any():
+        groups.append((model.cold_state(), np.flatnonzero(cold)))
+    return groups
 
 
 def recommendations(

@@ -18,6 +18,9 @@ MAX_RATINGS = 1000
 """Most ratings accepted in one anonymous ``POST /v1/recommendations`` (422 beyond)."""
 MAX_PAIRS = 1000
 """Most (user, movie) pairs in one ``POST /v1/predictions`` (422 beyond)."""
+MAX_PAIR_USERS = 100
+"""Most distinct users in one ``POST /v1/predictions`` (422 beyond): each user with stored ratings
+costs a fold-in (about 1 ms of CPU with the default model), so this bounds a request's work."""
 MAX_K = 100
 """Longest recommendation or similar-films list."""
 
@@ -144,7 +147,9 @@ class Pair(Strict):
 
 
 class PredictRequest(Strict):
-    pairs: list[Pair] = Field(max_length=MAX_PAIRS, description=f"At most {MAX_PAIRS} pairs")
+    pairs: list[Pair] = Field(
+        max_length=MAX_PAIRS, description=f"At most {MAX_PAIRS} pairs, naming at most {MAX_PAIR_USERS} distinct users"
+    )
 
 
 class Prediction(BaseModel):

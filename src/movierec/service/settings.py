@@ -33,7 +33,7 @@ Variable                       Default                     Meaning
 
 List lengths are fixed in the API schema (see ``movierec.service.schemas``):
 at most ``MAX_RATINGS`` = 1000 ratings in ``POST /v1/recommendations`` and
-``MAX_PAIRS`` = 1000 pairs in ``POST /v1/predictions``.
+``MAX_PAIRS`` = 1000 pairs of at most ``MAX_PAIR_USERS`` = 100 distinct users in ``POST /v1/predictions``.
 """
 
 from __future__ import annotations

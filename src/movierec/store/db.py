@@ -359,6 +359,18 @@ def user_rating_pairs(engine: Engine, user_id: int) -> list[tuple[int, float]]:
         return [tuple(r) for r in c.execute(select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id))]  # type: ignore[misc]
 
 
+def rating_pairs_of_users(engine: Engine, user_ids: Iterable[int]) -> dict[int, list[tuple[int, float]]]:
+    """``(movie_id, rating)`` pairs of many users in one query per 500 ids; users without ratings are absent."""
+    ids = sorted({int(u) for u in user_ids})
+    out: dict[int, list[tuple[int, float]]] = {}
+    with engine.connect() as c:
+        for start in range(0, len(ids), 500):
+            stmt = select(Rating.user_id, Rating.movie_id, Rating.rating).where(Rating.user_id.in_(ids[start : start + 500]))
+            for u, m, r in c.execute(stmt):
+                out.setdefault(int(u), []).append((int(m), float(r)))
+    return out
+
+
 def get_rating(engine: Engine, user_id: int, movie_id: int) -> Rating | None:
     with Session(engine, expire_on_commit=False) as s:
         return s.get(Rating, (user_id, movie_id))
