@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 import threading
 import time
@@ -47,20 +48,34 @@ def test_past_capacity_requests_are_refused_at_once_with_retry_after(shared_regi
         assert dt < 1.0  # a fast refusal, not a wait for the lock
 
 
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP/1.1 response (head and Content-Length body); b"" if the server closed the connection."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    length = next(int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
 def _idle_then_request(url: str, idle_s: float) -> bytes:
     """Open a connection, make a request, stay idle ``idle_s`` seconds, then send a POST on it; the raw answer."""
-    import socket
-
     host, port = url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert b"200 OK" in s.recv(65536)
+        assert b"200 OK" in _read_response(s)
         time.sleep(idle_s)
         body = b'{"ratings": [{"movie_id": 1, "rating": 4.0}], "k": 3}'
         try:
             s.sendall(b"POST /v1/recommendations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                       b"Content-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
-            return s.recv(65536)
+            return _read_response(s)
         except ConnectionResetError:
             return b""
 

@@ -15,12 +15,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, HTMLResponse
 
-from movierec.service import errors
+from movierec.service import errors, openapi
+from movierec.service.core import single_query_values
 from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from movierec.service.protect import CSP, LoadShedMiddleware, SecurityHeadersMiddleware
 from movierec.service.routers import movies, ops, recommend, users
@@ -78,10 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from movierec import __version__
 
-    app = FastAPI(title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None)
+    app = FastAPI(
+        title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None,
+        dependencies=[Depends(single_query_values)],
+    )  # fmt: skip
     app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
     app.state.metrics = Metrics(holder)
     errors.install(app)
+    openapi.install(app, holder)
     for router in (movies.router, users.router, recommend.router, ops.router):
         app.include_router(router)
 

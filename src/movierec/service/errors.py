@@ -78,11 +78,17 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_request", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status = exc.status_code
         if status == 400:  # body that is not JSON at all: still the client's input
             status = 422
-        return error_response(status, _CODES.get(status, "error"), str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if status == 405:
+            allow = allowed_methods(request, (headers or {}).get("Allow", ""))
+            headers = {**(headers or {}), "Allow": ", ".join(allow)}
+            message = f"{request.method} is not allowed here; use {' or '.join(allow)}"
+            return error_response(405, "method_not_allowed", message, headers)
+        return error_response(status, _CODES.get(status, "error"), str(exc.detail), headers)
 
     @app.exception_handler(UnknownIdError)
     async def _unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
@@ -107,6 +113,21 @@ def install(app: FastAPI) -> None:
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal error; the service log has the details")
+
+
+def allowed_methods(request: Request, default: str = "") -> list[str]:
+    """Every method the API documents at this path (Starlette's 405 names only the first matching route's).
+
+    Read from the OpenAPI paths (so it is what the schema says); paths outside the schema (the web
+    page, Swagger UI) keep Starlette's ``default`` list.
+    """
+    import re
+
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {m.upper() for m in operations}
+    return sorted(methods) or [m.strip() for m in default.split(",") if m.strip()]
 
 
 BUSY_MARKERS = ("database is locked", "database is busy", "lock timeout", "could not obtain lock", "deadlock detected")

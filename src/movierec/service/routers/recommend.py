@@ -55,7 +55,9 @@ def predictions(
 
     model = snap.model
     unknown = [
-        f"pairs.{n}.movie_id: unknown movie id {p.movie_id}" for n, p in enumerate(body.pairs) if p.movie_id not in snap.rows
+        f"pairs.{n}.movie_id: unknown movie id {p.movie_id}"
+        for n, p in enumerate(body.pairs)
+        if p.movie_id not in snap.rows
     ]
     if unknown:
         raise ApiError(404, "unknown_movie", listed(unknown) + "; search with GET /v1/movies?query=")
@@ -75,8 +77,10 @@ def predictions(
         rows = row_of_user[user_of_pair[pairs]]
         known = items[pairs] >= 0
         raw[pairs[known]] = ratings_at(model, state, rows[known], items[pairs[known]])
-        bias = state.terms["bias"].reshape(state.n_block, -1)[:, 0] if "bias" in state.terms else np.zeros(state.n_block)
-        raw[pairs[~known]] = model.global_mean_ + bias[rows[~known]]  # a film without training ratings: μ + b_u
+        bias = np.zeros(state.n_block)
+        if "bias" in state.terms:
+            bias = state.terms["bias"].reshape(state.n_block, -1)[:, 0]
+        raw[pairs[~known]] = model.global_mean_ + bias[rows[~known]]  # a film without training ratings: mu + b_u
         user_cold = (state.user_idx < 0) & (np.diff(state.rated.indptr) == 0)
         cold[pairs] = user_cold[rows] | ~known
     rating = np.round(np.clip(raw, model.scale_.low, model.scale_.high).astype(np.float64), 4).tolist()

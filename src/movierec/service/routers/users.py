@@ -16,8 +16,8 @@ from movierec.service.state import Snapshot
 from movierec.store import db
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=responses(422, 503))
-UserId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
-MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
+UserId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
+MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
 
 
 def _rating(row: db.Rating, snap: Snapshot | None) -> schemas.Rating:
@@ -121,8 +121,10 @@ async def user_recommendations(
     user_id: UserId,
     snap: Annotated[Snapshot, Depends(snapshot)],
     eng: Annotated[Engine, Depends(engine)],
-    k: Annotated[int, Query(ge=1, le=schemas.MAX_K)] = 10,
-    min_ratings: Annotated[int | None, Query(ge=0, description="Popularity guard (default: the model's)")] = None,
+    k: Annotated[int, Query(ge=1, le=schemas.MAX_K), schemas.DIGITS] = 10,
+    min_ratings: Annotated[
+        int | None, Query(ge=0, description="Popularity guard (default: the model's)"), schemas.DIGITS
+    ] = None,
     genre: Annotated[str, Query(max_length=100)] = "",
     rank_by: Annotated[
         schemas.RankBy | None, Query(description="score, rating or confidence (default: the model's ranking)")
