@@ -11,9 +11,11 @@ the previous one keeps serving.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -86,6 +88,21 @@ class Snapshot:
         return None if i is None else self.catalogue.row(i, named=True)
 
 
+_ABSOLUTE = re.compile(r"(?<![\w.~/<>-])(?:/[^\s/'\"():,;]+)+/?")
+
+
+def redact_paths(text: str, registry: Path | None = None) -> str:
+    """``text`` without absolute paths: the registry's folder becomes ``<registry>``, any other path its name.
+
+    Errors and model metadata reach clients (``/v1/model``, ``/v1/ready``, 503 answers); the server's
+    folders are not theirs to see. The log keeps the full message.
+    """
+    if registry is not None:
+        for root in {str(registry), str(registry.resolve())}:
+            text = text.replace(root.rstrip("/"), "<registry>")
+    return _ABSOLUTE.sub(lambda m: ".../" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+
+
 PERMANENT = (ArtifactError, DataValidationError, NotFittedError)
 """Load failures that retrying the same version cannot mend."""
 
@@ -147,7 +164,7 @@ class ModelHolder:
                 if self.engine is not None:
                     db.sync_movies(self.engine, model.movies_)
             except Exception as exc:  # a broken version must never take the service down
-                error = f"{type(exc).__name__}: {exc}"
+                error = redact_paths(f"{type(exc).__name__}: {exc}", self.registry.root)
                 if error != self.last_error:
                     log.exception("model reload failed; keeping version %s", self.current and self.current.version)
                 self.last_error = error
