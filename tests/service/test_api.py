@@ -381,3 +381,46 @@ def test_the_default_model_serves_the_lists_of_the_library_and_of_the_batch_path
             assert served["rank_by"] == "score" and served["min_ratings"] == 5
             assert [r["movie_id"] for r in served["recommendations"]] == [r.movie_id for r in library]
             assert batch.filter(pl.col("user_id") == user).sort("rank")["movie_id"].to_list() == [r.movie_id for r in library]
+
+
+def test_title_search_matches_composed_and_decomposed_accents_in_any_case(tmp_path: Path, sqlite_url: str) -> None:
+    """A decomposed title (macOS exports) is found by a typed query and vice versa (pelias/api#600,
+    open-webui/open-webui#29102); titles are stored and served in one form, NFC."""
+    import unicodedata
+
+    from sqlalchemy import text
+
+    from movierec.data import Dataset
+    from movierec.models import make_model
+    from movierec.store import db
+    from movierec.store.registry import Registry
+
+    nfd = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
+    movies = pl.DataFrame({"movie_id": [10, 20, 30], "title": [nfd("Amélie Cañón (2001)"), "Léon Épée (1994)",
+                           "Plain Title (1999)"], "year": [2001, 1994, 1999], "genres": [["Comedy"]] * 3})  # fmt: skip
+    ratings = pl.DataFrame({"user_id": [1, 1, 2, 2, 3], "movie_id": [10, 20, 10, 30, 20],
+                            "rating": [4.0, 3.5, 5.0, 2.0, 4.5], "timestamp": [1, 2, 3, 4, 5]})  # fmt: skip
+    model = make_model("bias").fit(Dataset.from_frames(ratings, movies, name="c38"))
+    Registry(tmp_path / "reg").publish(model)
+    with make_server(tmp_path / "reg", sqlite_url) as srv, httpx.Client(base_url=srv.url) as c:
+        for query, film in [("amélie", 10), ("AMÉLIE", 10), ("cañón", 10), ("léon", 20), ("ÉPÉE", 20)]:
+            for form in ("NFC", "NFD"):
+                found = c.get("/v1/movies", params={"query": unicodedata.normalize(form, query)}).json()["movies"]
+                assert [m["movie_id"] for m in found] == [film], (query, form)
+        served = c.get("/v1/movies/10").json()["title"]
+        assert served == "Amélie Cañón (2001)" and unicodedata.is_normalized("NFC", served)
+    eng = db.make_engine(sqlite_url)
+    with eng.connect() as conn:
+        stored = conn.execute(text("SELECT title FROM movies WHERE movie_id = 10")).scalar()
+    assert stored == unicodedata.normalize("NFC", stored) == "Amélie Cañón (2001)"
+    eng.dispose()
+
+
+@pytest.mark.parametrize("query", ["amélie", "AMÉLIE", "école", "École"])
+def test_accented_titles_of_movielens_are_found_in_any_case(client: httpx.Client, query: str) -> None:
+    import unicodedata
+
+    for form in ("NFC", "NFD"):
+        found = client.get("/v1/movies", params={"query": unicodedata.normalize(form, query)}).json()["movies"]
+        titles = [unicodedata.normalize("NFC", m["title"]).casefold() for m in found]
+        assert titles and all(query.casefold() in t for t in titles), (query, form)

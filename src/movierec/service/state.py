@@ -14,6 +14,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,16 @@ from movierec.store import db
 from movierec.store.registry import Registry
 
 log = logging.getLogger("movierec.service")
+
+
+def search_key(text: str) -> str:
+    """What title search compares: NFC, then case-folded (the same function for titles and queries).
+
+    NFC makes a decomposed "Ame\u0301lie" (files exported on macOS) equal to a typed "Amélie";
+    Python's casefold on both sides keeps "AMÉLIE", "ß"/"ss" and a final sigma matching, where
+    a lower() in one library and another's in the other may differ.
+    """
+    return unicodedata.normalize("NFC", text).casefold()
 
 
 @dataclass(frozen=True)
@@ -66,9 +77,10 @@ class Snapshot:
             model.movies_.join(counts, on="movie_id", how="left")
             .with_columns(
                 pl.col("n_ratings").fill_null(0).cast(pl.Int64),
-                pl.col("title").fill_null("").str.to_lowercase().alias("_title"),
+                pl.col("title").str.normalize("NFC"),  # models saved before titles were NFC at ingest
                 pl.col("genres").fill_null([]),
             )
+            .with_columns(pl.col("title").fill_null("").map_elements(search_key, return_dtype=pl.Utf8).alias("_title"))
             .sort(["n_ratings", "movie_id"], descending=[True, False])
         )
         rows = {m: i for i, m in enumerate(cat["movie_id"].to_list())}

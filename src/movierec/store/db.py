@@ -25,6 +25,7 @@ another schema version.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -291,7 +292,8 @@ def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
     if movies.height and not movies["movie_id"].dtype.is_integer():
         raise DataValidationError("the ratings database stores integer movie ids; this catalogue has string ids")
     rows = [
-        {"movie_id": int(m), "title": t or placeholder_title(m), "year": y, "genres": "|".join(g or [])}
+        {"movie_id": int(m), "title": unicodedata.normalize("NFC", t or placeholder_title(m)), "year": y,
+         "genres": "|".join(g or [])}  # fmt: skip
         for m, t, y, g in movies.select("movie_id", "title", "year", "genres").iter_rows()
     ]
     with Session(engine) as s, s.begin():

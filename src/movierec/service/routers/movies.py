@@ -13,7 +13,7 @@ from movierec.ranking.index import index_for
 from movierec.service import schemas
 from movierec.service.core import movie_or_404, movie_record, snapshot
 from movierec.service.errors import ApiError, responses
-from movierec.service.state import Snapshot
+from movierec.service.state import Snapshot, search_key
 
 router = APIRouter(prefix="/v1/movies", tags=["movies"], responses=responses(422, 503))
 MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
@@ -22,14 +22,16 @@ MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
 @router.get("", response_model=schemas.MoviePage)
 def search_movies(
     snap: Annotated[Snapshot, Depends(snapshot)],
-    query: Annotated[str, Query(max_length=200, description="Case-insensitive substring of the title")] = "",
+    query: Annotated[
+        str, Query(max_length=200, description="Substring of the title: any letter case, accents composed or not")
+    ] = "",
     genre: Annotated[str, Query(max_length=100, description="Only films of this genre (case-insensitive)")] = "",
     limit: Annotated[int, Query(ge=1, le=100), schemas.DIGITS] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000), schemas.DIGITS] = 0,
 ) -> schemas.MoviePage:
     """Films whose title contains ``query``, most-rated first (then by id)."""
     cat = snap.catalogue
-    q = query.strip().lower()
+    q = search_key(query.strip())
     if q:
         cat = cat.filter(pl.col("_title").str.contains(q, literal=True))
     if genre.strip():
