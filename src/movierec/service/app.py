@@ -58,7 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         If the database URL is unusable.
     """
     settings = settings or Settings()
-    engine = db.make_engine(settings.database_url, settings.db_busy_timeout, pool_pre_ping=True)
+    networked = not settings.database_url.startswith("sqlite")  # a SQLite file has no connection to lose
+    engine = db.make_engine(settings.database_url, settings.db_busy_timeout, pool_pre_ping=networked)
     holder = ModelHolder(Registry(settings.registry) if settings.registry else None, engine)
 
     @asynccontextmanager

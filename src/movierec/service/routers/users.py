@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -129,7 +130,7 @@ async def user_recommendations(
     rank_by: Annotated[
         schemas.RankBy | None, Query(description="score, rating or confidence (default: the model's ranking)")
     ] = None,
-) -> schemas.RecommendationList:
+) -> JSONResponse:
     """Top-k films for a training or stored user, with their stored ratings folded in."""
     # ``async`` on purpose (the hot path): with the embedded SQLite database, about 1 ms of NumPy and
     # one indexed local lookup run on the event loop instead of hopping to the thread pool, which cost
