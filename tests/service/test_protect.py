@@ -19,7 +19,7 @@ def test_past_capacity_requests_are_refused_at_once_with_retry_after(shared_regi
     Before, the server queued without bound and 27-53% of requests past capacity timed out at the client.
     """
     path = tmp_path / "ratings.db"
-    server = make_server(shared_registry, f"sqlite:///{path}", db_busy_timeout=3, max_in_flight=4)
+    server = make_server(shared_registry, f"sqlite:///{path}", db_busy_timeout=20, max_in_flight=4)
     answers: list[tuple[int, float, httpx.Response]] = []
 
     def put(n: int, url: str) -> None:

@@ -15,15 +15,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, HTMLResponse
 
 from movierec.service import errors, openapi
-from movierec.service.core import single_query_values
 from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
-from movierec.service.protect import CSP, LoadShedMiddleware, SecurityHeadersMiddleware
+from movierec.service.protect import CSP, LoadShedMiddleware, QueryOnceMiddleware, SecurityHeadersMiddleware
 from movierec.service.routers import movies, ops, recommend, users
 from movierec.service.settings import Settings
 from movierec.service.state import ModelHolder
@@ -80,10 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     from movierec import __version__
 
-    app = FastAPI(
-        title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None,
-        dependencies=[Depends(single_query_values)],
-    )  # fmt: skip
+    app = FastAPI(title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None)
     app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
     app.state.metrics = Metrics(holder)
     errors.install(app)
@@ -121,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(QueryOnceMiddleware)
     app.add_middleware(LoadShedMiddleware, max_in_flight=settings.max_in_flight)
     app.add_middleware(SecurityHeadersMiddleware, csp={"/": CSP, "/docs": _swagger_csp(swagger.body)})
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

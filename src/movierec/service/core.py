@@ -51,15 +51,6 @@ async def snapshot(request: Request) -> Snapshot:
     return current_snapshot(request)
 
 
-async def single_query_values(request: Request) -> None:
-    """Dependency of every route: 422 for a repeated query parameter (``k=abc&k=3`` once gave 200, the last value)."""
-    names = [k for k, _ in request.query_params.multi_items()]
-    repeated = sorted({k for k in names if names.count(k) > 1})
-    if repeated:
-        raise ApiError(422, "invalid_request", f"query parameter {repeated[0]!r} is given {names.count(repeated[0])} "
-                       "times; give each parameter once")  # fmt: skip
-
-
 async def engine(request: Request) -> Engine:
     """Dependency: the ratings database engine."""
     return request.app.state.engine  # type: ignore[no-any-return]

@@ -1,4 +1,5 @@
-"""Two ASGI middlewares that protect the service and its page: load shedding and security headers.
+"""ASGI middlewares that protect the service and its page: load shedding, one value per query parameter,
+security headers.
 
 **Load shedding.** A worker process answers at most ``max_in_flight`` requests at a time (read
 and not yet answered: running, waiting for a thread, or waiting for the event loop). One more gets
@@ -7,6 +8,10 @@ only by the client's timeout. ``/v1/health`` and ``/v1/metrics`` are never shed 
 see an overload). The count is the number of the event loop's pending tasks: Uvicorn starts one
 task per request as soon as its headers are read, so requests still waiting for the loop (an
 ``async`` route computing in it) count too, which a counter kept between entry and exit would miss.
+
+**One value per query parameter.** ``k=abc&k=3`` is a 422 naming ``k``: FastAPI silently takes the
+last value of a repeated scalar parameter. Checked here, on the raw query string, rather than in a
+FastAPI dependency (one more dependency solved per request cost more than the check).
 
 **Security headers** on every answer: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
 no-referrer``, ``X-Frame-Options: DENY`` and a ``Content-Security-Policy`` that allows the page's
@@ -52,6 +57,29 @@ class LoadShedMiddleware:
         # This request's own task counts, as do the server's two or three long-lived ones: a small,
         # fixed slack on a bound that is a capacity figure, not an exact count.
         return len(asyncio.all_tasks()) > self.max_in_flight
+
+
+class QueryOnceMiddleware:
+    """422 ``invalid_request`` when a query parameter is given more than once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        query: bytes = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if b"&" in query:
+            from urllib.parse import parse_qsl
+
+            names = [k for k, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True)]
+            repeated = sorted({k for k in names if names.count(k) > 1})
+            if repeated:
+                from movierec.service.errors import error_response
+
+                message = (f"query parameter {repeated[0]!r} is given {names.count(repeated[0])} times; "
+                           "give each parameter once")  # fmt: skip
+                await error_response(422, "invalid_request", message)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 CSP = (
