@@ -37,6 +37,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -344,9 +345,17 @@ def upsert_rating(engine: Engine, user_id: int, movie_id: int, rating: float) ->
     return stored
 
 
+_USER_EXISTS = select(User.user_id).where(User.user_id == bindparam("user_id"))
+_USER_PAIRS = select(Rating.movie_id, Rating.rating).where(Rating.user_id == bindparam("user_id"))
+_USERS_PAIRS = select(Rating.user_id, Rating.movie_id, Rating.rating).where(
+    Rating.user_id.in_(bindparam("user_ids", expanding=True))
+)
+"""Hot-path statements built once (building the expression per call cost more than running it)."""
+
+
 def user_exists(engine: Engine, user_id: int) -> bool:
-    with Session(engine) as s:
-        return s.get(User, user_id) is not None
+    with engine.connect() as c:
+        return c.execute(_USER_EXISTS, {"user_id": user_id}).first() is not None
 
 
 def user_ratings(engine: Engine, user_id: int) -> list[Rating]:
@@ -358,7 +367,7 @@ def user_ratings(engine: Engine, user_id: int) -> list[Rating]:
 def user_rating_pairs(engine: Engine, user_id: int) -> list[tuple[int, float]]:
     """``(movie_id, rating)`` pairs of a user, cheaper than ``user_ratings`` (hot path)."""
     with engine.connect() as c:
-        return [tuple(r) for r in c.execute(select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id))]  # type: ignore[misc]
+        return [tuple(r) for r in c.execute(_USER_PAIRS, {"user_id": user_id})]  # type: ignore[misc]
 
 
 def rating_pairs_of_users(engine: Engine, user_ids: Iterable[int]) -> dict[int, list[tuple[int, float]]]:
@@ -367,8 +376,7 @@ def rating_pairs_of_users(engine: Engine, user_ids: Iterable[int]) -> dict[int, 
     out: dict[int, list[tuple[int, float]]] = {}
     with engine.connect() as c:
         for start in range(0, len(ids), 500):
-            stmt = select(Rating.user_id, Rating.movie_id, Rating.rating).where(Rating.user_id.in_(ids[start : start + 500]))
-            for u, m, r in c.execute(stmt):
+            for u, m, r in c.execute(_USERS_PAIRS, {"user_ids": ids[start : start + 500]}):
                 out.setdefault(int(u), []).append((int(m), float(r)))
     return out
 
