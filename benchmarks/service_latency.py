@@ -195,6 +195,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--workers", type=int, default=1, help="Uvicorn worker processes")
+    ap.add_argument("--label", default="", help="a tag copied into each result (e.g. which code was served)")
     args = ap.parse_args()
 
     from movierec.data import load_movielens
@@ -255,6 +256,7 @@ def main() -> None:
                     machine=f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
                     load_average=[round(load0, 2), round(os.getloadavg()[0], 2)],  # 1-min, before and after
                     workers=args.workers,
+                    label=args.label,
                 )
                 print(json.dumps(res), flush=True)
         finally:
