@@ -85,7 +85,9 @@ def start_server(registry: Path, db_url: str, port: int, log: Path, workers: int
 
 
 CONNECTIONS = 32
-"""Keep-alive connections of the load generator (requests wait for a free one; the wait is measured)."""
+"""Keep-alive connections of the load generator by default (requests wait for a free one; the wait is measured).
+With few connections the queue forms in the client; ``--connections 256`` puts it in the server, where load
+shedding (``MOVIEREC_MAX_IN_FLIGHT``) can refuse it."""
 TIMEOUT_S = 2.0
 """A request not answered within this time (from its start, queueing included) is an error."""
 
@@ -124,7 +126,9 @@ Request = tuple[str, str, bytes]
 """(method, path, body) of one request."""
 
 
-async def open_loop(base: str, requests: list[Request], rate: float, duration: float, seed: int) -> dict:
+async def open_loop(
+    base: str, requests: list[Request], rate: float, duration: float, seed: int, connections: int = CONNECTIONS
+) -> dict:
     """Send ``rate * duration`` requests (drawn from ``requests``) on a fixed schedule; latency counts from the
     scheduled time."""
     rng = random.Random(seed)
@@ -134,7 +138,7 @@ async def open_loop(base: str, requests: list[Request], rate: float, duration: f
     status = np.zeros(n, dtype=np.int32)
     lag = np.full(n, np.nan)  # how late the client itself started each request (a starved client shows here)
     pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(CONNECTIONS):
+    for _ in range(connections):
         pool.put_nowait(Connection(host, int(port)))
     for req in requests[:50]:  # warm-up: connections and caches
         c = await pool.get()
@@ -183,6 +187,8 @@ async def open_loop(base: str, requests: list[Request], rate: float, duration: f
         "client_lag_p99_ms": round(float(np.percentile(lag * 1000, 99)), 2),
         "status_counts": {str(k): int(v) for k, v in zip(*np.unique(status, return_counts=True), strict=True)},
         "max_ms": round(float(ms.max()), 2),
+        "timeouts": int((status == -1).sum()),
+        "refused_503_p99_ms": round(float(np.percentile(ms[status == 503], 99)), 2) if (status == 503).any() else None,
     }
 
 
@@ -195,6 +201,7 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--workers", type=int, default=1, help="Uvicorn worker processes")
+    ap.add_argument("--connections", type=int, default=CONNECTIONS, help="keep-alive connections of the client")
     ap.add_argument("--label", default="", help="a tag copied into each result (e.g. which code was served)")
     args = ap.parse_args()
 
@@ -244,7 +251,7 @@ def main() -> None:
             for mix, rate in [(m, float(r)) for r in args.rate.split(",") for m in args.mixes.split(",")]:
                 cpu0, load0 = server_cpu_seconds(proc.pid), os.getloadavg()[0]
                 # uvloop (installed with uvicorn[standard]) keeps the load generator's own CPU small.
-                res = uvloop.run(open_loop(base, mixes[mix], rate, args.duration, args.seed))
+                res = uvloop.run(open_loop(base, mixes[mix], rate, args.duration, args.seed, args.connections))
                 res["server_cpu_ms_per_request"] = round(
                     (server_cpu_seconds(proc.pid) - cpu0) / res["requests"] * 1000, 2
                 )
@@ -257,6 +264,7 @@ def main() -> None:
                     load_average=[round(load0, 2), round(os.getloadavg()[0], 2)],  # 1-min, before and after
                     workers=args.workers,
                     label=args.label,
+                    connections=args.connections,
                 )
                 print(json.dumps(res), flush=True)
         finally:
