@@ -122,3 +122,18 @@ def test_every_answer_carries_the_security_headers(client: httpx.Client) -> None
     inline = re.findall(r"<script>(.*?)</script>", docs.text, re.S)
     digest = base64.b64encode(hashlib.sha256(inline[0].encode()).digest()).decode()
     assert f"'sha256-{digest}'" in docs.headers["content-security-policy"]  # Swagger UI's start-up script may run
+
+
+def test_a_bad_setting_stops_serve_in_one_line_naming_the_variable(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.service.conftest import free_port
+
+    env = {**os.environ, "MOVIEREC_KEEP_ALIVE": "-3"}
+    cmd = [sys.executable, "-m", "movierec", "serve", "--registry", str(tmp_path), "--db", f"sqlite:///{tmp_path}/x.db",
+           "--port", str(free_port())]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "MOVIEREC_KEEP_ALIVE='-3'" in r.stderr and "greater than 0" in r.stderr
