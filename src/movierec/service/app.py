@@ -34,8 +34,10 @@ log = logging.getLogger("movierec.service")
 DESCRIPTION = """Personal film recommendations from explicit star ratings.
 
 Errors always have the body `{"error": {"code": ..., "message": ...}}`: unknown ids 404,
-malformed input 422, bodies over the size limit 413, admin routes without the token 401,
-no model loaded 503.
+malformed input 422 (a query parameter given twice included), bodies over the size limit 413,
+admin routes without the token 401, a method the path does not take 405 (with `Allow`), no model
+loaded 503. A 503 with `Retry-After` (`overloaded`, `database_busy`, `database_unavailable`) did
+nothing: retry after that many seconds.
 """
 
 

@@ -11,6 +11,8 @@ missing or wrong admin token           401     unauthorized
 no model loaded                        503     no_model
 database busy (lock or pool wait)      503     database_busy (``Retry-After: 1``)
 database unreachable                   503     database_unavailable (``Retry-After: 5``)
+worker at capacity (``protect``)       503     overloaded (``Retry-After: 1``)
+method the path does not take          405     method_not_allowed (``Allow``: every method of the path)
 anything else                          500     internal_error (details only in the log)
 =====================================  ======  ===================
 """
