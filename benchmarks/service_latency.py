@@ -1,19 +1,23 @@
-"""Latency of ``GET /v1/users/{id}/recommendations`` at a fixed request rate (open loop), loopback only.
+"""Latency of the recommendation routes at a fixed request rate (open loop), loopback only.
 
-Trains ALS (default ``ALSConfig``) on ml-latest-small, publishes it to a
-temporary registry, starts ``movierec serve`` (one worker, SQLite) on
-127.0.0.1, and sends requests at a fixed rate for a fixed time from an asyncio
-client. Latency is measured from each request's *scheduled* send time, so a
-stalled server cannot hide queueing (no coordinated omission). Two user mixes:
+Trains the default model (``hybrid``, default config; ``--model als`` for ALS) on ml-latest-small,
+publishes it to a temporary registry, starts ``movierec serve`` (``--workers``, SQLite) on
+127.0.0.1, and sends requests at a fixed rate for a fixed time from an asyncio client. Latency is
+measured from each request's *scheduled* send time, so a stalled server cannot hide queueing (no
+coordinated omission). Mixes (``--mixes``):
 
-* ``training``: random MovieLens users (model state, one database lookup);
-* ``db``: users with 20 ratings in the database (folded in on every request).
+* ``training``: ``GET /v1/users/{id}/recommendations?k=10`` for random MovieLens users;
+* ``db``: the same for users with 20 ratings in the database (folded in on every request);
+* ``mixed``: half ``GET`` (db and training users alike), half ``POST /v1/recommendations`` with
+  20 anonymous ratings of popular films (a fold-in on every request).
 
 Usage::
 
-    MOVIEREC_DATA_HOME=../shared/data python benchmarks/service_latency.py --rate 300 --duration 30
+    MOVIEREC_DATA_HOME=../shared/data python benchmarks/service_latency.py --rate 300 --duration 30 --workers 2
 
-Prints one JSON object per mix; bounded by ``--duration`` plus 2 s (the per-request timeout).
+Prints one JSON object per mix and rate (``--rate 300,800`` runs both); each bounded by
+``--duration`` plus 2 s (the per-request timeout). 503 answers (load shedding) count as errors,
+fast ones; ``status_counts`` says which.
 """
 
 from __future__ import annotations
@@ -81,7 +85,9 @@ def start_server(registry: Path, db_url: str, port: int, log: Path, workers: int
 
 
 CONNECTIONS = 32
-"""Keep-alive connections of the load generator (requests wait for a free one; the wait is measured)."""
+"""Keep-alive connections of the load generator by default (requests wait for a free one; the wait is measured).
+With few connections the queue forms in the client; ``--connections 256`` puts it in the server, where load
+shedding (``MOVIEREC_MAX_IN_FLIGHT``) can refuse it."""
 TIMEOUT_S = 2.0
 """A request not answered within this time (from its start, queueing included) is an error."""
 
@@ -94,11 +100,13 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def get(self, path: str) -> int:
+    async def call(self, method: str, path: str, body: bytes = b"") -> int:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n\r\n".encode())
+        extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n{extra}\r\n"
+        self.writer.write(head.encode() + body)
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split()[1])
@@ -114,8 +122,15 @@ class Connection:
             self.writer = None
 
 
-async def open_loop(base: str, users: list[int], rate: float, duration: float, seed: int) -> dict:
-    """Send ``rate * duration`` requests on a fixed schedule; latency counts from the scheduled time."""
+Request = tuple[str, str, bytes]
+"""(method, path, body) of one request."""
+
+
+async def open_loop(
+    base: str, requests: list[Request], rate: float, duration: float, seed: int, connections: int = CONNECTIONS
+) -> dict:
+    """Send ``rate * duration`` requests (drawn from ``requests``) on a fixed schedule; latency counts from the
+    scheduled time."""
     rng = random.Random(seed)
     host, port = base.removeprefix("http://").split(":")
     n = int(rate * duration)
@@ -123,27 +138,27 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
     status = np.zeros(n, dtype=np.int32)
     lag = np.full(n, np.nan)  # how late the client itself started each request (a starved client shows here)
     pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(CONNECTIONS):
+    for _ in range(connections):
         pool.put_nowait(Connection(host, int(port)))
-    for u in users[:50]:  # warm-up: connections and caches
+    for req in requests[:50]:  # warm-up: connections and caches
         c = await pool.get()
-        await c.get(f"/v1/users/{u}/recommendations?k=10")
+        await c.call(*req)
         pool.put_nowait(c)
 
-    async def request(user: int) -> int:
+    async def request(req: Request) -> int:
         c = await pool.get()  # waiting for a free connection counts toward the latency
         try:
-            return await c.get(f"/v1/users/{user}/recommendations?k=10")
+            return await c.call(*req)
         except BaseException:
             c.close()
             raise
         finally:
             pool.put_nowait(c)
 
-    async def one(i: int, scheduled: float, user: int) -> None:
+    async def one(i: int, scheduled: float, req: Request) -> None:
         lag[i] = time.perf_counter() - scheduled
         try:
-            status[i] = await asyncio.wait_for(request(user), timeout=TIMEOUT_S)
+            status[i] = await asyncio.wait_for(request(req), timeout=TIMEOUT_S)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError, StopIteration):
             status[i] = -1  # errors count at their full time below
         lat[i] = time.perf_counter() - scheduled
@@ -155,7 +170,7 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, scheduled, rng.choice(users))))
+        tasks.append(asyncio.create_task(one(i, scheduled, rng.choice(requests))))
     await asyncio.gather(*tasks)  # each request gives up after TIMEOUT_S
     elapsed = time.perf_counter() - t0
     while not pool.empty():
@@ -172,28 +187,33 @@ async def open_loop(base: str, users: list[int], rate: float, duration: float, s
         "client_lag_p99_ms": round(float(np.percentile(lag * 1000, 99)), 2),
         "status_counts": {str(k): int(v) for k, v in zip(*np.unique(status, return_counts=True), strict=True)},
         "max_ms": round(float(ms.max()), 2),
+        "timeouts": int((status == -1).sum()),
+        "refused_503_p99_ms": round(float(np.percentile(ms[status == 503], 99)), 2) if (status == 503).any() else None,
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rate", type=float, default=300.0, help="requests per second (fixed schedule)")
+    ap.add_argument("--rate", default="300", help="requests per second (fixed schedule); several: 300,800")
+    ap.add_argument("--mixes", default="db,training,mixed", help="which request mixes, comma-separated")
+    ap.add_argument("--model", default="hybrid", help="model served (default: the product's default, hybrid)")
     ap.add_argument("--duration", type=float, default=30.0, help="seconds per mix")
     ap.add_argument("--port", type=int, default=8765)
     ap.add_argument("--seed", type=int, default=20261130)
     ap.add_argument("--workers", type=int, default=1, help="Uvicorn worker processes")
+    ap.add_argument("--connections", type=int, default=CONNECTIONS, help="keep-alive connections of the client")
+    ap.add_argument("--label", default="", help="a tag copied into each result (e.g. which code was served)")
     args = ap.parse_args()
 
-    from movierec.config import ALSConfig
     from movierec.data import load_movielens
-    from movierec.models import ALS
+    from movierec.models import make_model
     from movierec.store import db
     from movierec.store.registry import Registry
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         dataset = load_movielens("ml-latest-small")
-        model = ALS(ALSConfig()).fit(dataset)
+        model = make_model(args.model, {}).fit(dataset)
         Registry(root / "registry").publish(model)
         db_url = f"sqlite:///{root / 'bench.db'}"
         eng = db.make_engine(db_url)
@@ -221,21 +241,30 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{args.port}"
             train_users = [int(u) for u in model.users_.ids.to_list()]
-            for mix, users in (("db", db_users), ("training", train_users)):
-                cpu0 = server_cpu_seconds(proc.pid)
+            gets = {name: [("GET", f"/v1/users/{u}/recommendations?k=10", b"") for u in users]
+                    for name, users in (("db", db_users), ("training", train_users))}  # fmt: skip
+            stars = [1.0, 2.5, 3.0, 4.0, 4.5, 5.0]
+            bodies = [{"ratings": [{"movie_id": int(m), "rating": rng.choice(stars)} for m in rng.sample(popular, 20)],
+                       "k": 10} for _ in range(200)]  # fmt: skip
+            posts = [("POST", "/v1/recommendations", json.dumps(b).encode()) for b in bodies]
+            mixes = {**gets, "mixed": (gets["db"] * 4 + rng.sample(gets["training"], 200)) + posts * 2}  # half POST
+            for mix, rate in [(m, float(r)) for r in args.rate.split(",") for m in args.mixes.split(",")]:
+                cpu0, load0 = server_cpu_seconds(proc.pid), os.getloadavg()[0]
                 # uvloop (installed with uvicorn[standard]) keeps the load generator's own CPU small.
-                res = uvloop.run(open_loop(base, users, args.rate, args.duration, args.seed))
+                res = uvloop.run(open_loop(base, mixes[mix], rate, args.duration, args.seed, args.connections))
                 res["server_cpu_ms_per_request"] = round(
                     (server_cpu_seconds(proc.pid) - cpu0) / res["requests"] * 1000, 2
                 )
                 res.update(
                     mix=mix,
-                    rate=args.rate,
+                    rate=rate,
                     duration_s=args.duration,
-                    model="als " + json.dumps(model.config_dict()),
+                    model=args.model,
                     machine=f"{platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
-                    load_average=os.getloadavg()[0],
+                    load_average=[round(load0, 2), round(os.getloadavg()[0], 2)],  # 1-min, before and after
                     workers=args.workers,
+                    label=args.label,
+                    connections=args.connections,
                 )
                 print(json.dumps(res), flush=True)
         finally:

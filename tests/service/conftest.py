@@ -194,7 +194,9 @@ def client(server: ThreadServer) -> Iterator[httpx.Client]:
 class ProcessServer:
     """``movierec serve`` in a child process (the command users run)."""
 
-    def __init__(self, registry: Path, database_url: str, log: Path, workers: int = 1, **env: str) -> None:
+    def __init__(
+        self, registry: Path, database_url: str, log: Path, workers: int = 1, log_level: str = "warning", **env: str
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [
@@ -209,7 +211,7 @@ class ProcessServer:
             "--port",
             str(self.port),
             "--log-level",
-            "warning",
+            log_level,
             "--workers",
             str(workers),
         ]

@@ -169,6 +169,34 @@ def test_predictions_and_cold_start(client: httpx.Client, model_a) -> None:
     assert preds[1]["cold_start"]
 
 
+def test_predictions_for_many_users_match_one_user_at_a_time(client: httpx.Client, model_a) -> None:
+    """The batched path (one query, one block, a fold-in per stored user) gives each user's own answer.
+
+    Users: training users without stored ratings, a training user and a new user with stored ratings,
+    an unknown user; films: rated, unrated, and one without training ratings. Then the work bound.
+    """
+    from movierec.service.schemas import MAX_PAIR_USERS
+
+    client.put("/v1/users/2/ratings/1", json={"rating": 0.5}).raise_for_status()  # overrides training user 2's
+    client.put(f"/v1/users/{NEW_USER + 7}/ratings/50", json={"rating": 5.0}).raise_for_status()
+    no_training = int(model_a.movies_.filter(~pl.col("movie_id").is_in(model_a.items_.ids.implode()))["movie_id"][0])
+    users = [1, 2, 3, NEW_USER + 7, 6_000_000, 4, 1]
+    films = [1, 50, 2571, no_training]
+    pairs = [{"user_id": u, "movie_id": m} for u in users for m in films]
+    together = client.post("/v1/predictions", json={"pairs": pairs}).json()["predictions"]
+    alone = [client.post("/v1/predictions", json={"pairs": [p]}).json()["predictions"][0] for p in pairs]
+    assert together == alone
+    assert [p["cold_start"] for p in together if p["user_id"] == 6_000_000] == [True] * 4
+    assert all(p["cold_start"] for p in together if p["movie_id"] == no_training)
+    assert not any(p["cold_start"] for p in together if p["user_id"] in (1, 2) and p["movie_id"] != no_training)
+    two = {p["movie_id"]: p["predicted_rating"] for p in together if p["user_id"] == 2}
+    assert two[1] != pytest.approx(float(model_a.predict([2], [1]).rating[0]), abs=1e-3)  # stored rating folded in
+    many = [{"user_id": 10_000_000 + u, "movie_id": 1} for u in range(MAX_PAIR_USERS + 1)]
+    r = client.post("/v1/predictions", json={"pairs": many})
+    assert r.status_code == 422 and f"{MAX_PAIR_USERS + 1} distinct users; at most {MAX_PAIR_USERS}" in r.text
+    assert client.post("/v1/predictions", json={"pairs": many[:-1]}).status_code == 200
+
+
 BAD = [
     ("GET", "/v1/movies?limit=0", None, 422),
     ("GET", "/v1/movies?limit=abc", None, 422),
@@ -353,3 +381,46 @@ def test_the_default_model_serves_the_lists_of_the_library_and_of_the_batch_path
             assert served["rank_by"] == "score" and served["min_ratings"] == 5
             assert [r["movie_id"] for r in served["recommendations"]] == [r.movie_id for r in library]
             assert batch.filter(pl.col("user_id") == user).sort("rank")["movie_id"].to_list() == [r.movie_id for r in library]
+
+
+def test_title_search_matches_composed_and_decomposed_accents_in_any_case(tmp_path: Path, sqlite_url: str) -> None:
+    """A decomposed title (macOS exports) is found by a typed query and vice versa (pelias/api#600,
+    open-webui/open-webui#29102); titles are stored and served in one form, NFC."""
+    import unicodedata
+
+    from sqlalchemy import text
+
+    from movierec.data import Dataset
+    from movierec.models import make_model
+    from movierec.store import db
+    from movierec.store.registry import Registry
+
+    nfd = lambda s: unicodedata.normalize("NFD", s)  # noqa: E731
+    movies = pl.DataFrame({"movie_id": [10, 20, 30], "title": [nfd("Amélie Cañón (2001)"), "Léon Épée (1994)",
+                           "Plain Title (1999)"], "year": [2001, 1994, 1999], "genres": [["Comedy"]] * 3})  # fmt: skip
+    ratings = pl.DataFrame({"user_id": [1, 1, 2, 2, 3], "movie_id": [10, 20, 10, 30, 20],
+                            "rating": [4.0, 3.5, 5.0, 2.0, 4.5], "timestamp": [1, 2, 3, 4, 5]})  # fmt: skip
+    model = make_model("bias").fit(Dataset.from_frames(ratings, movies, name="c38"))
+    Registry(tmp_path / "reg").publish(model)
+    with make_server(tmp_path / "reg", sqlite_url) as srv, httpx.Client(base_url=srv.url) as c:
+        for query, film in [("amélie", 10), ("AMÉLIE", 10), ("cañón", 10), ("léon", 20), ("ÉPÉE", 20)]:
+            for form in ("NFC", "NFD"):
+                found = c.get("/v1/movies", params={"query": unicodedata.normalize(form, query)}).json()["movies"]
+                assert [m["movie_id"] for m in found] == [film], (query, form)
+        served = c.get("/v1/movies/10").json()["title"]
+        assert served == "Amélie Cañón (2001)" and unicodedata.is_normalized("NFC", served)
+    eng = db.make_engine(sqlite_url)
+    with eng.connect() as conn:
+        stored = conn.execute(text("SELECT title FROM movies WHERE movie_id = 10")).scalar()
+    assert stored == unicodedata.normalize("NFC", stored) == "Amélie Cañón (2001)"
+    eng.dispose()
+
+
+@pytest.mark.parametrize("query", ["amélie", "AMÉLIE", "école", "École"])
+def test_accented_titles_of_movielens_are_found_in_any_case(client: httpx.Client, query: str) -> None:
+    import unicodedata
+
+    for form in ("NFC", "NFD"):
+        found = client.get("/v1/movies", params={"query": unicodedata.normalize(form, query)}).json()["movies"]
+        titles = [unicodedata.normalize("NFC", m["title"]).casefold() for m in found]
+        assert titles and all(query.casefold() in t for t in titles), (query, form)

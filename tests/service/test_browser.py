@@ -1,8 +1,10 @@
 """The web page end to end in a real browser: Playwright driving Debian's Chromium against `movierec serve`.
 
-search → rate five films → recommendations appear → the popularity guard
-filters them → a reload keeps the ratings; titles with HTML stay text; no
-console errors. CI installs Chromium (``.ci/run``); when it is missing this
+open (popular films to rate, no user created yet) → search → rate five films,
+one with a half star → recommendations appear → the popularity guard filters
+them → a reload keeps the ratings; titles with HTML stay text and are isolated
+from the text around them (bidi); no console errors (the page's
+Content-Security-Policy included). CI installs Chromium (``.ci/run``); when it is missing this
 test fails, unless ``MOVIEREC_SKIP_BROWSER=1`` says on purpose to skip it.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,8 +50,12 @@ def browser() -> Iterator[object]:
         b.close()
 
 
-def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: Path) -> None:
+def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: Path, ml_small) -> None:
+    import polars as pl
     from playwright.sync_api import expect
+
+    counts = ml_small.ratings.group_by("movie_id").len()
+    once = ml_small.movies.join(counts.filter(pl.col("len") == 1), on="movie_id")["title"][0]  # a film rated once
 
     with ProcessServer(shared_registry, f"sqlite:///{tmp_path / 'web.db'}", tmp_path / "serve.log") as srv:
         page = browser.new_context().new_page()
@@ -61,29 +68,41 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
 
         page.goto(srv.url + "/")
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
-        user_id = int(page.evaluate("localStorage.getItem('movierec.user')"))
         expect(page.locator("#recs-status")).to_have_text("Rate films to get recommendations.")
+        # It opens with popular films to rate, and no user is created until the visitor rates.
+        expect(page.locator("#results li")).to_have_count(20)
+        expect(page.locator("#search-status")).to_contain_text("Popular films to rate")
+        expect(page.locator("#results .title").first).to_have_text("Forrest Gump (1994)")
+        assert page.evaluate("localStorage.getItem('movierec.user')") is None
+        assert httpx.post(f"{srv.url}/v1/users").json()["user_id"] == 610 + 1  # the first id handed out
 
         # Search: the most-rated matches first, the HTML-laden title shown as text.
         page.get_by_label("Title contains").fill("toy story")
         page.get_by_role("button", name="Search").click()
+        expect(page.locator("#search-status")).to_contain_text("films found")  # the popular list is replaced
         results = page.locator("#results li")
         expect(results.first).to_be_visible()
         expect(page.locator("#results .title").filter(has_text="<img src=x")).to_have_text(EVIL_TITLE)
         assert page.evaluate("window.__xss") is None
 
-        # Rate five films (three Toy Story films, then two more from a second search), with the star buttons.
-        for i, stars in enumerate((5, 4, 5)):
+        # Rate five films (three Toy Story films, one with half a star, then two more), with the star buttons.
+        for i, stars in enumerate((5, 4.5, 5)):
             title = results.nth(i).locator(".title").inner_text()
-            page.get_by_role("group", name=f"Rate {title}").get_by_role("button", name=f"{stars} stars").click()
+            group = page.get_by_role("group", name=f"Rate {title}")
+            group.get_by_role("button", name=f"{stars} stars", exact=True).click()
             expect(page.locator("#mine li")).to_have_count(i + 1)
+        user_id = int(page.evaluate("localStorage.getItem('movierec.user')"))  # created at the first rating
+        assert user_id == 612
+        half = page.get_by_role("group", name=f"Rate {results.nth(1).locator('.title').inner_text()}")
+        expect(half.get_by_role("button", name="4.5 stars", exact=True)).to_have_attribute("aria-pressed", "true")
         page.get_by_label("Title contains").fill("matrix")
         page.get_by_role("button", name="Search").click()
         expect(page.locator("#results .title").first).to_have_text("Matrix, The (1999)")
         for i, stars in enumerate((2, 1)):
             results.nth(i).get_by_role("button", name=f"{stars} star{'s' if stars > 1 else ''}", exact=True).click()
             expect(page.locator("#mine li")).to_have_count(4 + i)
-        star = page.get_by_role("group", name="Rate Matrix, The (1999)").get_by_role("button", name="2 stars")
+        matrix = page.get_by_role("group", name="Rate Matrix, The (1999)")
+        star = matrix.get_by_role("button", name="2 stars", exact=True)
         expect(star).to_have_attribute("aria-pressed", "true")
 
         # Recommendations appear, each with its number of ratings and a reason from these ratings.
@@ -98,14 +117,17 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
         page.get_by_label(re.compile("Popularity guard")).fill("150")
         expect(page.locator("#min-ratings-value")).to_have_text("150")
         expect(page.locator("#recs-status")).to_contain_text("films (model")
-        page.wait_for_function(
-            "[...document.querySelectorAll('#recs .meta')].every(e => "
-            "Number(e.textContent.match(/(\\d+) ratings/)[1]) >= 150)"
-        )
+        deadline = time.monotonic() + 15  # polled from here: the page's CSP refuses wait_for_function's eval
+        while time.monotonic() < deadline:
+            counts = [int(re.search(r"(\d+) ratings?", t)[1]) for t in page.locator("#recs .meta").all_inner_texts()]
+            if counts and min(counts) >= 150:
+                break
+            time.sleep(0.1)
+        assert counts and min(counts) >= 150, counts
 
         # The ratings are in the database and survive a reload.
         stored = httpx.get(f"{srv.url}/v1/users/{user_id}/ratings").json()["ratings"]
-        assert len(stored) == 5 and {r["rating"] for r in stored} == {5.0, 4.0, 2.0, 1.0}
+        assert len(stored) == 5 and {r["rating"] for r in stored} == {5.0, 4.5, 2.0, 1.0}
         page.reload()
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
         expect(page.locator("#mine li")).to_have_count(5)
@@ -113,6 +135,15 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
         expect(recs).to_have_count(10)
         assert int(page.evaluate("localStorage.getItem('movierec.user')")) == user_id
         assert page.evaluate("window.__xss") is None
+
+        # Every title (lists, reasons) sits in its own <bdi>: a U+202E in one cannot reverse the page's text.
+        assert page.evaluate("[...document.querySelectorAll('.title')].every(e => e.tagName === 'BDI')")
+        assert page.locator("#recs .why bdi").count() >= 10
+        # A film rated once says "1 rating".
+        page.get_by_label("Title contains").fill(once)
+        page.get_by_role("button", name="Search").click()
+        expect(page.locator("#results .meta").first).to_contain_text("1 rating")
+        assert "1 ratings" not in page.locator("#results").inner_text()
         page.context.close()
     assert problems == []
 

@@ -160,6 +160,8 @@ def test_a_corrupt_version_is_refused_and_the_old_one_keeps_serving(registry: Pa
         reg.set_current("v000002")
         r = c.post("/v1/admin/reload", headers={"Authorization": "Bearer s3cret"}).json()
         assert r["changed"] is False and r["version"] == "v000001" and "ArtifactError" in r["error"]
+        assert "<registry>/versions/v000002" in r["error"]  # named, but the server's folders are not shown
+        assert str(registry) not in r["error"] and str(registry.resolve()) not in r["error"]
         assert c.get("/v1/users/1/recommendations").status_code == 200
         # Visible to monitoring, not only in the log: the older version serves and says why.
         assert c.get("/v1/model").json()["reload_error"] == r["error"]
@@ -238,3 +240,33 @@ def test_text_ids_are_refused_at_publish_not_at_serve_time(tmp_path: Path) -> No
     model = make_model("bias").fit(Dataset.from_frames(big, None, RatingScale(), "big-ids"))
     with pytest.raises(DataValidationError, match=f"ids from 1 to {2**53 - 1}; this data has user id {2**60}"):
         reg.publish(model)
+
+
+def test_current_is_as_readable_as_the_versions_it_names(tmp_path: Path, model_a: Recommender) -> None:
+    """``CURRENT`` came from mkstemp (0600): a service running as another user could read the versions, not it."""
+    import stat
+
+    reg = Registry(tmp_path / "reg")
+    version = reg.publish(model_a)
+    folder = stat.S_IMODE((tmp_path / "reg" / "versions" / version).stat().st_mode)
+    pointer = stat.S_IMODE((tmp_path / "reg" / "CURRENT").stat().st_mode)
+    assert folder == 0o755 and pointer == folder & 0o666 == 0o644
+
+
+def test_save_makes_every_file_and_folder_durable_before_the_rename(
+    tmp_path: Path, model_a: Recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every file, the folder, then (after the rename) its parent are fsynced, not only model.json."""
+    import os
+
+    synced: list[str] = []
+    renamed: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: renamed.append(str(b)) or real_replace(a, b))
+    out = artifact.save(model_a, tmp_path / "m")
+    files = sorted(p.name for p in out.iterdir())
+    assert {"model.json", "arrays.npz", "users.parquet", "items.parquet", "movies.parquet"} <= set(files)
+    before = synced[: len(files) + 1]  # what was synced before the rename, in the temporary folder
+    assert sorted(Path(p).name for p in before[:-1]) == files and Path(before[-1]).name.startswith(".m-tmp-")
+    assert renamed == [str(out)] and synced[len(files) + 1 :] == [str(tmp_path)]

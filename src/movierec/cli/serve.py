@@ -33,6 +33,8 @@ def serve(
     """Serve recommendations; other settings come from MOVIEREC_* variables (see README, Service)."""
     import uvicorn
 
+    from movierec.service.settings import load_settings
+
     _check_port_free(host, port)
     _check_database(db)
     # Settings travel by environment so every worker process reads the same ones.
@@ -47,7 +49,7 @@ def serve(
         port=port,
         workers=workers,
         log_level=log_level,
-        access_log=False,
+        **load_settings().uvicorn_options(),  # keep-alive timeout, access log: MOVIEREC_KEEP_ALIVE, MOVIEREC_ACCESS_LOG
     )
 
 

@@ -271,6 +271,7 @@ def _complete_catalogue(movies: pl.DataFrame | None, items: IdMap, id_dtype: pl.
             }
         )
         movies = pl.concat([movies.select(filler.columns), filler])
-    return movies.select(
-        pl.col("movie_id"), pl.col("title"), pl.col("year").cast(pl.Int32), pl.col("genres").cast(pl.List(pl.Utf8))
-    )
+    return movies.select(  # titles in one Unicode form (NFC): "Amélie" typed or exported on macOS (decomposed) match
+        pl.col("movie_id"), pl.col("title").str.normalize("NFC"), pl.col("year").cast(pl.Int32),
+        pl.col("genres").cast(pl.List(pl.Utf8)),
+    )  # fmt: skip

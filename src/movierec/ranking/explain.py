@@ -118,9 +118,14 @@ class ItemSimilarity:
         others = np.asarray(others, dtype=np.int64)
         if items.size == 0 or others.size == 0:
             return np.zeros((items.size, others.size), dtype=np.float32)
-        # sparse (others) times dense (the few items): cheaper than sparse-sparse for short item lists
-        cos = (self.centered_[others] @ self.centered_[items].toarray().T).T
-        n = (self.binary_[others] @ self.binary_[items].toarray().T).T
+        # sparse (others) times dense (the few items): cheaper than sparse-sparse for short item lists.
+        # Each side is sliced once (the slicing, not the products, was most of a request's explain time);
+        # the binary rows are the centered rows' pattern with ones.
+        co, ci = self.centered_[others], self.centered_[items]
+        bo = sp.csr_matrix((np.ones(co.nnz, np.float32), co.indices, co.indptr), shape=co.shape)
+        bi = sp.csr_matrix((np.ones(ci.nnz, np.float32), ci.indices, ci.indptr), shape=ci.shape)
+        cos = (co @ ci.toarray().T).T
+        n = (bo @ bi.toarray().T).T
         return (cos * n / (n + self.shrinkage)).astype(np.float32)
 
     def most_similar(self, item: int, k: int, candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -16,12 +16,13 @@ from contextlib import asynccontextmanager
 from importlib import resources
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, HTMLResponse
 
-from movierec.service import errors
+from movierec.service import errors, openapi
 from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from movierec.service.protect import CSP, LoadShedMiddleware, QueryOnceMiddleware, SecurityHeadersMiddleware
 from movierec.service.routers import movies, ops, recommend, users
 from movierec.service.settings import Settings
 from movierec.service.state import ModelHolder
@@ -33,8 +34,10 @@ log = logging.getLogger("movierec.service")
 DESCRIPTION = """Personal film recommendations from explicit star ratings.
 
 Errors always have the body `{"error": {"code": ..., "message": ...}}`: unknown ids 404,
-malformed input 422, bodies over the size limit 413, admin routes without the token 401,
-no model loaded 503.
+malformed input 422 (a query parameter given twice included), bodies over the size limit 413,
+admin routes without the token 401, a method the path does not take 405 (with `Allow`), no model
+loaded 503. A 503 with `Retry-After` (`overloaded`, `database_busy`, `database_unavailable`) did
+nothing: retry after that many seconds.
 """
 
 
@@ -56,7 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         If the database URL is unusable.
     """
     settings = settings or Settings()
-    engine = db.make_engine(settings.database_url, pool_pre_ping=True)
+    networked = not settings.database_url.startswith("sqlite")  # a SQLite file has no connection to lose
+    engine = db.make_engine(settings.database_url, settings.db_busy_timeout, pool_pre_ping=networked)
     holder = ModelHolder(Registry(settings.registry) if settings.registry else None, engine)
 
     @asynccontextmanager
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=settings.blas_threads, user_api="blas")  # for the whole process, on purpose
+        _log_like_uvicorn()
         if settings.db_init:
             db.init_db(engine)
         holder.check()
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
     app.state.metrics = Metrics(holder)
     errors.install(app)
+    openapi.install(app, holder)
     for router in (movies.router, users.router, recommend.router, ops.router):
         app.include_router(router)
 
@@ -90,16 +96,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def index() -> FileResponse:
         return FileResponse(str(static / "index.html"), media_type="text/html")
 
+    swagger = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title="movierec API",
+        swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+        swagger_css_url="/static/swagger/swagger-ui.css",
+        swagger_favicon_url="/static/swagger/favicon-32x32.png",
+    )
+
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
         """Swagger UI from the vendored copy in ``static/swagger`` (works offline; FastAPI's default uses a CDN)."""
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title="movierec API",
-            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/static/swagger/swagger-ui.css",
-            swagger_favicon_url="/static/swagger/favicon-32x32.png",
-        )
+        return swagger
 
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -111,5 +119,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
         )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(QueryOnceMiddleware)
+    app.add_middleware(LoadShedMiddleware, max_in_flight=settings.max_in_flight)
+    app.add_middleware(SecurityHeadersMiddleware, csp={"/": CSP, "/docs": _swagger_csp(swagger.body)})
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
+
+
+def _log_like_uvicorn() -> None:
+    """Send movierec's log records (model swaps, reload failures) to Uvicorn's handlers, at its level.
+
+    Without this they reach no handler under ``movierec serve`` (Uvicorn configures only its own
+    loggers) and only warnings show. Left alone when the process configured logging itself.
+    """
+    ours, server = logging.getLogger("movierec"), logging.getLogger("uvicorn")
+    if ours.handlers or logging.getLogger().handlers or not server.handlers:
+        return
+    for handler in server.handlers:
+        ours.addHandler(handler)
+    ours.setLevel(server.getEffectiveLevel())
+    ours.propagate = False
+
+
+def _swagger_csp(page: bytes) -> str:
+    """The page's policy, plus Swagger UI's one inline start-up script (by its hash) and inline styles."""
+    import base64
+    import hashlib
+    import re
+
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.group(1)).digest()).decode() + "'"
+        for m in re.finditer(rb"<script>(.*?)</script>", page, re.S)
+    ]
+    return CSP.replace("script-src 'self'", "script-src 'self' " + " ".join(hashes)).replace(
+        "style-src 'self'", "style-src 'self' 'unsafe-inline'"
+    )

@@ -9,7 +9,10 @@ input the model rejects (scale, dup)   422     invalid_input
 body over ``MAX_BODY_BYTES``           413     payload_too_large
 missing or wrong admin token           401     unauthorized
 no model loaded                        503     no_model
-database unreachable                   503     database_unavailable
+database busy (lock or pool wait)      503     database_busy (``Retry-After: 1``)
+database unreachable                   503     database_unavailable (``Retry-After: 5``)
+worker at capacity (``protect``)       503     overloaded (``Retry-After: 1``)
+method the path does not take          405     method_not_allowed (``Allow``: every method of the path)
 anything else                          500     internal_error (details only in the log)
 =====================================  ======  ===================
 """
@@ -23,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from movierec.errors import ArtifactError, DatabaseError, DataValidationError, NotFittedError, UnknownIdError
@@ -76,11 +80,17 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_request", _validation_message(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status = exc.status_code
         if status == 400:  # body that is not JSON at all: still the client's input
             status = 422
-        return error_response(status, _CODES.get(status, "error"), str(exc.detail), getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if status == 405:
+            allow = allowed_methods(request, (headers or {}).get("Allow", ""))
+            headers = {**(headers or {}), "Allow": ", ".join(allow)}
+            message = f"{request.method} is not allowed here; use {' or '.join(allow)}"
+            return error_response(405, "method_not_allowed", message, headers)
+        return error_response(status, _CODES.get(status, "error"), str(exc.detail), headers)
 
     @app.exception_handler(UnknownIdError)
     async def _unknown(_: Request, exc: UnknownIdError) -> JSONResponse:
@@ -97,14 +107,54 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DatabaseError)
+    @app.exception_handler(PoolTimeoutError)
     async def _db(_: Request, exc: Exception) -> JSONResponse:
-        log.error("database error: %s", exc)
-        return error_response(503, "database_unavailable", "the ratings database is not reachable; try again")
+        return database_error(exc)
 
     @app.exception_handler(Exception)
     async def _internal(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         return error_response(500, "internal_error", "internal error; the service log has the details")
+
+
+def allowed_methods(request: Request, default: str = "") -> list[str]:
+    """Every method the API documents at this path (Starlette's 405 names only the first matching route's).
+
+    Read from the OpenAPI paths (so it is what the schema says); paths outside the schema (the web
+    page, Swagger UI) keep Starlette's ``default`` list.
+    """
+    import re
+
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template)), request.url.path):
+            methods |= {m.upper() for m in operations}
+    return sorted(methods) or [m.strip() for m in default.split(",") if m.strip()]
+
+
+BUSY_MARKERS = ("database is locked", "database is busy", "lock timeout", "could not obtain lock", "deadlock detected")
+"""Driver messages of a database that answered but could not take the write in time (SQLite, PostgreSQL)."""
+
+
+def database_error(exc: Exception) -> JSONResponse:
+    """503 for a database failure, saying which: busy (retry in a second) or unreachable (retry in a few).
+
+    A write that waited past SQLite's busy timeout (``store.db``: 10 s) or for a free pooled connection
+    is *busy*; anything else that stops the database answering is *unavailable*. Nothing was stored in
+    either case, so retrying the same call is safe.
+    """
+    text = str(getattr(exc, "orig", None) or exc).lower()
+    if isinstance(exc, PoolTimeoutError) or any(m in text for m in BUSY_MARKERS):
+        log.warning("database busy: %s", " ".join(str(exc).split())[:300])
+        return error_response(
+            503, "database_busy", "the ratings database is busy (a write waited too long for its lock); "
+            "nothing was stored, retry in a second", {"Retry-After": "1"},
+        )  # fmt: skip
+    log.error("database error: %s", exc)
+    return error_response(
+        503, "database_unavailable",
+        "the ratings database is not reachable; nothing was stored, retry in a few seconds", {"Retry-After": "5"},
+    )  # fmt: skip
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

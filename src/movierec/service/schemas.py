@@ -7,9 +7,10 @@ timestamps are UTC epoch seconds.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from movierec.store import db
 
@@ -18,10 +19,34 @@ MAX_RATINGS = 1000
 """Most ratings accepted in one anonymous ``POST /v1/recommendations`` (422 beyond)."""
 MAX_PAIRS = 1000
 """Most (user, movie) pairs in one ``POST /v1/predictions`` (422 beyond)."""
+MAX_PAIR_USERS = 100
+"""Most distinct users in one ``POST /v1/predictions`` (422 beyond): each user with stored ratings
+costs a fold-in (about 1 ms of CPU with the default model), so this bounds a request's work."""
 MAX_K = 100
 """Longest recommendation or similar-films list."""
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+_DIGITS = re.compile(r"-?[0-9]+")
+
+
+def _ascii_integer(value: Any) -> Any:
+    """A query or path integer must be ASCII digits: Python's int() also takes "\xa03", " 3", "1_000", "3.0"."""
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise ValueError(f"{value!r} is not an integer written with the digits 0-9")
+    return value
+
+
+def _whole_number(value: Any) -> Any:
+    """A JSON number with no fraction is an integer (JSON Schema's rule, so the OpenAPI schema's): 285.0 is 285."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+DIGITS = BeforeValidator(_ascii_integer)
+"""Last in a query or path integer's ``Annotated`` (after ``Query``/``Path``, so the schema keeps its bounds):
+ASCII digits only."""
+WHOLE = BeforeValidator(_whole_number)
+"""Last in a body integer's ``Annotated`` (after ``Field``, so the schema keeps its bounds): 285 or 285.0,
+never "285" or true."""
+Id = Annotated[int, Field(ge=1, le=MAX_ID), WHOLE]
 Stars = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False, strict=True, description="Stars on the model's scale (a JSON number; true/false and strings are refused)")]
 
 
@@ -132,8 +157,8 @@ class AnonRequest(Strict):
     ratings: list[AnonRating] = Field(
         max_length=MAX_RATINGS, description=f"At most {MAX_RATINGS} ratings, one per film"
     )
-    k: int = Field(10, ge=1, le=MAX_K)
-    min_ratings: int | None = Field(None, ge=0)
+    k: Annotated[int, Field(ge=1, le=MAX_K), WHOLE] = 10
+    min_ratings: Annotated[int | None, Field(ge=0), WHOLE] = None
     genre: str | None = Field(None, max_length=100)
     rank_by: RankBy | None = Field(None, description="score, rating or confidence; default: the model's")
 
@@ -144,7 +169,9 @@ class Pair(Strict):
 
 
 class PredictRequest(Strict):
-    pairs: list[Pair] = Field(max_length=MAX_PAIRS, description=f"At most {MAX_PAIRS} pairs")
+    pairs: list[Pair] = Field(
+        max_length=MAX_PAIRS, description=f"At most {MAX_PAIRS} pairs, naming at most {MAX_PAIR_USERS} distinct users"
+    )
 
 
 class Prediction(BaseModel):

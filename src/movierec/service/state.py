@@ -11,9 +11,12 @@ the previous one keeps serving.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,16 @@ from movierec.store import db
 from movierec.store.registry import Registry
 
 log = logging.getLogger("movierec.service")
+
+
+def search_key(text: str) -> str:
+    """What title search compares: NFC, then case-folded (the same function for titles and queries).
+
+    NFC makes a decomposed "Ame\u0301lie" (files exported on macOS) equal to a typed "Amélie";
+    Python's casefold on both sides keeps "AMÉLIE", "ß"/"ss" and a final sigma matching, where
+    a lower() in one library and another's in the other may differ.
+    """
+    return unicodedata.normalize("NFC", text).casefold()
 
 
 @dataclass(frozen=True)
@@ -64,9 +77,10 @@ class Snapshot:
             model.movies_.join(counts, on="movie_id", how="left")
             .with_columns(
                 pl.col("n_ratings").fill_null(0).cast(pl.Int64),
-                pl.col("title").fill_null("").str.to_lowercase().alias("_title"),
+                pl.col("title").str.normalize("NFC"),  # models saved before titles were NFC at ingest
                 pl.col("genres").fill_null([]),
             )
+            .with_columns(pl.col("title").fill_null("").map_elements(search_key, return_dtype=pl.Utf8).alias("_title"))
             .sort(["n_ratings", "movie_id"], descending=[True, False])
         )
         rows = {m: i for i, m in enumerate(cat["movie_id"].to_list())}
@@ -84,6 +98,21 @@ class Snapshot:
         """The catalogue row of a film, or None."""
         i = self.rows.get(movie_id)
         return None if i is None else self.catalogue.row(i, named=True)
+
+
+_ABSOLUTE = re.compile(r"(?<![\w.~/<>-])(?:/[^\s/'\"():,;]+)+/?")
+
+
+def redact_paths(text: str, registry: Path | None = None) -> str:
+    """``text`` without absolute paths: the registry's folder becomes ``<registry>``, any other path its name.
+
+    Errors and model metadata reach clients (``/v1/model``, ``/v1/ready``, 503 answers); the server's
+    folders are not theirs to see. The log keeps the full message.
+    """
+    if registry is not None:
+        for root in {str(registry), str(registry.resolve())}:
+            text = text.replace(root.rstrip("/"), "<registry>")
+    return _ABSOLUTE.sub(lambda m: ".../" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
 PERMANENT = (ArtifactError, DataValidationError, NotFittedError)
@@ -147,16 +176,20 @@ class ModelHolder:
                 if self.engine is not None:
                     db.sync_movies(self.engine, model.movies_)
             except Exception as exc:  # a broken version must never take the service down
-                error = f"{type(exc).__name__}: {exc}"
+                error = redact_paths(f"{type(exc).__name__}: {exc}", self.registry.root)
                 if error != self.last_error:
                     log.exception("model reload failed; keeping version %s", self.current and self.current.version)
                 self.last_error = error
                 self.failed_version = version if isinstance(exc, PERMANENT) else None
                 return False
+            previous = self.current.version if self.current is not None else None
             self.current = snap
             self.reloads += 1
             self.last_error, self.failed_version = None, None
-            log.info("serving model version %s (loaded in %.2f s)", version, time.perf_counter() - t0)
+            log.info(
+                "serving model version %s (was %s; loaded and warmed in %.2f s)",
+                version, previous or "none", time.perf_counter() - t0,
+            )  # fmt: skip
             return True
 
     def start(self, interval: float) -> None:

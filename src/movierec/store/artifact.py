@@ -10,8 +10,9 @@ Layout of a model folder::
     items.parquet   movie_id and n_ratings by item_idx
     movies.parquet  the catalogue
 
-``save`` writes into a temporary sibling folder, fsyncs every file and the folder, and renames it
-into place, so a crash never leaves a half-written model; ``load`` checks the format version.
+``save`` writes into a temporary sibling folder, fsyncs every file and the folder, renames it
+into place and fsyncs the parent folder, so a crash never leaves a half-written model or loses
+the rename; ``load`` checks the format version.
 
 Format 2 (this one) stores the ranking policy (``"policy"``) beside the config. Folders of format 1
 still load: their policy is read out of the config (``min_ratings``, ``confidence_weight``, also
@@ -114,6 +115,7 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+        fsync_dir(path.parent)  # the rename itself survives a crash
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -121,10 +123,19 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
 
 
 def _fsync_tree(folder: Path) -> None:
-    """fsync every file of ``folder`` and the folder itself, so a rename publishes only durable data."""
-    for f in folder.iterdir():
-        with open(f, "rb") as fh:
-            os.fsync(fh.fileno())
+    """fsync every file of ``folder`` (at any depth), each sub-folder and the folder itself, so a rename
+    publishes only durable data."""
+    for f in sorted(folder.rglob("*")):
+        if f.is_file():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        elif f.is_dir():
+            fsync_dir(f)
+    fsync_dir(folder)
+
+
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder, so the names in it (a rename, a new file) survive a crash."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

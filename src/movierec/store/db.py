@@ -4,8 +4,9 @@ Any SQLAlchemy URL works; two are tested:
 
 * SQLite (the default, ``sqlite:///movierec.db``): one embedded file in WAL
   mode (readers never block the writer), ``synchronous=FULL`` (a committed
-  write survives a crash), ``foreign_keys=ON`` and a 10 s busy timeout, so
-  concurrent writers queue instead of failing.
+  write survives a crash), ``foreign_keys=ON`` and a busy timeout (10 s by
+  default), so concurrent writers queue for the one write lock instead of
+  failing; a write still waiting after that raises ``database is locked``.
 * PostgreSQL for production, e.g. ``postgresql+psycopg2://user@host:5432/db``.
 
 Tables (schema version 1, recorded in ``movierec_meta``)::
@@ -24,6 +25,7 @@ another schema version.
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -35,6 +37,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -102,8 +105,14 @@ class Rating(Base):
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
 
-def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
+BUSY_TIMEOUT_S = 10.0
+"""Longest wait of a SQLite write for the database's write lock, in seconds."""
+
+
+def make_engine(url: str = DEFAULT_URL, busy_timeout_s: float = BUSY_TIMEOUT_S, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the SQLite settings above applied on every connection.
+
+    ``busy_timeout_s`` is SQLite's busy timeout (ignored by other databases).
 
     Raises
     ------
@@ -124,17 +133,18 @@ def make_engine(url: str = DEFAULT_URL, **kwargs: Any) -> Engine:
             f"database URL {url!r} is not usable ({exc}); e.g. sqlite:///movierec.db or postgresql+psycopg2://user@host:5432/db"
         ) from exc
     if engine.dialect.name == "sqlite":
+        busy_ms = max(0, round(busy_timeout_s * 1000))
+
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")  # first: switching to WAL may itself wait for the lock
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.close()
 
 
 def _unreachable(engine: Engine, exc: OperationalError) -> DatabaseError:
@@ -283,7 +293,8 @@ def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
     if movies.height and not movies["movie_id"].dtype.is_integer():
         raise DataValidationError("the ratings database stores integer movie ids; this catalogue has string ids")
     rows = [
-        {"movie_id": int(m), "title": t or placeholder_title(m), "year": y, "genres": "|".join(g or [])}
+        {"movie_id": int(m), "title": unicodedata.normalize("NFC", t or placeholder_title(m)), "year": y,
+         "genres": "|".join(g or [])}  # fmt: skip
         for m, t, y, g in movies.select("movie_id", "title", "year", "genres").iter_rows()
     ]
     with Session(engine) as s, s.begin():
@@ -334,9 +345,17 @@ def upsert_rating(engine: Engine, user_id: int, movie_id: int, rating: float) ->
     return stored
 
 
+_USER_EXISTS = select(User.user_id).where(User.user_id == bindparam("user_id"))
+_USER_PAIRS = select(Rating.movie_id, Rating.rating).where(Rating.user_id == bindparam("user_id"))
+_USERS_PAIRS = select(Rating.user_id, Rating.movie_id, Rating.rating).where(
+    Rating.user_id.in_(bindparam("user_ids", expanding=True))
+)
+"""Hot-path statements built once (building the expression per call cost more than running it)."""
+
+
 def user_exists(engine: Engine, user_id: int) -> bool:
-    with Session(engine) as s:
-        return s.get(User, user_id) is not None
+    with engine.connect() as c:
+        return c.execute(_USER_EXISTS, {"user_id": user_id}).first() is not None
 
 
 def user_ratings(engine: Engine, user_id: int) -> list[Rating]:
@@ -348,7 +367,18 @@ def user_ratings(engine: Engine, user_id: int) -> list[Rating]:
 def user_rating_pairs(engine: Engine, user_id: int) -> list[tuple[int, float]]:
     """``(movie_id, rating)`` pairs of a user, cheaper than ``user_ratings`` (hot path)."""
     with engine.connect() as c:
-        return [tuple(r) for r in c.execute(select(Rating.movie_id, Rating.rating).where(Rating.user_id == user_id))]  # type: ignore[misc]
+        return [tuple(r) for r in c.execute(_USER_PAIRS, {"user_id": user_id})]  # type: ignore[misc]
+
+
+def rating_pairs_of_users(engine: Engine, user_ids: Iterable[int]) -> dict[int, list[tuple[int, float]]]:
+    """``(movie_id, rating)`` pairs of many users in one query per 500 ids; users without ratings are absent."""
+    ids = sorted({int(u) for u in user_ids})
+    out: dict[int, list[tuple[int, float]]] = {}
+    with engine.connect() as c:
+        for start in range(0, len(ids), 500):
+            for u, m, r in c.execute(_USERS_PAIRS, {"user_ids": ids[start : start + 500]}):
+                out.setdefault(int(u), []).append((int(m), float(r)))
+    return out
 
 
 def get_rating(engine: Engine, user_id: int, movie_id: int) -> Rating | None:
@@ -369,31 +399,48 @@ class IdsExhaustedError(DatabaseError):
     """No user id is left below the ceiling: a stored or training id already sits at it."""
 
 
-def create_user(engine: Engine, floor: int = 0, attempts: int = 20, ceiling: int | None = None) -> int:
+def create_user(engine: Engine, floor: int = 0, ceiling: int | None = None) -> int:
     """A new user id, larger than every stored one and than ``floor``, at most ``ceiling``.
+
+    The id is ``max(stored ids, floor) + 1``, read and written under a lock that orders every writer
+    of the ``users`` table (``_lock_users``), so concurrent creators (and ``PUT``s creating users)
+    queue for a few milliseconds instead of colliding and retrying: no allocation can fail because
+    others ran at the same time. Ids stay dense and above every id ``PUT`` may have stored, which a
+    free-running sequence would not guarantee.
 
     Raises
     ------
     IdsExhaustedError
         If that id would exceed ``ceiling`` (nothing is written).
     DatabaseError
-        If ``attempts`` concurrent creators all collided.
+        If the database cannot be reached, or stays busy past its lock timeout.
     """
-    for _ in range(attempts):
-        try:
-            with Session(engine) as s, s.begin():
-                top = s.scalar(select(func.max(User.user_id))) or 0
-                uid = max(int(top), int(floor)) + 1
-                if ceiling is not None and uid > ceiling:
-                    raise IdsExhaustedError(
-                        f"no user id is left: the largest user id (stored, or a training user of the served model) "
-                        f"is {uid - 1} and ids stop at {ceiling}; remove that user from the database's users table"
-                    )
-                s.add(User(user_id=uid, created_at=now()))
-            return uid
-        except IntegrityError:
-            continue
-    raise DatabaseError(f"could not allocate a user id after {attempts} attempts")
+    with Session(engine) as s, s.begin():
+        _lock_users(s)
+        top = s.scalar(select(func.max(User.user_id))) or 0
+        uid = max(int(top), int(floor)) + 1
+        if ceiling is not None and uid > ceiling:
+            raise IdsExhaustedError(
+                f"no user id is left: the largest user id (stored, or a training user of the served model) "
+                f"is {uid - 1} and ids stop at {ceiling}; remove that user from the database's users table"
+            )
+        s.add(User(user_id=uid, created_at=now()))
+    return uid
+
+
+def _lock_users(session: Session) -> None:
+    """Take the write lock that makes "read max, insert max + 1" atomic, at the start of the transaction.
+
+    PostgreSQL: ``LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE`` (conflicts with itself and with every
+    INSERT, so another creator or a ``PUT`` adding a user waits; readers do not). SQLite:
+    ``BEGIN IMMEDIATE`` (the database's one write lock, waited for up to the busy timeout) before the
+    read, so no other writer can slip in between.
+    """
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def movies_exist(engine: Engine, movie_ids: Iterable[int]) -> set[int]:

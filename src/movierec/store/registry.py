@@ -204,7 +204,7 @@ class Registry:
             self._remove_leftovers()
             version = self._next_name()
             artifact.save(model, self.root / VERSIONS / version, metrics)
-            _fsync_dir(self.root / VERSIONS)
+            artifact.fsync_dir(self.root / VERSIONS)
             self._write_pointer(version)
         return version
 
@@ -227,7 +227,8 @@ class Registry:
 
     def _write_pointer(self, version: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{POINTER}-")
-        try:
+        try:  # mkstemp makes it private (0600): readable like the version it names (its folder's bits, no execute)
+            os.chmod(tmp, (self.root / VERSIONS / version).stat().st_mode & 0o666)
             with os.fdopen(fd, "w") as fh:
                 fh.write(version + "\n")
                 fh.flush()
@@ -236,7 +237,7 @@ class Registry:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        _fsync_dir(self.root)
+        artifact.fsync_dir(self.root)
 
     def _remove_leftovers(self) -> None:
         """Delete temporary files and folders of publishers that died (we hold the lock)."""
@@ -253,11 +254,3 @@ class Registry:
                 yield
             finally:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

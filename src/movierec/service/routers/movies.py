@@ -8,31 +8,35 @@ import numpy as np
 import polars as pl
 from fastapi import APIRouter, Depends, Path, Query
 
+from movierec.data.movielens import normalise_genre
 from movierec.ranking.index import index_for
 from movierec.service import schemas
 from movierec.service.core import movie_or_404, movie_record, snapshot
 from movierec.service.errors import ApiError, responses
-from movierec.service.state import Snapshot
+from movierec.service.state import Snapshot, search_key
 
 router = APIRouter(prefix="/v1/movies", tags=["movies"], responses=responses(422, 503))
-MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
+MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
 
 
 @router.get("", response_model=schemas.MoviePage)
 def search_movies(
     snap: Annotated[Snapshot, Depends(snapshot)],
-    query: Annotated[str, Query(max_length=200, description="Case-insensitive substring of the title")] = "",
+    query: Annotated[
+        str, Query(max_length=200, description="Substring of the title: any letter case, accents composed or not")
+    ] = "",
     genre: Annotated[str, Query(max_length=100, description="Only films of this genre (case-insensitive)")] = "",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100), schemas.DIGITS] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000), schemas.DIGITS] = 0,
 ) -> schemas.MoviePage:
     """Films whose title contains ``query``, most-rated first (then by id)."""
     cat = snap.catalogue
-    q = query.strip().lower()
+    q = search_key(query.strip())
     if q:
         cat = cat.filter(pl.col("_title").str.contains(q, literal=True))
     if genre.strip():
-        has = pl.col("genres").list.eval(pl.element().str.to_lowercase()).list.contains(genre.strip().lower())
+        key = normalise_genre(genre).casefold()  # the ranking index's rule: one spelling per genre, any case
+        has = pl.col("genres").list.eval(pl.element().str.to_lowercase()).list.contains(key)
         if not snap.catalogue.select(has.any()).item():  # a typo, not an empty result
             known = ", ".join(sorted(set(snap.catalogue["genres"].explode().drop_nulls().to_list()))) or "none"
             raise ApiError(422, "invalid_input", f"genre: no film of the catalogue has the genre {genre.strip()!r}; its genres: {known}")
@@ -52,8 +56,10 @@ def get_movie(movie_id: MovieId, snap: Annotated[Snapshot, Depends(snapshot)]) -
 def similar_movies(
     movie_id: MovieId,
     snap: Annotated[Snapshot, Depends(snapshot)],
-    k: Annotated[int, Query(ge=1, le=schemas.MAX_K)] = 10,
-    min_ratings: Annotated[int | None, Query(ge=0, description="Popularity guard (default: the model's)")] = None,
+    k: Annotated[int, Query(ge=1, le=schemas.MAX_K), schemas.DIGITS] = 10,
+    min_ratings: Annotated[
+        int | None, Query(ge=0, description="Popularity guard (default: the model's)"), schemas.DIGITS
+    ] = None,
 ) -> schemas.SimilarList:
     """Films most similar by co-ratings (see ``movierec.ranking.explain``); empty for films without ratings."""
     movie_or_404(snap, movie_id)

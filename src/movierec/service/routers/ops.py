@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -11,7 +11,7 @@ from sqlalchemy import text
 from movierec.service import schemas
 from movierec.service.core import current_snapshot, require_admin, snapshot
 from movierec.service.errors import ApiError, responses
-from movierec.service.state import Snapshot
+from movierec.service.state import Snapshot, redact_paths
 
 router = APIRouter(prefix="/v1", tags=["operations"])
 
@@ -23,8 +23,8 @@ def model_info(request: Request, snap: Annotated[Snapshot, Depends(snapshot)]) -
     return schemas.ModelInfo(
         version=snap.version,
         model=m["model"],
-        config=m.get("config", {}),
-        metrics=m.get("metrics", {}),
+        config=_redacted(m.get("config", {})),
+        metrics=_redacted(m.get("metrics", {})),
         trained_at=m.get("created_at", ""),
         n_users=m["n_users"],
         n_items=m["n_items"],
@@ -32,6 +32,17 @@ def model_info(request: Request, snap: Annotated[Snapshot, Depends(snapshot)]) -
         data_fingerprint=m.get("data_fingerprint", ""),
         reload_error=request.app.state.holder.last_error,
     )
+
+
+def _redacted(value: Any) -> Any:
+    """``value`` with every string's absolute paths hidden (``redact_paths``), at any depth."""
+    if isinstance(value, str):
+        return redact_paths(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 @router.post(

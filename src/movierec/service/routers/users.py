@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -16,8 +17,8 @@ from movierec.service.state import Snapshot
 from movierec.store import db
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=responses(422, 503))
-UserId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
-MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
+UserId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
+MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
 
 
 def _rating(row: db.Rating, snap: Snapshot | None) -> schemas.Rating:
@@ -121,13 +122,15 @@ async def user_recommendations(
     user_id: UserId,
     snap: Annotated[Snapshot, Depends(snapshot)],
     eng: Annotated[Engine, Depends(engine)],
-    k: Annotated[int, Query(ge=1, le=schemas.MAX_K)] = 10,
-    min_ratings: Annotated[int | None, Query(ge=0, description="Popularity guard (default: the model's)")] = None,
+    k: Annotated[int, Query(ge=1, le=schemas.MAX_K), schemas.DIGITS] = 10,
+    min_ratings: Annotated[
+        int | None, Query(ge=0, description="Popularity guard (default: the model's)"), schemas.DIGITS
+    ] = None,
     genre: Annotated[str, Query(max_length=100)] = "",
     rank_by: Annotated[
         schemas.RankBy | None, Query(description="score, rating or confidence (default: the model's ranking)")
     ] = None,
-) -> schemas.RecommendationList:
+) -> JSONResponse:
     """Top-k films for a training or stored user, with their stored ratings folded in."""
     # ``async`` on purpose (the hot path): with the embedded SQLite database, about 1 ms of NumPy and
     # one indexed local lookup run on the event loop instead of hopping to the thread pool, which cost

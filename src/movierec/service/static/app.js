@@ -1,4 +1,5 @@
-// movierec web page: plain JS, no build step. Every title is written with textContent, never parsed as HTML.
+// movierec web page: plain JS, no build step. Every title is written with textContent, never parsed as HTML,
+// inside a <bdi> so bidirectional controls in a title (U+202E...) cannot reorder the text around it.
 "use strict";
 
 const API = "/v1";
@@ -31,19 +32,26 @@ async function api(method, path, body) {
   return data;
 }
 
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const titleNode = (title) => el("bdi", { className: "title", text: title });
+
 function describe(m) {
   const bits = [];
   if (m.year) bits.push(String(m.year));
   if (m.genres && m.genres.length) bits.push(m.genres.join(", "));
-  bits.push(`${m.n_ratings} ratings`);
+  bits.push(plural(m.n_ratings, "rating"));
   return bits.join(" · ");
 }
 
+// Half stars, as the API takes them (0.5 to 5): a 4.5 set anywhere lights its own button.
+const STEPS = [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5];
+const starText = (s) => "★".repeat(Math.floor(s)) + (s % 1 ? "½" : "");
+
 function starButtons(movie, current) {
   const group = el("div", { className: "stars", role: "group", "aria-label": `Rate ${movie.title}` });
-  for (let s = 1; s <= 5; s++) {
-    const b = el("button", { type: "button", text: "★".repeat(s) });
-    b.setAttribute("aria-label", `${s} star${s > 1 ? "s" : ""}`);
+  for (const s of STEPS) {
+    const b = el("button", { type: "button", text: starText(s) });
+    b.setAttribute("aria-label", `${s} star${s === 1 ? "" : "s"}`);
     b.setAttribute("aria-pressed", String(current === s));
     b.dataset.stars = String(s);
     b.addEventListener("click", () => rate(movie, s));
@@ -55,9 +63,24 @@ function starButtons(movie, current) {
 function filmItem(movie, extra) {
   const li = el("li");
   li.dataset.movieId = String(movie.movie_id);
-  li.append(el("span", { className: "title", text: movie.title }), el("span", { className: "meta", text: describe(movie) }));
+  li.append(titleNode(movie.title), el("span", { className: "meta", text: describe(movie) }));
   if (extra) li.append(extra);
   return li;
+}
+
+// "Because you rated A (5★) and B (4★)", each title isolated; the server's sentence when there is no reason.
+function why(r) {
+  const node = el("span", { className: "why" });
+  if (!r.because || !r.because.length) {
+    node.textContent = r.explanation;
+    return node;
+  }
+  node.append("Because you rated ");
+  r.because.forEach((b, i) => {
+    if (i) node.append(" and ");
+    node.append(el("bdi", { text: b.title }), ` (${b.rating}★)`);
+  });
+  return node;
 }
 
 async function search(event) {
@@ -68,7 +91,9 @@ async function search(event) {
     const page = await api("GET", `/movies?query=${encodeURIComponent(q)}&limit=20`);
     const list = $("results");
     list.replaceChildren(...page.movies.map((m) => filmItem(m, starButtons(m, state.mine.get(m.movie_id)?.rating))));
-    $("search-status").textContent = `${page.total} film${page.total === 1 ? "" : "s"} found` + (page.total > 20 ? ", showing the 20 most rated" : "");
+    $("search-status").textContent = q
+      ? `${plural(page.total, "film")} found` + (page.total > 20 ? ", showing the 20 most rated" : "")
+      : "Popular films to rate: the 20 most rated. Search for others above.";
   } catch (err) {
     $("search-status").textContent = `Search failed: ${err.message}`;
   }
@@ -76,6 +101,7 @@ async function search(event) {
 
 async function rate(movie, stars) {
   try {
+    await ensureUser();
     const r = await api("PUT", `/users/${state.userId}/ratings/${movie.movie_id}`, { rating: stars });
     state.mine.set(movie.movie_id, { ...movie, rating: r.rating });
     for (const b of document.querySelectorAll(`li[data-movie-id="${movie.movie_id}"] .stars button`)) {
@@ -107,8 +133,7 @@ function renderMine() {
     remove.addEventListener("click", () => unrate(m.movie_id));
     const li = el("li");
     li.dataset.movieId = String(m.movie_id);
-    li.append(el("span", { className: "title", text: m.title }), " ",
-      el("span", { className: "meta", text: `your rating: ${m.rating} ★` }), remove);
+    li.append(titleNode(m.title), " ", el("span", { className: "meta", text: `your rating: ${m.rating} ★` }), remove);
     return li;
   });
   $("mine").replaceChildren(...items);
@@ -126,13 +151,13 @@ async function loadRecs() {
   try {
     const res = await api("GET", `/users/${state.userId}/recommendations?k=10&min_ratings=${guard}`);
     $("recs").replaceChildren(...res.recommendations.map((r) => {
-      const li = filmItem(r, el("span", { className: "why", text: r.explanation }));
+      const li = filmItem(r, why(r));
       li.querySelector(".meta").textContent = `predicted ${r.predicted_rating.toFixed(1)} ★ · ${describe(r)}`;
       return li;
     }));
     const ignored = res.ignored_movie_ids.length;
     $("recs-status").textContent = (res.recommendations.length
-      ? `${res.recommendations.length} films (model ${res.model_version}).`
+      ? `${plural(res.recommendations.length, "film")} (model ${res.model_version}).`
       : "No film passes the popularity guard; lower it.")
       + (ignored ? ` ${ignored} of your rated films ${ignored === 1 ? "is" : "are"} new to this model and not used until it is retrained.` : "");
   } catch (err) {
@@ -140,23 +165,28 @@ async function loadRecs() {
   }
 }
 
-async function ensureUser() {
+// A returning visitor's ratings, if this browser has rated before (no user is created by a visit).
+async function restoreUser() {
   const saved = Number(localStorage.getItem(USER_KEY));
-  if (Number.isInteger(saved) && saved > 0) {
-    try {
-      const res = await api("GET", `/users/${saved}/ratings`);
-      state.userId = saved;
-      for (const r of res.ratings) {
-        state.mine.set(r.movie_id, { movie_id: r.movie_id, title: r.title || `movie ${r.movie_id}`, rating: r.rating });
-      }
-      return;
-    } catch (err) {
-      // The stored user is gone (new database): fall through and make a new one.
+  if (!(Number.isInteger(saved) && saved > 0)) return;
+  try {
+    const res = await api("GET", `/users/${saved}/ratings`);
+    state.userId = saved;
+    for (const r of res.ratings) {
+      state.mine.set(r.movie_id, { movie_id: r.movie_id, title: r.title || `movie ${r.movie_id}`, rating: r.rating });
     }
+  } catch (err) {
+    localStorage.removeItem(USER_KEY); // the stored user is gone (new database): a new one at the first rating
   }
+}
+
+// The visitor's user id, created at their first rating.
+async function ensureUser() {
+  if (state.userId !== null) return;
   const created = await api("POST", "/users");
   state.userId = created.user_id;
   localStorage.setItem(USER_KEY, String(created.user_id));
+  $("whoami").textContent = `(you are user ${state.userId})`;
 }
 
 async function start() {
@@ -171,7 +201,7 @@ async function start() {
     location.reload();
   });
   try {
-    await ensureUser();
+    await restoreUser();
   } catch (err) {
     $("recs-status").textContent = `The service is not available: ${err.message}`;
     return;
@@ -185,9 +215,9 @@ async function start() {
   } catch (err) {
     // No model yet: keep the default guard; recommendations will say why they fail.
   }
-  $("whoami").textContent = `(you are user ${state.userId})`;
+  if (state.userId !== null) $("whoami").textContent = `(you are user ${state.userId})`;
   renderMine();
-  await loadRecs();
+  await Promise.all([loadRecs(), search()]);
   document.body.dataset.ready = "true";
 }
 
