@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from movierec import load, recommend
 from movierec.cli.main import app
 from movierec.evaluation.protocols import EvalOptions, SplitOptions, run_protocol
-from movierec.models import Hybrid, HybridConfig, ImplicitConfig, make_model
+from movierec.models import Hybrid, HybridConfig, make_model
 from tests.spark.conftest import SPARK_MARKS
 
 pytestmark = SPARK_MARKS
@@ -24,7 +25,8 @@ def test_hybrid_trained_on_spark_ranks_within_one_percent_of_local(spark, data_h
     from movierec.spark import spark_model
 
     # The default config, with Spark's exact implicit solver on both sides (the local default is CG).
-    config = HybridConfig(implicit=ImplicitConfig(reg=0.2, alpha=3.0, negative_below=3.0, solver="cholesky"))
+    default = HybridConfig()
+    config = dataclasses.replace(default, implicit=dataclasses.replace(default.implicit, solver="cholesky"))
     fitted: dict[str, Hybrid] = {}
 
     def build(name: str) -> Hybrid:

@@ -11,7 +11,15 @@ from movierec.evaluation.metrics import (
     recall_at_k,
     reciprocal_rank_at_k,
 )
-from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, evaluate, make_splits, run_protocol
+from movierec.evaluation.protocols import (
+    PROTOCOLS,
+    EvalOptions,
+    EvaluationResult,
+    SplitOptions,
+    evaluate,
+    make_splits,
+    run_protocol,
+)
 from movierec.evaluation.splits import (
     Split,
     chrono_split,

@@ -61,13 +61,39 @@ def ridge_half_step(
     if route() == "reference":
         from movierec.kernels.reference import ridge_half_step as reference
 
-        reference(indptr, indices, values, other_factors, other_bias, offset, global_mean, reg, bias_reg, factors, bias, cg_steps)
+        reference(
+            indptr,
+            indices,
+            values,
+            other_factors,
+            other_bias,
+            offset,
+            global_mean,
+            reg,
+            bias_reg,
+            factors,
+            bias,
+            cg_steps,
+        )
         return
     from movierec.kernels.als import solve_half_step
     from movierec.kernels.threads import kernel_threads
 
     with kernel_threads(factors.shape[0]):
-        solve_half_step(indptr, indices, values, other_factors, other_bias, offset, global_mean, reg, bias_reg, factors, bias, cg_steps)
+        solve_half_step(
+            indptr,
+            indices,
+            values,
+            other_factors,
+            other_bias,
+            offset,
+            global_mean,
+            reg,
+            bias_reg,
+            factors,
+            bias,
+            cg_steps,
+        )
 
 
 def implicit_half_step(
@@ -93,7 +119,20 @@ def gibbs_half_step(
     factors: np.ndarray, bias: np.ndarray,
 ) -> None:  # fmt: skip
     """One Gibbs half-step of Bayesian MF (``gibbs.gibbs_half_step``; arguments documented there)."""
-    args = (indptr, indices, values, other_factors, other_bias, global_mean, prior_weight, prior_mean, noise, sigma, factors, bias)
+    args = (
+        indptr,
+        indices,
+        values,
+        other_factors,
+        other_bias,
+        global_mean,
+        prior_weight,
+        prior_mean,
+        noise,
+        sigma,
+        factors,
+        bias,
+    )
     if route() == "reference":
         from movierec.kernels.reference import gibbs_half_step as reference
 
@@ -142,6 +181,14 @@ def scaled_bias_half_step(
 
 
 __all__ = [
-    "ENV_VAR", "ROUTES", "csr_arrays", "gibbs_half_step", "implicit_gibbs_step", "implicit_half_step", "ridge_half_step", "route",
-    "scaled_bias_half_step", "sgemm_abt",
-]  # fmt: skip
+    "ENV_VAR",
+    "ROUTES",
+    "csr_arrays",
+    "gibbs_half_step",
+    "implicit_gibbs_step",
+    "implicit_half_step",
+    "ridge_half_step",
+    "route",
+    "scaled_bias_half_step",
+    "sgemm_abt",
+]

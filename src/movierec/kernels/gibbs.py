@@ -17,7 +17,15 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from movierec.kernels.als import BLAS_MIN_RANK, BLAS_MIN_ROW, PIECE, blas_params, cholesky_solve, normal_equations, normal_scalar
+from movierec.kernels.als import (
+    BLAS_MIN_RANK,
+    BLAS_MIN_ROW,
+    PIECE,
+    blas_params,
+    cholesky_solve,
+    normal_equations,
+    normal_scalar,
+)
 
 
 @njit(cache=True, parallel=True, fastmath=True)

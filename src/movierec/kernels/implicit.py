@@ -57,7 +57,9 @@ def _exact_row(indices, confidence, preference, Y, gram, reg_n, start, end, A, b
 
 
 @njit(cache=True, fastmath=True)
-def _cg_row(indices, confidence, preference, Y, gram, reg_n, start, end, steps, x, r, p, Ap):  # pragma: no cover - numba
+def _cg_row(
+    indices, confidence, preference, Y, gram, reg_n, start, end, steps, x, r, p, Ap
+):  # pragma: no cover - numba
     """``steps`` conjugate-gradient steps on the row's system from x (updated in place), float64 vectors."""
     k = Y.shape[1]
     for a in range(k):  # r = b − A x = Σ_j (c_j p_j − (c_j − 1) y_j·x) y_j − (YᵀY + reg_n I) x
@@ -165,7 +167,9 @@ def solve_implicit_half_step(
             if cg_steps > 0:
                 for a in range(k):
                     x[a] = factors[row, a]
-                _cg_row(indices, confidence, preference, other_factors, gram, reg * n, start, end, cg_steps, x, r, p, Ap)
+                _cg_row(
+                    indices, confidence, preference, other_factors, gram, reg * n, start, end, cg_steps, x, r, p, Ap
+                )
             elif not _exact_row(indices, confidence, preference, other_factors, gram, reg * n, start, end, A, b, L, x):
                 for a in range(k):
                     x[a] = np.nan

@@ -7,7 +7,9 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def pair_dots(indptr: np.ndarray, indices: np.ndarray, row_factors: np.ndarray, col_factors: np.ndarray) -> np.ndarray:  # pragma: no cover - numba
+def pair_dots(
+    indptr: np.ndarray, indices: np.ndarray, row_factors: np.ndarray, col_factors: np.ndarray
+) -> np.ndarray:  # pragma: no cover - numba
     """p_r · q_j for every stored entry of a CSR matrix, in storage order.
 
     Each dot is accumulated in float32, like the factors themselves: the loop

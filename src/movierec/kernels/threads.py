@@ -71,7 +71,7 @@ def resolve_threads(threads: int | None = None) -> int:
             raise DataValidationError(f"{source} must be a positive integer, got {raw!r}") from None
         if n < 1:
             raise DataValidationError(f"{source} must be a positive integer, got {raw!r}")
-    return min(n, int(numba.config.NUMBA_NUM_THREADS))
+    return min(n, int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]  # set at import by Numba
 
 
 def _controller():  # type: ignore[no-untyped-def]
@@ -125,7 +125,7 @@ def blas_threads() -> Iterator[int]:
 def current_threads() -> int:
     """The count applied by ``set_threads`` (or what it would apply now)."""
     n = _state["n"]
-    return int(n) if n is not None else resolve_threads()
+    return int(n) if isinstance(n, int) else resolve_threads()
 
 
 SERIAL_BELOW = 64

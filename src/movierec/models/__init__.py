@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 from movierec.config import RankBy, RankingPolicy
 from movierec.errors import DataValidationError
 from movierec.models.als import ALS
 from movierec.models.base import Predictions, Recommender, UserState
+from movierec.models.baselines import BASELINES
 from movierec.models.bayes import BayesConfig, BayesianALS
 from movierec.models.bayes_time import BayesianTimeSVDpp, BayesTimeConfig
 from movierec.models.ease import Ease, EaseConfig
 from movierec.models.hybrid import Hybrid, HybridConfig
 from movierec.models.implicit import ImplicitALS, ImplicitConfig
 from movierec.models.temporal import BiasTime, TemporalALS, TemporalConfig
-from movierec.models.baselines import BASELINES
 
-MODELS: dict[str, type[Recommender]] = {"als": ALS, "als-implicit": ImplicitALS, "hybrid": Hybrid, "als-time": TemporalALS, "bias-time": BiasTime, "als-bayes": BayesianALS, "als-bayes-time": BayesianTimeSVDpp, "ease": Ease}
+MODELS: dict[str, type[Recommender]] = {
+    "als": ALS,
+    "als-implicit": ImplicitALS,
+    "hybrid": Hybrid,
+    "als-time": TemporalALS,
+    "bias-time": BiasTime,
+    "als-bayes": BayesianALS,
+    "als-bayes-time": BayesianTimeSVDpp,
+    "ease": Ease,
+}
 MODELS.update(BASELINES)
 
 
@@ -66,4 +74,25 @@ def config_and_policy(meta: dict[str, Any]) -> tuple[dict[str, Any], RankingPoli
     return config, default.with_overrides(**changes)
 
 
-__all__ = ["ALS", "BayesConfig", "BayesianALS", "BayesTimeConfig", "BayesianTimeSVDpp", "Ease", "EaseConfig", "BiasTime", "TemporalALS", "TemporalConfig", "Hybrid", "HybridConfig", "ImplicitALS", "ImplicitConfig", "MODELS", "Predictions", "Recommender", "UserState", "config_and_policy", "make_model"]
+__all__ = [
+    "ALS",
+    "BayesConfig",
+    "BayesianALS",
+    "BayesTimeConfig",
+    "BayesianTimeSVDpp",
+    "Ease",
+    "EaseConfig",
+    "BiasTime",
+    "TemporalALS",
+    "TemporalConfig",
+    "Hybrid",
+    "HybridConfig",
+    "ImplicitALS",
+    "ImplicitConfig",
+    "MODELS",
+    "Predictions",
+    "Recommender",
+    "UserState",
+    "config_and_policy",
+    "make_model",
+]

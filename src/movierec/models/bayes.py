@@ -244,7 +244,7 @@ class BayesianALS(ALS):
                 self.sample_item_bias_[s] = bi
                 self.sample_user_prior_[s, 0] = lam_u / tau
                 self.sample_user_prior_[s, 1] = m_u
-            entry = {"iteration": n0 + it + 1, "phase": "sample" if s >= 0 else "burn",
+            entry: dict[str, Any] = {"iteration": n0 + it + 1, "phase": "sample" if s >= 0 else "burn",
                      "train_rmse": float(np.sqrt(sse / max(ui.nnz, 1))), "sigma": sigma,
                      "seconds": time.perf_counter() - t0}  # fmt: skip
             self.history_.append(entry)
@@ -268,10 +268,14 @@ class BayesianALS(ALS):
     ) -> None:  # fmt: skip
         """One Gibbs half-step over ``rows`` (``gibbs_half_step``), BLAS single-threaded inside."""
         indptr, indices, data = csr_arrays(rows)
-        gibbs_half_step(indptr, indices, data, other_f, other_b, self.global_mean_, weight, mean, noise, sigma, factors, bias)
+        gibbs_half_step(
+            indptr, indices, data, other_f, other_b, self.global_mean_, weight, mean, noise, sigma, factors, bias
+        )
 
     # ------------------------------------------------------------ scoring
-    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _fold_in_terms(
+        self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         """Per sample, the user's conditional posterior mean; then the average over samples.
 
         Without ratings: zeros, so a cold user gets μ + b_i, the fallback of ``predict``.

@@ -94,9 +94,7 @@ class ImplicitConfig:
         return config_from_dict(cls, values)
 
 
-def fit_implicit(
-    user_items: sp.csr_matrix, scale_high: float, cfg: ImplicitConfig
-) -> tuple[np.ndarray, np.ndarray]:
+def fit_implicit(user_items: sp.csr_matrix, scale_high: float, cfg: ImplicitConfig) -> tuple[np.ndarray, np.ndarray]:
     """Fit implicit ALS factors on a rating matrix.
 
     Parameters
@@ -118,7 +116,9 @@ def fit_implicit(
     conf_iu.sort_indices()
     pref_iu.sort_indices()
     X = aligned_zeros((n_u, k))  # cache-line aligned rows (kernels.aligned)
-    Y = aligned_copy(rng.standard_normal((n_i, k)).astype(np.float32) * np.float32(cfg.init_scale / np.sqrt(k)), np.float32)
+    Y = aligned_copy(
+        rng.standard_normal((n_i, k)).astype(np.float32) * np.float32(cfg.init_scale / np.sqrt(k)), np.float32
+    )
     steps = cfg.cg_steps if cfg.solver == "cg" else 0
     for _ in range(cfg.n_iter):
         _half(conf_ui, pref_ui, Y, cfg.reg, X, cg_steps=steps)
@@ -126,7 +126,9 @@ def fit_implicit(
     return X, Y
 
 
-def confidence(user_items: sp.csr_matrix, scale_high: float, cfg: ImplicitConfig) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+def confidence(
+    user_items: sp.csr_matrix, scale_high: float, cfg: ImplicitConfig
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Confidence and preference matrices on the observed entries (same structure as ``user_items``)."""
     r = user_items.data.astype(np.float32)
     conf, pref = user_items.copy().astype(np.float32), user_items.copy().astype(np.float32)
@@ -135,7 +137,9 @@ def confidence(user_items: sp.csr_matrix, scale_high: float, cfg: ImplicitConfig
         pref.data = np.ones_like(r)
     else:
         neg = r < cfg.negative_below
-        conf.data = np.where(neg, 1.0 + cfg.alpha * (cfg.negative_below - r) / scale_high, 1.0 + cfg.alpha * r / scale_high)
+        conf.data = np.where(
+            neg, 1.0 + cfg.alpha * (cfg.negative_below - r) / scale_high, 1.0 + cfg.alpha * r / scale_high
+        )
         pref.data = (~neg).astype(np.float32)
     conf.data = conf.data.astype(np.float32)
     return conf, pref
@@ -193,7 +197,9 @@ def _half(
     if gram is None:
         gram = gram_matrix(other)
     indptr, indices, confidence = csr_arrays(conf)
-    implicit_half_step(indptr, indices, confidence, pref.data.astype(np.float32, copy=False), other, gram, reg, out, cg_steps)
+    implicit_half_step(
+        indptr, indices, confidence, pref.data.astype(np.float32, copy=False), other, gram, reg, out, cg_steps
+    )
 
 
 class ImplicitALS(Recommender):
@@ -235,7 +241,9 @@ class ImplicitALS(Recommender):
     def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
         return {"factors": self.user_factors_[user_idx]}
 
-    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _fold_in_terms(
+        self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         if items.size == 0:
             return {}
         x = fold_in_implicit(self.item_factors_, items, values, self.scale_.high, self.config, self._gram)

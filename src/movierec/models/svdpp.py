@@ -59,7 +59,12 @@ class ImplicitBlock:
         return self.sums.astype(F32) if self.k else np.zeros((self.owner.shape[0], k), F32)
 
     def draw(
-        self, target: np.ndarray, partner: np.ndarray, tau: float, sigma: float, rng: np.random.Generator,
+        self,
+        target: np.ndarray,
+        partner: np.ndarray,
+        tau: float,
+        sigma: float,
+        rng: np.random.Generator,
         args: dict[str, float],
     ) -> None:
         """Draw the prior, then every factor row in turn.

@@ -8,6 +8,16 @@ from movierec.ranking.recommend import Recommendation, Recommendations, recommen
 from movierec.ranking.topk import top_k
 
 __all__ = [
-    "RankBy", "Ranked", "RankingIndex", "RankingPolicy", "Recommendation", "Recommendations", "index_for", "rank_states",
-    "recommend", "recommend_batch", "top_k", "user_state_for",
-]  # fmt: skip
+    "RankBy",
+    "Ranked",
+    "RankingIndex",
+    "RankingPolicy",
+    "Recommendation",
+    "Recommendations",
+    "index_for",
+    "rank_states",
+    "recommend",
+    "recommend_batch",
+    "top_k",
+    "user_state_for",
+]

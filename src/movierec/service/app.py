@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(QueryOnceMiddleware)
     app.add_middleware(LoadShedMiddleware, max_in_flight=settings.max_in_flight)
-    app.add_middleware(SecurityHeadersMiddleware, csp={"/": CSP, "/docs": _swagger_csp(swagger.body)})
+    app.add_middleware(SecurityHeadersMiddleware, csp={"/": CSP, "/docs": _swagger_csp(bytes(swagger.body))})
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app
 

@@ -24,8 +24,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from movierec.data.dataset import RatingScale
-from movierec.models.base import UserState
 from movierec.errors import DataValidationError
+from movierec.models.base import UserState
 from movierec.ranking import recommend
 from movierec.ranking.index import index_for
 from movierec.ranking.scoring import resolve_policy
@@ -106,7 +106,9 @@ def check_genre(snap: Snapshot, genre: str | None) -> None:
     index = index_for(snap.model)
     if genre and not index.genre_mask(genre).any():
         known = ", ".join(index.genres()) or "none"
-        raise ApiError(422, "invalid_input", f"genre: no film of the served model has the genre {genre!r}; its genres: {known}")
+        raise ApiError(
+            422, "invalid_input", f"genre: no film of the served model has the genre {genre!r}; its genres: {known}"
+        )
 
 
 def movie_or_404(snap: Snapshot, movie_id: int) -> dict[str, Any]:

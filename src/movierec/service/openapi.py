@@ -70,6 +70,7 @@ def genre_pattern(genres: list[str]) -> str:
     Each letter is a class of its two cases and every other character a one-character class, so
     the pattern needs no flags and no escapes that differ between regex dialects.
     """
+
     def any_case(name: str) -> str:
         return "".join(f"[{c.upper()}{c.lower()}]" if c.upper() != c.lower() else _one(c) for c in name)
 

@@ -47,7 +47,16 @@ WHOLE = BeforeValidator(_whole_number)
 """Last in a body integer's ``Annotated`` (after ``Field``, so the schema keeps its bounds): 285 or 285.0,
 never "285" or true."""
 Id = Annotated[int, Field(ge=1, le=MAX_ID), WHOLE]
-Stars = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False, strict=True, description="Stars on the model's scale (a JSON number; true/false and strings are refused)")]
+Stars = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=10,
+        allow_inf_nan=False,
+        strict=True,
+        description="Stars on the model's scale (a JSON number; true/false and strings are refused)",
+    ),
+]
 
 
 class Strict(BaseModel):

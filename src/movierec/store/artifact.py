@@ -86,9 +86,11 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
         ui = model.user_items_
         arrays = model.arrays()
         arrays.update(ui_indptr=ui.indptr, ui_indices=ui.indices, ui_data=ui.data, item_counts=model.item_counts_)
-        np.savez(tmp / "arrays.npz", **arrays)
+        np.savez(tmp / "arrays.npz", **arrays)  # type: ignore[arg-type]  # NumPy's stub types **kwds as allow_pickle
         pl.DataFrame({"user_id": model.users_.ids}).write_parquet(tmp / "users.parquet")
-        pl.DataFrame({"movie_id": model.items_.ids, "n_ratings": model.item_counts_}).write_parquet(tmp / "items.parquet")
+        pl.DataFrame({"movie_id": model.items_.ids, "n_ratings": model.item_counts_}).write_parquet(
+            tmp / "items.parquet"
+        )
         model.movies_.write_parquet(tmp / "movies.parquet")
         meta = {
             "format_version": FORMAT_VERSION,
@@ -101,7 +103,7 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
             "n_users": model.n_users,
             "n_items": model.n_items,
             "n_ratings": int(ui.nnz),
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "package_version": _package_version(),
             "metrics": {**model.fit_info_, **(metrics or {})},
             "history": getattr(model, "history_", []),
@@ -192,7 +194,9 @@ def load(path: Path | str) -> Recommender:
         with open(path / "arrays.npz", "rb") as fh, np.load(fh) as z:
             stored = {model.legacy_array_names.get(k, k) if meta["format_version"] == 1 else k: z[k] for k in z.files}
             n_u, n_i = meta["n_users"], meta["n_items"]
-            model.user_items_ = sp.csr_matrix((stored["ui_data"], stored["ui_indices"], stored["ui_indptr"]), shape=(n_u, n_i))
+            model.user_items_ = sp.csr_matrix(
+                (stored["ui_data"], stored["ui_indices"], stored["ui_indptr"]), shape=(n_u, n_i)
+            )
             model.item_counts_ = stored["item_counts"].astype(np.int64)
         model.users_ = IdMap(pl.read_parquet(path / "users.parquet")["user_id"], "user")
         model.items_ = IdMap(pl.read_parquet(path / "items.parquet")["movie_id"], "movie")

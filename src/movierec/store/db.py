@@ -46,9 +46,9 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import make_url
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
@@ -190,7 +190,9 @@ def init_db(engine: Engine) -> None:
 
 def _check_version(found: str | None) -> None:
     if found is not None and found != str(SCHEMA_VERSION):
-        raise DatabaseError(f"database schema version {found}, this movierec uses {SCHEMA_VERSION}; migrate or use a new database")
+        raise DatabaseError(
+            f"database schema version {found}, this movierec uses {SCHEMA_VERSION}; migrate or use a new database"
+        )
 
 
 def _create_tables(engine: Engine, attempts: int = 5) -> None:
@@ -292,9 +294,13 @@ def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
     """
     if movies.height and not movies["movie_id"].dtype.is_integer():
         raise DataValidationError("the ratings database stores integer movie ids; this catalogue has string ids")
-    rows = [
-        {"movie_id": int(m), "title": unicodedata.normalize("NFC", t or placeholder_title(m)), "year": y,
-         "genres": "|".join(g or [])}  # fmt: skip
+    rows: list[dict[str, Any]] = [
+        {
+            "movie_id": int(m),
+            "title": unicodedata.normalize("NFC", t or placeholder_title(m)),
+            "year": y,
+            "genres": "|".join(g or []),
+        }  # fmt: skip
         for m, t, y, g in movies.select("movie_id", "title", "year", "genres").iter_rows()
     ]
     with Session(engine) as s, s.begin():
@@ -303,7 +309,11 @@ def sync_movies(engine: Engine, movies: pl.DataFrame) -> int:
         changed = [
             r for r in rows if r["movie_id"] in have and have[r["movie_id"]] != (r["title"], r["year"], r["genres"])
         ]
-        check_same_catalogue({m: v[0] for m, v in have.items()}, ((r["movie_id"], r["title"]) for r in rows), "this model's catalogue")
+        check_same_catalogue(
+            {m: str(v[0]) for m, v in have.items()},
+            ((r["movie_id"], r["title"]) for r in rows),
+            "this model's catalogue",
+        )
         if new:  # executemany; DO NOTHING keeps two starting workers from colliding
             ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
             s.execute(ins(Movie).on_conflict_do_nothing(index_elements=["movie_id"]), new)

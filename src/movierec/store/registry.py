@@ -60,8 +60,11 @@ def model_folder(path: Path | str) -> Path:
         registry = Registry(path)
         version = registry.current()
         if version is None:
-            hint = (f"no version is current; choose one with `movierec registry use VERSION --registry {path}`"
-                    if registry.versions() else f"the model registry is empty; publish one with `movierec train --registry {path}`")  # fmt: skip
+            hint = (
+                f"no version is current; choose one with `movierec registry use VERSION --registry {path}`"
+                if registry.versions()
+                else f"the model registry is empty; publish one with `movierec train --registry {path}`"
+            )
             raise ArtifactError(f"{path}: {hint}")
         return registry.path(version)
     return path
@@ -92,8 +95,9 @@ def require_servable_ids(users: Any, items: Any) -> None:
         lo, hi = int(ids.ids.min()), int(ids.ids.max())  # type: ignore[arg-type]
         if lo < 1 or hi > MAX_ID:
             raise DataValidationError(
-                f"the registry publishes models for `movierec serve`, whose routes take ids from 1 to {MAX_ID}; this data "
-                f"has {side} id {lo if lo < 1 else hi}: map the ids into that range, or save with --out instead"
+                "the registry publishes models for `movierec serve`, "
+                f"whose routes take ids from 1 to {MAX_ID}; this data has {side} id {lo if lo < 1 else hi}: "
+                "map the ids into that range, or save with --out instead"
             )
 
 

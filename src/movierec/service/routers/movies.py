@@ -39,7 +39,11 @@ def search_movies(
         has = pl.col("genres").list.eval(pl.element().str.to_lowercase()).list.contains(key)
         if not snap.catalogue.select(has.any()).item():  # a typo, not an empty result
             known = ", ".join(sorted(set(snap.catalogue["genres"].explode().drop_nulls().to_list()))) or "none"
-            raise ApiError(422, "invalid_input", f"genre: no film of the catalogue has the genre {genre.strip()!r}; its genres: {known}")
+            raise ApiError(
+                422,
+                "invalid_input",
+                f"genre: no film of the catalogue has the genre {genre.strip()!r}; its genres: {known}",
+            )
         cat = cat.filter(has)
     page = cat.slice(offset, limit)
     movies = [schemas.Movie(**movie_record(r)) for r in page.iter_rows(named=True)]

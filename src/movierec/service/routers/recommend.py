@@ -24,10 +24,15 @@ async def anonymous_recommendations(
     """Top-k for an anonymous list of ratings (at most ``MAX_RATINGS`` = 1000), folded in; nothing is stored."""
     # ``async`` on purpose, as GET /v1/users/{id}/recommendations: no I/O at all, about 2 ms of NumPy;
     # the thread-pool hop (queue, wake-up, GIL hand-over) cost more than it could overlap.
-    problems, unknown, first = [], [], {}
+    problems: list[str] = []
+    unknown: list[str] = []
+    first: dict[int, int] = {}
     for n, r in enumerate(body.ratings):  # every bad row named by its place in the body, not only the first
         if r.movie_id in first:
-            problems.append(f"ratings.{n}.movie_id: film {r.movie_id} is already rated at ratings.{first[r.movie_id]}; send one rating per film")
+            problems.append(
+                f"ratings.{n}.movie_id: film {r.movie_id} is already rated at ratings.{first[r.movie_id]}; "
+                "send one rating per film"
+            )
         first.setdefault(r.movie_id, n)
         if problem := rating_problem(snap.model.scale_, r.rating):
             problems.append(f"ratings.{n}.rating: {problem}")
