@@ -11,7 +11,7 @@ from movierec.cli.common import friendly, out, progress
 from movierec.data.home import data_home, fetch
 from movierec.data.synth import synthetic_ratings
 
-app = typer.Typer(help="Datasets: fetch the official GroupLens archives, generate synthetic sets.", no_args_is_help=True)
+app = typer.Typer(help="Datasets: fetch the official GroupLens archives, generate synthetic sets.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("fetch")

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from movierec.cli.common import console, friendly, out, print_json, progress
-from movierec.errors import DataValidationError
+from movierec.cli.common import console, friendly, out, print_json, progress, say
+from movierec.errors import DataValidationError, require_extra
 from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, run_protocol
 from movierec.evaluation.tuning import read_config_file
 from movierec.config import RankBy, RankingPolicy
@@ -105,6 +105,8 @@ def evaluate(
     spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
 ) -> None:
     """Evaluate models with an honest protocol: rating, ranking and beyond-accuracy metrics."""
+    if report:  # before the evaluation, not after it
+        require_extra("evaluation", "evaluate --report", ("matplotlib",))
     names = [m.strip() for m in models.split(",") if m.strip()]
     file = read_config_file(config_file) if config_file else None
     split_options = SplitOptions(test_fraction=test_fraction, n_folds=folds, cutoff=cutoff, last_n=last_n, seed=seed)
@@ -123,7 +125,7 @@ def evaluate(
         factory = _factory(file, engine, spark_master, spark_conf)
         result = run_protocol(data, protocol, names, None, split_options, options, factory=factory, on_step=lambda s: advance(1, info=s))
     for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        say("warning", w.message)
     if report:
         from movierec.evaluation.report import write_report
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from movierec.cli.common import console, friendly, out, print_json, recommendations_table
+from movierec.cli.common import console, friendly, out, print_json, recommendations_table, say
 from movierec.data.profile import read_user_ratings
 from movierec.errors import DataValidationError, UnknownIdError
 from movierec.ranking import recommend as recommend_films
@@ -58,7 +58,7 @@ def recommend(
         if len(unknown) == len(pairs):
             raise UnknownIdError(f"recommend: none of the {len(pairs)} films in {ratings} is known to the model (e.g. {unknown[0]!r})")
         if unknown:
-            console.print(f"[yellow]note:[/] ignored {len(unknown)} film(s) the model does not know: {unknown[:10]}", highlight=False)
+            say("note", f"ignored {len(unknown)} film(s) the model does not know: {unknown[:10]}")
     if pairs is None and user is None:
         console.print("note: no --ratings or --user: the non-personalised list (cold start)", highlight=False)
         user_id = None

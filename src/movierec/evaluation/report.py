@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from movierec.errors import BackendUnavailableError
+from movierec.errors import require_extra
 from movierec.evaluation.protocols import EvaluationResult
 
 COLUMNS = ("rmse", "mae", "precision", "recall", "ndcg", "ndcg_graded", "map", "mrr", "hit_rate",
@@ -42,12 +42,9 @@ with fewer than {obscure} training ratings; diversity = mean pairwise genre Jacc
 
 
 def _figure(width: float = 6.4, height: float = 3.6) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BackendUnavailableError(
-            "the HTML report needs Matplotlib; install the extra: pip install 'movierec[evaluation]'"
-        ) from exc
+    require_extra("evaluation", "the HTML report", ("matplotlib",))
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
