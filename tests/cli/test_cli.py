@@ -108,7 +108,7 @@ def test_serve_on_a_taken_port_says_so_before_loading(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        r = run("serve", "--registry", str(tmp_path / "none"), "--port", str(port))
+        r = run("serve", "--registry", str(tmp_path), "--port", str(port))
     assert r.returncode == 2
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr.splitlines()[-1]
 
@@ -120,7 +120,7 @@ def test_serve_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) 
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
     url = f"postgresql://postgres@127.0.0.1:{closed}/test"  # plain postgresql:// uses the installed psycopg2
-    r = run("serve", "--registry", str(tmp_path / "none"), "--db", url, "--port", "0")
+    r = run("serve", "--registry", str(tmp_path), "--db", url, "--port", "0")
     assert r.returncode == 7 and "Traceback" not in r.stderr
     assert r.stderr.startswith("error: database postgresql+psycopg2://") and "is not reachable" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -25,6 +25,7 @@ from movierec.kernels import csr_arrays, ridge_half_step
 from movierec.kernels.aligned import aligned_copy, aligned_zeros
 from movierec.kernels.als import squared_error
 from movierec.models.base import LinearScores, Recommender, UserState
+from movierec.models.memory import factor_fit_bytes
 
 IterationCallback = Callable[[int, dict[str, float]], None]
 """Called after each sweep with (iteration starting at 1, {"iteration", "train_rmse", "seconds"}).
@@ -91,7 +92,8 @@ class ALS(Recommender):
         # Users are solved first, so only the item side needs a start.
         # Cache-line aligned: the kernels read partner rows whole (kernels.aligned).
         self.user_factors_ = aligned_zeros((n_u, k))
-        self.item_factors_ = aligned_copy(rng.standard_normal((n_i, k)) * scale, np.float32)
+        # Drawn in float32: a float64 start was a temporary twice the factors' size (benfred/implicit#211).
+        self.item_factors_ = aligned_copy(rng.standard_normal((n_i, k), dtype=np.float32) * np.float32(scale), np.float32)
         self.user_bias_ = np.zeros(n_u, dtype=np.float32)
         self.item_bias_ = np.zeros(n_i, dtype=np.float32)
         ui = _kernel_csr(self.user_items_)
@@ -113,6 +115,9 @@ class ALS(Recommender):
                 self.callback(it, entry)
         last = self.history_[-1] if self.history_ else {}
         self.fit_info_["train_rmse"] = last.get("train_rmse")
+
+    def fit_memory(self, n_users: int, n_items: int) -> dict[str, int]:
+        return factor_fit_bytes(self.config.n_factors, n_users, n_items, "explicit")
 
     @property
     def _cg_steps(self) -> int:

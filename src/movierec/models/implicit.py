@@ -30,6 +30,7 @@ from movierec.errors import DataValidationError
 from movierec.kernels import csr_arrays, implicit_half_step
 from movierec.kernels.aligned import aligned_copy, aligned_zeros
 from movierec.models.base import LinearScores, Recommender, UserState
+from movierec.models.memory import factor_fit_bytes
 
 
 @dataclass(frozen=True)
@@ -118,7 +119,7 @@ def fit_implicit(
     conf_iu.sort_indices()
     pref_iu.sort_indices()
     X = aligned_zeros((n_u, k))  # cache-line aligned rows (kernels.aligned)
-    Y = aligned_copy(rng.standard_normal((n_i, k)).astype(np.float32) * np.float32(cfg.init_scale / np.sqrt(k)), np.float32)
+    Y = aligned_copy(rng.standard_normal((n_i, k), dtype=np.float32) * np.float32(cfg.init_scale / np.sqrt(k)), np.float32)
     steps = cfg.cg_steps if cfg.solver == "cg" else 0
     for _ in range(cfg.n_iter):
         _half(conf_ui, pref_ui, Y, cfg.reg, X, cg_steps=steps)
@@ -226,6 +227,9 @@ class ImplicitALS(Recommender):
 
     def _fit(self, dataset: Dataset) -> None:
         self.user_factors_, self.item_factors_ = fit_implicit(self.user_items_, self.scale_.high, self.config)
+
+    def fit_memory(self, n_users: int, n_items: int) -> dict[str, int]:
+        return factor_fit_bytes(self.config.n_factors, n_users, n_items, "implicit")
 
     def _prepare(self) -> None:
         self._gram = gram_matrix(self.item_factors_)  # YᵀY, needed by every fold-in
