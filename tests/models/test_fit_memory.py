@@ -23,7 +23,8 @@ def test_huge_rank_is_refused_before_fitting_with_the_estimate_and_the_limit(nam
         part.config = type(part.config).from_dict({**part.config.to_dict(), "n_factors": 100_000})
     if not hasattr(model, "parts"):
         model.config = type(model.config).from_dict({**model.config.to_dict(), "n_factors": 100_000})
-    with pytest.raises(FitError, match=r"needs about [\d,.]+ GB \(.*factors \(n_factors 100,000\).*more than the [\d,.]+ GB of"):
+    expected = r"needs about [\d,.]+ GB \(.*factors \(n_factors 100,000\).*more than the [\d,.]+ GB of"
+    with pytest.raises(FitError, match=expected):
         model.fit(ds)
     assert not model.fitted_ and not hasattr(model, "item_factors_")
 

@@ -69,7 +69,8 @@ def available_bytes() -> tuple[int, str]:
         except OSError:
             pass
         if soft - mapped < best:
-            best, source = max(soft - mapped, 0), f"address-space limit (ulimit -v {soft // 1024} KiB) less what is mapped"
+            best = max(soft - mapped, 0)
+            source = f"address-space limit (ulimit -v {soft // 1024} KiB) less what is mapped"
     return best, source
 
 
