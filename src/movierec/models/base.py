@@ -180,17 +180,26 @@ class Recommender:
         self.fit_info_: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ fit
-    def fit(self, dataset: Dataset) -> Recommender:
+    def fit(self, dataset: Dataset | Any) -> Recommender:
         """Fit the model on a dataset; a refit forgets everything from a previous fit.
+
+        Parameters
+        ----------
+        dataset : Dataset, or a Polars or pandas DataFrame or Arrow table
+            A frame needs the columns ``user_id``, ``movie_id``, ``rating`` (``timestamp``
+            optional) and is read by ``Dataset.from_frames`` on the default 0.5-5 half-star scale;
+            build the ``Dataset`` yourself for another scale or a catalogue.
 
         Raises
         ------
         DataValidationError
-            If the dataset has no ratings or a single user.
+            If the dataset has no ratings or a single user, or a frame is not a table of ratings.
         FitError
             If the fitted state is not finite, or before any work when ``fit_memory`` exceeds the
             memory available (``models.memory.check_fit_memory``).
         """
+        if not isinstance(dataset, Dataset):
+            dataset = Dataset.from_frames(dataset, name="ratings")
         if dataset.n_ratings == 0:
             raise DataValidationError(f"{dataset.name or 'dataset'}: no ratings; cannot train on an empty dataset")
         if dataset.n_users < 2:
