@@ -34,6 +34,7 @@ from typing import Any, Literal
 import polars as pl
 
 from movierec.data.dataset import Dataset, RatingScale, pair_key, year_from_title
+from movierec.data.folder import folder_ratings_files
 from movierec.data.movielens import (
     HALF_STARS,
     WHOLE_STARS,
@@ -176,7 +177,9 @@ def ingest(
     Parameters
     ----------
     paths : sequence of str or Path
-        Ratings files, read in this order (order matters only for duplicate ties).
+        Ratings files, read in this order (order matters only for duplicate ties); a folder stands
+        for its ratings files (``folder.folder_ratings_files``: a MovieLens or dataset folder, or
+        Parquet / ``part-*`` part files, whose integer and float widths may differ).
     format : {"auto", "movielens", "csv", "tsv", "dat", "whitespace", "parquet"}
         ``auto`` detects per file (see ``movierec.data.formats``); the others
         force a layout. ``movielens`` uses the official layout for the file name.
@@ -217,7 +220,7 @@ def ingest(
         raise DataValidationError(f"--on-error {on_error!r}: use strict or quarantine")
     if not paths:
         raise DataValidationError("no input files given")
-    files = [Path(p) for p in paths]
+    files = [f for p in map(Path, paths) for f in (folder_ratings_files(p) if p.is_dir() else [p])]
     for p in files:
         if not p.is_file():
             raise DataValidationError(f"{p}: no such file")
