@@ -40,7 +40,8 @@ def test_catalogue_with_one_latin1_line_keeps_the_utf8_titles(tmp_path: Path) ->
 
 def test_ratings_file_with_one_latin1_line_keeps_the_utf8_text_ids(tmp_path: Path) -> None:
     f = tmp_path / "ratings.csv"
-    f.write_bytes(b"userId,movieId,rating\n" + "zoé,1,4.0\n".encode() + "andré,1,3.0\n".encode("latin-1") + b"bo,2,5.0\n")
+    latin1_line = "andré,1,3.0\n".encode("latin-1")
+    f.write_bytes(b"userId,movieId,rating\n" + "zoé,1,4.0\n".encode() + latin1_line + b"bo,2,5.0\n")
     res = ingest([f])
     assert sorted(res.dataset.users.ids.to_list()) == ["andré", "bo", "zoé"]
     assert res.report.files[0].encoding == "utf-8+latin-1 (1 line(s) from line 3)"

@@ -40,8 +40,8 @@ def test_load_and_ingest_a_folder_of_parts_with_mixed_widths(tmp_path: Path) -> 
 def test_cli_ingest_of_the_folder_accounts_for_both_parts(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     folder = parts(tmp_path / "in")
-    r = subprocess.run([sys.executable, "-m", "movierec", "ingest", str(folder), "--out", str(tmp_path / "out"), "--json"],
-                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    cmd = [sys.executable, "-m", "movierec", "ingest", str(folder), "--out", str(tmp_path / "out"), "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "out" / "ratings.parquet").exists() and "part-00001.parquet" in r.stdout
 
