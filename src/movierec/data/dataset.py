@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,13 @@ class RatingScale:
 
     def to_dict(self) -> dict[str, float]:
         return {"low": self.low, "high": self.high, "step": self.step}
+
+    def snap(self, value: float) -> float:
+        """``value`` put on this scale: clipped to [low, high], then rounded half up to the step grid."""
+        value = min(max(float(value), self.low), self.high)
+        if not self.step:
+            return value
+        return min(self.low + math.floor((value - self.low) / self.step + 0.5) * self.step, self.high)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RatingScale:
