@@ -43,6 +43,20 @@ def summary_tables(result: EvaluationResult, k: int) -> list[Table]:
     return tables
 
 
+def users_lines(result: EvaluationResult) -> list[str]:
+    """Per split, who was evaluated: users ranked, training users without test rows, test users unknown in training."""
+    lines, seen = [], set()
+    for row in result.rows:
+        if row["split"] in seen or "n_users_ranked" not in row:
+            continue
+        seen.add(row["split"])
+        lines.append(
+            f"{row['split']}: {row['n_users_ranked']:,} users ranked; {row.get('n_users_no_test', 0):,} training users "
+            f"had no test rows (not evaluated); {row.get('n_users_cold', 0):,} test users unknown in training"
+        )
+    return lines
+
+
 def parse_guard_grid(text: str) -> tuple[int, ...]:
     """``"0,5,10"`` -> (0, 5, 10); empty string -> ()."""
     try:
@@ -135,6 +149,8 @@ def evaluate(
         return
     for table in summary_tables(result, k):
         out.print(table)
+    for line in users_lines(result):
+        out.print(line)
     cold = [f"{r['model']} {r['split']}: {r['coverage_note']}" for r in result.rows if r.get("n_cold_pairs")]
     if cold:
         out.print("cold-start pairs (scored by the fallback μ + known bias): " + "; ".join(cold[:6]))
