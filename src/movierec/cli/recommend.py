@@ -48,10 +48,8 @@ def recommend(
         )
     meta = read_meta(model_dir)
     pairs = read_user_ratings(ratings, model.scale_) if ratings is not None else None
-    user_id: Any = user
-    if user is not None and model.users_.is_integer and user.lstrip("-").isdigit():
-        user_id = int(user)
-    if user is not None and user_id not in model.users_:
+    user_id: Any = user  # text; the model's id map matches "42" to user 42 when its ids are integers
+    if user is not None and model.users_.get(user) < 0:
         raise UnknownIdError(f"recommend: user {user!r} is not in the model's training data; use --ratings for a new user")
     if pairs:
         unknown = [m for m, _ in pairs if m not in model.items_]

@@ -55,7 +55,10 @@ class IdMap:
         return self.ids.len()
 
     def __contains__(self, external_id: object) -> bool:
-        return external_id in self._lookup
+        try:
+            return self.get(external_id) >= 0
+        except UnknownIdError:  # text that is no integer, in a map of integer ids
+            return False
 
     @property
     def is_integer(self) -> bool:
