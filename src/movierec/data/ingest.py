@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -236,7 +237,7 @@ def ingest(
         raw, release_scale = _read_one(path, format, columns, encoding, header)
         if scale is None:
             scale, scale_source = (release_scale, "movielens release") if release_scale else (HALF_STARS, "default")
-        ok, bad, units, (rmin, rmax), bad_ids = validate(raw.frame, str(path), scale)
+        ok, bad, units, (rmin, rmax), bad_ids = validate_raw(raw, str(path), scale)
         bad = _with_text(pl.concat([raw.rejects, bad]).sort("line"), raw)
         rep = raw.report
         rep.add_rejects(bad["reason"])
@@ -357,6 +358,27 @@ def _resolve_duplicates(ratings: pl.DataFrame, files: list[Path], rule: str) -> 
         )
     kept = ratings.filter(~dup | ratings["_ord"].is_in(groups.filter(pl.col("_win"))["_ord"].implode()))
     return kept.drop("_ord"), superseded, pairs
+
+
+def validate_raw(
+    raw: RawFile, file: str, scale: RatingScale
+) -> tuple[pl.DataFrame, pl.DataFrame, Counter[str], tuple[float | None, float | None], dict[str, pl.Series]]:
+    """``validate`` of a file's records: the fast path's rows, then its odd lines (``raw.extra``, text).
+
+    The odd lines' ids follow the kind of the file's other ids (integers stay integers: a junk id
+    is a rejected line, not a reason to read every id as text).
+    """
+    out = validate(raw.frame, file, scale)
+    if raw.extra is None or not raw.extra.height:
+        return out
+    kinds = {c: out[0].schema[c].is_integer() for c in ("user", "item")} if out[0].height else None
+    more = validate(raw.extra, file, scale, integer_ids=kinds)
+    ok = pl.concat([out[0], more[0].cast(out[0].schema)]).sort("line") if out[0].height else more[0]  # type: ignore[arg-type]
+    lows = [v for v in (out[3][0], more[3][0]) if v is not None]
+    highs = [v for v in (out[3][1], more[3][1]) if v is not None]
+    ids = {c: pl.concat([out[4][c], more[4][c]]).unique() for c in out[4]}
+    rng = (min(lows) if lows else None, max(highs) if highs else None)
+    return ok, pl.concat([out[1], more[1]]), out[2] + more[2], rng, ids
 
 
 def _with_text(q: pl.DataFrame, raw: RawFile) -> pl.DataFrame:

@@ -47,13 +47,15 @@ def _text(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Utf8).str.strip_chars()
 
 
-def _id_expr(frame: pl.DataFrame, col: str) -> tuple[pl.Expr, str]:
+def _id_expr(frame: pl.DataFrame, col: str, integer: bool | None = None) -> tuple[pl.Expr, str]:
     """The id column and the reason a null in it gets.
 
     Integers stay integers, integral floats become Int64. Text is integer ids with a few junk
     values when most non-empty values spell integers: those become Int64 and the others null,
     rejected as not an integer (one junk id used to turn a whole id column into text, so user
     ``"1"`` no longer matched user ``1``). Otherwise every id is kept as its stripped text.
+    ``integer`` decides for text instead of the majority (the rest of the file's ids are integers,
+    or are not).
     """
     dtype = frame.schema[col]
     not_int = "id is not an integer (most ids of the file are)"
@@ -64,8 +66,10 @@ def _id_expr(frame: pl.DataFrame, col: str) -> tuple[pl.Expr, str]:
         whole = c.is_finite() & (c.round(0) == c) & (c.abs() < 9e18)
         return pl.when(whole).then(c.cast(pl.Int64, strict=False)).otherwise(None), "id is not a whole number"
     t = _text(col)
-    n_int, n_text = frame.select(t.str.contains(INTEGER).sum().alias("n_int"), (t != "").sum().alias("n")).row(0)
-    if n_text and 2 * (n_int or 0) > n_text:
+    if integer is None:
+        n_int, n_text = frame.select(t.str.contains(INTEGER).sum().alias("n_int"), (t != "").sum().alias("n")).row(0)
+        integer = bool(n_text and 2 * (n_int or 0) > n_text)
+    if integer:
         return pl.when(t.str.contains(INTEGER)).then(t.cast(pl.Int64, strict=False)).otherwise(None), not_int
     return pl.when(t == "").then(pl.lit(None, pl.Utf8)).otherwise(t), "id is not an integer or text"
 
@@ -181,7 +185,7 @@ def _empty(frame: pl.DataFrame, col: str) -> pl.Expr:
 
 
 def validate(
-    frame: pl.DataFrame, file: str, scale: RatingScale
+    frame: pl.DataFrame, file: str, scale: RatingScale, integer_ids: dict[str, bool] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counter[str], tuple[float | None, float | None], dict[str, pl.Series]]:
     """Check every record of one file.
 
@@ -194,6 +198,9 @@ def validate(
         For the quarantine rows.
     scale : RatingScale
         The scale ratings must fall on.
+    integer_ids : dict of str to bool, optional
+        ``user`` / ``item``: whether text ids must be integers (the other rows of the same file
+        decided it); default: the majority of this frame's ids.
 
     Returns
     -------
@@ -216,7 +223,9 @@ def validate(
         if rtype.is_numeric()
         else _text("rating").cast(pl.Float64, strict=False)
     )
-    (user, user_why), (item, item_why) = _id_expr(frame, "user"), _id_expr(frame, "item")
+    kinds = integer_ids or {}
+    user, user_why = _id_expr(frame, "user", kinds.get("user"))
+    item, item_why = _id_expr(frame, "item", kinds.get("item"))
     frame = frame.with_columns(user.alias("u"), item.alias("i"), rating.alias("r"))
     units: Counter[str] = Counter()
     if has_ts:
