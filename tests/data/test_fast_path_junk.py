@@ -46,7 +46,8 @@ def test_an_iso_timestamp_among_epoch_seconds_is_still_read(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("ids", ["text", "integer"])
 def test_text_id_files_stay_text_and_integer_files_integer(tmp_path: Path, ids: str) -> None:
-    lines = [f"{'u' if ids == 'text' else ''}{u},{m},4.0,{1_000_000_000 + m}" for u in range(1, 30) for m in range(1, 9)]
+    prefix = "u" if ids == "text" else ""
+    lines = [f"{prefix}{u},{m},4.0,{1_000_000_000 + m}" for u in range(1, 30) for m in range(1, 9)]
     f = tmp_path / "r.csv"
     f.write_text("userId,movieId,rating,timestamp\n" + "\n".join(lines) + "\n")
     res = ingest([f])
