@@ -373,7 +373,8 @@ def validate_raw(
         return out
     kinds = {c: out[0].schema[c].is_integer() for c in ("user", "item")} if out[0].height else None
     more = validate(raw.extra, file, scale, integer_ids=kinds)
-    ok = pl.concat([out[0], more[0].cast(out[0].schema)]).sort("line") if out[0].height else more[0]  # type: ignore[arg-type]
+    # both sides are in line order: a merge, not a sort (the duplicate rule's ties follow line order)
+    ok = out[0].merge_sorted(more[0].cast(out[0].schema), key="line") if out[0].height else more[0]  # type: ignore[arg-type]
     lows = [v for v in (out[3][0], more[3][0]) if v is not None]
     highs = [v for v in (out[3][1], more[3][1]) if v is not None]
     ids = {c: pl.concat([out[4][c], more[4][c]]).unique() for c in out[4]}
