@@ -16,7 +16,7 @@ from movierec.ranking.recommend import recommend
 
 
 def ratings_frame() -> pl.DataFrame:
-    rows = [(u, m, float(1 + (u + m) % 5), 1000 + u) for u in range(1, 15) for m in range(1, 12) if (u * m) % 3]
+    rows = [(u, m, float(1 + (u * m) % 5), 1000 + u) for u in range(1, 15) for m in range(1, 12) if (u + m) % 3]
     return pl.DataFrame(rows, schema=["user_id", "movie_id", "rating", "timestamp"], orient="row")
 
 
@@ -45,8 +45,11 @@ def test_a_frame_with_other_column_names_or_no_table_is_refused_in_one_line() ->
 def test_text_id_that_spells_an_integer_finds_the_integer_id() -> None:
     model = ALS(ALSConfig(n_factors=2, n_iter=2)).fit(ratings_frame())
     assert model.predict(["1", " 2"], ["10", "4"]).raw.tolist() == model.predict([1, 2], [10, 4]).raw.tolist()
-    as_text = recommend(model, "1", k=5, min_ratings=0)
-    assert [r.movie_id for r in as_text] == [r.movie_id for r in recommend(model, 1, k=5, min_ratings=0)]
+    as_text = recommend(model, "1", k=3, min_ratings=0)
+    assert len(as_text) == 3  # user 1 left 4 of the 11 films unrated
+    assert [r.movie_id for r in as_text] == [r.movie_id for r in recommend(model, 1, k=3, min_ratings=0)]
+    batch = recommend(model, users=["1", "2"], k=3, min_ratings=0)
+    assert batch.height == 6 and batch["user_id"].unique().sort().to_list() == [1, 2]
     rated = set(ratings_frame().filter(pl.col("user_id") == 1)["movie_id"].to_list())
     assert not rated & {r.movie_id for r in as_text}  # not the cold-start list with films user 1 rated
 
