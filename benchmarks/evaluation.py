@@ -34,7 +34,7 @@ from typing import Any
 from movierec.evaluation.protocols import EvalOptions, SplitOptions, evaluate_model, run_protocol
 from movierec.evaluation.report import write_report
 from movierec.evaluation.splits import ml100k_folds
-from movierec.evaluation.tuning import read_config_file, tune_als
+from movierec.evaluation.tuning import read_config_file, tune
 from movierec.models import make_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -93,8 +93,8 @@ def nested(trials: int, seed: int) -> list[dict[str, Any]]:
     rows = []
     for split in ml100k_folds("ml-100k"):
         t0 = time.perf_counter()
-        tuned = tune_als(split.train, trials, objective="rmse", n_folds=3, seed=seed, guard_grid=())
-        cfg = tuned.config.to_dict()
+        tuned = tune(split.train, "als", trials, objective="rmse", n_folds=3, seed=seed, guard_grid=())
+        cfg = dict(tuned.config)
         model = make_model("als", cfg).fit(split.train)
         row, _, _ = evaluate_model(model, split, EvalOptions())
         rows.append({"fold": split.name, "rmse": row["rmse"], "inner_cv_rmse": tuned.value, "config": cfg,
@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--cutoff", default="0.8", help="chrono split of the 'others' section: train fraction, ISO date or epoch")
     ap.add_argument("--out-name", default="evaluation", help="raw JSON goes to benchmarks/results/NAME.json")
     args = ap.parse_args()
-    configs = read_config_file(args.tuned) if args.tuned else {}
+    configs = read_config_file(args.tuned).configs if args.tuned else {}
     payload: dict[str, Any] = {"machine": machine(), "tuned_file": json.loads(args.tuned.read_text()) if args.tuned else None}
     t0 = time.perf_counter()
     if "folds" not in args.skip:

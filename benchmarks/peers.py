@@ -11,8 +11,7 @@ train/test split, rank 64, 10 iterations, λ = 0.12 scaled by each row's
 rating count (the ALS-WR convention all three use). Spark on the 25M-shaped
 set runs ``--spark-iters-large`` iterations only; its 10-iteration time is
 extrapolated from the per-iteration time and marked so. Also measures the
-float32 GEMM rate of this machine and the normal-equation phase's share of it (also per
-round against a GEMM measurement taken just before that round: ``_paired``),
+float32 GEMM rate of this machine (whole-iteration GFLOP/s are given against it),
 and (``--serving``) batch top-10, online top-10 and fold-in latency.
 Needs the optional ``bench`` extra (pyspark, lenskit) and Java 17.
 Raw JSON: ``benchmarks/results/peers.json``.
@@ -25,7 +24,16 @@ import os
 import statistics
 
 from benchmarks.common import (
-    ITERS, K, SCRATCH, flops_per_iteration, gemm_cpu_gflops_per_core, gemm_gflops, machine, prepare, run_worker, save,
+    ITERS,
+    SCRATCH,
+    K,
+    flops_per_iteration,
+    gemm_cpu_gflops_per_core,
+    gemm_gflops,
+    machine,
+    prepare,
+    run_worker,
+    save,
 )
 
 LARGE = {"synth-25m"}
@@ -54,21 +62,12 @@ def summarise(name: str, r: dict, gemm: float) -> dict:
     if "fits" in m:
         fit = m["fits"][-1]
         fl = flops_per_iteration(meta["n_train"], meta["n_users"], meta["n_items"], K)
-        ph = m["phases"]
-        normal_flops = 2.0 * meta["n_train"] * K * K
         out["movierec"] = {
             "fit_s": fit["fit_s"], "cpu_s": fit["cpu_s"], "iter_median_s": statistics.median(fit["iter_s"]),
             "gflops_per_s": fl / statistics.median(fit["iter_s"]) / 1e9,
-            "normal_phase_gflops_per_s": normal_flops / ph["normal_s"] / 1e9,
-            "normal_phase_share_of_gemm": normal_flops / ph["normal_s"] / 1e9 / gemm,
-            "normal_share_of_half_steps": ph["normal_s"] / ph["half_steps_s"],
+            "iteration_share_of_gemm": fl / statistics.median(fit["iter_s"]) / 1e9 / gemm,
             "peak_rss_gb": m["peak_rss_gb"], "test_rmse": m["test_rmse"], "loadavg": fit["loadavg"],
-            "normal_phase_cpu_gflops_per_s_per_core": normal_flops / ph["normal_cpu_s"] / 1e9,
         }  # fmt: skip
-        if "rounds" in ph:  # each round against the GEMM rate measured just before it (worker._phases)
-            shares = [normal_flops / r["normal_s"] / 1e9 / r["gemm_f32_gflops"] for r in ph["rounds"]]
-            out["movierec"]["normal_phase_share_of_gemm_paired"] = statistics.median(shares)
-            out["movierec"]["normal_phase_share_of_gemm_paired_range"] = [min(shares), max(shares)]
     cg = r.get("movierec-cg", {})
     if "fits" in cg:
         fit = cg["fits"][-1]

@@ -105,11 +105,10 @@ def implicit_part(n: int, repeats: int) -> dict[str, Any]:
     import scipy.sparse as sp
     from threadpoolctl import threadpool_limits
 
+    os.environ["MOVIEREC_THREADS"] = "1"  # read at the first kernel call
     from movierec.data import Dataset, RatingScale
-    from movierec.kernels.threads import set_threads
     from movierec.models import ImplicitALS, ImplicitConfig
 
-    set_threads(1)
     frame = pl.read_csv(synth(n)).rename({"userId": "user_id", "movieId": "movie_id"})
     ds = Dataset.from_frames(frame, None, RatingScale(0.5, 5.0, 0.5))
     u, i, r = ds.arrays()

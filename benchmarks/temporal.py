@@ -45,6 +45,7 @@ import numpy as np
 
 from movierec.config import ALSConfig
 from movierec.data.dataset import Dataset
+from movierec.evaluation.intervals import paired_rmse_difference
 from movierec.evaluation.protocols import SplitOptions, make_splits
 from movierec.evaluation.splits import Split, chrono_split, last_n_split
 from movierec.models import ALS, TemporalALS, TemporalConfig
@@ -70,17 +71,10 @@ def score(model: Recommender, test: Dataset) -> dict[str, Any]:
     }
 
 
-def paired_bootstrap(sq_a: np.ndarray, sq_b: np.ndarray, users: np.ndarray, n: int = 2000, seed: int = 0) -> list[float]:
-    """95% interval of RMSE(b) − RMSE(a), resampling test users with replacement (all their pairs together)."""
-    _, inv = np.unique(users, return_inverse=True)
-    sa, sb, cnt = np.bincount(inv, sq_a), np.bincount(inv, sq_b), np.bincount(inv).astype(np.float64)
-    rng = np.random.default_rng(seed)
-    diffs = np.empty(n)
-    for b in range(n):
-        w = np.bincount(rng.integers(0, cnt.size, cnt.size), minlength=cnt.size)
-        m = w @ cnt
-        diffs[b] = np.sqrt(w @ sb / m) - np.sqrt(w @ sa / m)
-    return [float(x) for x in np.percentile(diffs, [2.5, 97.5])]
+def paired_bootstrap(sq_a: np.ndarray, sq_b: np.ndarray, users: np.ndarray) -> list[float]:
+    """95% interval of RMSE(b) − RMSE(a), resampling test users (``movierec.evaluation.intervals``)."""
+    ci = paired_rmse_difference(sq_a, sq_b, users, n_draws=2000, seed=0)
+    return [ci.low, ci.high]
 
 
 def inner_split(train: Dataset, protocol: str) -> Split:

@@ -9,17 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import BIAS_REG, ITERS, K, REG, SEED, gemm_gflops
-
-PHASE_ROUNDS = 3
-"""Timed rounds of the normal-equation phase, each after its own GEMM measurement (``_phases``)."""
+from benchmarks.common import BIAS_REG, ITERS, REG, SEED, K
 
 
 def _rmse(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -36,13 +32,12 @@ def _dataset(path: Path):  # type: ignore[no-untyped-def]
 
 
 def movierec(data: Path, iters: int, warm: bool, solver: str = "cholesky") -> dict[str, Any]:
-    """Fit (cold: the first fit in this process; warm: a second fit), test RMSE, phase split (exact solver)."""
+    """Fit (cold: the first fit in this process; warm: a second fit) and test RMSE."""
+    import numba
     import polars as pl
 
     from movierec import ALS, ALSConfig
-    from movierec.kernels.threads import set_threads
 
-    threads = set_threads()
     t = time.perf_counter()
     train = _dataset(data / "train.parquet")
     load_s = time.perf_counter() - t
@@ -61,54 +56,10 @@ def movierec(data: Path, iters: int, warm: bool, solver: str = "cholesky") -> di
     test = pl.read_parquet(data / "test.parquet")
     pred = model.predict(test["user_id"].to_list(), test["movie_id"].to_list()).rating
     out = {
-        "engine": "movierec", "threads": threads, "load_s": load_s, "compile_or_cache_load_s": compile_s, "fits": fits,
+        "engine": "movierec", "threads": numba.get_num_threads(), "load_s": load_s, "compile_or_cache_load_s": compile_s, "fits": fits,
         "test_rmse": _rmse(pred, test["rating"].to_numpy()), "train_rmse": model.history_[-1]["train_rmse"],
     }  # fmt: skip
-    out["phases"] = _phases(model) if solver == "cholesky" else {}  # the normal-equation split is the exact path's
     return out
-
-
-def _phases(model: Any) -> dict[str, Any]:
-    """Seconds of one full iteration's normal-equation phase vs the whole half-steps (final factors).
-
-    Medians over ``PHASE_ROUNDS`` rounds; ``rounds`` keeps each with the GEMM rate measured just before it.
-    """
-    import numba
-
-    from benchmarks.phase import normal_only
-    from movierec.engines import local
-    from movierec.kernels.threads import blas_threads, kernel_threads
-
-
-    ui = model.user_items_
-    iu = ui.T.tocsr()
-    iu.sort_indices()
-    sides = [(ui, model.item_factors_, model.item_bias_, model.user_factors_.copy(), model.user_bias_.copy()),
-             (iu, model.user_factors_, model.user_bias_, model.item_factors_.copy(), model.item_bias_.copy())]  # fmt: skip
-    # The share of GEMM is a ratio of two rates on a machine whose speed drifts (a VM): each timed
-    # round is paired with a GEMM measurement just before it, and the ratio is taken per pair.
-    rounds = []
-    for rep in range(1 + PHASE_ROUNDS):  # the first round compiles normal_only and is not kept
-        with blas_threads():  # all configured threads, as the run's own GEMM figure
-            gemm = gemm_gflops(repeats=3) if rep else 0.0
-        normal = full = normal_cpu = full_cpu = 0.0
-        with kernel_threads():
-            for m, of, ob, f, b in sides:
-                args = (m.indptr.astype(np.int64), m.indices.astype(np.int32), m.data.astype(np.float32))
-                t, c = time.perf_counter(), time.process_time()
-                normal_only(*args, of, ob, model.global_mean_, np.empty(m.shape[0]))
-                normal += time.perf_counter() - t
-                normal_cpu += time.process_time() - c
-                t, c = time.perf_counter(), time.process_time()
-                local.solve_half_step(*args, of, ob, np.zeros(m.shape[0], np.float32), model.global_mean_, REG, BIAS_REG, f, b)
-                full += time.perf_counter() - t
-                full_cpu += time.process_time() - c
-        if rep:
-            rounds.append({"gemm_f32_gflops": gemm, "normal_s": normal, "half_steps_s": full, "normal_cpu_s": normal_cpu,
-                           "half_steps_cpu_s": full_cpu, "loadavg": os.getloadavg()[0]})  # fmt: skip
-    res: dict[str, Any] = {key: statistics.median(r[key] for r in rounds) for key in rounds[0] if key != "loadavg"}
-    res.update(numba_threads=numba.get_num_threads(), loadavg=os.getloadavg()[0], rounds=rounds)
-    return res
 
 
 def spark(data: Path, iters: int) -> dict[str, Any]:
@@ -199,40 +150,35 @@ def _head(dataset: Any, n: int) -> Any:
     return Dataset.from_frames(dataset.ratings.head(n), None, dataset.scale, name="warm-up")
 
 
+def _ms(seconds: list[float]) -> dict[str, float]:
+    """Median and 95th percentile in milliseconds."""
+    return {"median": 1e3 * float(np.median(seconds)), "p95": 1e3 * float(np.percentile(seconds, 95))}
+
+
 def serving(data: Path, iters: int) -> dict[str, Any]:
-    """Train, then: batch top-10 for all users, one user's top-10 latency, fold-in latency."""
+    """Train, then: batch top-10 for all users, one known user's top-10 latency, fold-in latency."""
     import tempfile
 
-    from movierec import ALS, ALSConfig
-    from movierec.kernels.threads import set_threads
-    from movierec.ranking import candidate_mask, recommend, top_k
+    import numba
+
+    from movierec import ALS, ALSConfig, recommend
     from movierec.ranking.batch import write_recommendations
 
-    threads = set_threads()
     train = _dataset(data / "train.parquet")
     model = ALS(ALSConfig(n_factors=K, n_iter=iters, reg=REG, bias_reg=BIAS_REG, random_state=SEED)).fit(train)
     del train
-    out: dict[str, Any] = {"engine": "serving", "threads": threads, "n_users": model.n_users, "n_items": model.n_items,
-                           "min_ratings": model.config.min_ratings}  # fmt: skip
+    out: dict[str, Any] = {"engine": "serving", "threads": numba.get_num_threads(), "n_users": model.n_users,
+                           "n_items": model.n_items, "min_ratings": model.policy.min_ratings}  # fmt: skip
     rng = np.random.default_rng(SEED)
-    users = rng.choice(model.n_users, 200, replace=False)
-    # online: scoring + guard + exclusion + top-k of one known user (as the service does), median of 200
+    users = rng.choice(model.users_.ids.to_numpy(), 200, replace=False)
+    # online: one known user's top-10 through `recommend` (scores, guard, exclusion, top-k, records), median of 180
     lat = []
     for u in users:
-        state = model._known_state(int(u))
         t = time.perf_counter()
-        recommend(model, state, k=10)
+        recommend(model, int(u), k=10)
         lat.append(time.perf_counter() - t)
-    out["online_top10_ms"] = {"median": 1e3 * float(np.median(lat[20:])), "p95": 1e3 * float(np.percentile(lat[20:], 95))}
-    core = []  # the same without building the result records: score, guard, exclusion, top-k
-    for u in users:
-        state = model._known_state(int(u))
-        t = time.perf_counter()
-        s = model.score(state)
-        top_k(s, candidate_mask(model, state, model.config.min_ratings), 10, model.item_counts_)
-        core.append(time.perf_counter() - t)
-    out["online_top10_core_ms"] = {"median": 1e3 * float(np.median(core[20:])), "p95": 1e3 * float(np.percentile(core[20:], 95))}
-    # fold-in of a 100-rating user (ratings drawn from the training scale over popular-ish films)
+    out["online_top10_ms"] = _ms(lat[20:])
+    # fold-in of a 100-rating user (ratings drawn from the training scale)
     fold = []
     items = model.items_.ids.to_numpy()
     for _ in range(200):
@@ -241,7 +187,7 @@ def serving(data: Path, iters: int) -> dict[str, Any]:
         t = time.perf_counter()
         model.fold_in(pick, vals)
         fold.append(time.perf_counter() - t)
-    out["fold_in_100_ms"] = {"median": 1e3 * float(np.median(fold[20:])), "p95": 1e3 * float(np.percentile(fold[20:], 95))}
+    out["fold_in_100_ms"] = _ms(fold[20:])
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         for rep in range(2):  # the first run compiles (or loads) the selection kernel
             t = time.perf_counter()

@@ -30,7 +30,8 @@ def test_tune_hybrid_finds_a_config_and_resumes(tmp_path: Path, seed: int) -> No
     first = tune(ds, "hybrid", 3, objective="ndcg", base=SMALL_HYBRID, storage=storage, n_folds=2, seed=seed, guard_grid=(0, 5))
     assert first.n_trials == 3 and 0.0 < first.value <= 1.0
     config = HybridConfig.from_dict(first.config)  # a whole, valid hybrid config
-    assert 0.0 <= config.popularity_debias <= 0.8 and 0.02 <= config.implicit.reg <= 0.5 and 0.5 <= config.implicit.alpha <= 20
+    assert 0.0 <= config.rating_weight <= 1.0 and -0.5 <= config.popularity_weight <= 0.5
+    assert 0.0 <= config.popularity_debias <= 0.6 and 0.05 <= config.implicit.reg <= 3.0 and 1.0 <= config.implicit.alpha <= 30
     assert (config.explicit.n_factors, config.implicit.n_factors) == (8, 8)  # unsearched fields of the base are kept
     assert first.policy.min_ratings == simplest_guard(first.guard_curve)
     again = tune(ds, "hybrid", 4, objective="ndcg", base=SMALL_HYBRID, storage=storage, n_folds=2, seed=seed, guard_grid=(0, 5))
@@ -79,7 +80,7 @@ def test_cli_tune_hybrid_then_train_with_config(tmp_path: Path, data_home: Path)
     r = run("train", "--data", "ml-100k", "--model", "hybrid", "--config", str(tmp_path / "h.json"), "--out", str(tmp_path / "m"), "--json", env=env)
     assert r.returncode == 0, r.stderr
     trained = json.loads(r.stdout)
-    assert trained["config"]["popularity_debias"] == written["models"]["hybrid"]["popularity_debias"]
+    assert trained["config"]["popularity_weight"] == written["models"]["hybrid"]["popularity_weight"]
     assert trained["policy"] == written["policies"]["hybrid"]  # the guard chosen after the search travels with the config
 
 

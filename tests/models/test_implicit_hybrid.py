@@ -115,12 +115,34 @@ def test_hybrid_round_trip_and_rating_ranking(tmp_path: Path, seed: int) -> None
 
 def test_popularity_debias_subtracts_the_average_users_preference(seed: int) -> None:
     ds, _ = planted(seed)
-    model = Hybrid(HybridConfig(popularity_debias=0.0), RankingPolicy(min_ratings=0)).fit(ds)
+    model = Hybrid(HybridConfig(popularity_debias=0.0, standardize=False), RankingPolicy(min_ratings=0)).fit(ds)
     state = model.fold_in([0, 1, 2], [5.0, 5.0, 4.0])
     plain = model.score_block(state)[0]
     model.config = dataclasses.replace(model.config, popularity_debias=0.5)
     debiased = model.score_block(state)[0]
     np.testing.assert_allclose(plain - debiased, 0.5 * model.implicit.item_factors_ @ model.mean_implicit_, atol=1e-5)
+
+
+def test_hybrid_blend_standardizes_each_signal_per_user(seed: int) -> None:
+    """The blend adds z-scores: each signal divided by its spread over the catalogue for that user."""
+    ds, _ = planted(seed)
+    config = HybridConfig(rating_weight=0.7, popularity_weight=-0.2, popularity_debias=0.0)
+    model = Hybrid(config, RankingPolicy(min_ratings=0)).fit(ds)
+    state = model.fold_in([0, 1, 2, 40], [5.0, 5.0, 4.0, 1.0])
+    x, p = state.terms["implicit"][0], state.terms["factors"][0]
+    n = model.item_counts_.astype(np.float64)
+    w = n / (n + config.shrinkage)
+    choice = model.implicit.item_factors_ @ x
+    liking = w * (model.explicit.item_bias_ + model.explicit.item_factors_ @ p)
+    popularity = np.log1p(n)
+    z_popularity = (popularity - popularity.mean()) / popularity.std()
+    expected = choice / choice.std() + 0.7 * liking / liking.std() - 0.2 * z_popularity
+    np.testing.assert_allclose(model.score_block(state)[0], expected, rtol=1e-4, atol=1e-4)
+    unscaled = dataclasses.replace(config, standardize=False)
+    model.config = unscaled
+    model._finish_fit()
+    raw = choice + 0.7 * liking / (model.scale_.high - model.scale_.low) - 0.2 * z_popularity  # older folders' recipe
+    np.testing.assert_allclose(model.score_block(state)[0], raw, rtol=1e-4, atol=1e-4)
 
 
 def test_hybrid_config_validation() -> None:

@@ -35,8 +35,8 @@ def tune(
     """Tune a model by validation splits of the training side only; never touches the test side.
 
     als: n_factors, reg, bias_reg, n_iter (with ndcg also the confidence weight η). als-implicit:
-    n_factors, reg, alpha, n_iter. hybrid: popularity debias, rating weight, shrinkage, the implicit
-    λ and α. The guard min_ratings is chosen afterwards: the smallest within one standard error of
+    n_factors, reg, alpha, n_iter. hybrid: the rating and popularity weights, the popularity
+    debias, shrinkage, and the implicit part's λ and α. The guard min_ratings is chosen afterwards: the smallest within one standard error of
     the best inner-CV NDCG@k. A study remembers what it tuned and refuses to resume anything else.
     """
     require_extra("evaluation", "movierec tune", ("optuna",))

@@ -39,9 +39,12 @@ def config_and_policy(meta: dict[str, Any]) -> tuple[dict[str, Any], RankingPoli
 
     Format 1 kept the policy inside the config: ``min_ratings`` at the top or in the ``explicit``
     sub-config (``als-time``, ``bias-time``, ``als-bayes``), and for ``als`` a ``confidence_weight``
-    (None meant ranking by the predicted rating). Those keys are taken out of every level.
+    (None meant ranking by the predicted rating). Those keys are taken out of every level. A
+    ``hybrid`` saved before its standardized blend keeps its raw blend (``standardize=False``).
     """
     config = json.loads(json.dumps(meta.get("config") or {}))  # a deep copy
+    if meta["model"] == "hybrid" and "standardize" not in config:  # saved before the standardized blend
+        config.update(standardize=False, popularity_weight=0.0)
     if meta.get("format_version", 2) >= 2:
         return config, RankingPolicy.from_dict(meta["policy"])
     policy_keys = ("min_ratings", "confidence_weight")

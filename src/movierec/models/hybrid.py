@@ -1,27 +1,31 @@
 """The default recommender: what a user will choose to watch, and how much they will like it.
 
-Ranking score for user u and film i::
+Ranking score for user u and film i, a blend of three standardized signals::
 
-    s(u, i) = (x_u − γ · x̄) · y_i  +  rating_weight · w_i · (r̂_ui − (μ + b_u)) / (r_max − r_min)
+    s(u, i) = z_u[(x_u − γ·x̄) · y_i]  +  rating_weight · z_u[w_i · (b_i + p_u · q_i)]  +  popularity_weight · z[ln(1 + n_i)]
 
 * x_u · y_i — implicit-feedback ALS on the rating events (Hu, Koren, Volinsky
   2008): the preference to watch i. Ratings below ``negative_below`` stars are
-  "watched and disliked" (preference 0, see ``ImplicitConfig``).
-* γ · x̄ · y_i — x̄ is the mean training user's implicit factor, so x̄ · y_i is
-  how much the average user would pick i. Subtracting a share γ
-  (``popularity_debias``) ranks by what this user wants *more than everyone
-  does*: the blockbusters every profile co-watches stop crowding out the
-  user's own taste (the popularity-bias correction of Steck, "Item popularity
-  and recommendation accuracy", RecSys 2011, doi:10.1145/2043932.2043957,
-  applied in factor space).
-* r̂_ui = μ + b_u + b_i + p_u · q_i — explicit biased ALS (ALS-WR, Zhou et al.
-  2008): the predicted rating; its deviation from the user's own baseline says
-  how much more (or less) than usual u will like i.
-* w_i = n_i / (n_i + shrinkage) — confidence in film i's evidence, from its
-  number of training ratings n_i: the damped-estimate rule of Koren 2010
-  ("Factor in the neighbors", §2.1). A film with one 5-star rating gets almost
-  no credit for its rating deviation — the confidence-aware popularity guard —
-  while a hard ``min_ratings`` cut stays available on top.
+  "watched and disliked" (preference 0, see ``ImplicitConfig``). γ·x̄·y_i, with x̄
+  the mean training user's factor, optionally takes out a share of what every
+  user would pick (``popularity_debias``; Steck, RecSys 2011).
+* b_i + p_u · q_i — explicit biased ALS (ALS-WR, Zhou et al. 2008): how much u
+  will like i beyond their own baseline, shrunk by w_i = n_i / (n_i + shrinkage),
+  the confidence in film i's n_i training ratings (Koren 2010, §2.1): a film
+  with one 5-star rating gets almost no credit for it.
+* ln(1 + n_i) — the film's popularity in training.
+
+z_u[·] standardizes a signal over the catalogue for that user (divides it by its
+standard deviation across all films; the mean, a per-user constant, does not
+change a list): the signals have different units and spreads per user, and a
+fixed raw weight lets whichever is wider dominate. The spread of a linear score
+is exact and cheap, sqrt(vᵀ·Cov(items)·v), so the blend stays one linear form
+and ranks through the same block path as every model. The weights were chosen
+on validation splits of the training side (docs/decisions/0014-default-blend.md).
+
+With ``standardize=False`` the signals are added raw (the rating term divided by
+the scale's width): the recipe of model folders saved before the blend, kept so
+they load and rank as they did.
 
 Predicted ratings (``predict``) are the explicit model's, unchanged.
 
@@ -30,6 +34,7 @@ References
 Hu, Koren, Volinsky. ICDM 2008. doi:10.1109/ICDM.2008.22
 Zhou et al. AAIM 2008. doi:10.1007/978-3-540-68880-8_32
 Koren. "Factor in the neighbors". ACM TKDD 4(1), 2010. doi:10.1145/1644873.1644874
+Steck. "Item popularity and recommendation accuracy". RecSys 2011. doi:10.1145/2043932.2043957
 """
 
 from __future__ import annotations
@@ -57,28 +62,38 @@ class HybridConfig:
         The rating model.
     implicit : ImplicitConfig
         The choice model.
-    rating_weight : float, default 0.3
-        Weight of the shrunk rating deviation against the implicit score.
-    shrinkage : float, default 10.0
+    rating_weight : float, default 0.013
+        Weight of the (standardized) shrunk rating term against the implicit score.
+    shrinkage : float, default 49.0
         Prior count of the confidence weight w_i = n_i / (n_i + shrinkage).
-    popularity_debias : float, default 0.2
-        γ in [0, 1]: share of the average user's preference subtracted.
+    popularity_debias : float, default 0.085
+        γ in [0, 1]: share of the average user's implicit preference subtracted.
+    popularity_weight : float, default 0.018
+        Weight of the standardized log-popularity term (negative favours less-watched films).
+    standardize : bool, default True
+        Standardize each signal per user before blending; False adds them raw (older model folders).
 
     The defaults were selected on validation splits carved from the *training* side only
     (docs/decisions/0003-default-model.md).
     """
 
     explicit: ALSConfig = ALSConfig()
-    implicit: ImplicitConfig = ImplicitConfig(reg=0.2, alpha=3.0, negative_below=3.0)
-    rating_weight: float = 0.3
-    shrinkage: float = 10.0
-    popularity_debias: float = 0.2
+    implicit: ImplicitConfig = ImplicitConfig(reg=0.21, alpha=3.0, negative_below=3.0)
+    rating_weight: float = 0.013
+    shrinkage: float = 49.0
+    popularity_debias: float = 0.085
+    popularity_weight: float = 0.018
+    standardize: bool = True
 
     def __post_init__(self) -> None:
         if not self.rating_weight >= 0 or not self.shrinkage >= 0:
             raise DataValidationError(f"rating_weight and shrinkage must be >= 0, got {self.rating_weight}, {self.shrinkage}")
         if not 0 <= self.popularity_debias <= 1:
             raise DataValidationError(f"popularity_debias must be in [0, 1], got {self.popularity_debias}")
+        if not np.isfinite(self.popularity_weight):
+            raise DataValidationError(f"popularity_weight must be a finite number, got {self.popularity_weight}")
+        if not isinstance(self.standardize, bool):
+            raise DataValidationError(f"standardize must be true or false, got {self.standardize!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -186,14 +201,18 @@ class Hybrid(Recommender):
 
     def _prepare(self) -> None:
         cfg = self.config
-        n = self.item_counts_.astype(np.float32)
-        confidence = n / (n + np.float32(cfg.shrinkage))  # w_i
-        weight = np.float32(cfg.rating_weight / max(self.scale_.high - self.scale_.low, 1e-6)) * confidence
-        # s = (x_u − γ x̄)·y_i + c·w_i·(b_i + p_u·q_i) = [x_u − γ x̄, p_u] · [y_i, c·w_i·q_i] + c·w_i·b_i
-        self._item_vectors = np.ascontiguousarray(
-            np.column_stack([self.implicit.item_factors_, weight[:, None] * self.explicit.item_factors_]), dtype=np.float32
-        )
-        self._item_offset = (weight * self.explicit.item_bias_).astype(np.float32)
+        n = self.item_counts_.astype(np.float64)
+        confidence = (n / (n + cfg.shrinkage)).astype(np.float32)  # w_i
+        # items: [y_i, w_i·q_i, w_i·b_i]; users: [a_u·(x_u − γx̄), c_u·p_u, c_u] (``linear_scores``)
+        liking = np.column_stack([confidence[:, None] * self.explicit.item_factors_, confidence * self.explicit.item_bias_])
+        self._item_vectors = np.ascontiguousarray(np.column_stack([self.implicit.item_factors_, liking]), dtype=np.float32)
+        self._n_implicit = self.implicit.item_factors_.shape[1]
+        self._cov_implicit = np.cov(self.implicit.item_factors_, rowvar=False, bias=True).reshape(self._n_implicit, -1)
+        self._cov_liking = np.cov(liking, rowvar=False, bias=True)
+        popularity = np.log1p(n)
+        spread = popularity.std()
+        z = (popularity - popularity.mean()) / spread if spread > 0 else np.zeros_like(popularity)
+        self._item_offset = (cfg.popularity_weight * z).astype(np.float32)
 
     def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
         terms = self.explicit._user_terms(user_idx)
@@ -210,10 +229,25 @@ class Hybrid(Recommender):
         """``target="score"``: the hybrid score (module docstring); ``"rating"``: the explicit part's predicted rating."""
         if target == "rating":
             return self.explicit.linear_scores(states, "rating")
-        t = states.terms
-        debiased = t["implicit"] - np.float32(self.config.popularity_debias) * self.mean_implicit_
-        users = np.column_stack([debiased, t["factors"]])
+        cfg, t = self.config, states.terms
+        implicit = (t["implicit"] - np.float32(cfg.popularity_debias) * self.mean_implicit_).astype(np.float64)
+        liking = np.column_stack([t["factors"], np.ones(states.n_block)]).astype(np.float64)
+        if cfg.standardize:  # 1 / the signal's standard deviation over the catalogue, for each user
+            a = 1.0 / _spread(implicit, self._cov_implicit)
+            c = cfg.rating_weight / _spread(liking, self._cov_liking)
+        else:
+            a = np.ones(states.n_block)
+            c = np.full(states.n_block, cfg.rating_weight / max(self.scale_.high - self.scale_.low, 1e-6))
+        users = np.column_stack([a[:, None] * implicit, c[:, None] * liking]).astype(np.float32)
         return LinearScores.of(users, self._item_vectors, self._item_offset, np.zeros(states.n_block, np.float32))
 
     def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
         return self.explicit._predict_idx(u, i, t)
+
+
+def _spread(users: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """sqrt(vᵀ·cov·v) per row v of ``users``: the standard deviation of v·item over the items (1 where it is 0)."""
+    # elementwise products reduced along fixed axes: a row's value never depends on the block it came in
+    quad = ((users[:, :, None] * cov[None, :, :]).sum(axis=1) * users).sum(axis=1)
+    sd = np.sqrt(np.maximum(quad, 0.0))
+    return np.where(sd > 1e-12, sd, 1.0)

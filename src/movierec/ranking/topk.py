@@ -107,13 +107,9 @@ def rank_block(
             V = item_vectors if item_vectors is not None else np.ascontiguousarray(scores.item_vectors[eligible.positions])
             base = np.ascontiguousarray(scores.item_offset[eligible.positions])
             P, uo = scores.user_vectors, scores.user_offset
-            if n_block == 1:  # scored as two rows (a zero row added): see _linear_top_k
-                P, uo = np.vstack([P, np.zeros_like(P)]), np.append(uo, np.float32(0))
-                r_ptr, d_ptr = np.append(r_ptr, r_ptr[-1]), np.append(d_ptr, d_ptr[-1])
-                out_idx, out_score = np.vstack([out_idx, out_idx]), np.vstack([out_score, out_score])
             _linear_top_k(P, V, base, uo, eligible.positions, eligible.tie, eligible.lookup,
                           r_ptr, r_idx, d_ptr, d_idx, k, out_idx, out_score, n_threads)  # fmt: skip
-            out_idx, out_score = out_idx[:n_block], out_score[:n_block]
+            _rescore(P, V, base, uo, eligible.tie, eligible.lookup, d_ptr, d_idx, out_idx, out_score)
         else:
             dense = np.ascontiguousarray(scores, dtype=np.float32)
             _dense_top_k(dense, eligible.positions, eligible.tie, eligible.lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_idx, out_score)
@@ -256,18 +252,16 @@ def _dense_top_k(S, positions, tie, lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_i
 def _linear_top_k(P, V, base, user_offset, positions, tie, lookup, r_ptr, r_idx, d_ptr, d_idx, k, out_idx, out_score, n_threads):  # pragma: no cover - numba  # fmt: skip
     """``rank_block`` for a linear form: score each tile of users against the eligible films and select, in one pass.
 
-    Parallel over tiles of 2 to ``USER_TILE`` users (fewer than USER_TILE when the block has too few
+    Parallel over tiles of 1 to ``USER_TILE`` users (fewer than USER_TILE when the block has too few
     for ``n_threads`` tiles); per tile, ``ITEM_CHUNK`` eligible films at a time are scored by one
     single-threaded ``sgemm`` (``P[tile] @ V[chunk].T``) and swept into each user's list as
-    s = dot + (base[c] + user_offset[u]), the order of ``LinearScores.dense``. A user's scores must not
-    depend on the block: OpenBLAS computes a one-row product by its matrix-vector route (other sums
-    in the last bit) and, inside a parallel region, gave other sums for a separately allocated
-    two-row copy, so a one-user tile is scored together with the previous user (rows of P, in
-    place) and ``rank_block`` adds a zero row to a block of one.
+    s = dot + (base[c] + user_offset[u]), the order of ``LinearScores.dense``. BLAS sums a row in an
+    order that depends on the tile's size and the row's place in it (OpenBLAS picks other kernels),
+    so these scores choose the list and ``_rescore`` then gives its scores and order.
     """
     n_block = P.shape[0]
     n_cand = V.shape[0]
-    rows = min(USER_TILE, max(2, -(-n_block // n_threads)))  # every thread gets a tile
+    rows = min(USER_TILE, max(1, -(-n_block // n_threads)))  # every thread gets a tile
     n_tiles = -(-n_block // rows)
     for tile in prange(n_tiles):
         u0 = tile * rows
@@ -277,12 +271,11 @@ def _linear_top_k(P, V, base, user_offset, positions, tie, lookup, r_ptr, r_idx,
         m = np.zeros(USER_TILE, dtype=np.int64)
         rated = r_ptr[u0:u1].copy()  # each user's next rated film not yet passed
         demoted = d_ptr[u0:u1].copy()
-        lo = u0 - 1 if u1 - u0 == 1 else u0  # a one-user tile (the last) is scored with the user before it
         for c0 in range(0, n_cand, ITEM_CHUNK):
             w = min(ITEM_CHUNK, n_cand - c0)
-            sgemm_abt(P[lo:u1], V[c0 : c0 + w], S)
+            sgemm_abt(P[u0:u1], V[c0 : c0 + w], S)
             for u in range(u0, u1):
-                row = S[u - lo]
+                row = S[u - u0]
                 rp, re = rated[u - u0], r_ptr[u + 1]
                 while rp < re:  # rated films of this chunk: never chosen
                     c = lookup[r_idx[rp]]
@@ -311,6 +304,40 @@ def _linear_top_k(P, V, base, user_offset, positions, tie, lookup, r_ptr, r_idx,
                 m[u - u0] = n_best
                 dp = _skip_to(dp, de, d_idx, lookup, c0 + w)
                 demoted[u - u0] = dp
+
+
+@njit(cache=True)
+def _rescore(P, V, base, user_offset, tie, lookup, d_ptr, d_idx, out_idx, out_score):  # pragma: no cover - numba
+    """Score each chosen film again by a sum in one fixed order (float64, rounded once) and re-sort the list.
+
+    A user's list and scores then do not depend on the block or tile the user was ranked in (a block
+    of one, a batch, an executor's partition), however BLAS summed the tile. A film can only change
+    places with one within a rounding step of it.
+    """
+    n_block, k = out_idx.shape
+    d = P.shape[1]
+    hs = np.empty(k, dtype=np.float32)
+    hc = np.empty(k, dtype=np.int64)
+    hi = np.empty(k, dtype=np.int64)
+    for u in range(n_block):
+        m = 0
+        for j in range(k):
+            i = out_idx[u, j]
+            if i < 0:
+                break
+            c = lookup[i]
+            acc = 0.0
+            for f in range(d):
+                acc += np.float64(P[u, f]) * np.float64(V[c, f])
+            s = np.float32(acc) + (base[c] + user_offset[u])
+            t = tie[c]
+            for q in range(d_ptr[u], d_ptr[u + 1]):
+                if d_idx[q] == i:
+                    t -= DEMOTED
+                    break
+            m = insert_best(hs, hc, hi, m, k, s, t, i)
+        out_idx[u, :m] = hi[:m]
+        out_score[u, :m] = hs[:m]
 
 
 __all__ = ["Eligible", "KERNEL_MAX_K", "insert_best", "rank_block", "reference_top_k", "top_k"]
