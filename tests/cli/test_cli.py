@@ -62,7 +62,8 @@ def test_data_synth_writes_the_count_asked_with_its_defaults(tmp_path: Path, n: 
 
 
 def test_data_synth_refuses_a_shape_with_fewer_pairs_than_asked(tmp_path: Path) -> None:
-    r = run("data", "synth", "--n-ratings", "1000", "--n-users", "20", "--n-items", "30", "--out", str(tmp_path / "b.csv"))
+    shape = ["--n-users", "20", "--n-items", "30"]
+    r = run("data", "synth", "--n-ratings", "1000", *shape, "--out", str(tmp_path / "b.csv"))
     assert r.returncode == 2 and "allow at most 600 distinct ratings" in r.stderr and "--n-users" in r.stderr
     assert not (tmp_path / "b.csv").exists()
 

@@ -12,7 +12,11 @@ from movierec.data.home import data_home, fetch
 from movierec.data.synth import default_shape, synthetic_ratings
 from movierec.errors import DataValidationError
 
-app = typer.Typer(help="Datasets: fetch the official GroupLens archives, generate synthetic sets.", no_args_is_help=True, rich_markup_mode=None)
+app = typer.Typer(
+    help="Datasets: fetch the official GroupLens archives, generate synthetic sets.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.command("fetch")

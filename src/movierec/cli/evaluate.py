@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from movierec.cli.common import console, friendly, out, print_json, progress, say
+from movierec.cli.common import friendly, out, print_json, progress, say
 from movierec.errors import DataValidationError, require_extra
 from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, run_protocol
 from movierec.evaluation.tuning import read_config_file
