@@ -8,6 +8,7 @@ maps them to exit codes (see ``EXIT_CODES``).
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 
@@ -103,6 +104,42 @@ class FitError(MovierecError, RuntimeError):
 
 class BackendUnavailableError(MovierecError, ImportError):
     """An optional backend (PySpark, ...) is not installed or cannot start."""
+
+
+EXTRAS: dict[str, tuple[str, ...]] = {
+    "service": ("fastapi", "uvicorn", "pydantic_settings", "sqlalchemy", "prometheus_client"),
+    "database": ("sqlalchemy",),
+    "evaluation": ("optuna", "matplotlib"),
+    "spark": ("pyspark",),
+}
+"""Modules each optional extra of ``pyproject.toml`` brings (``database`` is the part of ``service`` that
+``movierec db`` needs); ``require_extra`` checks them before any work starts."""
+
+
+def require_extra(extra: str, needed_for: str, modules: tuple[str, ...] | None = None) -> None:
+    """Raise ``BackendUnavailableError`` naming the extra to install when one of its modules is missing.
+
+    Parameters
+    ----------
+    extra : str
+        A key of ``EXTRAS``; the install hint names ``movierec[<extra>]`` (``database`` is in ``service``).
+    needed_for : str
+        What needs it, for the message (e.g. ``"movierec tune"``).
+    modules : tuple of str, optional
+        Only these modules (default: all of the extra's).
+
+    Raises
+    ------
+    BackendUnavailableError
+        If a module is not installed. Only looks the modules up (``importlib.util.find_spec``); imports nothing.
+    """
+    missing = [m for m in modules or EXTRAS[extra] if importlib.util.find_spec(m) is None]
+    if missing:
+        dist = "service" if extra == "database" else extra
+        raise BackendUnavailableError(
+            f"{needed_for} needs the optional extra {dist!r} ({', '.join(missing)} not installed); "
+            f"install it with: pip install 'movierec[{dist}]' (in a source checkout: pip install -e '.[{dist}]')"
+        )
 
 
 class DatabaseError(MovierecError, RuntimeError):

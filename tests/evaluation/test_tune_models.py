@@ -82,3 +82,18 @@ def test_cli_tune_hybrid_then_train_with_config(tmp_path: Path, data_home: Path)
     trained = json.loads(r.stdout)
     assert trained["config"]["popularity_weight"] == written["models"]["hybrid"]["popularity_weight"]
     assert trained["policy"] == written["policies"]["hybrid"]  # the guard chosen after the search travels with the config
+
+
+def test_cli_second_tune_with_another_objective_on_the_same_out_is_refused(tmp_path: Path, seed: int) -> None:
+    # From a new-user trial: `--objective ndcg` resumed an RMSE study and wrote the worst-NDCG config.
+    data = tmp_path / "r.csv"
+    ratings = synthetic_ratings(1500, n_users=40, n_items=50, seed=seed)
+    ratings.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(data)
+    args = ["tune", "--data", str(data), "--trials", "1", "--folds", "2", "--out", str(tmp_path / "t.json")]
+    first = run(*args)
+    assert first.returncode == 0, first.stderr
+    before = (tmp_path / "t.json").read_text()
+    again = run(*args, "--objective", "ndcg")
+    assert again.returncode == 2 and "objective: study 'rmse', now 'ndcg'" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert (tmp_path / "t.json").read_text() == before  # the config file was not overwritten

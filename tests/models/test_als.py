@@ -30,9 +30,9 @@ def test_kernel_matches_numpy_reference(seed: int) -> None:
     R = np.zeros((ds.n_users, ds.n_items))
     mask = np.zeros_like(R, dtype=bool)
     R[u, i], mask[u, i] = r, True
-    # The model's initial item factors come from the same seeded generator.
+    # The model's initial item factors come from the same seeded generator, drawn in float32.
     rng = np.random.default_rng(seed)
-    q0 = (rng.standard_normal((ds.n_items, 4)) * (cfg.init_scale / 2.0)).astype(np.float32)
+    q0 = rng.standard_normal((ds.n_items, 4), dtype=np.float32) * np.float32(cfg.init_scale / 2.0)
     uf, ub, itf, ib, mu = reference_als(R, mask, q0, cfg.n_iter, cfg.reg, cfg.bias_reg)
     np.testing.assert_allclose(model.global_mean_, mu, atol=1e-6)
     np.testing.assert_allclose(model.user_factors_, uf, atol=1e-4)

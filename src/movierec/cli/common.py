@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from movierec.errors import EXIT_CODES, MovierecError
 
@@ -36,8 +37,18 @@ def _width(stream: Any) -> int | None:
 
 # soft_wrap: a message is never broken into lines at the terminal width (Rich assumes 80 columns
 # when output is piped, which split values such as "train RMSE 0.7344" for anyone grepping them).
-console = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr))
-out = Console(soft_wrap=True, width=_width(sys.stdout))
+# markup=False: messages carry paths, values and install hints such as `movierec[evaluation]`; read as
+# Rich markup, "[red]" vanished and "[/b]" raised MarkupError (Textualize/rich#1157). Styling goes
+# through `say`, which styles only its own label.
+console = Console(stderr=True, soft_wrap=True, width=_width(sys.stderr), markup=False, highlight=False)
+out = Console(soft_wrap=True, width=_width(sys.stdout), markup=False, highlight=False)
+
+LABEL_STYLES = {"error": "bold red", "warning": "yellow", "note": "yellow"}
+
+
+def say(label: str, message: object) -> None:
+    """Print ``label: message`` on stderr, the label styled, the message exactly as given."""
+    console.print(Text.assemble((f"{label}:", LABEL_STYLES.get(label, "")), " ", str(message)))
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -57,10 +68,10 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MovierecError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+            say("error", exc)
             raise typer.Exit(exit_code(exc)) from None
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            say("error", exc)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -88,10 +99,12 @@ def progress(description: str, total: float | None, enabled: bool = True) -> Ite
         yield lambda *a, **k: None
         return
     if total is None:  # unknown length (e.g. a download without Content-Length): no count, no ETA
-        cols = [TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[info]}")]
+        cols = [TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[info]}", markup=False)]  # fmt: skip
     else:
-        cols = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f}"),
-                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}")]  # fmt: skip
+        cols = [TextColumn("{task.description}", markup=False), BarColumn(),
+                TextColumn("{task.completed:.0f}/{task.total:.0f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                TextColumn("{task.fields[info]}", markup=False)]  # fmt: skip
     with Progress(*cols, console=console, transient=False) as bar:
         task = bar.add_task(description, total=total, info="")
 

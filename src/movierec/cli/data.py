@@ -9,9 +9,14 @@ import typer
 
 from movierec.cli.common import friendly, out, progress
 from movierec.data.home import data_home, fetch
-from movierec.data.synth import synthetic_ratings
+from movierec.data.synth import default_shape, synthetic_ratings
+from movierec.errors import DataValidationError
 
-app = typer.Typer(help="Datasets: fetch the official GroupLens archives, generate synthetic sets.", no_args_is_help=True)
+app = typer.Typer(
+    help="Datasets: fetch the official GroupLens archives, generate synthetic sets.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.command("fetch")
@@ -52,11 +57,18 @@ def synth_cmd(
     n_items: Annotated[int | None, typer.Option(help="Films (default: ML-25M shape)")] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 0,
 ) -> None:
-    """Write a seeded synthetic ratings.csv with power-law activity and popularity."""
+    """Write a seeded synthetic ratings.csv with power-law activity and popularity; exactly --n-ratings ratings."""
+    shape = default_shape(n_ratings)
+    users, items = n_users or shape[0], n_items or shape[1]
+    if users * items < n_ratings:
+        raise DataValidationError(
+            f"data synth: {users:,} users x {items:,} films allow at most {users * items:,} distinct ratings, "
+            f"fewer than the {n_ratings:,} asked for; raise --n-users and --n-items (or leave them out)"
+        )
     df = synthetic_ratings(n_ratings, n_users, n_items, seed=seed)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     df.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(out_file)
     out.print(f"wrote {df.height:,} ratings ({df['user_id'].n_unique():,} users, {df['movie_id'].n_unique():,} films) to {out_file}")
-    if df.height < 0.99 * n_ratings:  # repeated (user, film) draws are dropped; too few pairs for N
+    if df.height < n_ratings:  # the last distinct pairs were too rare to draw (a nearly full matrix)
         out.print(f"note: {n_ratings:,} were asked for, but these users and films allow too few distinct pairs at this "
                   "activity and popularity; raise --n-users and --n-items", style="yellow")  # fmt: skip

@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from movierec.cli.common import friendly, out, print_json
+from movierec.errors import require_extra
 
-app = typer.Typer(help="The ratings database (SQLite file or PostgreSQL).", no_args_is_help=True)
+app = typer.Typer(help="The ratings database (SQLite file or PostgreSQL).", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("init")
@@ -22,6 +23,7 @@ def init(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Create missing tables (idempotent); refuses a database of another schema version."""
+    require_extra("database", "movierec db init")
     from movierec.store import db as store_db
     from movierec.store.registry import Registry
 

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from movierec.cli.common import console, friendly, out, print_json, progress
-from movierec.errors import DataValidationError
+from movierec.cli.common import friendly, out, print_json, progress, say
+from movierec.errors import DataValidationError, require_extra
 from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, run_protocol
 from movierec.evaluation.tuning import read_config_file
 from movierec.config import RankBy, RankingPolicy
@@ -41,6 +41,20 @@ def summary_tables(result: EvaluationResult, k: int) -> list[Table]:
             table.add_row(row["model"], *cells)
         tables.append(table)
     return tables
+
+
+def users_lines(result: EvaluationResult) -> list[str]:
+    """Per split, who was evaluated: users ranked, training users without test rows, test users unknown in training."""
+    lines, seen = [], set()
+    for row in result.rows:
+        if row["split"] in seen or "n_users_ranked" not in row:
+            continue
+        seen.add(row["split"])
+        lines.append(
+            f"{row['split']}: {row['n_users_ranked']:,} users ranked; {row.get('n_users_no_test', 0):,} training users "
+            f"had no test rows (not evaluated); {row.get('n_users_cold', 0):,} test users unknown in training"
+        )
+    return lines
 
 
 def parse_guard_grid(text: str) -> tuple[int, ...]:
@@ -105,6 +119,8 @@ def evaluate(
     spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
 ) -> None:
     """Evaluate models with an honest protocol: rating, ranking and beyond-accuracy metrics."""
+    if report:  # before the evaluation, not after it
+        require_extra("evaluation", "evaluate --report", ("matplotlib",))
     names = [m.strip() for m in models.split(",") if m.strip()]
     file = read_config_file(config_file) if config_file else None
     split_options = SplitOptions(test_fraction=test_fraction, n_folds=folds, cutoff=cutoff, last_n=last_n, seed=seed)
@@ -123,7 +139,7 @@ def evaluate(
         factory = _factory(file, engine, spark_master, spark_conf)
         result = run_protocol(data, protocol, names, None, split_options, options, factory=factory, on_step=lambda s: advance(1, info=s))
     for w in caught:
-        console.print(f"[yellow]warning:[/] {w.message}", highlight=False)
+        say("warning", w.message)
     if report:
         from movierec.evaluation.report import write_report
 
@@ -133,6 +149,8 @@ def evaluate(
         return
     for table in summary_tables(result, k):
         out.print(table)
+    for line in users_lines(result):
+        out.print(line)
     cold = [f"{r['model']} {r['split']}: {r['coverage_note']}" for r in result.rows if r.get("n_cold_pairs")]
     if cold:
         out.print("cold-start pairs (scored by the fallback μ + known bias): " + "; ".join(cold[:6]))

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+import movierec
 from movierec.cli import data, demo, recommend, train
 from movierec.cli import ingest as ingest_cmd  # issue 3: ingest
 from movierec.cli import db as db_cmd  # issue 8: ratings database
@@ -19,7 +22,32 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help is printed as written: read as Rich markup, "needs movierec[spark]" lost its extra.
+    rich_markup_mode=None,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            installed = version("movierec")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            installed = movierec.__version__
+        typer.echo(f"movierec {installed}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Explicit-rating movie recommendations by ALS: train, recommend, evaluate, serve."""
+
+
 app.command("train")(train.train)
 app.command("recommend")(recommend.recommend)
 app.command("demo")(demo.demo)

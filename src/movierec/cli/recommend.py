@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from movierec.cli.common import console, friendly, out, print_json, recommendations_table
+from movierec.cli.common import console, friendly, out, print_json, recommendations_table, say
 from movierec.data.profile import read_user_ratings
 from movierec.errors import DataValidationError, UnknownIdError
 from movierec.ranking import recommend as recommend_films
@@ -48,17 +48,15 @@ def recommend(
         )
     meta = read_meta(model_dir)
     pairs = read_user_ratings(ratings, model.scale_) if ratings is not None else None
-    user_id: Any = user
-    if user is not None and model.users_.is_integer and user.lstrip("-").isdigit():
-        user_id = int(user)
-    if user is not None and user_id not in model.users_:
+    user_id: Any = user  # text; the model's id map matches "42" to user 42 when its ids are integers
+    if user is not None and model.users_.get(user) < 0:
         raise UnknownIdError(f"recommend: user {user!r} is not in the model's training data; use --ratings for a new user")
     if pairs:
         unknown = [m for m, _ in pairs if m not in model.items_]
         if len(unknown) == len(pairs):
             raise UnknownIdError(f"recommend: none of the {len(pairs)} films in {ratings} is known to the model (e.g. {unknown[0]!r})")
         if unknown:
-            console.print(f"[yellow]note:[/] ignored {len(unknown)} film(s) the model does not know: {unknown[:10]}", highlight=False)
+            say("note", f"ignored {len(unknown)} film(s) the model does not know: {unknown[:10]}")
     if pairs is None and user is None:
         console.print("note: no --ratings or --user: the non-personalised list (cold start)", highlight=False)
         user_id = None

@@ -10,7 +10,11 @@ from rich.table import Table
 
 from movierec.cli.common import friendly, out, print_json
 
-app = typer.Typer(help="The model registry that `train --registry` publishes to and `serve` serves.", no_args_is_help=True)
+app = typer.Typer(
+    help="The model registry that `train --registry` publishes to and `serve` serves.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 RegistryDir = Annotated[Path, typer.Option("--registry", help="Registry folder (`movierec train --registry`)")]
 
 

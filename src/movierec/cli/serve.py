@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from movierec.cli.common import friendly
+from movierec.errors import ArtifactError, require_extra
 
 
 @friendly
@@ -31,6 +32,12 @@ def serve(
     log_level: Annotated[str, typer.Option(help="Uvicorn log level")] = "info",
 ) -> None:
     """Serve recommendations; other settings come from MOVIEREC_* variables (see README, Service)."""
+    require_extra("service", "movierec serve")
+    if not registry.is_dir():  # a typo would otherwise serve 503 "no model" forever
+        raise ArtifactError(
+            f"--registry {registry}: no such folder; publish a model there first with "
+            f"`movierec train --data ... --registry {registry}`, or give the registry folder you trained into"
+        )
     import uvicorn
 
     from movierec.service.settings import load_settings

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from movierec.cli.common import friendly, out, print_json, progress
-from movierec.errors import DataValidationError
+from movierec.errors import DataValidationError, require_extra
 from movierec.evaluation.protocols import PROTOCOLS, SplitOptions, make_splits
 from movierec.evaluation.tuning import INNER_SPLITS, SPACES, tune as tune_model, write_config_file
 
@@ -39,6 +39,7 @@ def tune(
     debias, shrinkage, and the implicit part's λ and α. The guard min_ratings is chosen afterwards: the smallest within one standard error of
     the best inner-CV NDCG@k. A study remembers what it tuned and refuses to resume anything else.
     """
+    require_extra("evaluation", "movierec tune", ("optuna",))
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +42,48 @@ class RatingScale:
     def to_dict(self) -> dict[str, float]:
         return {"low": self.low, "high": self.high, "step": self.step}
 
+    def snap(self, value: float) -> float:
+        """``value`` put on this scale: clipped to [low, high], then rounded half up to the step grid."""
+        value = min(max(float(value), self.low), self.high)
+        if not self.step:
+            return value
+        return min(self.low + math.floor((value - self.low) / self.step + 0.5) * self.step, self.high)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RatingScale:
         return cls(float(d["low"]), float(d["high"]), float(d.get("step", 0.0)))
+
+
+RATING_COLUMNS = ("user_id", "movie_id", "rating", "timestamp")
+"""Columns of a ratings frame given to ``Dataset.from_frames`` or ``fit`` (``timestamp`` optional)."""
+
+
+def as_polars(frame: Any, what: str = "ratings") -> pl.DataFrame:
+    """A Polars frame from a Polars, pandas or Arrow table (anything with the Arrow C stream interface).
+
+    Raises
+    ------
+    DataValidationError
+        For anything else, naming the type found and the columns expected.
+    """
+    if isinstance(frame, pl.DataFrame):
+        return frame
+    if isinstance(frame, pl.LazyFrame):
+        return frame.collect()
+    module = type(frame).__module__.split(".")[0]
+    try:
+        if module == "pandas":
+            return pl.from_pandas(frame)  # the index is dropped; columns keep their names
+        if module == "pyarrow" or hasattr(frame, "__arrow_c_stream__"):
+            out = pl.from_arrow(frame)
+            if isinstance(out, pl.DataFrame):
+                return out
+    except (TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise DataValidationError(f"{what}: cannot read the {type(frame).__name__} as a table ({exc})") from None
+    raise DataValidationError(
+        f"{what}: expected a Polars or pandas DataFrame or an Arrow table with columns "
+        f"{', '.join(RATING_COLUMNS)} (timestamp optional); got {type(frame).__module__}.{type(frame).__name__}"
+    )
 
 
 def empty_movies() -> pl.DataFrame:
@@ -99,11 +139,12 @@ class Dataset:
 
         Parameters
         ----------
-        ratings : polars.DataFrame
+        ratings : polars.DataFrame, pandas.DataFrame or pyarrow.Table
             Columns ``user_id``, ``movie_id``, ``rating`` and optionally
-            ``timestamp`` (missing timestamps become 0). Must hold one row per
+            ``timestamp`` (missing timestamps become 0); pandas and Arrow tables are
+            converted (``as_polars``). Must hold one row per
             (user, movie) pair; resolve duplicates before (see ``movierec.data.ingest``).
-        movies : polars.DataFrame, optional
+        movies : polars.DataFrame, pandas.DataFrame or pyarrow.Table, optional
             Catalogue with ``movie_id``, ``title``, ``year``, ``genres``. Films
             that are rated but missing from it get the title ``"movie <id>"``.
         scale : RatingScale, optional
@@ -118,13 +159,16 @@ class Dataset:
         Raises
         ------
         DataValidationError
-            If columns are missing, values are null or non-finite, or a
-            (user, movie) pair repeats.
+            If the input is not a table, columns are missing, values are null or
+            non-finite, or a (user, movie) pair repeats.
         """
+        ratings = as_polars(ratings, name or "ratings")
+        movies = None if movies is None else as_polars(movies, f"{name or 'ratings'} catalogue")
         missing = [c for c in ("user_id", "movie_id", "rating") if c not in ratings.columns]
         if missing:
             raise DataValidationError(
-                f"{name or 'ratings'}: missing column(s) {missing}; found {ratings.columns}"
+                f"{name or 'ratings'}: missing column(s) {missing}; found {ratings.columns}; "
+                "rename the columns to user_id, movie_id, rating (and timestamp)"
             )
         if "timestamp" not in ratings.columns:
             ratings = ratings.with_columns(pl.lit(0, dtype=pl.Int64).alias("timestamp"))

@@ -74,6 +74,36 @@ def save_dataset_folder(
     return out
 
 
+MOVIELENS_RATINGS = ("ratings.csv", "u.data", "ratings.dat")
+"""The ratings file of an official MovieLens folder, per release family."""
+
+
+def folder_ratings_files(path: Path) -> list[Path]:
+    """The ratings files a folder stands for, in read order.
+
+    A MovieLens folder: its ratings file (``MOVIELENS_RATINGS``); a dataset folder written by
+    ``movierec ingest``: its ``ratings.parquet``; otherwise a folder of part files as Spark, Hive
+    or a split export writes them: every ``*.parquet`` file, else every ``part-*`` file, sorted by
+    name (hidden files and ``_SUCCESS``-style markers are skipped).
+
+    Raises
+    ------
+    DataValidationError
+        If the folder holds none of these.
+    """
+    for name in (*MOVIELENS_RATINGS, "ratings.parquet"):
+        if (path / name).is_file():
+            return [path / name]
+    visible = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "_")))
+    parts = [p for p in visible if p.suffix == ".parquet"] or [p for p in visible if p.name.startswith("part-")]
+    if not parts:
+        raise DataValidationError(
+            f"{path}: a folder with no ratings file: expected {', '.join(MOVIELENS_RATINGS)}, a dataset folder "
+            "(ratings.parquet) or part files (*.parquet or part-*); or give the ratings files themselves"
+        )
+    return parts
+
+
 def load_dataset_folder(path: Path | str) -> Dataset:
     """Read a dataset folder written by ``save_dataset_folder``.
 

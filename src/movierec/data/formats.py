@@ -7,9 +7,13 @@ overridden, and each one is written to the ingest report.
 Rules (documented in ``movierec ingest --help`` too):
 
 * **Encoding**: a UTF-8 or UTF-16 byte-order mark wins; otherwise UTF-8 when
-  the bytes are valid UTF-8, else Latin-1 (which maps every byte, so nothing is
-  lost; case C01). ``encoding="utf-8"`` makes undecodable bytes an error that
-  names the line and byte offset.
+  the bytes are valid UTF-8, else line by line: each line that is not valid
+  UTF-8 is read as Latin-1 (which maps every byte, so nothing is lost; case C01)
+  and the others stay UTF-8, so one Latin-1 byte no longer turns every UTF-8
+  name of the file into mojibake ("Zoé" as "ZoÃ©"). The report says
+  ``latin-1`` when every non-ASCII line was Latin-1, else
+  ``utf-8+latin-1 (N line(s) from line L)``. ``encoding="utf-8"`` makes
+  undecodable bytes an error that names the line and byte offset.
 * **Line endings**: LF, CRLF, or old-Mac CR (converted to LF). A line is what
   lies between two ``\\n``; a rating record never spans lines.
 * **Separator**: ``::``, tab, comma, semicolon, pipe, or ``whitespace`` (any run
@@ -28,6 +32,7 @@ Rules (documented in ``movierec ingest --help`` too):
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections import Counter
@@ -127,13 +132,49 @@ def normalise_bytes(data: bytes, path: str, encoding: str = "auto") -> tuple[byt
                             )
                         ],
                     ) from None
-                data, found = data.decode("latin-1").encode("utf-8"), "latin-1"
+                text, found = decode_per_line(data)
+                data = text.encode("utf-8")
     if b"\n" not in data:
         return (data.replace(b"\r", b"\n"), found, "CR") if b"\r" in data else (data, found, "none")
     if b"\r" not in data:  # memchr: cheap; the counts below only run for files with carriage returns
         return data, found, "LF"
     crlf = data.count(b"\r\n")
     return data, found, "CRLF" if crlf == data.count(b"\r") and crlf == data.count(b"\n") else "LF"
+
+
+def decode_per_line(data: bytes) -> tuple[str, str]:
+    """Decode bytes line by line: UTF-8 where a line is valid UTF-8, Latin-1 for the lines that are not.
+
+    Lines end at ``\n`` or ``\r`` (both ASCII in either encoding, so line numbers are kept).
+    Runs the C decoder over the valid stretches, so a file with few Latin-1 lines costs about
+    two UTF-8 passes.
+
+    Returns
+    -------
+    (text, encoding) : (str, str)
+        ``encoding`` is ``"utf-8"`` (all valid), ``"latin-1"`` (every line with a non-ASCII byte
+        was Latin-1) or ``"utf-8+latin-1 (N line(s) from line L)"`` (both kinds of line).
+    """
+    view, parts, pos, n_latin, first, utf8_non_ascii = memoryview(data), [], 0, 0, 0, False
+    while pos < len(data):
+        try:
+            parts.append(codecs.utf_8_decode(view[pos:], "strict", True)[0])
+            utf8_non_ascii = utf8_non_ascii or not data[pos:].isascii()
+            break
+        except UnicodeDecodeError as exc:
+            bad = pos + exc.start
+            start = max(data.rfind(b"\n", pos, bad), data.rfind(b"\r", pos, bad)) + 1
+            ends = [e for e in (data.find(b"\n", bad), data.find(b"\r", bad)) if e >= 0]
+            end = min(ends) if ends else len(data)
+            good = codecs.utf_8_decode(view[pos:start], "strict", True)[0]
+            utf8_non_ascii = utf8_non_ascii or not good.isascii()
+            parts += [good, data[start:end].decode("latin-1")]
+            first = first or data.count(b"\n", 0, start) + 1
+            n_latin, pos = n_latin + 1, end
+    text = "".join(parts)
+    if not n_latin:
+        return text, "utf-8"
+    return text, (f"utf-8+latin-1 ({n_latin} line(s) from line {first})" if utf8_non_ascii else "latin-1")
 
 
 def _strict_decode(data: bytes, codec: str, path: str) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from typing import Any, Literal
 import polars as pl
 
 from movierec.data.dataset import Dataset, RatingScale, pair_key, year_from_title
+from movierec.data.folder import folder_ratings_files
 from movierec.data.movielens import (
     HALF_STARS,
     WHOLE_STARS,
@@ -176,7 +178,9 @@ def ingest(
     Parameters
     ----------
     paths : sequence of str or Path
-        Ratings files, read in this order (order matters only for duplicate ties).
+        Ratings files, read in this order (order matters only for duplicate ties); a folder stands
+        for its ratings files (``folder.folder_ratings_files``: a MovieLens or dataset folder, or
+        Parquet / ``part-*`` part files, whose integer and float widths may differ).
     format : {"auto", "movielens", "csv", "tsv", "dat", "whitespace", "parquet"}
         ``auto`` detects per file (see ``movierec.data.formats``); the others
         force a layout. ``movielens`` uses the official layout for the file name.
@@ -217,7 +221,7 @@ def ingest(
         raise DataValidationError(f"--on-error {on_error!r}: use strict or quarantine")
     if not paths:
         raise DataValidationError("no input files given")
-    files = [Path(p) for p in paths]
+    files = [f for p in map(Path, paths) for f in (folder_ratings_files(p) if p.is_dir() else [p])]
     for p in files:
         if not p.is_file():
             raise DataValidationError(f"{p}: no such file")
@@ -233,7 +237,7 @@ def ingest(
         raw, release_scale = _read_one(path, format, columns, encoding, header)
         if scale is None:
             scale, scale_source = (release_scale, "movielens release") if release_scale else (HALF_STARS, "default")
-        ok, bad, units, (rmin, rmax), bad_ids = validate(raw.frame, str(path), scale)
+        ok, bad, units, (rmin, rmax), bad_ids = validate_raw(raw, str(path), scale)
         bad = _with_text(pl.concat([raw.rejects, bad]).sort("line"), raw)
         rep = raw.report
         rep.add_rejects(bad["reason"])
@@ -354,6 +358,28 @@ def _resolve_duplicates(ratings: pl.DataFrame, files: list[Path], rule: str) -> 
         )
     kept = ratings.filter(~dup | ratings["_ord"].is_in(groups.filter(pl.col("_win"))["_ord"].implode()))
     return kept.drop("_ord"), superseded, pairs
+
+
+def validate_raw(
+    raw: RawFile, file: str, scale: RatingScale
+) -> tuple[pl.DataFrame, pl.DataFrame, Counter[str], tuple[float | None, float | None], dict[str, pl.Series]]:
+    """``validate`` of a file's records: the fast path's rows, then its odd lines (``raw.extra``, text).
+
+    The odd lines' ids follow the kind of the file's other ids (integers stay integers: a junk id
+    is a rejected line, not a reason to read every id as text).
+    """
+    out = validate(raw.frame, file, scale)
+    if raw.extra is None or not raw.extra.height:
+        return out
+    kinds = {c: out[0].schema[c].is_integer() for c in ("user", "item")} if out[0].height else None
+    more = validate(raw.extra, file, scale, integer_ids=kinds)
+    # both sides are in line order: a merge, not a sort (the duplicate rule's ties follow line order)
+    ok = out[0].merge_sorted(more[0].cast(out[0].schema), key="line") if out[0].height else more[0]  # type: ignore[arg-type]
+    lows = [v for v in (out[3][0], more[3][0]) if v is not None]
+    highs = [v for v in (out[3][1], more[3][1]) if v is not None]
+    ids = {c: pl.concat([out[4][c], more[4][c]]).unique() for c in out[4]}
+    rng = (min(lows) if lows else None, max(highs) if highs else None)
+    return ok, pl.concat([out[1], more[1]]), out[2] + more[2], rng, ids
 
 
 def _with_text(q: pl.DataFrame, raw: RawFile) -> pl.DataFrame:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from movierec.data.dataset import Dataset
-from movierec.data.folder import load_dataset_folder
+from movierec.data.folder import MOVIELENS_RATINGS, folder_ratings_files, load_dataset_folder
 from movierec.data.home import KNOWN_DATASETS, data_home
 from movierec.data.ingest import ingest, movielens_release
 from movierec.errors import DataValidationError
@@ -69,14 +69,13 @@ def load_movielens(name_or_path: str | Path) -> Dataset:
     """
     path = resolve(name_or_path)
     if path.is_dir():
-        for fname in ("ratings.csv", "u.data", "ratings.dat"):
-            if (path / fname).exists():
-                return load_movielens(path / fname)
-        if (path / "ratings.parquet").exists():  # a dataset folder written by `movierec ingest`
+        files = folder_ratings_files(path)
+        if files[0].name in MOVIELENS_RATINGS:
+            return load_movielens(files[0])
+        if files[0].name == "ratings.parquet":  # a dataset folder written by `movierec ingest`
             return load_dataset_folder(path)
-        raise DataValidationError(
-            f"{path}: no ratings.csv, u.data or ratings.dat here; not a MovieLens folder"
-        )
+        # Part files (C39): one strict read, int32 / float32 parts widened to int64 / float64.
+        return ingest(files, on_error="strict", duplicates="error", name=str(path)).dataset
     if movielens_release(path) is None and not path.name.endswith(".csv"):
         raise DataValidationError(
             f"{path}: unknown MovieLens file; expected ratings.csv, u.data, u*.base/u*.test or ratings.dat "

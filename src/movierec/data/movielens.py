@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from movierec.data.dataset import RatingScale, empty_movies, year_from_title
+from movierec.data.formats import decode_per_line
 from movierec.errors import DataValidationError, Problem
 
 ML100K_GENRES = (
@@ -38,20 +39,18 @@ WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)
 
 
 def decode(data: bytes, path: Path | str) -> tuple[str, str]:
-    """Decode bytes as UTF-8 (BOM stripped) or, failing that, latin-1.
+    """Decode bytes as UTF-8 (BOM stripped), or line by line where some lines are not UTF-8.
 
     Returns
     -------
     (text, encoding) : tuple of str
-        ``encoding`` is ``"utf-8"`` or ``"latin-1"``; latin-1 maps every byte,
-        so the fallback never fails and never loses a byte (case C01).
+        As ``formats.decode_per_line``: lines that are not valid UTF-8 are read as Latin-1,
+        which maps every byte, so the fallback never fails and never loses a byte (case C01),
+        and the UTF-8 lines of the same file keep their accents.
     """
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        return data.decode("latin-1"), "latin-1"
+    return decode_per_line(data)
 
 
 def normalise_genre(name: str) -> str:

@@ -20,6 +20,48 @@ DEMO_PROFILE: tuple[tuple[int, float], ...] = (
     (1258, 1.0), (1347, 0.5), (1997, 0.5), (8957, 0.5),
     (296, 2.0), (2571, 2.0), (2959, 2.0), (356, 2.5),
 )  # fmt: skip
+DEMO_TITLES: dict[int, str] = {
+    1: "Toy Story (1995)", 3114: "Toy Story 2 (1999)", 4886: "Monsters, Inc. (2001)", 6377: "Finding Nemo (2003)",
+    8961: "Incredibles, The (2004)", 50872: "Ratatouille (2007)", 60069: "WALL·E (2008)", 68954: "Up (2009)",
+    364: "Lion King, The (1994)", 588: "Aladdin (1992)", 177765: "Coco (2017)", 166461: "Moana (2016)",
+    2355: "Bug's Life, A (1998)", 2078: "Jungle Book, The (1967)", 1258: "Shining, The (1980)",
+    1347: "Nightmare on Elm Street, A (1984)", 1997: "Exorcist, The (1973)", 8957: "Saw (2004)",
+    296: "Pulp Fiction (1994)", 2571: "Matrix, The (1999)", 2959: "Fight Club (1999)", 356: "Forrest Gump (1994)",
+}  # fmt: skip
+"""The ml-latest titles of ``DEMO_PROFILE``'s films: ml-100k numbers the same films differently."""
+MIN_DEMO_FILMS = 5
+"""Fewest profile films a dataset must have for the demo to mean anything."""
+
+
+def _title_key(title: str) -> str:
+    return " ".join(title.casefold().split())
+
+
+def demo_profile(movies: pl.DataFrame, scale: RatingScale, name: str = "dataset") -> list[tuple[Any, float]]:
+    """``DEMO_PROFILE`` in a dataset's own movie ids and rating scale.
+
+    A film is the dataset's film of the same title (case and spacing aside; ml-latest and ml-1m
+    share ids, ml-100k does not), films the dataset lacks are left out, and each rating is put
+    on the dataset's scale: clipped to [low, high] and, on a stepped scale, rounded half up to the
+    grid (ml-100k and ml-1m have whole stars: the profile's 0.5 becomes 1, 4.5 becomes 5).
+
+    Raises
+    ------
+    DataValidationError
+        If fewer than ``MIN_DEMO_FILMS`` of the profile's films are in the catalogue.
+    """
+    by_title = {_title_key(t): m for m, t in zip(movies["movie_id"].to_list(), movies["title"].to_list(), strict=True)}
+    out = []
+    for movie, rating in DEMO_PROFILE:
+        found = by_title.get(_title_key(DEMO_TITLES[movie]))
+        if found is not None:
+            out.append((found, scale.snap(rating)))
+    if len(out) < MIN_DEMO_FILMS:
+        raise DataValidationError(
+            f"{name}: only {len(out)} of the demo profile's {len(DEMO_PROFILE)} films are in its catalogue "
+            f"(need {MIN_DEMO_FILMS}); run the demo on a MovieLens release (ml-latest-small, ml-100k, ml-1m, ...)"
+        )
+    return out
 
 
 def read_user_ratings(path: Path | str, scale: RatingScale | None = None) -> list[tuple[Any, float]]:

@@ -5,8 +5,14 @@ Two parsers give the same answer; the fast one is tried first:
 * **fast** (Polars, multi-threaded): for files without double quotes and stray
   carriage returns, whose header (if any) is on line 1. Polars keeps one row per
   physical line, which is checked (rows == lines), so row ``i`` is line
-  ``i + 1 + header``. Rows with a missing field (blank lines, short lines) are
-  handed to the per-line parser, which decides what they are.
+  ``i + 1 + header``. Columns are read typed (ids and timestamps as integers,
+  ratings as floats) unless the file's first lines show text there. A value that
+  does not parse, a missing field (blank or short line) or a line with too many
+  fields (found by counting separators per line, only when the file's total
+  says one may exist) makes its row *odd*: only odd lines go to the per-line
+  parser, and the records among them come back as text in ``RawFile.extra`` for
+  ``validate`` to judge, so a file with 1% junk keeps the fast path for the
+  other 99% (before, one unparseable value re-read the whole file as text).
 * **per-line** (Python): everything else, including ``whitespace`` mode and
   quoted fields.
 
@@ -67,6 +73,8 @@ class RawFile:
     report: FileReport
     layout: Layout | None = None
     encoding: str = "auto"
+    extra: pl.DataFrame | None = None
+    """Odd lines of the fast path that split into the right fields: role columns as text, and ``line``."""
 
     def line_texts(self, numbers: list[int]) -> list[str]:
         """The text of the given 1-based lines (ascending), read again from the file; empty for Parquet."""
@@ -134,12 +142,14 @@ def read_delimited(
     raw = None
     if _fast_eligible(data, layout):
         sep = layout.separator
+        text_roles = _text_roles(data, layout)
+        n_separators = data.count(sep.encode())
         source: Path | bytes = data
         if sep == "::":
             source, sep = data.replace(b"::", b"\t"), "\t"
         elif enc == "utf-8" and newline != "CR":  # the file's bytes are exactly ``data``: let Polars map the file
             source, data = path, b""  # and free our copy first (25M rows: 0.7 GB less at the peak)
-        raw = _read_fast(source, sep, load, layout, name, rep)
+        raw = _read_fast(source, sep, load, layout, name, rep, text_roles, n_separators)
         del source
     if raw is None:
         rep.parser = "per-line"
@@ -217,34 +227,83 @@ def _rejects(name: str, rows: list[tuple[int, str, str]]) -> pl.DataFrame:
     )
 
 
+SAMPLE_LINES = 1000
+"""Data lines read ahead to decide which role columns the fast path reads as text."""
+
+
+def _text_roles(data: bytes, layout: Layout) -> set[str]:
+    """Roles whose values in the first ``SAMPLE_LINES`` data lines are mostly not of the role's type.
+
+    Such a column (text ids, ISO timestamps) is read as text from the start; a typed read would
+    turn all of it into nulls and every line would go to the per-line parser.
+    """
+    head = data[: 1 << 16].decode("utf-8", errors="replace").split("\n")[layout.header_line : -1][:SAMPLE_LINES]
+    rows = [f for f in (line.rstrip("\r").split(layout.separator) for line in head) if len(f) == layout.n_fields]
+    out = set()
+    for role, p in layout.positions.items():
+        values = [f[p].strip() for f in rows if f[p].strip()]
+        parse = float if _TYPES[role] == pl.Float64 else int
+        good = 0
+        for v in values:
+            try:
+                parse(v)
+                good += 1
+            except ValueError:
+                pass
+        if 2 * good < len(values):
+            out.add(role)
+    return out
+
+
+def _ragged_lines(data: bytes, sep: bytes, n_separators: int, chunk: int = 1 << 26) -> np.ndarray:
+    """1-based numbers of the lines that do not hold exactly ``n_separators`` separators (one-byte ``sep``)."""
+    view = np.frombuffer(data, dtype=np.uint8)
+    code = sep[0]
+    found, line0, start = [], 0, 0
+    while start < view.size:
+        end = min(start + chunk, view.size)
+        if end < view.size:  # whole lines per chunk
+            cut = data.rfind(b"\n", start, end)
+            end = cut + 1 if cut >= start else end
+        piece = view[start:end]
+        ends = np.flatnonzero(piece == 10)
+        if piece[-1] != 10:
+            ends = np.r_[ends, piece.size]
+        per_line = np.diff(np.r_[0, np.searchsorted(np.flatnonzero(piece == code), ends)])
+        found.append(np.flatnonzero(per_line != n_separators) + line0 + 1)
+        line0, start = line0 + ends.size, end
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
 def _read_fast(
-    body: Path | bytes, sep: str, load: Callable[[], bytes], layout: Layout, name: str, rep: FileReport
-) -> RawFile | None:
+    body: Path | bytes, sep: str, load: Callable[[], bytes], layout: Layout, name: str, rep: FileReport,
+    text_roles: set[str] = frozenset(), n_separators: int | None = None,  # type: ignore[assignment]
+) -> RawFile | None:  # fmt: skip
     """The Polars path over ``body`` (a path or UTF-8 bytes), or None when the file needs the per-line parser.
 
-    ``load`` returns the file's normalised bytes again, for the few odd lines.
+    ``load`` returns the file's normalised bytes again, for the few odd lines. ``n_separators`` is the
+    file's count of separators (``::`` counted as one), to tell whether a line may hold too many fields.
     """
     n_body = rep.lines_read - rep.header_lines
     names = [f"f{i}" for i in range(layout.n_fields)]
-    typed = {f"f{p}": _TYPES[r] for r, p in layout.positions.items()}
-    df = None
-    for schema in ({n: typed.get(n, pl.Utf8) for n in names}, {n: pl.Utf8 for n in names}):
-        try:  # typed first (fast, small); text when some value does not parse
-            df = pl.read_csv(
-                body,
-                has_header=False,
-                separator=sep,
-                quote_char=None,
-                schema=schema,
-                missing_columns="insert",
-                empty_string_is_null=False,
-                skip_lines=layout.header_line,
-                raise_if_empty=False,
-            )
-            break
-        except _POLARS_ERRORS:
-            continue
-    if df is None or df.height != n_body:
+    typed = {f"f{p}": _TYPES[r] for r, p in layout.positions.items() if r not in text_roles}
+    try:  # unparseable values become null (odd rows); long lines are cut here and found by counting below
+        df = pl.read_csv(
+            body,
+            has_header=False,
+            separator=sep,
+            quote_char=None,
+            schema={n: typed.get(n, pl.Utf8) for n in names},
+            missing_columns="insert",
+            empty_string_is_null=False,
+            skip_lines=layout.header_line,
+            raise_if_empty=False,
+            ignore_errors=True,
+            truncate_ragged_lines=True,
+        )
+    except _POLARS_ERRORS:
+        return None
+    if df.height != n_body:
         return None
     first = layout.header_line + 1
     df = df.with_columns(pl.int_range(first, first + df.height, dtype=pl.Int64).alias("line"))
@@ -254,15 +313,26 @@ def _read_fast(
             for n in names
         ]
     )
-    odd_rows = df.filter(odd)
+    data = b""
+    n_odd = df.select(odd.sum()).item()
+    if n_separators is None or n_odd or n_separators != (layout.n_fields - 1) * n_body:
+        # Some line may hold too many fields (the read above cut it): count each line's separators.
+        data = load()
+        counted = data.replace(b"::", b"\t") if layout.separator == "::" else data
+        sep_byte = b"\t" if layout.separator == "::" else layout.separator.encode()
+        ragged = _ragged_lines(counted, sep_byte, layout.n_fields - 1)
+        del counted
+        odd = odd | pl.col("line").is_in(pl.Series(ragged[ragged > layout.header_line], dtype=pl.Int64))
+    odd_rows = df.filter(odd).select("line")
     frame = df.filter(~odd) if odd_rows.height else df
     frame = frame.select(*[pl.col(f"f{p}").alias(r) for r, p in layout.positions.items()], "line")
+    del df
     rep.parser = "fast"
     if not odd_rows.height:
         return RawFile(frame, empty_rejects(), rep)
-    # Blank, short or otherwise odd lines: let the per-line parser classify them.
+    # Blank, short, long or unparseable lines: the per-line parser classifies them.
     numbers = odd_rows["line"].to_numpy()
-    texts = _lines_at(load(), numbers)
+    texts = _lines_at(data or load(), numbers)
     extra: dict[str, list[str]] = {r: [] for r in layout.positions}
     extra_lines: list[int] = []
     rej: list[tuple[int, str, str]] = []
@@ -276,6 +346,7 @@ def _read_fast(
             for role, p in layout.positions.items():
                 extra[role].append(payload[p])
             extra_lines.append(no)
+    more = None
     if extra_lines:
         more = pl.DataFrame(
             {
@@ -283,14 +354,7 @@ def _read_fast(
                 "line": pl.Series(extra_lines, dtype=pl.Int64),
             }
         )
-        more = more.with_columns(_text_to(frame.schema[r], r) for r in extra)
-        frame = pl.concat([frame, more]).sort("line")
-    return RawFile(frame, _rejects(name, rej), rep)
-
-
-def _text_to(dtype: pl.DataType, col: str) -> pl.Expr:
-    """Re-parsed text fields to the typed column's dtype (empty or unparseable -> null, reported as missing)."""
-    return pl.col(col) if dtype == pl.Utf8 else pl.col(col).str.strip_chars().cast(dtype, strict=False)
+    return RawFile(frame, _rejects(name, rej), rep, extra=more)
 
 
 def _lines_at(data: bytes, numbers: np.ndarray, chunk: int = 1 << 26) -> list[str]:

@@ -42,6 +42,8 @@ FIXES: tuple[tuple[str, str], ...] = (
     ("rating is not", "ratings must be numbers; check --columns (is this the rating column?)"),
     ("rating outside", "declare the file's scale with --scale MIN:MAX:STEP, or correct the values"),
     ("rating off the", "declare the step with --scale MIN:MAX:STEP (STEP 0 allows any value in range)"),
+    ("movie id is not an integer (most", "correct the id (the file's other movie ids are integers) or remove the line"),
+    ("user id is not an integer (most", "correct the id (the file's other user ids are integers) or remove the line"),
     ("movie id is not", "ids must be integers or text; check --columns"),
     ("user id is not", "ids must be integers or text; check --columns"),
     ("timestamp", "give epoch seconds, epoch milliseconds or ISO-8601 dates such as 2001-09-09T01:46:40Z"),

@@ -47,20 +47,31 @@ def _text(col: str) -> pl.Expr:
     return pl.col(col).cast(pl.Utf8).str.strip_chars()
 
 
-def _id_expr(frame: pl.DataFrame, col: str) -> pl.Expr:
-    """The id column: integers stay integers, integral floats become Int64, anything else text (stripped)."""
+def _id_expr(frame: pl.DataFrame, col: str, integer: bool | None = None) -> tuple[pl.Expr, str]:
+    """The id column and the reason a null in it gets.
+
+    Integers stay integers, integral floats become Int64. Text is integer ids with a few junk
+    values when most non-empty values spell integers: those become Int64 and the others null,
+    rejected as not an integer (one junk id used to turn a whole id column into text, so user
+    ``"1"`` no longer matched user ``1``). Otherwise every id is kept as its stripped text.
+    ``integer`` decides for text instead of the majority (the rest of the file's ids are integers,
+    or are not).
+    """
     dtype = frame.schema[col]
+    not_int = "id is not an integer (most ids of the file are)"
     if dtype.is_integer():
-        return pl.col(col).cast(pl.Int64)
+        return pl.col(col).cast(pl.Int64), not_int
     if dtype.is_float():
         c = pl.col(col)
-        return (
-            pl.when(c.is_finite() & (c.round(0) == c) & (c.abs() < 9e18))
-            .then(c.cast(pl.Int64, strict=False))
-            .otherwise(None)
-        )
+        whole = c.is_finite() & (c.round(0) == c) & (c.abs() < 9e18)
+        return pl.when(whole).then(c.cast(pl.Int64, strict=False)).otherwise(None), "id is not a whole number"
     t = _text(col)
-    return pl.when(t == "").then(pl.lit(None, pl.Utf8)).otherwise(t)
+    if integer is None:
+        n_int, n_text = frame.select(t.str.contains(INTEGER).sum().alias("n_int"), (t != "").sum().alias("n")).row(0)
+        integer = bool(n_text and 2 * (n_int or 0) > n_text)
+    if integer:
+        return pl.when(t.str.contains(INTEGER)).then(t.cast(pl.Int64, strict=False)).otherwise(None), not_int
+    return pl.when(t == "").then(pl.lit(None, pl.Utf8)).otherwise(t), "id is not an integer or text"
 
 
 def _iso_epochs(values: list[str]) -> dict[str, int | None]:
@@ -174,7 +185,7 @@ def _empty(frame: pl.DataFrame, col: str) -> pl.Expr:
 
 
 def validate(
-    frame: pl.DataFrame, file: str, scale: RatingScale
+    frame: pl.DataFrame, file: str, scale: RatingScale, integer_ids: dict[str, bool] | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame, Counter[str], tuple[float | None, float | None], dict[str, pl.Series]]:
     """Check every record of one file.
 
@@ -187,6 +198,9 @@ def validate(
         For the quarantine rows.
     scale : RatingScale
         The scale ratings must fall on.
+    integer_ids : dict of str to bool, optional
+        ``user`` / ``item``: whether text ids must be integers (the other rows of the same file
+        decided it); default: the majority of this frame's ids.
 
     Returns
     -------
@@ -209,9 +223,10 @@ def validate(
         if rtype.is_numeric()
         else _text("rating").cast(pl.Float64, strict=False)
     )
-    frame = frame.with_columns(
-        _id_expr(frame, "user").alias("u"), _id_expr(frame, "item").alias("i"), rating.alias("r")
-    )
+    kinds = integer_ids or {}
+    user, user_why = _id_expr(frame, "user", kinds.get("user"))
+    item, item_why = _id_expr(frame, "item", kinds.get("item"))
+    frame = frame.with_columns(user.alias("u"), item.alias("i"), rating.alias("r"))
     units: Counter[str] = Counter()
     if has_ts:
         frame, units = _timestamps(frame)
@@ -221,9 +236,9 @@ def validate(
     low, high, step = scale.low, scale.high, scale.step
     checks: list[tuple[pl.Expr, str, str]] = [
         (pl.col("u").is_null() & _empty(frame, "user"), "user", "missing user id"),
-        (pl.col("u").is_null(), "user", "user id is not an integer or text"),
+        (pl.col("u").is_null(), "user", f"user {user_why}"),
         (pl.col("i").is_null() & _empty(frame, "item"), "item", "missing movie id"),
-        (pl.col("i").is_null(), "item", "movie id is not an integer or text"),
+        (pl.col("i").is_null(), "item", f"movie {item_why}"),
         (r.is_null() & _empty(frame, "rating"), "rating", "missing rating"),
         (r.is_null(), "rating", "rating is not a number"),
         (~r.is_finite(), "rating", "rating is not finite"),

@@ -250,7 +250,8 @@ def ranking_metrics(
     -------
     metrics : dict of min_ratings -> dict
         Means of ``RANKING_KEYS`` over users with a relevant test film, ``BEYOND_KEYS``,
-        ``n_users_ranked``, ``n_users_cold`` (test users unknown in training); with ``per_user``
+        ``n_users_ranked``, ``n_users_cold`` (test users unknown in training), ``n_users_no_test``
+        (training users with no test rows, e.g. last-n's users with n or fewer ratings); with ``per_user``
         also ``ndcg_per_user`` (list of float, one per ranked user).
     lists : dict of min_ratings -> list of ndarray (item positions per ranked user)
     """
@@ -304,6 +305,7 @@ def ranking_metrics(
             diversity=beyond.intra_list_diversity(ls, genres),
             n_users_ranked=len(rel),
             n_users_cold=int(n_test_users - n_known),
+            n_users_no_test=int(model.n_users - n_known),
         )
         if per_user:
             row_metrics["ndcg_per_user"] = list(per[m]["ndcg"])

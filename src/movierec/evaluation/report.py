@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from movierec.errors import BackendUnavailableError
+from movierec.errors import require_extra
 from movierec.evaluation.protocols import EvaluationResult
 
 COLUMNS = ("rmse", "mae", "precision", "recall", "ndcg", "ndcg_graded", "map", "mrr", "hit_rate",
@@ -42,12 +42,9 @@ with fewer than {obscure} training ratings; diversity = mean pairwise genre Jacc
 
 
 def _figure(width: float = 6.4, height: float = 3.6) -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BackendUnavailableError(
-            "the HTML report needs Matplotlib; install the extra: pip install 'movierec[evaluation]'"
-        ) from exc
+    require_extra("evaluation", "the HTML report", ("matplotlib",))
+    from matplotlib.figure import Figure
+
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
@@ -57,67 +54,106 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def plot_rmse_curves(result: EvaluationResult) -> str | None:
-    """RMSE per iteration, train (dashed) and test (solid), per iterative model; base64 PNG or None."""
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+LINESTYLES = ("-", "--", "-.", ":")
+
+
+def _style(n: int) -> dict[str, Any]:
+    """The n-th series' look: its own colour, marker and (for n >= 4) dash, so lines that lie on top of
+    each other (models with equal curves are common: popular and a guarded model) stay tellable apart."""
+    return {"color": f"C{n % 10}", "marker": MARKERS[n % len(MARKERS)], "linestyle": LINESTYLES[(n // 4) % 4]}
+
+
+def _legend_below(fig: Any, axes: list[Any]) -> None:
+    """One legend under the plot, outside the axes (constrained layout makes room: nothing is cut off)."""
+    handles = [h for ax in axes for h in ax.get_legend_handles_labels()[0]]
+    labels = [lab for ax in axes for lab in ax.get_legend_handles_labels()[1]]
+    fig.legend(handles, labels, fontsize="x-small", loc="outside lower center", ncols=min(max(len(labels), 1), 3))
+
+
+def rmse_figure(result: EvaluationResult) -> Any:
+    """RMSE per iteration, test (filled markers) and train (hollow), per iterative model; a Figure or None."""
     if not result.curves:
-        return None
-    fig = _figure()
-    ax = fig.add_subplot()
-    for name, curve in result.curves.items():
-        it = [c["iteration"] for c in curve]
-        (line,) = ax.plot(it, [c["test_rmse"] for c in curve], marker="o", label=f"{name} test")
-        ax.plot(it, [c["train_rmse"] for c in curve], linestyle="--", color=line.get_color(), label=f"{name} train")
-    ax.set_xlabel("iteration (sweep)")
-    ax.set_ylabel("RMSE (stars)")
-    ax.set_title("RMSE per iteration, first split")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return _png(fig)
-
-
-def plot_guard(result: EvaluationResult, k: int) -> str | None:
-    """NDCG@k (left axis) and obscure share (right axis) against min_ratings; base64 PNG or None."""
-    if not result.guard:
         return None
     fig = _figure(height=4.4)
     ax = fig.add_subplot()
+    for n, (name, curve) in enumerate(result.curves.items()):
+        it = [c["iteration"] for c in curve]
+        style = _style(n)
+        ax.plot(it, [c["test_rmse"] for c in curve], label=f"{name} test", **style)
+        ax.plot(it, [c["train_rmse"] for c in curve], label=f"{name} train", alpha=0.7, markerfacecolor="none",
+                **{**style, "linestyle": "--" if style["linestyle"] == "-" else ":"})  # fmt: skip
+    ax.set_xlabel("iteration (sweep)")
+    ax.set_ylabel("RMSE (stars)")
+    ax.set_title("RMSE per iteration, first split")
+    _legend_below(fig, [ax])
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def guard_figure(result: EvaluationResult, k: int) -> Any:
+    """NDCG@k (left axis, filled markers) and obscure share (right axis, hollow) against min_ratings."""
+    if not result.guard:
+        return None
+    fig = _figure(height=4.6)
+    ax = fig.add_subplot()
     ax2 = ax.twinx()
-    for name, rows in result.guard.items():
+    for n, (name, rows) in enumerate(result.guard.items()):
         x = [max(r["min_ratings"], 0.5) for r in rows]
-        (line,) = ax.plot(x, [r["ndcg"] for r in rows], marker="o", label=f"{name} NDCG@{k}")
-        ax2.plot(x, [r["obscure_share"] for r in rows], linestyle=":", color=line.get_color(), label=f"{name} obscure share")
+        style = _style(n)
+        ax.plot(x, [r["ndcg"] for r in rows], label=f"{name} NDCG@{k}", **style)
+        ax2.plot(x, [r["obscure_share"] for r in rows], label=f"{name} obscure share", markerfacecolor="none",
+                 **{**style, "linestyle": ":"})  # fmt: skip
     ax.set_xscale("log")
     ax.set_xlabel("min_ratings (popularity guard; 0 drawn at 0.5)")
     ax.set_ylabel(f"NDCG@{k} (binary)")
     ax2.set_ylabel("obscure share")
     ax.set_title("The guard's curve, first split")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    fig.legend(h1 + h2, l1 + l2, fontsize="x-small", loc="outside lower center", ncols=min(len(h1), 4))
+    _legend_below(fig, [ax, ax2])
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return fig
 
 
-def plot_popularity(result: EvaluationResult) -> str | None:
-    """Empirical CDF of training ratings per film: catalogue vs recommended slots; base64 PNG or None."""
+def popularity_figure(result: EvaluationResult) -> Any:
+    """Empirical CDF of training ratings per film: catalogue vs recommended slots; a Figure or None."""
     if not result.popularity:
         return None
-    fig = _figure()
+    fig = _figure(height=4.4)
     ax = fig.add_subplot()
     series = {"catalogue (every film)": result.catalogue_counts, **result.popularity}
-    for name, counts in series.items():
+    for n, (name, counts) in enumerate(series.items()):
         if not counts:
             continue
         x = np.sort(np.maximum(np.asarray(counts), 1))
-        style = {"color": "black", "linewidth": 2} if name.startswith("catalogue") else {}
-        ax.step(x, np.arange(1, x.size + 1) / x.size, where="post", label=name, **style)
+        y = np.arange(1, x.size + 1) / x.size
+        style = {"color": "black", "linewidth": 2, "linestyle": "-"} if n == 0 else {**_style(n - 1), "linewidth": 1.5}
+        marker = style.pop("marker", None)
+        ax.step(x, y, where="post", label=name, marker=marker, markevery=max(x.size // 8, 1), **style)
     ax.set_xscale("log")
     ax.set_xlabel("training ratings of the film")
-    ax.set_ylabel("share of films / recommended slots at or below")
+    ax.set_ylabel("share of films / slots at or below")
     ax.set_title("Popularity of recommended films vs the catalogue, first split")
-    ax.legend(fontsize="small")
+    _legend_below(fig, [ax])
     ax.grid(alpha=0.3)
-    return _png(fig)
+    return fig
+
+
+def plot_rmse_curves(result: EvaluationResult) -> str | None:
+    """``rmse_figure`` as a base64 PNG, or None."""
+    fig = rmse_figure(result)
+    return None if fig is None else _png(fig)
+
+
+def plot_guard(result: EvaluationResult, k: int) -> str | None:
+    """``guard_figure`` as a base64 PNG, or None."""
+    fig = guard_figure(result, k)
+    return None if fig is None else _png(fig)
+
+
+def plot_popularity(result: EvaluationResult) -> str | None:
+    """``popularity_figure`` as a base64 PNG, or None."""
+    fig = popularity_figure(result)
+    return None if fig is None else _png(fig)
 
 
 def _fmt(v: Any) -> str:
@@ -130,9 +166,9 @@ def _fmt(v: Any) -> str:
 
 def _table(rows: list[dict[str, Any]], first: tuple[str, ...]) -> str:
     cols = [c for c in (*first, *COLUMNS) if any(c in r for r in rows)]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    head = "".join(f"<th>{html.escape(c).replace('_', '_<wbr>')}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<div class='wide'><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
 
 def render_html(result: EvaluationResult, title: str = "movierec evaluation") -> str:
@@ -143,9 +179,13 @@ def render_html(result: EvaluationResult, title: str = "movierec evaluation") ->
     relevance = "any test rating" if threshold is None else f"test rating ≥ {threshold}"
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse;"
-        "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#eee}"
-        "img{max-width:100%}</style></head><body>",
+        # Tables fit the page: headers may wrap (snake_case names break at "_" via <wbr>), numbers do not,
+        # and a table wider than the page scrolls inside its own box instead of running off the page.
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        ".wide{max-width:100%;overflow-x:auto}table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:3px 5px;text-align:right}td{white-space:nowrap}"
+        "th{background:#eee;white-space:normal;vertical-align:bottom}"
+        "img{max-width:100%;height:auto}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p>Protocol <b>{html.escape(result.protocol)}</b> on {html.escape(str(result.dataset.get('source')))}: "
         f"first split trains on {result.dataset.get('n_ratings', 0):,} ratings, "
@@ -177,4 +217,7 @@ def write_report(result: EvaluationResult, path: str | Path, title: str = "movie
     return path
 
 
-__all__ = ["plot_guard", "plot_popularity", "plot_rmse_curves", "render_html", "write_report"]
+__all__ = [
+    "guard_figure", "plot_guard", "plot_popularity", "plot_rmse_curves", "popularity_figure", "render_html",
+    "rmse_figure", "write_report",
+]  # fmt: skip

@@ -336,7 +336,7 @@ def last_n_split(dataset: Dataset, n: int = 1) -> np.ndarray:
     Raises
     ------
     DataValidationError
-        If ``n`` < 1.
+        If ``n`` < 1, or no user has more than ``n`` ratings.
     """
     if n < 1:
         raise DataValidationError(f"last-n split needs n >= 1, got {n}")
@@ -347,7 +347,13 @@ def last_n_split(dataset: Dataset, n: int = 1) -> np.ndarray:
     )
     r = dataset.ratings
     rank = _user_time_rank(r)
-    n_u = r.group_by("user_idx").len().sort("user_idx")["len"].to_numpy()[r["user_idx"].to_numpy()]
+    per_user = r.group_by("user_idx").len().sort("user_idx")["len"].to_numpy()
+    if per_user.max(initial=0) <= n:
+        raise DataValidationError(
+            f"last-{n} split of {dataset.name or 'the dataset'}: no user has more than {n} ratings "
+            f"(the most is {per_user.max(initial=0)}), so nobody has a test row; lower --last-n"
+        )
+    n_u = per_user[r["user_idx"].to_numpy()]
     return (n_u > n) & (rank >= n_u - n)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 
 from movierec.config import RankingPolicy
 from movierec.data.dataset import Dataset
-from movierec.errors import BackendUnavailableError, DataValidationError, ParameterError
+from movierec.errors import DataValidationError, ParameterError, require_extra
 from movierec.evaluation.protocols import EvalOptions, ranking_metrics
 from movierec.evaluation.splits import Split, kfold_labels, last_n_split, stratified_split
 from movierec.models import MODELS, Recommender, config_and_policy, make_model
@@ -146,12 +146,9 @@ class TuneResult:
 
 
 def _optuna() -> Any:
-    try:
-        import optuna
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise BackendUnavailableError(
-            "tuning needs Optuna; install the extra: pip install 'movierec[evaluation]'"
-        ) from exc
+    require_extra("evaluation", "tuning", ("optuna",))
+    import optuna
+
     return optuna
 
 

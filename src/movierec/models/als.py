@@ -25,6 +25,7 @@ from movierec.kernels import csr_arrays, ridge_half_step
 from movierec.kernels.aligned import aligned_copy, aligned_zeros
 from movierec.kernels.als import squared_error
 from movierec.models.base import LinearScores, Recommender, UserState
+from movierec.models.memory import factor_fit_bytes
 
 IterationCallback = Callable[[int, dict[str, float]], None]
 """Called after each sweep with (iteration starting at 1, {"iteration", "train_rmse", "seconds"}).
@@ -84,14 +85,12 @@ class ALS(Recommender):
 
     def _fit(self, dataset: Dataset) -> None:
         cfg = self.config
-        rng = np.random.default_rng(cfg.random_state)
         k = cfg.n_factors
-        scale = cfg.init_scale / np.sqrt(k)
         n_u, n_i = dataset.n_users, dataset.n_items
         # Users are solved first, so only the item side needs a start.
         # Cache-line aligned: the kernels read partner rows whole (kernels.aligned).
         self.user_factors_ = aligned_zeros((n_u, k))
-        self.item_factors_ = aligned_copy(rng.standard_normal((n_i, k)) * scale, np.float32)
+        self.item_factors_ = start_factors(n_i, k, cfg.init_scale, cfg.random_state)
         self.user_bias_ = np.zeros(n_u, dtype=np.float32)
         self.item_bias_ = np.zeros(n_i, dtype=np.float32)
         ui = _kernel_csr(self.user_items_)
@@ -113,6 +112,9 @@ class ALS(Recommender):
                 self.callback(it, entry)
         last = self.history_[-1] if self.history_ else {}
         self.fit_info_["train_rmse"] = last.get("train_rmse")
+
+    def fit_memory(self, n_users: int, n_items: int) -> dict[str, int]:
+        return factor_fit_bytes(self.config.n_factors, n_users, n_items, "explicit")
 
     @property
     def _cg_steps(self) -> int:
@@ -166,6 +168,15 @@ class ALS(Recommender):
         both = ku & ki
         out[both] += np.einsum("ij,ij->i", self.user_factors_[u[both]], self.item_factors_[i[both]])
         return out
+
+
+def start_factors(n_rows: int, n_factors: int, init_scale: float, random_state: int | None) -> np.ndarray:
+    """Random start of a factor side: N(0, 1) · init_scale / sqrt(n_factors), shape (n_rows, n_factors), float32,
+    cache-line aligned (``kernels.aligned``). Drawn in float32: a float64 draw was a temporary twice the
+    factors' size, the first allocation to fail at a huge rank (benfred/implicit#211)."""
+    rng = np.random.default_rng(random_state)
+    scale = np.float32(init_scale / np.sqrt(max(n_factors, 1)))
+    return aligned_copy(rng.standard_normal((n_rows, n_factors), dtype=np.float32) * scale, np.float32)
 
 
 class _KernelCSR(NamedTuple):

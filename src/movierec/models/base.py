@@ -34,6 +34,7 @@ from movierec.config import RankingPolicy
 from movierec.data.dataset import Dataset, RatingScale
 from movierec.data.idmap import IdMap
 from movierec.errors import DataValidationError, FitError, NotFittedError
+from movierec.models.memory import check_fit_memory
 
 TARGETS = ("score", "rating")
 """What ``score_block`` scores: the model's ranking score, or its predicted rating."""
@@ -179,16 +180,26 @@ class Recommender:
         self.fit_info_: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ fit
-    def fit(self, dataset: Dataset) -> Recommender:
+    def fit(self, dataset: Dataset | Any) -> Recommender:
         """Fit the model on a dataset; a refit forgets everything from a previous fit.
+
+        Parameters
+        ----------
+        dataset : Dataset, or a Polars or pandas DataFrame or Arrow table
+            A frame needs the columns ``user_id``, ``movie_id``, ``rating`` (``timestamp``
+            optional) and is read by ``Dataset.from_frames`` on the default 0.5-5 half-star scale;
+            build the ``Dataset`` yourself for another scale or a catalogue.
 
         Raises
         ------
         DataValidationError
-            If the dataset has no ratings or a single user.
+            If the dataset has no ratings or a single user, or a frame is not a table of ratings.
         FitError
-            If the fitted state is not finite.
+            If the fitted state is not finite, or before any work when ``fit_memory`` exceeds the
+            memory available (``models.memory.check_fit_memory``).
         """
+        if not isinstance(dataset, Dataset):
+            dataset = Dataset.from_frames(dataset, name="ratings")
         if dataset.n_ratings == 0:
             raise DataValidationError(f"{dataset.name or 'dataset'}: no ratings; cannot train on an empty dataset")
         if dataset.n_users < 2:
@@ -197,6 +208,9 @@ class Recommender:
             )
         import time
 
+        parts = self.fit_memory(dataset.n_users, dataset.n_items)
+        if parts:
+            check_fit_memory(self.name, dataset.n_users, dataset.n_items, parts)
         self.fitted_ = False
         self.fit_info_ = {}
         t0 = time.perf_counter()
@@ -205,6 +219,10 @@ class Recommender:
         self._finish_fit()
         self.fit_info_["fit_seconds"] = time.perf_counter() - t0
         return self
+
+    def fit_memory(self, n_users: int, n_items: int) -> dict[str, int]:
+        """Estimated peak bytes of ``_fit`` by part (``models.memory``), checked before fitting; {} when small."""
+        return {}
 
     def _adopt_data(self, dataset: Dataset) -> None:
         """Set the shared fitted state (id maps, rating matrix, counts) from the dataset."""

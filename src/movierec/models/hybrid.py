@@ -170,6 +170,13 @@ class Hybrid(Recommender):
     def config_dict(self) -> dict[str, Any]:
         return self.config.to_dict()
 
+    def fit_memory(self, n_users: int, n_items: int) -> dict[str, int]:
+        parts: dict[str, int] = {}
+        for name in self.parts:  # an upper bound: the parts are fitted one after the other
+            model: Recommender = getattr(self, name)
+            parts.update({f"{name} {k}": v for k, v in model.fit_memory(n_users, n_items).items()})
+        return parts
+
     def _fit(self, dataset: Dataset) -> None:
         for name in self.parts:
             part: Recommender = getattr(self, name)

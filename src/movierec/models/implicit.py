@@ -28,8 +28,10 @@ from movierec.config import RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
 from movierec.errors import DataValidationError, ParameterError
 from movierec.kernels import csr_arrays, implicit_half_step
-from movierec.kernels.aligned import aligned_copy, aligned_zeros
+from movierec.kernels.aligned import aligned_zeros
+from movierec.models.als import start_factors
 from movierec.models.base import LinearScores, Recommender, UserState
+from movierec.models.memory import factor_fit_bytes
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,6 @@ def fit_implicit(user_items: sp.csr_matrix, scale_high: float, cfg: ImplicitConf
     -------
     (user_factors, item_factors) : float32 arrays of shapes (n_users, k), (n_items, k)
     """
-    rng = np.random.default_rng(cfg.random_state)
     k = cfg.n_factors
     n_u, n_i = user_items.shape
     conf_ui, pref_ui = confidence(user_items, scale_high, cfg)
@@ -116,9 +117,7 @@ def fit_implicit(user_items: sp.csr_matrix, scale_high: float, cfg: ImplicitConf
     conf_iu.sort_indices()
     pref_iu.sort_indices()
     X = aligned_zeros((n_u, k))  # cache-line aligned rows (kernels.aligned)
-    Y = aligned_copy(
-        rng.standard_normal((n_i, k)).astype(np.float32) * np.float32(cfg.init_scale / np.sqrt(k)), np.float32
-    )
+    Y = start_factors(n_i, k, cfg.init_scale, cfg.random_state)
     steps = cfg.cg_steps if cfg.solver == "cg" else 0
     for _ in range(cfg.n_iter):
         _half(conf_ui, pref_ui, Y, cfg.reg, X, cg_steps=steps)
@@ -232,6 +231,9 @@ class ImplicitALS(Recommender):
 
     def _fit(self, dataset: Dataset) -> None:
         self.user_factors_, self.item_factors_ = fit_implicit(self.user_items_, self.scale_.high, self.config)
+
+    def fit_memory(self, n_users: int, n_items: int) -> dict[str, int]:
+        return factor_fit_bytes(self.config.n_factors, n_users, n_items, "implicit")
 
     def _prepare(self) -> None:
         self._gram = gram_matrix(self.item_factors_)  # YᵀY, needed by every fold-in

@@ -52,9 +52,9 @@ from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
 from movierec.errors import DataValidationError, ParameterError
 from movierec.kernels import scaled_bias_half_step
-from movierec.kernels.aligned import aligned_copy, aligned_zeros
+from movierec.kernels.aligned import aligned_zeros
 from movierec.kernels.temporal import pair_dots
-from movierec.models.als import ALS
+from movierec.models.als import ALS, start_factors
 from movierec.models.base import LinearScores, UserState
 
 DAY = 86400.0
@@ -260,10 +260,8 @@ class TemporalALS(ALS):
         dev = drift(t, self.user_time_mean_[u], tc.beta) if tc.user_drift else np.zeros_like(t)
         bins = self._bin(t)
         key = i * B + bins
-        rng = np.random.default_rng(self.config.random_state)
         self.user_factors_ = aligned_zeros((n_u, k))  # cache-line aligned rows (kernels.aligned)
-        init = rng.standard_normal((n_i, k)) * (self.config.init_scale / np.sqrt(max(k, 1)))
-        self.item_factors_ = aligned_copy(init, np.float32)
+        self.item_factors_ = start_factors(n_i, k, self.config.init_scale, self.config.random_state)
         self.user_bias_ = np.zeros(n_u, dtype=np.float32)
         self.item_bias_ = np.zeros(n_i, dtype=np.float32)
         self.user_alpha_ = np.zeros(n_u, dtype=np.float32)

@@ -159,7 +159,9 @@ def why_short(ranked: Ranked, state: UserState, exclude_rated: bool, min_ratings
     what = f"at least {min_ratings} training ratings" + (f" and the genre {genre!r}" if genre else "")
     n_eligible = ranked.eligible.positions.size
     if n_eligible == 0:
-        return f"no film has {what}; lower the guard (min_ratings) or drop the genre"
+        options = (("lower the guard (min_ratings)", min_ratings > 0), ("drop the genre", genre))
+        fixes = [fix for fix, applies in options if applies]
+        return f"no film has {what}; {' or '.join(fixes) or 'the model has no films'}"
     n = int((ranked.item_idx[row] >= 0).sum())
     rated = state.rated_items(row)[0]
     n_rated = int(np.isin(rated, ranked.eligible.positions, assume_unique=True).sum()) if exclude_rated else 0

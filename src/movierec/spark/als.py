@@ -21,6 +21,7 @@ from movierec.errors import DataValidationError
 from movierec.models.als import ALS, IterationCallback
 from movierec.models.hybrid import Hybrid, HybridConfig
 from movierec.models.implicit import ImplicitALS, ImplicitConfig, spark_implicit_values
+from movierec.models.memory import factor_fit_bytes
 from movierec.models.temporal import TemporalConfig
 from movierec.spark.io import read_ratings
 from movierec.spark.session import ensure_checkpoint_dir, spark_session, spark_version
@@ -99,6 +100,9 @@ class SparkALS(ALS):
         self.master, self.spark_conf = master, dict(spark_conf or {})
         self.checkpoint_dir, self.num_blocks, self.bias_sweeps = checkpoint_dir, num_blocks, bias_sweeps
         self._indexed: DataFrame | None = None
+
+    def fit_memory(self, n_users: int, n_items: int) -> dict[str, int]:  # solved on the executors
+        return factor_fit_bytes(self.config.n_factors, n_users, n_items, "spark")
 
     def _fit(self, dataset: Dataset) -> None:
         if self.bias_sweeps < 1 or (self.num_blocks is not None and self.num_blocks < 1):
@@ -231,6 +235,9 @@ class SparkImplicitALS(ImplicitALS):
         self.master, self.spark_conf = master, dict(spark_conf or {})
         self.checkpoint_dir, self.num_blocks = checkpoint_dir, num_blocks
         self._indexed: DataFrame | None = None
+
+    def fit_memory(self, n_users: int, n_items: int) -> dict[str, int]:  # solved on the executors
+        return factor_fit_bytes(self.config.n_factors, n_users, n_items, "spark")
 
     def _fit(self, dataset: Dataset) -> None:
         cfg, high = self.config, self.scale_.high
