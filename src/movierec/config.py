@@ -66,7 +66,7 @@ class ALSConfig:
     reg : float, default 0.12
         λ for the factors, multiplied by each row's rating count (Spark
         ``regParam``). Must be > 0: with 0 a user with fewer ratings than
-        factors has a singular system (case C12).
+        factors has a singular system.
     bias_reg : float, default 0.02
         λ_b for the user and item biases, also multiplied by the row's count.
         Must be >= 0.

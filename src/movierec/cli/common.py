@@ -50,6 +50,7 @@ def say(label: str, message: object) -> None:
     """Print ``label: message`` on stderr, the label styled, the message exactly as given."""
     console.print(Text.assemble((f"{label}:", LABEL_STYLES.get(label, "")), " ", str(message)))
 
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -68,7 +68,13 @@ def synth_cmd(
     df = synthetic_ratings(n_ratings, n_users, n_items, seed=seed)
     out_file.parent.mkdir(parents=True, exist_ok=True)
     df.rename({"user_id": "userId", "movie_id": "movieId"}).write_csv(out_file)
-    out.print(f"wrote {df.height:,} ratings ({df['user_id'].n_unique():,} users, {df['movie_id'].n_unique():,} films) to {out_file}")
+    out.print(
+        f"wrote {df.height:,} ratings ({df['user_id'].n_unique():,} users, "
+        f"{df['movie_id'].n_unique():,} films) to {out_file}"
+    )
     if df.height < n_ratings:  # the last distinct pairs were too rare to draw (a nearly full matrix)
-        out.print(f"note: {n_ratings:,} were asked for, but these users and films allow too few distinct pairs at this "
-                  "activity and popularity; raise --n-users and --n-items", style="yellow")  # fmt: skip
+        out.print(
+            f"note: {n_ratings:,} were asked for, but these users and films allow too few distinct pairs at this "
+            "activity and popularity; raise --n-users and --n-items",
+            style="yellow",
+        )

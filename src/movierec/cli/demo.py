@@ -15,7 +15,9 @@ from movierec.ranking.demo import demo_lists
 
 @friendly
 def demo(
-    data: Annotated[str, typer.Option(help="Dataset (ml-latest ids: the built-in profile uses them)")] = "ml-latest-small",
+    data: Annotated[
+        str, typer.Option(help="Dataset (ml-latest ids: the built-in profile uses them)")
+    ] = "ml-latest-small",
     k: Annotated[int, typer.Option("-k", "--k")] = 10,
     min_ratings: Annotated[int | None, typer.Option(help="Popularity guard for the guarded list")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -41,11 +43,15 @@ def demo(
         f"folded into the hybrid model (explicit + implicit ALS) trained on {dataset.n_ratings:,} ratings."
     )
     out.print(
-        Columns([
-            recommendations_table("Research: explicit ALS, by predicted rating, no guard", lists["unguarded"]),
-            recommendations_table(f"Production: hybrid, films with >= {lists['min_ratings']} ratings", lists["guarded"]),
-        ])
-    )  # fmt: skip
+        Columns(
+            [
+                recommendations_table("Research: explicit ALS, by predicted rating, no guard", lists["unguarded"]),
+                recommendations_table(
+                    f"Production: hybrid, films with >= {lists['min_ratings']} ratings", lists["guarded"]
+                ),
+            ]
+        )
+    )
     out.print(
         "Left: films that one or two strangers loved top the list. Right: what this user will choose to watch and "
         "like, with each film's rating evidence weighed and the popularity guard applied."

@@ -10,10 +10,10 @@ import typer
 from rich.table import Table
 
 from movierec.cli.common import friendly, out, print_json, progress, say
+from movierec.config import RankBy, RankingPolicy
 from movierec.errors import DataValidationError, require_extra
 from movierec.evaluation.protocols import PROTOCOLS, EvalOptions, EvaluationResult, SplitOptions, run_protocol
 from movierec.evaluation.tuning import read_config_file
-from movierec.config import RankBy, RankingPolicy
 
 ACCURACY = {"rmse": "RMSE", "mae": "MAE", "precision": "P@k", "recall": "R@k", "ndcg": "NDCG", "ndcg_graded": "NDCGg",
             "map": "MAP", "mrr": "MRR"}  # fmt: skip
@@ -36,7 +36,11 @@ def summary_tables(result: EvaluationResult, k: int) -> list[Table]:
             cells = []
             for col in cols:
                 v = row.get(col)
-                fmt = "{:.0f}" if col == "min_ratings" else ("{:.1f}" if col in ("avg_popularity", "fit_seconds") else "{:.4f}")
+                fmt = (
+                    "{:.0f}"
+                    if col == "min_ratings"
+                    else ("{:.1f}" if col in ("avg_popularity", "fit_seconds") else "{:.4f}")
+                )
                 cells.append("—" if v is None else fmt.format(v))
             table.add_row(row["model"], *cells)
         tables.append(table)
@@ -98,25 +102,60 @@ def _factory(file: Any, engine: str, master: str | None, conf: list[str] | None)
 def evaluate(
     data: Annotated[str, typer.Option(help="Dataset name in the data home, a MovieLens folder or ratings file")],
     protocol: Annotated[str, typer.Option(help=f"One of: {', '.join(PROTOCOLS)}")] = "stratified",
-    models: Annotated[str, typer.Option(help="Comma-separated model names (als, bias, popular, random, mean, ...)")] = "als,bias,popular,random",
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model names (als, bias, popular, random, mean, ...)")
+    ] = "als,bias,popular,random",
     k: Annotated[int, typer.Option("-k", "--k", help="List length for ranking metrics")] = 10,
-    min_ratings: Annotated[int | None, typer.Option(help="Popularity guard for every model (default: each model's own)")] = None,
-    rank_by: Annotated[str | None, typer.Option(help="Rank every model by: score, rating or confidence (default: each model's own; als: confidence)")] = None,
-    confidence_weight: Annotated[float | None, typer.Option(help="η of the confidence ranking, stars per e-fold of training ratings (default: each model's own; als: ALSConfig.confidence_weight)")] = None,
-    config_file: Annotated[Path | None, typer.Option("--config", help="JSON config file (as written by `movierec tune`)")] = None,
+    min_ratings: Annotated[
+        int | None, typer.Option(help="Popularity guard for every model (default: each model's own)")
+    ] = None,
+    rank_by: Annotated[
+        str | None,
+        typer.Option(
+            help="Rank every model by: score, rating or confidence (default: each model's own; als: confidence)"
+        ),
+    ] = None,
+    confidence_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="η of the confidence ranking, stars per e-fold of training ratings "
+            "(default: each model's own; als: ALSConfig.confidence_weight)"
+        ),
+    ] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="JSON config file (as written by `movierec tune`)")
+    ] = None,
     test_fraction: Annotated[float, typer.Option(help="random/stratified: share of ratings held out")] = 0.25,
     folds: Annotated[int, typer.Option(help="kfold: number of folds")] = 5,
     cutoff: Annotated[str, typer.Option(help="chrono: ISO date, epoch seconds, or train fraction in (0, 1)")] = "0.8",
     last_n: Annotated[int, typer.Option(help="last-n: ratings held out per user")] = 1,
-    relevance_threshold: Annotated[float | None, typer.Option(help="Relevant = test rating >= this (default: any test rating)")] = None,
-    ties: Annotated[str, typer.Option(help="Tie rule: pessimistic (relevant last) or serve (the serving order)")] = "pessimistic",
-    guard_grid: Annotated[str, typer.Option(help="min_ratings values for the guard curve (computed for the first split when --report is given)")] = "0,1,2,5,10,20,30,50,100,150,200",
+    relevance_threshold: Annotated[
+        float | None, typer.Option(help="Relevant = test rating >= this (default: any test rating)")
+    ] = None,
+    ties: Annotated[
+        str, typer.Option(help="Tie rule: pessimistic (relevant last) or serve (the serving order)")
+    ] = "pessimistic",
+    guard_grid: Annotated[
+        str,
+        typer.Option(
+            help="min_ratings values for the guard curve (computed for the first split when --report is given)"
+        ),
+    ] = "0,1,2,5,10,20,30,50,100,150,200",
     seed: Annotated[int, typer.Option(help="Seed of the random splits")] = 42,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report with plots here")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
-    engine: Annotated[str, typer.Option(help="Engine for als and als-implicit: local or spark (needs movierec[spark]); other models stay local")] = "local",
-    spark_master: Annotated[str | None, typer.Option(help="--engine spark: master URL (local[4], spark://host:7077, yarn, ...)")] = None,
-    spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Engine for als and als-implicit: local or spark (needs movierec[spark]); other models stay local"
+        ),
+    ] = "local",
+    spark_master: Annotated[
+        str | None, typer.Option(help="--engine spark: master URL (local[4], spark://host:7077, yarn, ...)")
+    ] = None,
+    spark_conf: Annotated[
+        list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")
+    ] = None,
 ) -> None:
     """Evaluate models with an honest protocol: rating, ranking and beyond-accuracy metrics."""
     if report:  # before the evaluation, not after it
@@ -126,18 +165,25 @@ def evaluate(
     split_options = SplitOptions(test_fraction=test_fraction, n_folds=folds, cutoff=cutoff, last_n=last_n, seed=seed)
     if rank_by is not None and rank_by not in tuple(RankBy):  # name the option, as the other refusals do
         raise DataValidationError(f"evaluate: --rank-by must be one of {', '.join(RankBy)}, got {rank_by!r}")
-    RankingPolicy().with_overrides(rank_by=rank_by, confidence_weight=confidence_weight, min_ratings=min_ratings)  # validates
+    RankingPolicy().with_overrides(
+        rank_by=rank_by, confidence_weight=confidence_weight, min_ratings=min_ratings
+    )  # validates
     options = EvalOptions(
         k=k, min_ratings=min_ratings, relevance_threshold=relevance_threshold, ties=ties,
         guard_grid=parse_guard_grid(guard_grid) if report else (), rank_by=rank_by, confidence_weight=confidence_weight,
     )  # fmt: skip
     n_splits = {"kfold": folds, "ml100k-folds": 5}.get(protocol, 1)
-    with warnings.catch_warnings(record=True) as caught, progress("evaluating", n_splits * len(names), enabled=not as_json) as advance:
+    with (
+        warnings.catch_warnings(record=True) as caught,
+        progress("evaluating", n_splits * len(names), enabled=not as_json) as advance,
+    ):
         warnings.simplefilter("always")
         if engine not in ("local", "spark"):
             raise DataValidationError(f"evaluate: --engine must be local or spark, got {engine!r}")
         factory = _factory(file, engine, spark_master, spark_conf)
-        result = run_protocol(data, protocol, names, None, split_options, options, factory=factory, on_step=lambda s: advance(1, info=s))
+        result = run_protocol(
+            data, protocol, names, None, split_options, options, factory=factory, on_step=lambda s: advance(1, info=s)
+        )
     for w in caught:
         say("warning", w.message)
     if report:
@@ -145,7 +191,13 @@ def evaluate(
 
         write_report(result, report, title=f"movierec evaluate: {protocol} on {data}")
     if as_json:
-        print_json({**result.to_dict(), "warnings": [str(w.message) for w in caught], "report": str(report) if report else None})
+        print_json(
+            {
+                **result.to_dict(),
+                "warnings": [str(w.message) for w in caught],
+                "report": str(report) if report else None,
+            }
+        )
         return
     for table in summary_tables(result, k):
         out.print(table)

@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 
 from movierec.cli.common import console, friendly, out, print_json
+from movierec.data.folder import DATASET_META, ensure_replaceable
 from movierec.data.ingest import FORMATS, parse_columns, parse_scale, write_ingest
 from movierec.data.ingest import ingest as run_ingest
 from movierec.data.report import DUPLICATE_REASON, fix_for
-from movierec.data.folder import DATASET_META, ensure_replaceable
 from movierec.errors import DataValidationError
 
 
@@ -55,7 +55,9 @@ def ingest(
         raise DataValidationError(f"--header {header!r}: use auto, yes or no")
     if on_error not in ("strict", "quarantine"):
         raise DataValidationError(f"--on-error {on_error!r}: use strict or quarantine")
-    ensure_replaceable(out_dir, (DATASET_META, "ratings.parquet"), "dataset folder")  # before the work, never over user files
+    ensure_replaceable(
+        out_dir, (DATASET_META, "ratings.parquet"), "dataset folder"
+    )  # before the work, never over user files
     result = run_ingest(
         paths,
         format=fmt,

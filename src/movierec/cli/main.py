@@ -7,14 +7,19 @@ from typing import Annotated
 import typer
 
 import movierec
-from movierec.cli import data, demo, recommend, train
-from movierec.cli import ingest as ingest_cmd  # issue 3: ingest
-from movierec.cli import db as db_cmd  # issue 8: ratings database
-from movierec.cli import registry as registry_cmd  # issue 8: model versions
-from movierec.cli import serve  # issue 8: web service
-from movierec.cli import evaluate as evaluate_cmd  # issue 4: evaluation
-from movierec.cli import tune as tune_cmd  # issue 4: tuning
-from movierec.cli import recommend_all as recommend_all_cmd  # issue 6: batch top-k
+from movierec.cli import (
+    data,
+    demo,
+    recommend,
+    serve,  # web service
+    train,
+)
+from movierec.cli import db as db_cmd  # ratings database
+from movierec.cli import evaluate as evaluate_cmd  # evaluation
+from movierec.cli import ingest as ingest_cmd  # ingest
+from movierec.cli import recommend_all as recommend_all_cmd  # batch top-k
+from movierec.cli import registry as registry_cmd  # model versions
+from movierec.cli import tune as tune_cmd  # tuning
 
 app = typer.Typer(
     name="movierec",

@@ -18,14 +18,34 @@ from movierec.store.registry import model_folder
 
 @friendly
 def recommend(
-    model_dir: Annotated[Path, typer.Option("--model", help="Model folder written by `movierec train`, or a registry (its current version)")],
+    model_dir: Annotated[
+        Path,
+        typer.Option("--model", help="Model folder written by `movierec train`, or a registry (its current version)"),
+    ],
     ratings: Annotated[Path | None, typer.Option(help="CSV with movieId,rating rows: your ratings, folded in")] = None,
     user: Annotated[str | None, typer.Option(help="A training user's id instead of --ratings")] = None,
     k: Annotated[int, typer.Option("-k", "--k", help="Number of films")] = 10,
-    min_ratings: Annotated[int | None, typer.Option(help="Popularity guard: only films with at least this many training ratings (default: the model's)")] = None,
+    min_ratings: Annotated[
+        int | None,
+        typer.Option(
+            help="Popularity guard: only films with at least this many training ratings (default: the model's)"
+        ),
+    ] = None,
     genre: Annotated[str | None, typer.Option(help="Only films of this genre")] = None,
-    rank_by: Annotated[str | None, typer.Option(help="score, rating (the predicted-rating list) or confidence (taste + η·ln(1 + n_i)); default: the model's (als: confidence)")] = None,
-    confidence_weight: Annotated[float | None, typer.Option(help="η of --rank-by confidence, stars per e-fold of training ratings (default: the model's; als: ALSConfig.confidence_weight)")] = None,
+    rank_by: Annotated[
+        str | None,
+        typer.Option(
+            help="score, rating (the predicted-rating list) or confidence (taste + η·ln(1 + n_i)); "
+            "default: the model's (als: confidence)"
+        ),
+    ] = None,
+    confidence_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="η of --rank-by confidence, stars per e-fold of training ratings "
+            "(default: the model's; als: ALSConfig.confidence_weight)"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
     """Recommend films for your ratings (fold-in, no retraining) or for a training user.
@@ -50,11 +70,15 @@ def recommend(
     pairs = read_user_ratings(ratings, model.scale_) if ratings is not None else None
     user_id: Any = user  # text; the model's id map matches "42" to user 42 when its ids are integers
     if user is not None and model.users_.get(user) < 0:
-        raise UnknownIdError(f"recommend: user {user!r} is not in the model's training data; use --ratings for a new user")
+        raise UnknownIdError(
+            f"recommend: user {user!r} is not in the model's training data; use --ratings for a new user"
+        )
     if pairs:
         unknown = [m for m, _ in pairs if m not in model.items_]
         if len(unknown) == len(pairs):
-            raise UnknownIdError(f"recommend: none of the {len(pairs)} films in {ratings} is known to the model (e.g. {unknown[0]!r})")
+            raise UnknownIdError(
+                f"recommend: none of the {len(pairs)} films in {ratings} is known to the model (e.g. {unknown[0]!r})"
+            )
         if unknown:
             say("note", f"ignored {len(unknown)} film(s) the model does not know: {unknown[:10]}")
     if pairs is None and user is None:
@@ -66,6 +90,13 @@ def recommend(
         console.print(f"note: {recs.note}", highlight=False, markup=False)
     info = {k_: meta.get(k_) for k_ in ("model", "created_at", "data_fingerprint", "config", "policy")}
     if as_json:
-        print_json({"recommendations": [r.to_dict() for r in recs], "rank_by": str(policy.rank_by), "note": recs.note, "model": info})
+        print_json(
+            {
+                "recommendations": [r.to_dict() for r in recs],
+                "rank_by": str(policy.rank_by),
+                "note": recs.note,
+                "model": info,
+            }
+        )
     else:
         out.print(recommendations_table(f"top {k} from the {meta['model']} model in {model_dir}", recs))

@@ -14,16 +14,39 @@ from movierec.errors import BackendUnavailableError, DataValidationError
 
 @friendly
 def recommend_all(
-    model_dir: Annotated[Path, typer.Option("--model", help="Model folder written by `movierec train`, or a registry (its current version)")],
-    out_path: Annotated[Path, typer.Option("--out", help="Parquet file to write, replaced if it exists (a folder of part files with --engine spark)")],
+    model_dir: Annotated[
+        Path,
+        typer.Option("--model", help="Model folder written by `movierec train`, or a registry (its current version)"),
+    ],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Parquet file to write, replaced if it exists (a folder of part files with --engine spark)"
+        ),
+    ],
     k: Annotated[int, typer.Option("-k", "--k", help="Films per user")] = 10,
-    min_ratings: Annotated[int | None, typer.Option(help="Popularity guard: only films with at least this many training ratings (default: the model's)")] = None,
-    block_size: Annotated[int, typer.Option(help="Users per block: one progress step and one Parquet row group")] = 1024,
+    min_ratings: Annotated[
+        int | None,
+        typer.Option(
+            help="Popularity guard: only films with at least this many training ratings (default: the model's)"
+        ),
+    ] = None,
+    block_size: Annotated[
+        int, typer.Option(help="Users per block: one progress step and one Parquet row group")
+    ] = 1024,
     engine: Annotated[str, typer.Option(help="local (this machine, blocked BLAS + Numba) or spark")] = "local",
-    threads: Annotated[int | None, typer.Option(help="Threads for Numba and BLAS (default: $MOVIEREC_THREADS or all cores)")] = None,
-    spark_master: Annotated[str | None, typer.Option(help="Spark master URL with --engine spark (default local[*])")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the row count and timing")] = False,
-    spark_conf: Annotated[list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="Threads for Numba and BLAS (default: $MOVIEREC_THREADS or all cores)")
+    ] = None,
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master URL with --engine spark (default local[*])")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the row count and timing")
+    ] = False,
+    spark_conf: Annotated[
+        list[str] | None, typer.Option(help="--engine spark: Spark setting KEY=VALUE (repeatable)")
+    ] = None,
 ) -> None:
     """Write every training user's top-k (rated films excluded, guard applied) to Parquet, in bounded memory."""
     if k < 1 or block_size < 1:
@@ -54,7 +77,14 @@ def recommend_all(
     else:
         raise DataValidationError(f"--engine must be local or spark, got {engine!r}")
     seconds = time.perf_counter() - t0
-    summary = {"out": str(out_path), "rows": rows, "users": n_users, "k": k, "engine": engine, "seconds": round(seconds, 3)}
+    summary = {
+        "out": str(out_path),
+        "rows": rows,
+        "users": n_users,
+        "k": k,
+        "engine": engine,
+        "seconds": round(seconds, 3),
+    }
     if as_json:
         print_json(summary)
     else:

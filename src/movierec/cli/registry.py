@@ -24,7 +24,10 @@ def _open(root: Path) -> tuple[Any, str | None, str | None]:
     from movierec.store.registry import POINTER, VERSIONS, Registry
 
     if not ((root / VERSIONS).is_dir() or (root / POINTER).is_file()):
-        raise ArtifactError(f"{root}: not a model registry (no {VERSIONS}/ folder); publish a model with `movierec train --registry {root}`")
+        raise ArtifactError(
+            f"{root}: not a model registry (no {VERSIONS}/ folder); "
+            f"publish a model with `movierec train --registry {root}`"
+        )
     reg = Registry(root)
     try:
         return reg, reg.current(), None
@@ -38,11 +41,18 @@ def _rows(root: Path) -> tuple[list[dict[str, Any]], str | None, str | None]:
     rows = []
     for version in reg.versions():
         meta = reg.read_meta(version)
-        rows.append({
-            "version": version, "current": version == current, "model": meta["model"], "trained_at": meta.get("created_at", ""),
-            "n_users": meta["n_users"], "n_items": meta["n_items"], "n_ratings": meta["n_ratings"],
-            "train_rmse": meta.get("metrics", {}).get("train_rmse"),
-        })  # fmt: skip
+        rows.append(
+            {
+                "version": version,
+                "current": version == current,
+                "model": meta["model"],
+                "trained_at": meta.get("created_at", ""),
+                "n_users": meta["n_users"],
+                "n_items": meta["n_items"],
+                "n_ratings": meta["n_ratings"],
+                "train_rmse": meta.get("metrics", {}).get("train_rmse"),
+            }
+        )
     return rows, current, broken
 
 
@@ -56,7 +66,11 @@ def list_versions(
     if as_json:
         print_json({"registry": str(registry), "current": current, "current_error": broken, "versions": rows})
         return
-    state = f"CURRENT is broken ({broken}); repair it with `movierec registry use VERSION`" if broken else f"current {current or 'none'}"
+    state = (
+        f"CURRENT is broken ({broken}); repair it with `movierec registry use VERSION`"
+        if broken
+        else f"current {current or 'none'}"
+    )
     table = Table(title=f"{registry}: {len(rows)} version(s), {state}", title_justify="left")
     for name in ("", "version", "model", "trained at (UTC)", "users", "films", "ratings", "train RMSE"):
         table.add_column(name, justify="right" if name in ("users", "films", "ratings", "train RMSE") else "left")
@@ -81,5 +95,8 @@ def use(
     if as_json:
         print_json({"registry": str(registry), "current": version, "previous": before})
     else:
-        out.print(f"{registry}: current version {version} (was {before or 'none'}); a running `movierec serve` "
-                  "swaps it in within MOVIEREC_RELOAD_INTERVAL seconds, or at once on POST /v1/admin/reload", highlight=False)  # fmt: skip
+        out.print(
+            f"{registry}: current version {version} (was {before or 'none'}); a running `movierec serve` "
+            "swaps it in within MOVIEREC_RELOAD_INTERVAL seconds, or at once on POST /v1/admin/reload",
+            highlight=False,
+        )

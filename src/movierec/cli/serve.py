@@ -80,7 +80,9 @@ def _check_port_free(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
-        raise DataValidationError(f"--host {host!r}: cannot resolve it ({e.strerror}); use an address such as 127.0.0.1") from None
+        raise DataValidationError(
+            f"--host {host!r}: cannot resolve it ({e.strerror}); use an address such as 127.0.0.1"
+        ) from None
     family, kind, proto, _, address = infos[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Uvicorn binds

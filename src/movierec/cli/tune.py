@@ -11,20 +11,34 @@ import typer
 from movierec.cli.common import friendly, out, print_json, progress
 from movierec.errors import DataValidationError, require_extra
 from movierec.evaluation.protocols import PROTOCOLS, SplitOptions, make_splits
-from movierec.evaluation.tuning import INNER_SPLITS, SPACES, tune as tune_model, write_config_file
+from movierec.evaluation.tuning import INNER_SPLITS, SPACES, write_config_file
+from movierec.evaluation.tuning import tune as tune_model
 
 
 @friendly
 def tune(
     data: Annotated[str, typer.Option(help="Dataset name in the data home, a MovieLens folder or ratings file")],
     trials: Annotated[int, typer.Option(help="Completed trials wanted in the study (a resumed study runs the rest)")],
-    protocol: Annotated[str, typer.Option(help=f"Outer split whose training side is searched: {', '.join(PROTOCOLS)}")] = "random",
-    out_file: Annotated[Path, typer.Option("--out", help="Config file to write (JSON; `train/evaluate --config` read it)")] = Path("tuned.json"),
-    storage: Annotated[Path | None, typer.Option(help="SQLite file of the study (resumable); default: next to --out")] = None,
+    protocol: Annotated[
+        str, typer.Option(help=f"Outer split whose training side is searched: {', '.join(PROTOCOLS)}")
+    ] = "random",
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Config file to write (JSON; `train/evaluate --config` read it)")
+    ] = Path("tuned.json"),
+    storage: Annotated[
+        Path | None, typer.Option(help="SQLite file of the study (resumable); default: next to --out")
+    ] = None,
     study: Annotated[str | None, typer.Option(help="Study name inside the storage (default movierec-MODEL)")] = None,
-    objective: Annotated[str | None, typer.Option(help="rmse (minimise; rating models) or ndcg (maximise NDCG@k); default rmse for als, ndcg otherwise")] = None,
+    objective: Annotated[
+        str | None,
+        typer.Option(
+            help="rmse (minimise; rating models) or ndcg (maximise NDCG@k); default rmse for als, ndcg otherwise"
+        ),
+    ] = None,
     folds: Annotated[int, typer.Option(help="Inner validation splits")] = 3,
-    inner: Annotated[str, typer.Option(help=f"How validation splits are carved from the training side: {', '.join(INNER_SPLITS)}")] = "kfold",
+    inner: Annotated[
+        str, typer.Option(help=f"How validation splits are carved from the training side: {', '.join(INNER_SPLITS)}")
+    ] = "kfold",
     k: Annotated[int, typer.Option("-k", "--k", help="List length for NDCG and the guard")] = 10,
     test_fraction: Annotated[float, typer.Option(help="random/stratified outer split: share held out")] = 0.25,
     cutoff: Annotated[str, typer.Option(help="chrono outer split: ISO date, epoch seconds or train fraction")] = "0.8",
@@ -36,8 +50,9 @@ def tune(
 
     als: n_factors, reg, bias_reg, n_iter (with ndcg also the confidence weight η). als-implicit:
     n_factors, reg, alpha, n_iter. hybrid: the rating and popularity weights, the popularity
-    debias, shrinkage, and the implicit part's λ and α. The guard min_ratings is chosen afterwards: the smallest within one standard error of
-    the best inner-CV NDCG@k. A study remembers what it tuned and refuses to resume anything else.
+    debias, shrinkage, and the implicit part's λ and α. The guard min_ratings is chosen afterwards:
+    the smallest within one standard error of the best inner-CV NDCG@k. A study remembers what it
+    tuned and refuses to resume anything else.
     """
     require_extra("evaluation", "movierec tune", ("optuna",))
     import optuna
@@ -55,11 +70,22 @@ def tune(
     source = f"{data} [{protocol} {outer.name} train side, {outer.train.n_ratings} ratings]"
     with progress(f"tuning {model} ({objective})", trials, enabled=not as_json) as advance:
         result = tune_model(
-            outer.train, model, trials, objective=objective, storage=f"sqlite:///{db}", study_name=study,
-            inner=inner, n_folds=folds, k=k, seed=seed, provenance={"protocol": protocol, "data": str(data)},
-            on_trial=lambda n, v, best: advance(1, info=f"trial {n}: {'pruned' if v is None else f'{v:.4f}'}, best {best:.4f}"),
+            outer.train,
+            model,
+            trials,
+            objective=objective,
+            storage=f"sqlite:///{db}",
+            study_name=study,
+            inner=inner,
+            n_folds=folds,
+            k=k,
+            seed=seed,
+            provenance={"protocol": protocol, "data": str(data)},
+            on_trial=lambda n, v, best: advance(
+                1, info=f"trial {n}: {'pruned' if v is None else f'{v:.4f}'}, best {best:.4f}"
+            ),
             on_start=lambda done: advance(min(done, trials), info=f"resumed: {done} trials done" if done else ""),
-        )  # fmt: skip
+        )
     content = result.to_file_dict(source)
     write_config_file(out_file, content)
     if as_json:

@@ -88,9 +88,7 @@ def as_polars(frame: Any, what: str = "ratings") -> pl.DataFrame:
 
 def empty_movies() -> pl.DataFrame:
     """An empty catalogue with the catalogue's schema."""
-    return pl.DataFrame(
-        schema={"movie_id": pl.Int64, "title": pl.Utf8, "year": pl.Int32, "genres": pl.List(pl.Utf8)}
-    )
+    return pl.DataFrame(schema={"movie_id": pl.Int64, "title": pl.Utf8, "year": pl.Int32, "genres": pl.List(pl.Utf8)})
 
 
 @dataclass
@@ -107,12 +105,12 @@ class Dataset:
     movies : polars.DataFrame
         The catalogue: ``movie_id``, ``title``, ``year`` (Int32, null when
         unknown), ``genres`` (list of str). It may list films without ratings;
-        those have no ``item_idx`` and are never recommended (case C20).
+        those have no ``item_idx`` and are never recommended.
     users : IdMap
         user_id <-> user_idx over the users that have ratings.
     items : IdMap
         movie_id <-> item_idx over the films that have ratings (gappy ids never
-        become matrix positions, case C09).
+        become matrix positions).
     scale : RatingScale
         The rating scale of the source.
     name : str
@@ -178,7 +176,7 @@ class Dataset:
             pl.col("rating").cast(pl.Float32),
             pl.col("timestamp").cast(pl.Int64),
         )
-        nulls = {c: n for c, n in zip(ratings.columns, ratings.null_count().row(0)) if n}
+        nulls = {c: n for c, n in zip(ratings.columns, ratings.null_count().row(0), strict=True) if n}
         if nulls:
             raise DataValidationError(f"{name or 'ratings'}: null values in {nulls}")
         if ratings.height and not np.isfinite(ratings["rating"].to_numpy()).all():
@@ -238,7 +236,9 @@ class Dataset:
         """
         h = hashlib.sha256()
         for ids in (self.users.ids, self.items.ids):
-            h.update(ids.cast(pl.Utf8).str.join("\x1f").item().encode() if ids.dtype == pl.Utf8 else ids.to_numpy().tobytes())
+            h.update(
+                ids.cast(pl.Utf8).str.join("\x1f").item().encode() if ids.dtype == pl.Utf8 else ids.to_numpy().tobytes()
+            )
         from movierec.data.digest import row_digest  # Numba: imported only when a fingerprint is asked for
 
         u, i, r = self.arrays()
@@ -302,7 +302,9 @@ def _complete_catalogue(movies: pl.DataFrame | None, items: IdMap, id_dtype: pl.
     """The catalogue with one row per movie, plus placeholder rows for rated films it lacks."""
     if movies is None:
         movies = empty_movies()
-    movies = movies.with_columns(pl.col("movie_id").cast(id_dtype)).unique("movie_id", keep="first", maintain_order=True)
+    movies = movies.with_columns(pl.col("movie_id").cast(id_dtype)).unique(
+        "movie_id", keep="first", maintain_order=True
+    )
     known = set(movies["movie_id"].to_list())
     extra = [m for m in items.ids.to_list() if m not in known]
     if extra:

@@ -34,7 +34,9 @@ def ensure_replaceable(path: Path | str, markers: tuple[str, ...], what: str) ->
     """
     path = Path(path)
     if path.is_file() or path.is_symlink():
-        raise DataValidationError(f"{path} is an existing file; choose a new folder for the {what} (nothing was written)")
+        raise DataValidationError(
+            f"{path} is an existing file; choose a new folder for the {what} (nothing was written)"
+        )
     if path.is_dir() and any(path.iterdir()) and not any((path / m).exists() for m in markers):
         raise DataValidationError(
             f"{path} is a non-empty folder that is not a {what}; choose a new or empty folder (nothing was written)"

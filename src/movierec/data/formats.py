@@ -8,7 +8,7 @@ Rules (documented in ``movierec ingest --help`` too):
 
 * **Encoding**: a UTF-8 or UTF-16 byte-order mark wins; otherwise UTF-8 when
   the bytes are valid UTF-8, else line by line: each line that is not valid
-  UTF-8 is read as Latin-1 (which maps every byte, so nothing is lost; case C01)
+  UTF-8 is read as Latin-1 (which maps every byte, so nothing is lost)
   and the others stay UTF-8, so one Latin-1 byte no longer turns every UTF-8
   name of the file into mojibake ("Zoé" as "ZoÃ©"). The report says
   ``latin-1`` when every non-ASCII line was Latin-1, else
@@ -17,13 +17,13 @@ Rules (documented in ``movierec ingest --help`` too):
 * **Line endings**: LF, CRLF, or old-Mac CR (converted to LF). A line is what
   lies between two ``\\n``; a rating record never spans lines.
 * **Separator**: ``::``, tab, comma, semicolon, pipe, or ``whitespace`` (any run
-  of spaces and tabs is one separator; case C03). Auto-detection picks the one
+  of spaces and tabs is one separator). Auto-detection picks the one
   that gives the most sample lines the same field count of at least 3; a forced
   separator that gives fewer than 3 fields is an error at once, never 0 rows.
 * **Quoting**: RFC 4180 double quotes (doubled inside) for comma, semicolon,
   pipe and tab; ``::`` and whitespace files have no quoting.
 * **Header**: the first non-blank line is a header when none of its fields is a
-  number (case C04); ``header=True/False`` overrides.
+  number; ``header=True/False`` overrides.
 * **Columns**: header names are matched case-insensitively against the usual
   spellings (``userId``, ``user_id``, ``user``, ...); without a header the
   order is user, movie, rating[, timestamp]. ``columns`` maps a role to a header
@@ -269,7 +269,7 @@ def sniff_separator(lines: list[tuple[int, str]], path: str, forced: str | None 
     DataValidationError
         When the forced separator (or every candidate) gives fewer than 3 fields
         on the sample: "found 1 column on line N, expected 3 or 4 ... check the
-        separator" (case C03).
+        separator".
     """
     candidates = [forced] if forced else ["::", "\t", ",", ";", "|", " "]
     best: tuple[float, int, str] | None = None

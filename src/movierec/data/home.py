@@ -126,7 +126,8 @@ def fetch(
         folder = staging / _ARCHIVE_FOLDER.get(name, name)
         if not (folder / KNOWN_DATASETS[name]).exists():
             raise DataValidationError(
-                f"{url}: the archive has no {_ARCHIVE_FOLDER.get(name, name)}/{KNOWN_DATASETS[name]}; not a {name} archive"
+                f"{url}: the archive has no {_ARCHIVE_FOLDER.get(name, name)}/{KNOWN_DATASETS[name]}; "
+                f"not a {name} archive"
             )
         if target.exists():
             shutil.rmtree(target)

@@ -41,7 +41,11 @@ class IdMap:
     """
 
     def __init__(self, ids: Sequence[Any] | np.ndarray | pl.Series, kind: str) -> None:
-        series = ids if isinstance(ids, pl.Series) else pl.Series("id", list(ids) if not isinstance(ids, np.ndarray) else ids)
+        series = (
+            ids
+            if isinstance(ids, pl.Series)
+            else pl.Series("id", list(ids) if not isinstance(ids, np.ndarray) else ids)
+        )
         series = series.sort()
         if series.n_unique() != series.len():
             raise ValueError(f"{kind} ids must be distinct")

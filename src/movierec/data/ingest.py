@@ -19,7 +19,7 @@ Rules the issue leaves open, decided here:
   official file names (whole stars for ml-100k and ml-1m); else 0.5-5.0 in half
   stars. Off-scale or off-grid values are rejected, never rounded or clipped.
 * A run that accepts no rating at all is an error even in quarantine mode: an
-  empty dataset is never a success (case C03).
+  empty dataset is never a success.
 """
 
 from __future__ import annotations
@@ -137,6 +137,7 @@ def _read_one(
     if fmt == "parquet" or (fmt == "auto" and path.suffix.lower() in (".parquet", ".pq")):
         return read_parquet(path, columns), None
     release = movielens_release(path) if fmt in ("auto", "movielens") else None
+    sep: str | None
     if fmt == "movielens":
         if release is None and path.suffix == ".csv":
             release = (",", True, HALF_STARS)
@@ -261,10 +262,10 @@ def ingest(
         for rep, n in zip(reports, _per_file(superseded, len(files)), strict=True):
             if n:
                 rep.rejected[DUPLICATE_REASON] = rep.rejected.get(DUPLICATE_REASON, 0) + n
-        for idx, part in superseded.group_by("file_idx", maintain_order=True):
+        for key, part in superseded.group_by("file_idx", maintain_order=True):
             rejects.append(
-                _with_text(part.drop("file_idx"), sources[idx[0]]).with_columns(
-                    pl.lit(idx[0], pl.UInt16).alias("file_idx")
+                _with_text(part.drop("file_idx"), sources[key[0]]).with_columns(
+                    pl.lit(key[0], pl.UInt16).alias("file_idx")
                 )
             )
     for rep, n in zip(reports, _per_file(ratings, len(files)), strict=True):
@@ -301,7 +302,7 @@ def ingest(
 
 
 def _lost(rejected: list[pl.Series], kept: pl.Series) -> dict[str, Any]:
-    """Ids that appeared on some line but have no accepted rating left (case C09).
+    """Ids that appeared on some line but have no accepted rating left.
 
     ``rejected`` holds the distinct ids (as text) on rejected records of each file.
     """

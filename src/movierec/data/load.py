@@ -74,7 +74,8 @@ def load_movielens(name_or_path: str | Path) -> Dataset:
             return load_movielens(files[0])
         if files[0].name == "ratings.parquet":  # a dataset folder written by `movierec ingest`
             return load_dataset_folder(path)
-        # Part files (C39): one strict read, int32 / float32 parts widened to int64 / float64.
+        # Part files of possibly different integer widths: one strict read,
+        # int32 / float32 parts widened to int64 / float64.
         return ingest(files, on_error="strict", duplicates="error", name=str(path)).dataset
     if movielens_release(path) is None and not path.name.endswith(".csv"):
         raise DataValidationError(

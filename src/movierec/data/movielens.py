@@ -45,7 +45,7 @@ def decode(data: bytes, path: Path | str) -> tuple[str, str]:
     -------
     (text, encoding) : tuple of str
         As ``formats.decode_per_line``: lines that are not valid UTF-8 are read as Latin-1,
-        which maps every byte, so the fallback never fails and never loses a byte (case C01),
+        which maps every byte, so the fallback never fails and never loses a byte,
         and the UTF-8 lines of the same file keep their accents.
     """
     if data.startswith(b"\xef\xbb\xbf"):
@@ -59,7 +59,9 @@ def normalise_genre(name: str) -> str:
     return {"Children's": "Children", "(no genres listed)": ""}.get(name, name)
 
 
-def _catalogue(ids: list[int], titles: list[str], genres: list[list[str]], years: list[int | None] | None = None) -> pl.DataFrame:
+def _catalogue(
+    ids: list[int], titles: list[str], genres: list[list[str]], years: list[int | None] | None = None
+) -> pl.DataFrame:
     if years is None:
         years = [year_from_title(t) for t in titles]
     return pl.DataFrame(
@@ -90,7 +92,9 @@ def read_movies_csv(path: Path) -> pl.DataFrame:
     ids = df["movieId"].cast(pl.Int64, strict=False)
     if ids.null_count():
         row = int(np.flatnonzero(ids.is_null().to_numpy())[0])
-        raise DataValidationError(f"{path}: bad movieId", [Problem(str(path), row + 2, "movieId", str(df["movieId"][row]), "not an integer")])
+        raise DataValidationError(
+            f"{path}: bad movieId", [Problem(str(path), row + 2, "movieId", str(df["movieId"][row]), "not an integer")]
+        )
     genres = [[g for g in (normalise_genre(x) for x in (s or "").split("|")) if g] for s in df["genres"].to_list()]
     return _catalogue(ids.to_list(), df["title"].fill_null("").to_list(), genres)
 
@@ -104,11 +108,13 @@ def read_u_item(path: Path) -> pl.DataFrame:
             continue
         f = line.split("|")
         if len(f) < 5 or not f[0].strip().isdigit():
-            raise DataValidationError(f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], "expected id|title|date|...")])
-        flags = f[5:5 + len(ML100K_GENRES)]
+            raise DataValidationError(
+                f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], "expected id|title|date|...")]
+            )
+        flags = f[5 : 5 + len(ML100K_GENRES)]
         ids.append(int(f[0]))
         titles.append(f[1].strip())
-        genres.append([g for g, x in zip(ML100K_GENRES, flags) if x.strip() == "1" and g != "unknown"])
+        genres.append([g for g, x in zip(ML100K_GENRES, flags, strict=False) if x.strip() == "1" and g != "unknown"])
         y = year_from_title(f[1])
         if y is None and len(f[2]) >= 4 and f[2][-4:].isdigit():
             y = int(f[2][-4:])
@@ -125,7 +131,9 @@ def read_movies_dat(path: Path) -> pl.DataFrame:
             continue
         f = line.split("::")
         if len(f) != 3 or not f[0].strip().isdigit():
-            raise DataValidationError(f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], "expected id::title::genres")])
+            raise DataValidationError(
+                f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], "expected id::title::genres")]
+            )
         ids.append(int(f[0]))
         titles.append(f[1].strip())
         genres.append([g for g in (normalise_genre(x) for x in f[2].split("|")) if g])

@@ -99,7 +99,7 @@ def read_user_ratings(path: Path | str, scale: RatingScale | None = None) -> lis
     raw = [s.strip() if s else "" for s in df[cols["rating"]].to_list()]
     problems, out, seen = [], [], set()
     as_int = all(i.lstrip("-").isdigit() for i in ids if i)
-    for n, (mid, r) in enumerate(zip(ids, raw), start=2):
+    for n, (mid, r) in enumerate(zip(ids, raw, strict=True), start=2):
         try:
             value = float(r)
         except ValueError:

@@ -143,7 +143,7 @@ class IngestReport:
         ``user`` and ``movie``: ``"integer"`` or ``"string"``.
     users, films : dict
         ``in_input`` (distinct ids on lines that had one), ``with_ratings`` (in the
-        dataset) and ``lost`` (ids whose every rating was rejected, case C09),
+        dataset) and ``lost`` (ids whose every rating was rejected),
         with up to 50 ``lost_ids``.
     catalogue : dict or None
         The movies file read: path, format, encoding, films, films_without_ratings.

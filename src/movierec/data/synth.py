@@ -120,10 +120,16 @@ def synthetic_ratings(
     r = np.clip(np.round(r * 2) / 2, 0.5, 5.0).astype(np.float32)
     ts = start + ts
     return pl.DataFrame(
-        {"user_id": u.astype(np.int64) + 1, "movie_id": i.astype(np.int64) + 1, "rating": r, "timestamp": ts.astype(np.int64)}
+        {
+            "user_id": u.astype(np.int64) + 1,
+            "movie_id": i.astype(np.int64) + 1,
+            "rating": r,
+            "timestamp": ts.astype(np.int64),
+        }
     )
 
 
 def synthetic_dataset(n_ratings: int, **kwargs: object) -> Dataset:
     """``synthetic_ratings`` wrapped as a ``Dataset`` (0.5-5 half-star scale)."""
-    return Dataset.from_frames(synthetic_ratings(n_ratings, **kwargs), None, RatingScale(0.5, 5.0, 0.5), name="synthetic")  # type: ignore[arg-type]
+    ratings = synthetic_ratings(n_ratings, **kwargs)  # type: ignore[arg-type]  # checked by synthetic_ratings
+    return Dataset.from_frames(ratings, None, RatingScale(0.5, 5.0, 0.5), name="synthetic")

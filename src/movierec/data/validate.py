@@ -9,13 +9,13 @@ reason, so every rejected line has exactly one):
    as integers (``007`` is ``7``, as in any numeric column); otherwise every id
    of that column is kept as its exact text, so ids beyond int64 and ids such
    as ``tt0111161`` survive unchanged. Dense positions are made only inside the
-   ``Dataset`` (case C09).
+   ``Dataset``.
 2. ``rating`` must be a finite number in ``[low, high]`` of the scale and, when
    the scale has a step, on its grid (``low + k * step`` within 1e-6). Values are
-   never rounded or clipped (cases C06, C11, C14a).
+   never rounded or clipped.
 3. ``timestamp`` (when the file has one) must be an integer epoch, a decimal
    epoch (floored to seconds) or an ISO-8601 date/datetime (naive means UTC).
-   The unit of each integer is read from its size (case C07): below 1e11
+   The unit of each integer is read from its size: below 1e11
    seconds, below 1e14 milliseconds, below 1e17 microseconds, else
    nanoseconds; everything is stored as int64 UTC seconds (floored). The result
    must fall in [1970-01-01, 2100-01-01) so a wrong unit can never put a date in
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from typing import Any
 
 import polars as pl
 
@@ -136,8 +137,9 @@ def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
         # integers exactly; other finite decimals floored (inf/nan stay null)
         raw = pl.coalesce(as_int, pl.when(num.is_finite() & (num.abs() < 9e18)).then(num.floor().cast(pl.Int64)))
         mag = raw.abs()
-        unit = pl.when(mag < UNIT_LIMITS[0][0]).then(pl.lit(0, pl.UInt8))
-        div = pl.when(mag < UNIT_LIMITS[0][0]).then(pl.lit(1, pl.Int64))
+        # chained when/then: Polars types each link differently, so these are typed Any
+        unit: Any = pl.when(mag < UNIT_LIMITS[0][0]).then(pl.lit(0, pl.UInt8))
+        div: Any = pl.when(mag < UNIT_LIMITS[0][0]).then(pl.lit(1, pl.Int64))
         for k, (limit, _, factor) in enumerate(UNIT_LIMITS[1:], 1):
             unit = unit.when(mag < limit).then(pl.lit(k, pl.UInt8))
             div = div.when(mag < limit).then(pl.lit(factor, pl.Int64))
@@ -158,13 +160,13 @@ def _timestamps(frame: pl.DataFrame) -> tuple[pl.DataFrame, Counter[str]]:
             if todo.height:
                 texts = todo.select(_text("timestamp").unique())["timestamp"].to_list()
                 epochs = _iso_epochs(texts)
-                iso = pl.DataFrame(
+                parsed = pl.DataFrame(
                     {"_t": texts, "_iso": [epochs[x] for x in texts]},
                     schema={"_t": pl.Utf8, "_iso": pl.Int64},
                 )
                 frame = (
                     frame.with_columns(_text("timestamp").alias("_t"))
-                    .join(iso, on="_t", how="left", maintain_order="left")
+                    .join(parsed, on="_t", how="left", maintain_order="left")
                     .with_columns(
                         pl.coalesce("ts", "_iso").alias("ts"),
                         pl.when(pl.col("_iso").is_not_null())
@@ -254,7 +256,7 @@ def validate(
             (ts.is_null(), "timestamp", "timestamp is not epoch seconds, milliseconds or an ISO date"),
             ((ts < 0) | (ts >= TS_MAX), "timestamp", "timestamp outside 1970-01-01..2100-01-01 after unit detection"),
         ]
-    code: pl.Expr = pl.when(checks[0][0]).then(pl.lit(0, pl.UInt8))
+    code: Any = pl.when(checks[0][0]).then(pl.lit(0, pl.UInt8))  # a when/then chain (see above)
     for k, (cond, _, _) in enumerate(checks[1:], 1):
         code = code.when(cond).then(pl.lit(k, pl.UInt8))
     frame = frame.with_columns(code.otherwise(None).alias("_code"))

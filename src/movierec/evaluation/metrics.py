@@ -8,7 +8,7 @@ them over users. Conventions used everywhere:
   when its grade is > 0. A set means grade 1 for each member.
 * Short lists: when fewer than k items are recommended, the missing slots are
   misses; precision always divides by k (never by the list length, never by
-  min(k, #relevant): case C25), so precision@k never rises with k on a fixed list.
+  min(k, #relevant)), so precision@k never rises with k on a fixed list.
 * A user with no relevant held-out item has no defined recall/NDCG/AP/RR; the
   functions raise, and the protocol skips such users and reports how many.
 * Ties in scores are resolved before the metrics by ``rank_items`` (see there).
@@ -42,7 +42,7 @@ Relevance = Mapping[Hashable, float] | Collection[Hashable]
 # --------------------------------------------------------------------------- rating
 @dataclass
 class RatingMetrics:
-    """RMSE and MAE over (true, predicted) rating pairs, with cold-start counted (case C15).
+    """RMSE and MAE over (true, predicted) rating pairs, with cold-start counted.
 
     Attributes
     ----------
@@ -88,7 +88,7 @@ def rating_metrics(y_true: np.ndarray, y_pred: np.ndarray, cold_start: np.ndarra
     ------
     DataValidationError
         If there are no pairs, shapes differ, or a value is NaN or infinite
-        (a model must never hand NaN to the metric: case C15).
+        (a model must never hand NaN to the metric).
 
     References
     ----------
@@ -102,7 +102,7 @@ def rating_metrics(y_true: np.ndarray, y_pred: np.ndarray, cold_start: np.ndarra
     if not (t.shape == p.shape == cold.shape):
         raise DataValidationError(f"shapes differ: y_true {t.shape}, y_pred {p.shape}, cold_start {cold.shape}")
     if not (np.isfinite(t).all() and np.isfinite(p).all()):
-        raise DataValidationError("NaN or infinite rating or prediction; cold-start pairs need a fallback (case C15)")
+        raise DataValidationError("NaN or infinite rating or prediction; cold-start pairs need a fallback")
     err = p - t
     warm = ~cold
     n_warm = int(warm.sum())
@@ -149,7 +149,7 @@ def precision_at_k(recommended: Sequence[Hashable], relevance: Relevance, k: int
     """P@k = |top-k ∩ relevant| / k.
 
     The denominator is always k: a list shorter than k is padded with misses
-    (case C25: relevant {2, 4} at ranks 1-2 of a 10-list gives P@2 = 1.0,
+    (relevant {2, 4} at ranks 1-2 of a 10-list gives P@2 = 1.0,
     P@5 = 0.4, P@10 = 0.2). Defined (0.0) for a user with no relevant item.
     """
     hits, _ = _hits(recommended, relevance, k)
@@ -212,7 +212,7 @@ def gain_of(grades: np.ndarray, gain: Gain) -> np.ndarray:
 
 
 def ndcg_at_k(recommended: Sequence[Hashable], relevance: Relevance, k: int, gain: Gain = "linear") -> float:
-    """nDCG@k = DCG@k / IDCG@k, always in [0, 1] (case C24).
+    """nDCG@k = DCG@k / IDCG@k, always in [0, 1].
 
     DCG@k = Σ_{r=1..min(k, len)} g(rel_r) / log2(r + 1), over the recommended
     list truncated to k *before* summing. IDCG@k is the DCG of the ideal list:
@@ -231,7 +231,7 @@ def ndcg_at_k(recommended: Sequence[Hashable], relevance: Relevance, k: int, gai
 
     Examples
     --------
-    C24 (a): grades {1: 1, 2: 3, 3: 0, 4: 2}, list [1, 2, 3], k = 3, linear gain:
+    Example: grades {1: 1, 2: 3, 3: 0, 4: 2}, list [1, 2, 3], k = 3, linear gain:
     DCG = 1/1 + 3/log2 3 + 0 = 2.8928, IDCG = 3 + 2/log2 3 + 1/2 = 4.7619, nDCG = 0.6075.
     """
     _check_k(k)

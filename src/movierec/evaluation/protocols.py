@@ -263,7 +263,7 @@ def ranking_metrics(
     rel = _test_relevance(model, test, options.relevance_threshold)
     n_test_users = test.ratings["user_id"].n_unique()
     n_known = int((model.users_.positions(test.users.ids.to_list()) >= 0).sum())
-    per = {m: {key: [] for key in RANKING_KEYS} for m in min_ratings_list}
+    per: dict[int, dict[str, list[float]]] = {m: {key: [] for key in RANKING_KEYS} for m in min_ratings_list}
     lists: dict[int, list[np.ndarray]] = {m: [] for m in min_ratings_list}
     index = index_for(model)
     ranked_users = list(rel)
@@ -275,7 +275,9 @@ def ranking_metrics(
             cols = [np.sort(np.array(rel[int(u)][0], dtype=np.int64)) for u in block]
             indptr = np.r_[0, np.cumsum([c.size for c in cols])]
             data = np.ones(int(indptr[-1]), dtype=np.float32)
-            demote = sp.csr_matrix((data, np.concatenate(cols) if cols else [], indptr), shape=(block.size, model.n_items))
+            demote = sp.csr_matrix(
+                (data, np.concatenate(cols) if cols else [], indptr), shape=(block.size, model.n_items)
+            )
         for m in min_ratings_list:
             policy = resolve_policy(model, m, options.rank_by, options.confidence_weight)
             ranked = rank_states(model, states, k, policy, index=index, demote=demote, ties=options.ties)
@@ -330,9 +332,17 @@ def _attach_curve(model: Recommender, test: Dataset, curve: list[dict[str, float
         if not cache:
             cache["u"] = model.users_.positions(r["user_id"].to_list())
             cache["i"] = model.items_.positions(r["movie_id"].to_list())
-        raw = np.nan_to_num(model._predict_idx(cache["u"], cache["i"], r["timestamp"].to_numpy()), nan=model.global_mean_)
+        raw = np.nan_to_num(
+            model._predict_idx(cache["u"], cache["i"], r["timestamp"].to_numpy()), nan=model.global_mean_
+        )
         pred = np.clip(raw, model.scale_.low, model.scale_.high)
-        curve.append({"iteration": it, "train_rmse": entry["train_rmse"], "test_rmse": float(np.sqrt(np.mean((pred - truth) ** 2)))})
+        curve.append(
+            {
+                "iteration": it,
+                "train_rmse": entry["train_rmse"],
+                "test_rmse": float(np.sqrt(np.mean((pred - truth) ** 2))),
+            }
+        )
         if previous:
             previous(it, entry)
 
@@ -408,7 +418,8 @@ def run_protocol(
     for s, split in enumerate(make_splits(data, protocol, split_options)):
         if result is None:
             result = EvaluationResult(
-                protocol, split.train.summary() | {"source": str(getattr(data, "name", data))},
+                protocol,
+                split.train.summary() | {"source": str(getattr(data, "name", data))},
                 {**vars(options), **vars(split_options or SplitOptions())},
                 catalogue_counts=split.train.item_counts().tolist(),
             )
@@ -475,7 +486,11 @@ def evaluate(
     import copy
 
     given = {m if isinstance(m, str) else m.name: m for m in models}
-    factory = lambda name: make_model(name) if isinstance(given[name], str) else copy.deepcopy(given[name])  # noqa: E731
+
+    def factory(name: str) -> Recommender:
+        model = given[name]
+        return make_model(model) if isinstance(model, str) else copy.deepcopy(model)
+
     split_options = SplitOptions(test_fraction=test_fraction, cutoff=cutoff, last_n=last_n, seed=seed)
     options = EvalOptions(k=k, min_ratings=min_ratings, relevance_threshold=relevance_threshold, rank_by=rank_by)
     return run_protocol(data, protocol, list(given), split_options=split_options, options=options, factory=factory)

@@ -20,18 +20,34 @@ import numpy as np
 from movierec.errors import require_extra
 from movierec.evaluation.protocols import EvaluationResult
 
-COLUMNS = ("rmse", "mae", "precision", "recall", "ndcg", "ndcg_graded", "map", "mrr", "hit_rate",
-           "coverage", "novelty", "avg_popularity", "obscure_share", "diversity", "min_ratings", "fit_seconds")  # fmt: skip
+COLUMNS = (
+    "rmse",
+    "mae",
+    "precision",
+    "recall",
+    "ndcg",
+    "ndcg_graded",
+    "map",
+    "mrr",
+    "hit_rate",
+    "coverage",
+    "novelty",
+    "avg_popularity",
+    "obscure_share",
+    "diversity",
+    "min_ratings",
+    "fit_seconds",
+)
 
 NOTES = """<ul>
 <li>RMSE/MAE over every test pair; a pair whose user or film is unknown in training gets the model's
-fallback (μ + known bias) and is counted as cold-start (case C15). Ranking-only models show no RMSE.</li>
+fallback (μ + known bias) and is counted as cold-start. Ranking-only models show no RMSE.</li>
 <li>Ranking: per test user known in training, all training films they did not rate in training,
 films with fewer than <code>min_ratings</code> training ratings removed, top k. Relevant = {relevance}.
 Means over users with a relevant test film.</li>
 <li>precision@k = hits/k (short lists padded with misses); recall@k = hits/|relevant|;
 ndcg = binary gain, ndcg_graded = gain = rating in stars; DCG = Σ gain/log2(rank+1), ideal from all
-held-out films, truncated to k (case C24); map = AP@k with denominator min(k, |relevant|); mrr = 1/rank
+held-out films, truncated to k; map = AP@k with denominator min(k, |relevant|); mrr = 1/rank
 of the first hit within k; hit_rate = any hit.</li>
 <li>Ties in scores: {ties} (pessimistic = held-out relevant films are placed after the others, so a tie
 never flatters a model).</li>
@@ -193,7 +209,9 @@ def render_html(result: EvaluationResult, title: str = "movierec evaluation") ->
         f"<h2>Mean over splits</h2>{_table(result.summary(), ('model', 'n_splits'))}",
         f"<h2>Per split</h2>{_table(result.rows, ('model', 'split'))}",
         "<h2>Definitions</h2>"
-        + NOTES.format(relevance=html.escape(relevance), ties=html.escape(str(o.get("ties"))), obscure=o.get("obscure_below")),
+        + NOTES.format(
+            relevance=html.escape(relevance), ties=html.escape(str(o.get("ties"))), obscure=o.get("obscure_below")
+        ),
     ]
     for heading, png in (
         ("RMSE per iteration", plot_rmse_curves(result)),

@@ -41,7 +41,7 @@ from movierec.data.dataset import Dataset
 from movierec.errors import DataValidationError, DataWarning, ParameterError
 
 MS_THRESHOLD = 100_000_000_000
-"""Epoch values above this (year 5138 in seconds) are taken to be milliseconds (case C07)."""
+"""Epoch values above this (year 5138 in seconds) are taken to be milliseconds."""
 
 
 @dataclass
@@ -96,7 +96,7 @@ def random_split(dataset: Dataset, test_fraction: float = 0.2, seed: int = 42) -
     """Test mask of a seeded random holdout over ratings.
 
     Exactly ``round(test_fraction * n_ratings)`` rows go to test. Users or
-    films that end up only in test are cold-start at evaluation (counted, C15).
+    films that end up only in test are cold-start at evaluation (counted).
 
     Returns
     -------
@@ -207,7 +207,7 @@ def epoch_seconds(cutoff: str | int | float | dt.date | dt.datetime) -> int:
     ------
     DataValidationError
         If the string does not parse, or the number looks like milliseconds
-        (> 1e11, case C07) or is negative.
+        (> 1e11) or is negative.
     """
     if isinstance(cutoff, dt.datetime):
         d = cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=dt.UTC)
@@ -240,7 +240,7 @@ def _timestamps(dataset: Dataset) -> np.ndarray:
     if ts.size and ts.max() > MS_THRESHOLD:
         raise DataValidationError(
             f"{dataset.name or 'dataset'}: timestamps up to {int(ts.max())} look like epoch milliseconds, "
-            "not seconds (case C07); divide by 1000 when loading (movierec ingest converts them)"
+            "not seconds; divide by 1000 when loading (movierec ingest converts them)"
         )
     if ts.size and (ts == ts[0]).all():
         raise DataValidationError(
@@ -251,7 +251,7 @@ def _timestamps(dataset: Dataset) -> np.ndarray:
 
 
 def chrono_split(dataset: Dataset, cutoff: str | int | float | dt.date) -> tuple[np.ndarray, int]:
-    """Global chronological split: one cutoff time for everyone (leak-free, case C22).
+    """Global chronological split: one cutoff time for everyone (leak-free).
 
     Parameters
     ----------
@@ -273,7 +273,7 @@ def chrono_split(dataset: Dataset, cutoff: str | int | float | dt.date) -> tuple
     Raises
     ------
     DataValidationError
-        If timestamps look like milliseconds or are all equal (C07), the cutoff
+        If timestamps look like milliseconds or are all equal, the cutoff
         does not parse, or one side would be empty.
     """
     ts = _timestamps(dataset)
@@ -291,7 +291,7 @@ def user_temporal_split(dataset: Dataset, test_fraction: float = 0.25) -> np.nda
     """Per-user chronological split: each user's latest ``test_fraction`` of ratings.
 
     Not leak-free: another user's training ratings may be later than this
-    user's test ratings, so the model sees the future (case C22). Use
+    user's test ratings, so the model sees the future. Use
     ``chrono_split`` to measure what a deployed model would do; this variant
     exists to reproduce papers and warns every time.
 
@@ -305,7 +305,7 @@ def user_temporal_split(dataset: Dataset, test_fraction: float = 0.25) -> np.nda
     """
     _check_fraction(test_fraction)
     warnings.warn(
-        "user-temporal split is not leak-free: other users' later ratings are in training (case C22); "
+        "user-temporal split is not leak-free: other users' later ratings are in training; "
         "use the global chrono split for an honest estimate",
         DataWarning,
         stacklevel=2,
@@ -341,7 +341,7 @@ def last_n_split(dataset: Dataset, n: int = 1) -> np.ndarray:
     if n < 1:
         raise DataValidationError(f"last-n split needs n >= 1, got {n}")
     warnings.warn(
-        "last-n split is per user and not leak-free: other users' later ratings are in training (case C22)",
+        "last-n split is per user and not leak-free: other users' later ratings are in training",
         DataWarning,
         stacklevel=2,
     )

@@ -62,15 +62,20 @@ class ALS(Recommender):
     Raises
     ------
     FitError
-        From ``fit`` when a factor or bias is non-finite (never saved, case C12).
+        From ``fit`` when a factor or bias is non-finite (never saved).
     """
 
     name: ClassVar[str] = "als"
     array_names: ClassVar[tuple[str, ...]] = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
-    default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=20, rank_by=RankBy.CONFIDENCE, confidence_weight=1.25)
+    default_policy: ClassVar[RankingPolicy] = RankingPolicy(
+        min_ratings=20, rank_by=RankBy.CONFIDENCE, confidence_weight=1.25
+    )
 
     def __init__(
-        self, config: ALSConfig | None = None, callback: IterationCallback | None = None, policy: RankingPolicy | None = None
+        self,
+        config: ALSConfig | None = None,
+        callback: IterationCallback | None = None,
+        policy: RankingPolicy | None = None,
     ) -> None:
         super().__init__(policy)
         self.config = config or ALSConfig()
@@ -98,8 +103,12 @@ class ALS(Recommender):
         self.history_ = []
         for it in range(1, cfg.n_iter + 1):
             t0 = time.perf_counter()
-            self._half(ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_, cg_steps=self._cg_steps)
-            self._half(iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_, cg_steps=self._cg_steps)
+            self._half(
+                ui, self.item_factors_, self.item_bias_, self.user_factors_, self.user_bias_, cg_steps=self._cg_steps
+            )
+            self._half(
+                iu, self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_, cg_steps=self._cg_steps
+            )
             entry: dict[str, Any] = {"iteration": it, "seconds": time.perf_counter() - t0}
             if self.callback or it == cfg.n_iter:
                 sse = squared_error(
@@ -139,15 +148,31 @@ class ALS(Recommender):
             bad = ~(np.isfinite(bias) & np.isfinite(factors).all(axis=1))
             if bad.any():
                 factors[bad], bias[bad] = 0.0, 0.0
-        indptr, indices, data = (rows.indptr, rows.indices, rows.data) if isinstance(rows, _KernelCSR) else csr_arrays(rows)
-        ridge_half_step(indptr, indices, data, other_factors, other_bias, offset, self.global_mean_, cfg.reg, cfg.bias_reg,
-                        factors, bias, cg_steps)  # fmt: skip
+        indptr, indices, data = (
+            (rows.indptr, rows.indices, rows.data) if isinstance(rows, _KernelCSR) else csr_arrays(rows)
+        )
+        ridge_half_step(
+            indptr,
+            indices,
+            data,
+            other_factors,
+            other_bias,
+            offset,
+            self.global_mean_,
+            cfg.reg,
+            cfg.bias_reg,
+            factors,
+            bias,
+            cg_steps,
+        )
 
     # ------------------------------------------------------------ scoring
     def _user_terms(self, user_idx: np.ndarray) -> dict[str, np.ndarray]:
         return {"bias": self.user_bias_[user_idx], "factors": self.user_factors_[user_idx]}
 
-    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _fold_in_terms(
+        self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         """Exactly one user half-step for a single row (same kernel, same objective); zeros without ratings."""
         row = sp.csr_matrix((values, items.astype(np.int32), np.array([0, items.size])), shape=(1, self.n_items))
         factors = np.zeros((1, self.item_factors_.shape[1]), dtype=np.float32)
@@ -158,7 +183,9 @@ class ALS(Recommender):
     def linear_scores(self, states: UserState, target: str = "score") -> LinearScores:
         """r̂ = p_u·q_i + (μ + b_i) + b_u for both targets (an explicit model ranks by its predicted rating)."""
         t = states.terms
-        return LinearScores.of(t["factors"], self.item_factors_, np.float32(self.global_mean_) + self.item_bias_, t["bias"])
+        return LinearScores.of(
+            t["factors"], self.item_factors_, np.float32(self.global_mean_) + self.item_bias_, t["bias"]
+        )
 
     def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
         ku, ki = u >= 0, i >= 0

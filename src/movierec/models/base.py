@@ -79,7 +79,7 @@ class UserState:
 
 @dataclass(frozen=True)
 class LinearScores:
-    """Scores of a block as a linear form: s[u, i] = user_vectors[u] · item_vectors[i] + item_offset[i] + user_offset[u].
+    """Scores of a block as a linear form: s[u, i] = user_vectors[u] · item_vectors[i] + item_offset[i] + user_offset[u]
 
     Attributes
     ----------
@@ -178,6 +178,7 @@ class Recommender:
         self.policy = policy or self.default_policy
         self.fitted_ = False
         self.fit_info_: dict[str, Any] = {}
+        self.history_: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ fit
     def fit(self, dataset: Dataset | Any) -> Recommender:
@@ -204,7 +205,8 @@ class Recommender:
             raise DataValidationError(f"{dataset.name or 'dataset'}: no ratings; cannot train on an empty dataset")
         if dataset.n_users < 2:
             raise DataValidationError(
-                f"{dataset.name or 'dataset'}: only {dataset.n_users} user; training needs ratings from at least 2 users"
+                f"{dataset.name or 'dataset'}: only {dataset.n_users} user; "
+                "training needs ratings from at least 2 users"
             )
         import time
 
@@ -240,7 +242,16 @@ class Recommender:
 
     def _share_data(self, owner: Recommender) -> None:
         """Take the shared fitted state of ``owner`` by reference (a part of a composed model)."""
-        for name in ("users_", "items_", "movies_", "scale_", "global_mean_", "user_items_", "item_counts_", "data_fingerprint_"):
+        for name in (
+            "users_",
+            "items_",
+            "movies_",
+            "scale_",
+            "global_mean_",
+            "user_items_",
+            "item_counts_",
+            "data_fingerprint_",
+        ):
             setattr(self, name, getattr(owner, name))
 
     def _finish_fit(self) -> None:
@@ -352,7 +363,9 @@ class Recommender:
         bad = ~np.isfinite(vals) | (vals < self.scale_.low) | (vals > self.scale_.high)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
-            raise DataValidationError(f"fold_in: rating {float(vals[j])} for movie {ids[j]!r} is outside {self.scale_.describe()}")
+            raise DataValidationError(
+                f"fold_in: rating {float(vals[j])} for movie {ids[j]!r} is outside {self.scale_.describe()}"
+            )
         pos = self.items_.positions(ids)
         known = pos >= 0
         order = np.argsort(pos[known], kind="stable")
@@ -372,7 +385,9 @@ class Recommender:
         """The learned terms of training users (subclass hook; none by default)."""
         return {}
 
-    def _fold_in_terms(self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None) -> dict[str, np.ndarray]:
+    def _fold_in_terms(
+        self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
         """A new user's terms solved from ratings of known items (sorted positions; may be empty), each (1, ...)."""
         return {}
 
@@ -463,7 +478,11 @@ class Recommender:
         """Per-item frame: item_idx, movie_id, n_ratings, joined with the catalogue; row i is item position i."""
         self._require_fitted()
         base = pl.DataFrame(
-            {"item_idx": np.arange(self.n_items, dtype=np.int32), "movie_id": self.items_.ids, "n_ratings": self.item_counts_}
+            {
+                "item_idx": np.arange(self.n_items, dtype=np.int32),
+                "movie_id": self.items_.ids,
+                "n_ratings": self.item_counts_,
+            }
         )
         # A join's row order is unspecified in Polars ("none" by default): sort back to positions.
         return base.join(self.movies_, on="movie_id", how="left").sort("item_idx")

@@ -28,7 +28,7 @@ posterior mean as the stored rows, with less Monte Carlo noise.
 
 Hyperpriors are fixed and weak (a₀ = b₀ = γ = 1, libFM's defaults; BPMF's
 Gaussian-Wishart prior is replaced by this per-dimension analogue); only
-n_factors, n_burn and n_samples are chosen (benchmarks/README.md, issue 4).
+n_factors, n_burn and n_samples are chosen (docs/decisions/0006-als-bayes-defaults.md).
 
 References
 ----------

@@ -147,14 +147,18 @@ def recommend(
                                confidence_weight=policy.confidence_weight, genre=genre)  # fmt: skip
     state = user_state_for(model, user, ratings)
     index = index_for(model)
-    ranked = rank_states(model, state, k, policy, index=index, genre=genre, exclude=exclude, exclude_rated=exclude_rated)
+    ranked = rank_states(
+        model, state, k, policy, index=index, genre=genre, exclude=exclude, exclude_rated=exclude_rated
+    )
     out = describe(index, ranked, 0)
     if len(out) < k:
         out.note = why_short(ranked, state, exclude_rated, policy.min_ratings, genre)
     return out
 
 
-def why_short(ranked: Ranked, state: UserState, exclude_rated: bool, min_ratings: int, genre: str | None, row: int = 0) -> str:
+def why_short(
+    ranked: Ranked, state: UserState, exclude_rated: bool, min_ratings: int, genre: str | None, row: int = 0
+) -> str:
     """Why a user's list holds fewer films than asked (the same words on every surface)."""
     what = f"at least {min_ratings} training ratings" + (f" and the genre {genre!r}" if genre else "")
     n_eligible = ranked.eligible.positions.size
@@ -175,7 +179,9 @@ def describe(index: RankingIndex, ranked: Ranked, row: int) -> Recommendations:
     ids, titles, counts, genres, years = index.records
     lo, hi = index.model.scale_.low, index.model.scale_.high
     out = Recommendations()
-    for idx, raw, rating in zip(ranked.item_idx[row].tolist(), ranked.raw_score[row].tolist(), ranked.rating[row].tolist(), strict=True):
+    for idx, raw, rating in zip(
+        ranked.item_idx[row].tolist(), ranked.raw_score[row].tolist(), ranked.rating[row].tolist(), strict=True
+    ):
         if idx < 0:
             break
         out.append(
@@ -215,4 +221,14 @@ def frame_of(model: Recommender, user_idx: np.ndarray, ranked: Ranked) -> pl.Dat
     )
 
 
-__all__ = ["Recommendation", "Recommendations", "describe", "frame_of", "genre_mask", "model_genres", "recommend", "user_state_for", "why_short"]
+__all__ = [
+    "Recommendation",
+    "Recommendations",
+    "describe",
+    "frame_of",
+    "genre_mask",
+    "model_genres",
+    "recommend",
+    "user_state_for",
+    "why_short",
+]

@@ -39,6 +39,7 @@ at most ``MAX_RATINGS`` = 1000 ratings in ``POST /v1/recommendations`` and
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,7 +66,7 @@ class Settings(BaseSettings):
     keep_alive: float = Field(75.0, gt=0, le=3600)
     access_log: bool = False
 
-    def uvicorn_options(self) -> dict[str, object]:
+    def uvicorn_options(self) -> dict[str, Any]:
         """The options of ``uvicorn.run`` that come from these settings (``movierec serve`` passes them)."""
         return {"timeout_keep_alive": self.keep_alive, "access_log": self.access_log}
 

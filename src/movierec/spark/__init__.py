@@ -30,8 +30,8 @@ rating count, ALS-WR)          the row's rating count: same λ)
 =============================  ==========================================
 
 Modules: ``session`` (SparkSession defaults, ``--spark-conf``, checkpoint
-directory, case C13), ``io`` (CSV/Parquet/dataset folders, duplicates C08),
-``als`` (``SparkALS``, ``train_spark``), ``batch`` (``recommend_all_spark``, C21).
+directory), ``io`` (CSV/Parquet/dataset folders, duplicates),
+``als`` (``SparkALS``, ``train_spark``), ``batch`` (``recommend_all_spark``).
 
 References
 ----------

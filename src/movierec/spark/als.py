@@ -44,7 +44,7 @@ class SparkALS(ALS):
     factors alternate once, and Spark starts from its own random factors
     (unit-norm rows, items solved first). Both minimise the same objective with
     the same λ convention; on ml-100k u1 and ml-latest-small test RMSE agrees
-    within 1% (benchmarks/README.md, "Spark (issue 7)").
+    within 1% (benchmarks/README.md, "Spark engine against the local engine").
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ class SparkALS(ALS):
     spark_conf : dict of str to str, optional
         Spark settings (``--spark-conf``).
     checkpoint_dir : str, optional
-        Checkpoint directory URI (case C13); default see ``ensure_checkpoint_dir``.
+        Checkpoint directory URI; default see ``ensure_checkpoint_dir``.
     num_blocks : int, optional
         Spark ``numUserBlocks`` and ``numItemBlocks``. Default: the session's
         ``defaultParallelism`` (cores), which avoids tiny tasks in local mode.
@@ -192,7 +192,7 @@ class SparkImplicitALS(ImplicitALS):
     used), and with ``negative_below`` set Spark counts only a row's positive
     events when scaling ``regParam`` (the local kernel counts every event).
     With the default config, NDCG@10 on ml-100k stratified is 0.3% below the
-    local engine's (benchmarks/README.md, "Spark (issue 7)").
+    local engine's (benchmarks/README.md, "Spark engine against the local engine").
 
     Parameters
     ----------
@@ -285,7 +285,7 @@ def _when(condition: Column, if_true: Column, if_false: Column) -> Column:
 
 
 def _solve(e: DataFrame, key: str, name: str, shrink: float) -> DataFrame:
-    """b = Σ e / (n (1 + bias_reg)) per key; lineage cut so sweeps never nest (case C13)."""
+    """b = Σ e / (n (1 + bias_reg)) per key; lineage cut so sweeps never nest."""
     out = e.groupBy(key).agg((F.sum("e") / (F.count(F.lit(1)) * shrink)).alias(name))
     return out.localCheckpoint(eager=True)
 

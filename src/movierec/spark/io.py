@@ -1,4 +1,4 @@
-"""Reading ratings on Spark: CSV, Parquet or dataset folders; validation; duplicates (C08)."""
+"""Reading ratings on Spark: CSV, Parquet or dataset folders; validation; duplicates."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def _read_plain(spark: SparkSession, base: str, uri: str) -> tuple[DataFrame, pl
                                   f"({str(exc).splitlines()[0]})") from exc  # fmt: skip
     beside = base.rsplit("/", 1)[0] + "/movies.csv" if "/" in base else "movies.csv"
     if _exists(spark, beside):
-        with tempfile.TemporaryDirectory() as tmp:  # reuse the core parser (quoting, encodings: C01)
+        with tempfile.TemporaryDirectory() as tmp:  # reuse the core parser (quoting, encodings)
             (Path(tmp) / "movies.csv").write_bytes(_read_bytes(spark, beside))
             movies = read_movies_csv(Path(tmp) / "movies.csv")
     return raw, movies
@@ -199,7 +199,7 @@ def _validate(frame: DataFrame, uri: str, scale: RatingScale) -> DataFrame:
 
 
 def _latest_wins(frame: DataFrame) -> DataFrame:
-    """One row per (user, movie): the latest timestamp wins, then the later row (case C08).
+    """One row per (user, movie): the latest timestamp wins, then the later row.
 
     The same rule as the core ingest; ratings are never summed or averaged.
     """

@@ -1,4 +1,4 @@
-"""SparkSession with movierec's defaults, ``--spark-conf`` parsing, checkpoint directory (C13)."""
+"""SparkSession with movierec's defaults, ``--spark-conf`` parsing, checkpoint directory."""
 
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ def is_single_host(spark: SparkSession) -> bool:
 
 
 def ensure_checkpoint_dir(spark: SparkSession, path: str | None = None) -> str:
-    """Make sure ALS checkpoints really happen (case C13); return the directory URI.
+    """Make sure ALS checkpoints really happen; return the directory URI.
 
     Spark's ALS ``checkpointInterval`` is silently ignored when the SparkContext
     has no checkpoint directory, and long runs then die of StackOverflowError

@@ -72,7 +72,7 @@ def save(model: Recommender, path: Path | str, metrics: dict[str, Any] | None = 
     DataValidationError
         If ``path`` is an existing file or a non-empty folder that is not a model folder.
     FitError
-        If the model holds non-finite values (never saved, case C12).
+        If the model holds non-finite values (never saved).
     NotFittedError
         If the model is not fitted.
     """
