@@ -61,7 +61,7 @@ def test_fold_in_agrees_with_retraining(data_home: Path) -> None:
 
 
 def test_default_model_beats_most_popular_on_stratified_ml100k(data_home: Path) -> None:
-    """Issue 9's floor: Microsoft Recommenders' protocol (stratified 75/25, seed 42, top-10, any test rating)."""
+    """The ranking floor, on Microsoft Recommenders' protocol (stratified 75/25, seed 42, top-10, any test rating)."""
     from movierec.evaluation.protocols import EvalOptions, SplitOptions, run_protocol
 
     result = run_protocol("ml-100k", "stratified", ["hybrid", "popular"], split_options=SplitOptions(test_fraction=0.25, seed=42),

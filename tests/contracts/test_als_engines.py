@@ -1,7 +1,7 @@
 """The ALS contract, run against every engine: local (Numba) and spark (pyspark.ml, local[2]).
 
 Shapes, unknown user and item, empty history, save/load round trip,
-determinism under a seed, exclusion of rated films (C17), and a quality floor.
+determinism under a seed, exclusion of rated films, and a quality floor.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def test_shapes_dtypes_and_finite(engine: str, data: Dataset) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_unknown_user_and_item_fall_back_C15(engine: str, data: Dataset) -> None:
+def test_unknown_user_and_item_fall_back(engine: str, data: Dataset) -> None:
     m = fitted(engine, data)
     known_u, known_i = data.users.ids[0], data.items.ids[0]
     p = m.predict([known_u, 10**9, known_u], [known_i, known_i, 10**9])
@@ -105,7 +105,7 @@ def test_deterministic_under_seed(engine: str) -> None:
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_rated_films_never_come_back_C17(engine: str) -> None:
+def test_rated_films_never_come_back(engine: str) -> None:
     ds = small_dataset([(1, 10, 4.0, 0), (1, 20, 3.0, 0), (2, 10, 5.0, 0), (2, 30, 2.0, 0), (3, 20, 4.5, 0),
                         (3, 30, 1.0, 0), (3, 40, 3.5, 0), (2, 40, 4.0, 0)])  # fmt: skip
     m = make(engine, ALSConfig(n_factors=2, n_iter=3)).fit(ds)

@@ -1,4 +1,4 @@
-"""Ingest: the real-world failure cases of ../shared/cases/README.md, one test (or more) per case."""
+"""Ingest: real-world faults of MovieLens-style files (encodings, quoting, separators, headers, units, duplicates)."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def assert_balanced(res: IngestResult) -> None:
     assert sum(f.rejected_total for f in res.report.files) == res.quarantine.height
 
 
-# ---------------------------------------------------------------------------- C01
-def test_C01_latin1_titles_in_u_item_and_movies_dat(tmp_path: Path) -> None:
+# ---------------------------------------------------------------------------- latin-1 bytes in titles
+def test_latin1_titles_in_u_item_and_movies_dat(tmp_path: Path) -> None:
     item = write(tmp_path / "ml-100k" / "u.item", b"101|Caf\xe9 Noir (1994)|01-Jan-1994||" + GENRES19.encode() + b"\n")
     dat = write(tmp_path / "ml-1m" / "movies.dat", b"102::Caf\xe9 Noir II (1996)::Drama\n")
     csv = write(tmp_path / "latest" / "movies.csv", "movieId,title,genres\n103,Café Noir III (1999),Drama\n")
@@ -51,22 +51,22 @@ def test_C01_latin1_titles_in_u_item_and_movies_dat(tmp_path: Path) -> None:
         assert res.dataset.n_ratings == 3  # no row dropped
 
 
-def test_C01_latin1_ratings_file_detected_and_reported(tmp_path: Path) -> None:
+def test_latin1_ratings_file_detected_and_reported(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", b"user,film,rating\nZo\xe9,Caf\xe9,4.5\nAnn,Caf\xe9,3\n")
     res = ingest([p])
     assert res.report.files[0].encoding == "latin-1"
     assert rows(res) == [("Zoé", "Café", 4.5, 0), ("Ann", "Café", 3.0, 0)]
 
 
-def test_C01_undecodable_file_names_line_and_byte_offset(tmp_path: Path) -> None:
+def test_undecodable_file_names_line_and_byte_offset(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", b"userId,movieId,rating\n1,10,4\n2,Caf\xe9,3\n")
     with pytest.raises(DataValidationError, match=r"r\.csv, line 3.*byte offset 34") as err:
         ingest([p], encoding="utf-8")
     assert err.value.problems[0].line == 3
 
 
-# ---------------------------------------------------------------------------- C02
-def test_C02_quoted_commas_and_doubled_quotes_in_titles(tmp_path: Path) -> None:
+# ---------------------------------------------------------------------------- commas and doubled quotes inside quotes
+def test_quoted_commas_and_doubled_quotes_in_titles(tmp_path: Path) -> None:
     movies = write(
         tmp_path / "movies.csv",
         'movieId,title,genres\n101,"Harbour Lights, The (1995)",Drama\n102,"Night, Day, Night (2003)",Comedy|Drama\n'
@@ -80,7 +80,7 @@ def test_C02_quoted_commas_and_doubled_quotes_in_titles(tmp_path: Path) -> None:
     assert m[103]["title"] == 'Quote "Unquote" (2010)' and m[103]["genres"] == ["Documentary"]
 
 
-def test_C02_quoted_ids_in_a_ratings_file_follow_rfc4180(tmp_path: Path) -> None:
+def test_quoted_ids_in_a_ratings_file_follow_rfc4180(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", 'user,item,rating\n"Smith, J",film,4\n"say ""hi""",film,3\n"open,film,2\n')
     res = ingest([p])
     assert rows(res) == [("Smith, J", "film", 4.0, 0), ('say "hi"', "film", 3.0, 0)]
@@ -88,7 +88,7 @@ def test_C02_quoted_ids_in_a_ratings_file_follow_rfc4180(tmp_path: Path) -> None
     assert_balanced(res)
 
 
-# ---------------------------------------------------------------------------- C03
+# ---------------------------------------------------------------------------- wrong or irregular separator
 @pytest.mark.parametrize(
     ("name", "data", "sep"),
     [
@@ -97,28 +97,28 @@ def test_C02_quoted_ids_in_a_ratings_file_follow_rfc4180(tmp_path: Path) -> None
         ("any.txt", "1   10\t4\n2 \t 10  3\n", "whitespace"),
     ],
 )
-def test_C03_separator_detected(tmp_path: Path, name: str, data: str, sep: str) -> None:
+def test_separator_detected(tmp_path: Path, name: str, data: str, sep: str) -> None:
     res = ingest([write(tmp_path / name, data)])
     assert res.report.files[0].separator == sep
     assert res.dataset.n_ratings == data.count("\n") and res.dataset.ratings["movie_id"].to_list()[0] == 10
 
 
 @pytest.mark.parametrize("data", ["1\t10\t4\t1000000000\n", "1::10::4::1000000000\n", "1   10\t4\n"])
-def test_C03_forced_comma_fails_at_once_never_zero_rows(tmp_path: Path, data: str) -> None:
+def test_forced_comma_fails_at_once_never_zero_rows(tmp_path: Path, data: str) -> None:
     with pytest.raises(
         DataValidationError, match=r"found 1 column\(s\) on line 1, expected 3 or 4.*check the separator"
     ):
         ingest([write(tmp_path / "r.csv", data)], format="csv")
 
 
-def test_C03_nothing_usable_is_an_error_not_an_empty_dataset(tmp_path: Path) -> None:
+def test_nothing_usable_is_an_error_not_an_empty_dataset(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", "userId,movieId,rating\n1,10,x\n2,11,y\n")
     with pytest.raises(DataValidationError, match="no ratings accepted from 3 line.*2 x rating is not a number"):
         ingest([p])
 
 
-# ---------------------------------------------------------------------------- C04
-def test_C04_header_and_blank_lines(tmp_path: Path) -> None:
+# ---------------------------------------------------------------------------- header lines and blank lines
+def test_header_and_blank_lines(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", "userId,movieId,rating,timestamp\n1,10,4.0,1000000000\n\n1,20,3.5,1000000100\n\n")
     res = ingest([p])
     f = res.report.files[0]
@@ -127,25 +127,25 @@ def test_C04_header_and_blank_lines(tmp_path: Path) -> None:
     assert f.header == ["userId", "movieId", "rating", "timestamp"]
 
 
-def test_C04_headerless_first_line_is_a_rating(tmp_path: Path) -> None:
+def test_headerless_first_line_is_a_rating(tmp_path: Path) -> None:
     res = ingest([write(tmp_path / "u.data", "1\t10\t4\t1000000000")])
     assert rows(res) == [(1, 10, 4.0, 1000000000)] and res.report.files[0].header is None
 
 
-def test_C04_header_set_by_configuration(tmp_path: Path) -> None:
+def test_header_set_by_configuration(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", "1,10,4\n2,10,3\n")
     assert ingest([p], header=True).dataset.n_ratings == 1  # told so: the first line is a header
     assert ingest([p], header=False).dataset.n_ratings == 2
 
 
-def test_C04_whitespace_only_and_crlf_blank_lines_are_counted(tmp_path: Path) -> None:
+def test_whitespace_only_and_crlf_blank_lines_are_counted(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", "userId,movieId,rating\r\n  \r\n1,10,4\r\n\t\r\n2,10,3\r\n")
     res = ingest([p])
     assert res.dataset.n_ratings == 2 and res.report.files[0].blank_lines == 2 and res.report.files[0].newline == "CRLF"
 
 
-# ---------------------------------------------------------------------------- C06
-def test_C06_half_stars_stay_half_stars(tmp_path: Path) -> None:
+# ---------------------------------------------------------------------------- half-star ratings
+def test_half_stars_stay_half_stars(tmp_path: Path) -> None:
     p = write(
         tmp_path / "r.csv",
         "userId,movieId,rating,timestamp\n1,10,3.5,1000000000\n1,20,0.5,1000000001\n2,10,5.0,1000000002\n",
@@ -155,7 +155,7 @@ def test_C06_half_stars_stay_half_stars(tmp_path: Path) -> None:
     assert float(np.mean(res.dataset.arrays()[2])) == 3.0
 
 
-def test_C06_off_grid_rating_rejected_with_its_line_never_rounded(tmp_path: Path) -> None:
+def test_off_grid_rating_rejected_with_its_line_never_rounded(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", "userId,movieId,rating\n1,10,3.5\n1,20,3.7\n")
     res = ingest([p])
     assert rows(res) == [(1, 10, 3.5, 0)]
@@ -164,8 +164,8 @@ def test_C06_off_grid_rating_rejected_with_its_line_never_rounded(tmp_path: Path
     assert kept.dataset.ratings["rating"].to_list() == pytest.approx([3.5, 3.7])
 
 
-# ---------------------------------------------------------------------------- C07
-def test_C07_seconds_milliseconds_and_iso_dates_agree(tmp_path: Path) -> None:
+# ---------------------------------------------------------------------------- timestamp units and dates
+def test_seconds_milliseconds_and_iso_dates_agree(tmp_path: Path) -> None:
     sec = ingest(
         [write(tmp_path / "s.csv", "userId,movieId,rating,timestamp\n1,10,4.0,1000000000\n1,20,3.0,1100000000\n")]
     )
@@ -199,7 +199,7 @@ def test_C07_seconds_milliseconds_and_iso_dates_agree(tmp_path: Path) -> None:
         assert ms.dataset.ratings.filter(test_mask)["movie_id"].to_list() == [20]
 
 
-def test_C07_wrong_units_never_land_in_the_far_future_or_1970(tmp_path: Path) -> None:
+def test_wrong_units_never_land_in_the_far_future_or_1970(tmp_path: Path) -> None:
     p = write(
         tmp_path / "r.csv", "u,i,r,t\n1,10,4,5000000000000000000\n1,11,4,-5\n1,12,4,soon\n1,13,4,1000000000000000\n"
     )
@@ -210,8 +210,8 @@ def test_C07_wrong_units_never_land_in_the_far_future_or_1970(tmp_path: Path) ->
     assert res.quarantine["reason"].to_list() == [outside, outside, not_ts]
 
 
-# ---------------------------------------------------------------------------- C08
-def test_C08_latest_timestamp_wins(tmp_path: Path) -> None:
+# ---------------------------------------------------------------------------- duplicate (user, film) rows
+def test_latest_timestamp_wins(tmp_path: Path) -> None:
     p = write(
         tmp_path / "r.csv",
         "userId,movieId,rating,timestamp\n1,10,2.0,1000000000\n1,10,4.5,1000000500\n2,10,3.0,1000000100\n",
@@ -233,7 +233,7 @@ def test_C08_latest_timestamp_wins(tmp_path: Path) -> None:
     assert_balanced(res)
 
 
-def test_C08_duplicates_across_files_and_ties(tmp_path: Path) -> None:
+def test_duplicates_across_files_and_ties(tmp_path: Path) -> None:
     a = write(tmp_path / "a.csv", "userId,movieId,rating,timestamp\n1,10,2.0,500\n1,11,3.0,500\n")
     b = write(tmp_path / "b.csv", "userId,movieId,rating,timestamp\n1,10,4.0,400\n1,11,5.0,500\n")
     res = ingest([a, b])
@@ -242,7 +242,7 @@ def test_C08_duplicates_across_files_and_ties(tmp_path: Path) -> None:
     assert_balanced(res)
 
 
-def test_C08_training_on_resolved_duplicates_does_not_crash(tmp_path: Path) -> None:
+def test_training_on_resolved_duplicates_does_not_crash(tmp_path: Path) -> None:
     from movierec.config import ALSConfig
     from movierec.models import ALS
 
@@ -254,8 +254,8 @@ def test_C08_training_on_resolved_duplicates_does_not_crash(tmp_path: Path) -> N
     assert np.isfinite(model.fit_info_["train_rmse"])
 
 
-# ---------------------------------------------------------------------------- C09
-def test_C09_gappy_ids_and_films_that_lose_all_ratings(tmp_path: Path) -> None:
+# ---------------------------------------------------------------------------- gappy ids, films left with no ratings
+def test_gappy_ids_and_films_that_lose_all_ratings(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", "userId,movieId,rating\n7,1,4.0\n7,193609,3.5\n42,5,2.0\n42,1,5.0\n")
     before = ingest([p])
     assert (before.dataset.n_users, before.dataset.n_items) == (2, 3)
@@ -266,12 +266,12 @@ def test_C09_gappy_ids_and_films_that_lose_all_ratings(tmp_path: Path) -> None:
     assert 5 not in after.dataset.items and after.dataset.items.ids.to_list() == [1, 193609]
 
 
-# ---------------------------------------------------------------------------- C11
-C11 = "userId,movieId,rating\n1,10,-1\n1,20,0\n1,30,6\n1,40,4.5\n"
+# ---------------------------------------------------------------------------- negative or out-of-scale ratings
+OUT_OF_SCALE = "userId,movieId,rating\n1,10,-1\n1,20,0\n1,30,6\n1,40,4.5\n"
 
 
-def test_C11_strict_lists_every_out_of_scale_line(tmp_path: Path) -> None:
-    p = write(tmp_path / "r.csv", C11)
+def test_strict_lists_every_out_of_scale_line(tmp_path: Path) -> None:
+    p = write(tmp_path / "r.csv", OUT_OF_SCALE)
     with pytest.raises(
         DataValidationError, match=r"3 line\(s\) rejected \(rating outside \[0.5, 5.0\]\).*--scale"
     ) as err:
@@ -285,16 +285,16 @@ def test_C11_strict_lists_every_out_of_scale_line(tmp_path: Path) -> None:
     assert all(q.file == str(p) for q in probs)
 
 
-def test_C11_quarantine_rejects_three_accepts_one(tmp_path: Path) -> None:
-    res = ingest([write(tmp_path / "r.csv", C11)])
+def test_quarantine_rejects_three_accepts_one(tmp_path: Path) -> None:
+    res = ingest([write(tmp_path / "r.csv", OUT_OF_SCALE)])
     assert rows(res) == [(1, 40, 4.5, 0)]
     assert res.report.files[0].rejected == {"rating outside [0.5, 5.0]": 3}
     assert res.quarantine["line"].to_list() == [2, 3, 4]
     assert_balanced(res)
 
 
-# ---------------------------------------------------------------------------- C14a
-def test_C14a_declared_scale_vs_data_rejects_never_clips(tmp_path: Path) -> None:
+# ---------------------------------------------------------------------------- declared scale narrower than the data
+def test_declared_scale_vs_data_rejects_never_clips(tmp_path: Path) -> None:
     p = write(tmp_path / "r.csv", "userId,movieId,rating\n1,10,0.5\n1,20,4\n2,10,5\n")
     res = ingest([p], scale=RatingScale(1.0, 5.0, 1.0))
     assert res.report.scale == {"low": 1.0, "high": 5.0, "step": 1.0, "source": "declared"}

@@ -40,9 +40,9 @@ def test_ml100k_layout_tab_no_header_latin1_items(tmp_path: Path) -> None:
     write(d / "u.data", b"1\t101\t4\t881250949\n2\t101\t5\t881250950\n2\t7\t1\t881250951\n")
     write(d / "u.item", b"101|Caf\xe9 Noir (1994)|01-Jan-1994||http://x" + GENRES19.encode() + b"\n7|Seven (1995)|01-Jan-1995||u|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n")
     ds = load_movielens(d)
-    assert ds.n_ratings == 3, "the first line of a headerless file is a rating (C04)"
+    assert ds.n_ratings == 3, "the first line of a headerless file is a rating"
     movies = {r["movie_id"]: r for r in ds.movies.iter_rows(named=True)}
-    assert movies[101]["title"] == "Café Noir (1994)"  # C01: latin-1 decoded, no mojibake
+    assert movies[101]["title"] == "Café Noir (1994)"  # latin-1 decoded, no mojibake
     assert movies[101]["genres"] == ["Animation", "Children"]
     assert movies[7]["genres"] == ["Action"]
     assert ds.scale.low == 1.0 and ds.scale.step == 1.0
@@ -66,7 +66,7 @@ def test_dat_layout_double_colon_latin1(tmp_path: Path) -> None:
     assert row["title"] == "Café Noir II (1996)" and row["genres"] == ["Drama", "Children"]
 
 
-def test_gappy_ids_are_not_positions_C09(tmp_path: Path) -> None:
+def test_gappy_ids_are_not_positions(tmp_path: Path) -> None:
     d = tmp_path / "x"
     write(d / "ratings.csv", b"userId,movieId,rating,timestamp\n7,1,4.0,1\n7,193609,3.5,2\n42,5,2.0,3\n42,1,5.0,4\n")
     ds = load_movielens(d / "ratings.csv")
@@ -81,7 +81,7 @@ def test_off_scale_rating_names_file_and_line(tmp_path: Path) -> None:
         load_movielens(p)
 
 
-def test_wrong_separator_is_an_error_not_zero_rows_C03(tmp_path: Path) -> None:
+def test_wrong_separator_is_an_error_not_zero_rows(tmp_path: Path) -> None:
     p = write(tmp_path / "ratings.csv", b"userId\tmovieId\trating\ttimestamp\n1\t10\t4\t1000000000\n")
     with pytest.raises(DataValidationError, match="separator|columns|4-column"):
         load_movielens(p)

@@ -1,4 +1,4 @@
-"""Issue 20 on real data: Bayesian timeSVD++ ("als-bayes-time") on ml-100k's u1 fold, ratings and dates only."""
+"""Bayesian timeSVD++ ("als-bayes-time") on ml-100k's u1 fold, ratings and dates only, near the published record."""
 
 from __future__ import annotations
 

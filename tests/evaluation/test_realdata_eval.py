@@ -41,7 +41,7 @@ def test_ml100k_stratified_ranking_order_and_guard(data_home: Path) -> None:
 
 
 def test_ml100k_stratified_confidence_ranked_als_beats_most_popular(data_home: Path) -> None:
-    # Issue 4's target: the guard must lift explicit ALS above most-popular (Spark ALS: NDCG@10 0.044).
+    # The target: the min-ratings guard must lift explicit ALS above most-popular (Spark ALS: NDCG@10 0.044).
     # The default ALS policy ranks by (r̂ − r̂_∅) + 1.25·ln(1 + n_i) with min_ratings 20; measured on this split
     # (benchmarks/confidence_guard.py): NDCG@10 0.2508 vs most-popular 0.2426, P@10 0.2227 vs 0.2215,
     # coverage 0.052 vs 0.027, obscure share 0; the predicted-rating list scores 0.0972.

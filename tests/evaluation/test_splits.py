@@ -1,4 +1,4 @@
-"""Splits: every row accounted for, seeds, boundaries, and the cases C07 and C22."""
+"""Splits: every row accounted for, seeds, boundaries, timestamp units and cutoffs, and leak-free time splits."""
 
 from __future__ import annotations
 
@@ -24,15 +24,15 @@ from movierec.evaluation.splits import (
 )
 from tests.conftest import small_dataset
 
-C22_ROWS = [(1, 10, 4.0, 100), (1, 20, 5.0, 200), (2, 30, 3.0, 900), (2, 20, 4.0, 950), (2, 40, 2.0, 1000)]
+LEAK_CHECK_ROWS = [(1, 10, 4.0, 100), (1, 20, 5.0, 200), (2, 30, 3.0, 900), (2, 20, 4.0, 950), (2, 40, 2.0, 1000)]
 
 
 def _ts(ds, mask):  # noqa: ANN001, ANN202
     return sorted(ds.ratings.filter(pl.Series(mask))["timestamp"].to_list())
 
 
-def test_c22_global_temporal_split_is_leak_free() -> None:
-    ds = small_dataset(C22_ROWS)
+def test_global_temporal_split_is_leak_free() -> None:
+    ds = small_dataset(LEAK_CHECK_ROWS)
     mask, cut = chrono_split(ds, 0.6)
     assert _ts(ds, ~mask) == [100, 200, 900]
     assert _ts(ds, mask) == [950, 1000]
@@ -42,8 +42,8 @@ def test_c22_global_temporal_split_is_leak_free() -> None:
     assert split.train.ratings["timestamp"].max() <= split.test.ratings["timestamp"].min()
 
 
-def test_c22_per_user_variant_has_its_own_name_and_warns() -> None:
-    ds = small_dataset(C22_ROWS)
+def test_per_user_temporal_variant_has_its_own_name_and_warns() -> None:
+    ds = small_dataset(LEAK_CHECK_ROWS)
     with pytest.warns(DataWarning, match="not leak-free"):
         mask = user_temporal_split(ds, test_fraction=0.4)
     # user 1: round(0.6*2)=1 train (100), test 200; user 2: round(0.6*3)=2 train (900, 950), test 1000
@@ -54,7 +54,7 @@ def test_c22_per_user_variant_has_its_own_name_and_warns() -> None:
     assert min(_ts(ds, mask)) < max(_ts(ds, ~mask))
 
 
-def test_c07_cutoff_as_iso_date_or_epoch() -> None:
+def test_cutoff_as_iso_date_or_epoch() -> None:
     ds = small_dataset([(1, 10, 4.0, 1_000_000_000), (1, 20, 3.0, 1_100_000_000), (2, 10, 3.0, 1_050_000_000)])
     assert epoch_seconds("2002-01-01") == 1_009_843_200
     assert dt.datetime.fromtimestamp(1_000_000_000, dt.timezone.utc).isoformat() == "2001-09-09T01:46:40+00:00"
@@ -65,7 +65,7 @@ def test_c07_cutoff_as_iso_date_or_epoch() -> None:
         assert _ts(ds, mask) == [1_050_000_000, 1_100_000_000]
 
 
-def test_c07_milliseconds_are_rejected_with_the_unit_named() -> None:
+def test_milliseconds_are_rejected_with_the_unit_named() -> None:
     ms = small_dataset([(1, 10, 4.0, 1_000_000_000_000), (1, 20, 3.0, 1_100_000_000_000)])
     with pytest.raises(DataValidationError, match="milliseconds"):
         chrono_split(ms, "2002-01-01")

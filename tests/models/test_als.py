@@ -62,7 +62,7 @@ def test_deterministic_under_seed(seed: int) -> None:
     assert not np.array_equal(a.item_factors_, c.item_factors_)
 
 
-def test_rank_above_data_size_stays_finite_C12() -> None:
+def test_rank_above_data_size_stays_finite() -> None:
     rows = [(1, 1, 4.0), (1, 2, 3.0), (1, 3, 5.0), (2, 1, 2.0), (2, 4, 4.5), (3, 2, 1.0), (3, 3, 3.5), (3, 4, 2.0)]
     ds = small_dataset([(*r, 0) for r in rows])
     model = ALS(ALSConfig(n_factors=20, n_iter=10)).fit(ds)
@@ -113,7 +113,7 @@ def test_fold_in_rejects_bad_ratings() -> None:
         model.fold_in([1], [float("nan")])
 
 
-def test_predict_cold_start_fallback_C15() -> None:
+def test_predict_cold_start_fallback() -> None:
     ds = small_dataset([(1, 10, 4.0, 0), (1, 20, 3.0, 0), (2, 10, 5.0, 0), (2, 30, 2.0, 0)])
     model = ALS(ALSConfig(n_factors=2, n_iter=5)).fit(ds)
     p = model.predict([1, 3, 1], [30, 10, 40])

@@ -141,7 +141,7 @@ def test_config_validation() -> None:
         BayesConfig.from_dict({"n_sample": 3})
 
 
-def test_serving_contract_C15_C17(seed: int) -> None:
+def test_serving_contract_unknown_ids_fall_back_and_rated_films_excluded(seed: int) -> None:
     from movierec import recommend
     from movierec.data import synthetic_dataset
     from tests.conftest import small_dataset

@@ -1,4 +1,4 @@
-"""``spark_implicit_values`` (issue 9): the values fed to Spark's ``implicitPrefs`` reproduce our confidence/preference.
+"""``spark_implicit_values``: the values fed to Spark's ``implicitPrefs`` reproduce our confidence/preference.
 
 No Spark here: Spark's reading of a value v is written out from ALS.scala
 (``computeFactors`` with ``implicitPrefs``): confidence 1 + alpha · |v|,

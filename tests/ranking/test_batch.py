@@ -1,4 +1,4 @@
-"""Batch top-k for every user (case C21), the recommend-all command, and the thread setting."""
+"""Batch top-k for every user (memory bound by the block, not users x films), recommend-all, the thread setting."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from movierec.ranking.topk import Eligible, reference_top_k
 
 
 def factor_model(n_users: int, n_items: int, k: int, seed: int, rated_per_user: int = 5) -> ALS:
-    """A fitted-looking ALS from random factors (no training): the C21 setting."""
+    """A fitted-looking ALS from random factors (no training), as in recommend-for-all at scale."""
     rng = np.random.default_rng(seed)
     m = ALS(ALSConfig(n_factors=k), policy=ALS.default_policy.with_overrides(min_ratings=3))
     m.users_ = IdMap(np.arange(1, n_users + 1), "user")
@@ -80,7 +80,7 @@ def test_rated_excluded_guard_applied_and_ties_follow_the_rule() -> None:
     model.item_bias_[:] = 0.0
     model.item_counts_ = np.array([5, 9, 9, 2, 7, 9])  # ... so ties go to more ratings, then smaller position
     ui = np.zeros((4, 6), np.float32)
-    ui[0, 1] = ui[1, :] = ui[2, 0] = 4.0  # user 1 rated everything: empty list (C18)
+    ui[0, 1] = ui[1, :] = ui[2, 0] = 4.0  # user 1 rated everything: empty list, no placeholders
     model.user_items_ = sp.csr_matrix(ui)
     model._finish_fit()
     lists = {int(u): b.item_idx[r] for uidx, b in iter_top_k(model, k=4, min_ratings=5) for r, u in enumerate(uidx)}
@@ -92,8 +92,8 @@ def test_rated_excluded_guard_applied_and_ties_follow_the_rule() -> None:
     assert short.item_idx[0].tolist() == [1, 2, 5, -1, -1, -1]  # fewer eligible than k: shorter
 
 
-def test_memory_grows_with_block_not_users_times_films_C21(seed: int) -> None:
-    # C21's setting: 50,000 users x 20,000 films at rank 10, top-10 for everyone.
+def test_memory_grows_with_block_not_users_times_films(seed: int) -> None:
+    # Recommend-for-all at scale: 50,000 users x 20,000 films at rank 10, top-10 for everyone.
     model = factor_model(50_000, 20_000, 10, seed, rated_per_user=3)
     n_rows = 0
     tracemalloc.start()

@@ -1,4 +1,4 @@
-"""Top-N: exclusion (C17), lengths (C18), the guard (C20), clipping vs ranking (C14), fallback."""
+"""Top-N: rated films excluded, length min(k, eligible), the inclusive guard, clipped scores in raw order, fallback."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from movierec.errors import UnknownIdError
 from movierec.ranking import top_k
 from tests.conftest import frame, small_dataset
 
-C15_TRAIN = [(1, 10, 4.0, 0), (1, 20, 3.0, 0), (2, 10, 5.0, 0), (2, 30, 2.0, 0)]
+SMALL_TRAIN = [(1, 10, 4.0, 0), (1, 20, 3.0, 0), (2, 10, 5.0, 0), (2, 30, 2.0, 0)]
 
 
 def fitted(rows: list[tuple], movies: pl.DataFrame | None = None, min_ratings: int = 0, **cfg: object) -> ALS:
@@ -25,8 +25,8 @@ def ids(recs: list) -> list:
     return [r.movie_id for r in recs]
 
 
-def test_rated_films_never_come_back_C17() -> None:
-    rows = C15_TRAIN + [(3, 40, 4.0, 0), (3, 50, 3.0, 0), (4, 60, 2.5, 0), (4, 10, 3.0, 0)]
+def test_rated_films_never_come_back() -> None:
+    rows = SMALL_TRAIN + [(3, 40, 4.0, 0), (3, 50, 3.0, 0), (4, 60, 2.5, 0), (4, 10, 3.0, 0)]
     model = fitted(rows)
     new = recommend(model, ratings=[(10, 5.0), (20, 4.0)], k=10)
     assert not {10, 20} & set(ids(new)) and len(new) == model.n_items - 2
@@ -34,7 +34,7 @@ def test_rated_films_never_come_back_C17() -> None:
     assert not {10, 20} & set(ids(known)) and len(known) == model.n_items - 2
 
 
-def test_length_is_min_of_k_and_eligible_C18() -> None:
+def test_length_is_min_of_k_and_eligible() -> None:
     rows = [(u, m, 3.0 + (u + m) % 3 / 2, 0) for u in range(1, 6) for m in range(1, 6)]
     model = fitted(rows)
     a = recommend(model, ratings=[(1, 5.0), (2, 4.0)], k=10)
@@ -49,7 +49,7 @@ def test_length_is_min_of_k_and_eligible_C18() -> None:
     assert "no film has at least 99" in recommend(model, ratings=[(1, 5.0)], k=2, min_ratings=99).note
 
 
-def test_guard_is_inclusive_and_ignores_unrated_catalogue_films_C20() -> None:
+def test_guard_is_inclusive_and_ignores_unrated_catalogue_films() -> None:
     movies = pl.DataFrame({"movie_id": [1, 2, 3, 4], "title": ["a", "b", "c", "d"], "year": [None] * 4,
                            "genres": [[], [], [], []]}, schema_overrides={"year": pl.Int32, "genres": pl.List(pl.Utf8)})  # fmt: skip
     rows = [(10, 1, 4.0, 0), (11, 1, 3.0, 0), (12, 1, 5.0, 0), (10, 2, 2.0, 0), (11, 2, 4.0, 0), (12, 3, 4.5, 0)]
@@ -59,11 +59,11 @@ def test_guard_is_inclusive_and_ignores_unrated_catalogue_films_C20() -> None:
     assert sorted(ids(recommend(model, None, k=10, min_ratings=2))) == [1, 2]
 
 
-def test_served_scores_clipped_but_order_raw_C14() -> None:
+def test_served_scores_clipped_but_order_raw() -> None:
     scores = np.array([5.4, 5.2, 3.0], dtype=np.float32)
     order = top_k(scores, np.ones(3, bool), 3, np.array([1, 1, 1]))
     assert order.tolist() == [0, 1, 2]
-    model = fitted(C15_TRAIN)
+    model = fitted(SMALL_TRAIN)
     model.item_bias_[:] = [2.0, 1.8, -1.0]  # pushes raw scores above 5 for films 10 and 20
     recs = recommend(model, None, k=3, rank_by="rating")  # the predicted-rating list (als ranks by confidence by default)
     assert ids(recs)[:2] == [10, 20]
@@ -76,7 +76,7 @@ def test_ties_broken_by_more_ratings_then_smaller_id() -> None:
 
 
 def test_cold_start_gets_item_baseline_fallback_and_an_unknown_id_is_refused() -> None:
-    model = fitted(C15_TRAIN)
+    model = fitted(SMALL_TRAIN)
     recs = recommend(model, None, k=3, rank_by="rating")
     expected = np.argsort(-(model.global_mean_ + model.item_bias_), kind="stable")
     assert ids(recs) == model.items_.to_ids(expected)
@@ -85,7 +85,7 @@ def test_cold_start_gets_item_baseline_fallback_and_an_unknown_id_is_refused() -
         recommend(model, "nobody", k=3)
 
 
-def test_new_user_fold_in_differs_from_fallback_and_updates_C29() -> None:
+def test_new_user_fold_in_differs_from_fallback_and_updates() -> None:
     rng = np.random.default_rng(0)
     rows = [(u, m, float(rng.integers(1, 11)) / 2, 0) for u in range(30) for m in range(1, 41) if rng.random() < 0.5]
     model = fitted(rows, n_factors=4)
@@ -100,7 +100,7 @@ def test_genre_filter() -> None:
     movies = pl.DataFrame({"movie_id": [10, 20, 30], "title": ["a", "b", "c"], "year": [None] * 3,
                            "genres": [["Horror"], ["Animation"], ["Animation", "Children"]]},
                           schema_overrides={"year": pl.Int32, "genres": pl.List(pl.Utf8)})  # fmt: skip
-    model = fitted(C15_TRAIN, movies)
+    model = fitted(SMALL_TRAIN, movies)
     assert sorted(ids(recommend(model, None, k=10, genre="animation"))) == [20, 30]
     with pytest.raises(ValueError, match="no film of the model has the genre"):  # as the CLI and the service (422)
         recommend(model, None, k=10, genre="Westrn")
@@ -108,7 +108,7 @@ def test_genre_filter() -> None:
 
 def test_negative_k_rejected() -> None:
     with pytest.raises(ValueError, match="k must be"):
-        recommend(fitted(C15_TRAIN), 1, k=-1)
+        recommend(fitted(SMALL_TRAIN), 1, k=-1)
 
 
 def test_string_ids_kept_exactly() -> None:
@@ -123,7 +123,7 @@ def test_policies_are_the_models_defaults_and_calls_override_them() -> None:
     from movierec.models import TemporalALS, make_model
 
     assert TemporalALS().policy.min_ratings == 20 and make_model("hybrid").policy.min_ratings == 5
-    model = fitted(C15_TRAIN, min_ratings=7)
+    model = fitted(SMALL_TRAIN, min_ratings=7)
     assert model.policy.min_ratings == 7 and str(model.policy.rank_by) == "confidence"
     assert recommend(model, None, k=10) == [] and len(recommend(model, None, k=10, min_ratings=0)) == 3
 

@@ -400,7 +400,7 @@ def test_title_search_matches_composed_and_decomposed_accents_in_any_case(tmp_pa
                            "Plain Title (1999)"], "year": [2001, 1994, 1999], "genres": [["Comedy"]] * 3})  # fmt: skip
     ratings = pl.DataFrame({"user_id": [1, 1, 2, 2, 3], "movie_id": [10, 20, 10, 30, 20],
                             "rating": [4.0, 3.5, 5.0, 2.0, 4.5], "timestamp": [1, 2, 3, 4, 5]})  # fmt: skip
-    model = make_model("bias").fit(Dataset.from_frames(ratings, movies, name="c38"))
+    model = make_model("bias").fit(Dataset.from_frames(ratings, movies, name="accents"))
     Registry(tmp_path / "reg").publish(model)
     with make_server(tmp_path / "reg", sqlite_url) as srv, httpx.Client(base_url=srv.url) as c:
         for query, film in [("amélie", 10), ("AMÉLIE", 10), ("cañón", 10), ("léon", 20), ("ÉPÉE", 20)]:

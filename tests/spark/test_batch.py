@@ -1,4 +1,4 @@
-"""recommend-all on Spark: equals the one-user ranking, rated films excluded (C17), 50k users in blocks (C21)."""
+"""recommend-all on Spark: equals the one-user ranking, rated films excluded, 50k users in blocks."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def _read(path: Path) -> pl.DataFrame:
     return pl.read_parquet(str(path / "*.parquet")).sort("user_id", "rank")
 
 
-def test_every_list_equals_recommend_and_excludes_rated_C17(spark, tmp_path: Path) -> None:
+def test_every_list_equals_recommend_and_excludes_rated(spark, tmp_path: Path) -> None:
     from movierec.spark import recommend_all_spark
 
     ds = synthetic_dataset(20_000, n_users=300, n_items=250, seed=21)
@@ -68,7 +68,7 @@ def _synthetic_model(n_users: int, n_items: int, n_factors: int, seed: int) -> A
     return m
 
 
-def test_fifty_thousand_users_in_blocks_C21(spark, tmp_path: Path) -> None:
+def test_fifty_thousand_users_in_blocks(spark, tmp_path: Path) -> None:
     from movierec.spark import recommend_all_spark
 
     # 50,000 users x 2,000 films at rank 10: the block path never holds users x films

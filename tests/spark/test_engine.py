@@ -1,4 +1,4 @@
-"""Spark engine: reading and cleaning (C08), ids of any type, errors, checkpointing (C13), CLI."""
+"""Spark engine: reading and cleaning (latest re-rating wins), ids of any type, errors, checkpointing, CLI."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_parse_conf() -> None:
         parse_conf(["spark.executor.memory"])
 
 
-def test_duplicates_latest_timestamp_wins_C08(spark, tmp_path: Path) -> None:
+def test_duplicates_latest_timestamp_wins(spark, tmp_path: Path) -> None:
     from movierec.spark import read_ratings
 
     csv = tmp_path / "ratings.csv"
@@ -104,12 +104,12 @@ def test_bad_values_are_refused_with_counts(spark, tmp_path: Path) -> None:
         read_ratings(spark, str(no_col))
 
 
-def test_long_runs_checkpoint_C13(spark) -> None:
+def test_long_runs_checkpoint(spark) -> None:
     from movierec.spark import SparkALS
 
     ds = synthetic_dataset(4000, n_users=80, n_items=50, seed=5)
-    # 40 sweeps: checkpointInterval=10 fires 4 times (the case's 100 sweeps on 100k ratings
-    # run in benchmarks/spark_vs_local.py --c13).
+    # 40 sweeps: checkpointInterval=10 fires 4 times (100 sweeps on 100k ratings, where lineage
+    # without checkpoints overflows the stack, run in benchmarks/spark_vs_local.py --c13).
     model = SparkALS(ALSConfig(n_factors=2, n_iter=40), bias_sweeps=1).fit(ds)
     ckpt = model.fit_info_["checkpoint_dir"]
     # The engine set a checkpoint directory itself, and Spark really wrote RDD checkpoints there.
@@ -152,7 +152,7 @@ def test_bad_engine_options_are_refused_before_spark_starts() -> None:
 
 
 @pytest.mark.realdata
-def test_movielens_folder_read_on_spark_equals_the_core_loader_C08(spark, data_home: Path) -> None:
+def test_movielens_folder_read_on_spark_equals_the_core_loader(spark, data_home: Path) -> None:
     from movierec import load_movielens
     from movierec.spark import read_ratings
 

@@ -1,4 +1,4 @@
-"""Spark engine, ``als-implicit`` through ``implicitPrefs`` (issue 9): parity with the local engine, CLI, errors."""
+"""Spark engine, ``als-implicit`` through ``implicitPrefs``: parity with the local engine, CLI, errors."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.spark.conftest import SPARK_MARKS
 pytestmark = SPARK_MARKS
 
 # Smaller than the defaults to keep CI short; the default config's numbers are in
-# benchmarks/README.md ("Spark (issue 7)").
+# benchmarks/README.md ("Spark engine against the local engine").
 CONFIG = ImplicitConfig(n_factors=16, n_iter=6, solver="cholesky")  # Spark solves exactly: compare like with like
 
 
@@ -48,7 +48,7 @@ def test_parity_ndcg_ml100k_stratified(spark, data_home: Path) -> None:
           f"mean per-user score correlation {corr:.3f}")  # fmt: skip
     # Same objective, different random start: measured -0.5% at this config, -0.3% at the defaults.
     assert abs(ndcg["spark"] / ndcg["local"] - 1) < 0.03
-    assert ndcg["spark"] > 0.4  # most-popular scores 0.25 on this split (issue 9)
+    assert ndcg["spark"] > 0.4  # most-popular scores 0.25 on this split
     assert corr > 0.9
 
 

@@ -13,7 +13,7 @@ from tests.spark.conftest import SPARK_MARKS
 pytestmark = [*SPARK_MARKS, pytest.mark.realdata]
 
 # Smaller than the defaults to keep CI short; the default config's numbers are in
-# benchmarks/README.md ("Spark (issue 7)"), measured by benchmarks/spark_vs_local.py.
+# benchmarks/README.md ("Spark engine against the local engine"), measured by benchmarks/spark_vs_local.py.
 CONFIG = ALSConfig(n_factors=16, n_iter=6)
 
 
