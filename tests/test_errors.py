@@ -33,3 +33,18 @@ def test_a_bad_parameter_names_itself_what_is_allowed_and_what_was_given(build, 
 def test_several_bad_parameters_are_reported_together() -> None:
     with pytest.raises(DataValidationError, match=r"n_factors must be .*; reg must be > 0"):
         ALSConfig(n_factors=0, reg=0.0)
+
+
+def test_the_cli_adds_the_option_that_sets_the_parameter(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from movierec.cli.main import app
+    from movierec.data import synthetic_dataset
+
+    csv = tmp_path / "ratings.csv"
+    synthetic_dataset(500, n_users=20, n_items=15, seed=1).ratings.rename(
+        {"user_id": "userId", "movie_id": "movieId"}
+    ).write_csv(csv)
+    result = CliRunner().invoke(app, ["train", "--data", str(csv), "--out", str(tmp_path / "m"), "--reg", "0"])
+    assert result.exit_code == 2
+    assert "reg must be > 0; got 0.0 (option --reg)" in result.output

@@ -109,7 +109,7 @@ def test_long_runs_checkpoint(spark) -> None:
 
     ds = synthetic_dataset(4000, n_users=80, n_items=50, seed=5)
     # 40 sweeps: checkpointInterval=10 fires 4 times (100 sweeps on 100k ratings, where lineage
-    # without checkpoints overflows the stack, run in benchmarks/spark_vs_local.py --c13).
+    # without checkpoints overflows the stack, run in benchmarks/spark_vs_local.py --long-lineage).
     model = SparkALS(ALSConfig(n_factors=2, n_iter=40), bias_sweeps=1).fit(ds)
     ckpt = model.fit_info_["checkpoint_dir"]
     # The engine set a checkpoint directory itself, and Spark really wrote RDD checkpoints there.

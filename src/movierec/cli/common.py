@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 from rich.text import Text
 
-from movierec.errors import EXIT_CODES, MovierecError
+from movierec.errors import EXIT_CODES, MovierecError, ParameterError
 
 PIPED_WIDTH = 200
 """Columns given to Rich when a stream is piped and ``COLUMNS`` is unset (Rich would assume 80)."""
@@ -53,6 +53,21 @@ def say(label: str, message: object) -> None:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+FLAGS = {
+    "n_factors": "--factors", "n_iter": "--iterations", "reg": "--reg", "bias_reg": "--bias-reg",
+    "random_state": "--seed", "solver": "--solver", "cg_steps": "--cg-steps", "min_ratings": "--min-ratings",
+    "rank_by": "--rank-by", "confidence_weight": "--confidence-weight", "k": "-k", "test_fraction": "--test-fraction",
+    "n_folds": "--folds", "objective": "--objective", "n_trials": "--trials",
+}  # fmt: skip
+"""The option that sets each library parameter: a ``ParameterError`` names the parameter, the CLI adds its option."""
+
+
+def message(exc: MovierecError) -> str:
+    """The error's text, with the option that sets the parameter when it is a ``ParameterError``."""
+    if isinstance(exc, ParameterError) and exc.parameter in FLAGS:
+        return f"{exc} (option {FLAGS[exc.parameter]})"
+    return str(exc)
+
 
 def exit_code(exc: MovierecError) -> int:
     for cls in type(exc).__mro__:
@@ -69,7 +84,7 @@ def friendly(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except MovierecError as exc:
-            say("error", exc)
+            say("error", message(exc))
             raise typer.Exit(exit_code(exc)) from None
         except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
             say("error", exc)
