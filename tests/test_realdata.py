@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from movierec import ALS, ALSConfig, load_movielens, recommend
-from movierec.models import Hybrid
 from movierec.data.profile import DEMO_PROFILE
+from movierec.models import Hybrid
 from movierec.ranking.demo import demo_lists
 
 
@@ -60,6 +61,7 @@ def test_fold_in_agrees_with_retraining(data_home: Path) -> None:
     assert len(set(folded) & set(again)) >= 6
 
 
+@pytest.mark.slow
 def test_default_model_beats_most_popular_on_stratified_ml100k(data_home: Path) -> None:
     """The ranking floor, on Microsoft Recommenders' protocol (stratified 75/25, seed 42, top-10, any test rating)."""
     from movierec.evaluation.protocols import EvalOptions, SplitOptions, run_protocol

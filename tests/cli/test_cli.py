@@ -30,6 +30,7 @@ def ratings_file(tmp_path: Path) -> Path:
     return p
 
 
+@pytest.mark.slow
 def test_train_then_recommend_json(tmp_path: Path, ratings_file: Path) -> None:
     r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--factors", "4", "--iterations", "3", "--min-ratings", "0", "--json")
     assert r.returncode == 0, r.stderr
@@ -44,6 +45,7 @@ def test_train_then_recommend_json(tmp_path: Path, ratings_file: Path) -> None:
     assert {"movie_id", "title", "score", "n_ratings"} <= set(recs[0]) and obj["model"]["model"] == "hybrid"
 
 
+@pytest.mark.slow
 def test_user_mistakes_give_one_line_and_nonzero_exit(tmp_path: Path, ratings_file: Path) -> None:
     r = run("recommend", "--model", str(tmp_path / "missing"), "--ratings", str(ratings_file))
     assert r.returncode == 4 and "Traceback" not in r.stderr and "not a movierec model folder" in r.stderr
@@ -53,6 +55,7 @@ def test_user_mistakes_give_one_line_and_nonzero_exit(tmp_path: Path, ratings_fi
     assert r.returncode == 2 and "line 2" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [1_000, 10_000, 200_000])
 def test_data_synth_writes_the_count_asked_with_its_defaults(tmp_path: Path, n: int) -> None:
     # From new-user trials: the ML-25M-shaped defaults gave 12 of 1,000 and 1,386 of 10,000 ratings.
@@ -68,6 +71,7 @@ def test_data_synth_refuses_a_shape_with_fewer_pairs_than_asked(tmp_path: Path) 
     assert not (tmp_path / "b.csv").exists()
 
 
+@pytest.mark.slow
 def test_recommend_all_corrupt_model_and_bad_out_give_one_line(tmp_path: Path, ratings_file: Path) -> None:
     assert run("train", "--data", str(ratings_file), "--model", "als", "--out", str(tmp_path / "m")).returncode == 0
     r = run("recommend-all", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "nodir" / "r.parquet"))
@@ -90,6 +94,7 @@ def test_recommend_all_corrupt_model_and_bad_out_give_one_line(tmp_path: Path, r
     assert r.returncode == 4 and "corrupt model folder" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_demo_json_on_real_data(data_home: Path) -> None:
     r = run("demo", "--json")
     assert r.returncode == 0, r.stderr
@@ -98,6 +103,7 @@ def test_demo_json_on_real_data(data_home: Path) -> None:
     assert all(x["n_ratings"] >= obj["min_ratings"] for x in obj["guarded"])
 
 
+@pytest.mark.slow
 def test_data_fetch_when_present_and_unknown_length_progress(tmp_path: Path) -> None:
     (tmp_path / "ml-100k").mkdir()
     r = run("data", "fetch", "ml-100k", env={"MOVIEREC_DATA_HOME": str(tmp_path)})
@@ -108,6 +114,7 @@ def test_data_fetch_when_present_and_unknown_length_progress(tmp_path: Path) -> 
         advance(5, info="5 bytes")
 
 
+@pytest.mark.slow
 def test_serve_on_a_taken_port_says_so_before_loading(tmp_path: Path) -> None:
     import socket
 
@@ -120,6 +127,7 @@ def test_serve_on_a_taken_port_says_so_before_loading(tmp_path: Path) -> None:
     assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_serve_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) -> None:
     import socket
 
@@ -133,6 +141,7 @@ def test_serve_with_an_unreachable_database_says_so_in_one_line(tmp_path: Path) 
     assert len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_piped_messages_are_not_wrapped_at_80_columns(tmp_path: Path, ratings_file: Path) -> None:
     out_dir = tmp_path / "a-model-folder-with-a-deliberately-long-name-to-push-the-summary-past-eighty-columns"
     r = run("train", "--data", str(ratings_file), "--out", str(out_dir), "--model", "als", "--factors", "4", "--iterations", "2")

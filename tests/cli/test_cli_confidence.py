@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.cli.test_cli import ratings_file, run  # noqa: F401  (ratings_file is a fixture)
 
 
+@pytest.mark.slow
 def test_recommend_rank_by_options(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
     r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
             "--iterations", "3", "--min-ratings", "0", "--json")  # fmt: skip
@@ -33,11 +36,13 @@ def test_recommend_rank_by_options(tmp_path: Path, ratings_file: Path) -> None: 
     assert bad.returncode != 0 and "confidence_weight" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_evaluate_refuses_unknown_rank_by_before_fitting(ratings_file: Path) -> None:  # noqa: F811
     r = run("evaluate", "--data", str(ratings_file), "--models", "als", "--rank-by", "nope")
     assert r.returncode != 0 and "--rank-by" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_train_stores_the_ranking_policy_of_any_model_and_refuses_a_negative_weight(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
     r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
             "--iterations", "2", "--confidence-weight", "0.5", "--json")  # fmt: skip
@@ -56,6 +61,7 @@ def test_train_stores_the_ranking_policy_of_any_model_and_refuses_a_negative_wei
     assert not (tmp_path / "n").exists()
 
 
+@pytest.mark.slow
 def test_recommend_refuses_a_confidence_weight_it_would_ignore(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
     r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
             "--iterations", "2", "--min-ratings", "0", "--json")  # fmt: skip
@@ -67,6 +73,7 @@ def test_recommend_refuses_a_confidence_weight_it_would_ignore(tmp_path: Path, r
     assert json.loads(ok.stdout)["rank_by"] == "confidence"
 
 
+@pytest.mark.slow
 def test_train_solver_option_is_stored_and_checked(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
     r = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "m"), "--model", "als", "--factors", "4",
             "--iterations", "2", "--solver", "cg", "--cg-steps", "2", "--json")  # fmt: skip
@@ -81,6 +88,7 @@ def test_train_solver_option_is_stored_and_checked(tmp_path: Path, ratings_file:
     assert not (tmp_path / "b").exists() and not (tmp_path / "s").exists()
 
 
+@pytest.mark.slow
 def test_train_solver_is_refused_where_ignored_and_beats_a_config_file(tmp_path: Path, ratings_file: Path) -> None:  # noqa: F811
     bad = run("train", "--data", str(ratings_file), "--out", str(tmp_path / "t"), "--model", "bias", "--solver", "cg")
     assert bad.returncode == 2 and "--model bias has no explicit ALS part" in bad.stderr and "Traceback" not in bad.stderr

@@ -31,6 +31,7 @@ def run_without(modules: tuple[str, ...], *args: str) -> subprocess.CompletedPro
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=os.environ)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", ["[/b]", "[red]", "[bold]x[/bold]"])
 def test_bracketed_values_in_errors_are_printed_literally(tmp_path: Path, value: str) -> None:
     # Textualize/rich#1157: text read as console markup raised MarkupError ("[/b]") or lost "[red]".
@@ -41,6 +42,7 @@ def test_bracketed_values_in_errors_are_printed_literally(tmp_path: Path, value:
     assert f"line 3, column 'rating': rating is not a number (found '{value}')" in r.stderr
 
 
+@pytest.mark.slow
 def test_bracketed_path_that_does_not_exist_is_named_literally(tmp_path: Path) -> None:
     # multiversx/mx-sdk-py-cli#379: a path written like "[/home/...]" crashed the CLI until escaped.
     missing = tmp_path / "x[/b]" / "ratings.csv"
@@ -48,6 +50,7 @@ def test_bracketed_path_that_does_not_exist_is_named_literally(tmp_path: Path) -
     assert r.returncode == 2 and "Traceback" not in r.stderr and f"{missing}: no such file" in r.stderr
 
 
+@pytest.mark.slow
 def test_fold_in_file_with_bracketed_rating_names_file_line_and_value(tmp_path: Path) -> None:
     lines = ["userId,movieId,rating"] + [f"{u},{m},{1 + (u + m) % 5}.0" for u in range(1, 12) for m in range(1, 10)]
     (tmp_path / "r.csv").write_text("\n".join(lines) + "\n")
@@ -59,11 +62,13 @@ def test_fold_in_file_with_bracketed_rating_names_file_line_and_value(tmp_path: 
     assert r.returncode == 2 and "Traceback" not in r.stderr and "[/i]" in r.stderr and "line 2" in r.stderr
 
 
+@pytest.mark.slow
 def test_help_keeps_the_extra_in_install_hints() -> None:
     r = run("train", "--help")
     assert r.returncode == 0 and "movierec[spark]" in " ".join(r.stdout.split())
 
 
+@pytest.mark.slow
 def test_version_flag_prints_the_version() -> None:
     r = run("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"movierec {movierec.__version__}"
@@ -78,6 +83,7 @@ def test_version_flag_prints_the_version() -> None:
         (["evaluate", "--data", "no-such-data", "--report", "r.html"], "evaluation"),
     ],
 )
+@pytest.mark.slow
 def test_missing_extra_is_one_line_with_exit_6_before_any_work(args: list[str], extra: str) -> None:
     r = run_without(("optuna", "matplotlib", "sqlalchemy", "fastapi", "uvicorn"), *args)
     assert r.returncode == 6, r.stderr
@@ -86,6 +92,7 @@ def test_missing_extra_is_one_line_with_exit_6_before_any_work(args: list[str], 
     assert not Path("never.db").exists()
 
 
+@pytest.mark.slow
 def test_serve_refuses_a_registry_folder_that_does_not_exist(tmp_path: Path) -> None:
     r = run("serve", "--registry", str(tmp_path / "nope"), "--port", "0")
     assert r.returncode == 4 and "no such folder" in r.stderr and "Traceback" not in r.stderr

@@ -46,6 +46,7 @@ def test_a_catalogue_without_the_profile_films_is_refused_in_one_line() -> None:
         demo_profile(movies, WHOLE)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_demo_runs_on_ml100k_whole_stars(data_home: Path) -> None:
     cmd = [sys.executable, "-m", "movierec", "demo", "--data", "ml-100k", "--json"]

@@ -138,6 +138,7 @@ def check(data: bytes, on_error: str, name: str = "ratings.txt") -> None:
         assert r.is_finite().all() and r.min() >= 0.5 and r.max() <= 5.0
 
 
+@pytest.mark.slow
 @FUZZ
 @given(
     mutated(),
@@ -148,6 +149,7 @@ def test_fuzz_mutated_files_load_balanced_or_raise(data: bytes, on_error: str, n
     check(data, on_error, name)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(valid_file())
 def test_fuzz_valid_files_lose_nothing(case: tuple[str, bool]) -> None:

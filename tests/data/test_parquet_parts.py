@@ -37,6 +37,7 @@ def test_load_and_ingest_a_folder_of_parts_with_mixed_widths(tmp_path: Path) -> 
         assert got == [(1, 10, 4.0), (1, 20, 3.5), (2, 10, 5.0), (2, 30, 2.0), (3, 20, 4.5), (3, 30, 1.0)]
 
 
+@pytest.mark.slow
 def test_cli_ingest_of_the_folder_accounts_for_both_parts(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     folder = parts(tmp_path / "in")

@@ -30,6 +30,7 @@ def ratings_file(tmp_path: Path, seed: int) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_evaluate_json_and_html_report(tmp_path: Path, ratings_file: Path) -> None:
     report = tmp_path / "out" / "report.html"
     r = run("evaluate", "--data", str(ratings_file), "--protocol", "stratified", "--models", "bias,popular,mean",
@@ -46,6 +47,7 @@ def test_evaluate_json_and_html_report(tmp_path: Path, ratings_file: Path) -> No
     assert "gain = rating in stars" in html and "pessimistic" in html
 
 
+@pytest.mark.slow
 def test_piped_evaluate_table_keeps_every_digit(ratings_file: Path) -> None:
     """Piped, Rich assumed 80 columns and cut the last column of the accuracy table ("0.25…")."""
     env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
@@ -57,6 +59,7 @@ def test_piped_evaluate_table_keeps_every_digit(ratings_file: Path) -> None:
     assert len(re.findall(r"\b\d\.\d{4}\b", rows[0])) >= 8  # RMSE, MAE, P, R, NDCG, NDCGg, MAP, MRR in full
 
 
+@pytest.mark.slow
 def test_evaluate_rejects_unknown_model_and_protocol(ratings_file: Path) -> None:
     r = run("evaluate", "--data", str(ratings_file), "--models", "als,nope")
     assert r.returncode == 2 and "unknown model 'nope'" in r.stderr and "Traceback" not in r.stderr
@@ -64,6 +67,7 @@ def test_evaluate_rejects_unknown_model_and_protocol(ratings_file: Path) -> None
     assert r.returncode == 2 and "unknown protocol" in r.stderr
 
 
+@pytest.mark.slow
 def test_tune_resumes_and_config_feeds_train_and_evaluate(tmp_path: Path, ratings_file: Path) -> None:
     cfg = tmp_path / "tuned.json"
     r = run("tune", "--data", str(ratings_file), "--trials", "2", "--folds", "2", "--out", str(cfg), "--json")  # default protocol

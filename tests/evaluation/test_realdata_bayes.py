@@ -13,6 +13,7 @@ from movierec.models import make_model
 pytestmark = pytest.mark.realdata
 
 
+@pytest.mark.slow
 def test_bayes_default_beats_als_on_u1(data_home: Path) -> None:
     # u1 is the hardest official fold. Measured (benchmarks/bayes.py): als-bayes default 0.9080, default ALS 0.9231;
     # over u1..u5 the means are 0.8998 and 0.9137 (target <= 0.905; Surprise SVD 0.934, SVD++ 0.919).

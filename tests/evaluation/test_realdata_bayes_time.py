@@ -13,6 +13,7 @@ from movierec.models import make_model
 pytestmark = pytest.mark.realdata
 
 
+@pytest.mark.slow
 def test_bayes_time_default_within_a_thousandth_or_two_of_the_ratings_and_dates_record_on_u1(data_home: Path) -> None:
     # Every test pair scored (cold pairs by the fallbacks), clipped to 1-5; N(u) = training films only.
     # Measured (benchmarks/bayes.py --sections time): 0.8896; als-bayes 0.9080, als 0.9231 on the same fold.

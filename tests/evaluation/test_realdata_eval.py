@@ -11,6 +11,7 @@ from movierec.evaluation.protocols import EvalOptions, SplitOptions, run_protoco
 pytestmark = pytest.mark.realdata
 
 
+@pytest.mark.slow
 def test_default_als_mean_rmse_over_official_ml100k_folds(data_home: Path) -> None:
     # Default ALSConfig, GroupLens u1..u5: measured 0.9231 0.9146 0.9104 0.9093 0.9108 (mean 0.9137);
     # Surprise on the same folds: SVD 0.934, SVD++ 0.919.
@@ -24,6 +25,7 @@ def test_default_als_mean_rmse_over_official_ml100k_folds(data_home: Path) -> No
     assert 0 < summary["als"]["n_cold_pairs"] < 100  # films seen only in a .test file are counted, not dropped
 
 
+@pytest.mark.slow
 def test_ml100k_stratified_ranking_order_and_guard(data_home: Path) -> None:
     # Microsoft Recommenders' protocol: stratified 75/25 per user, top-10 unseen films, relevance = any rating.
     # The classic explicit list (rank_by="rating") and its hard guard; the default confidence ranking is below.
@@ -40,6 +42,7 @@ def test_ml100k_stratified_ranking_order_and_guard(data_home: Path) -> None:
     assert guard[100]["ndcg"] > 5 * guard[0]["ndcg"] and guard[20]["obscure_share"] == 0.0
 
 
+@pytest.mark.slow
 def test_ml100k_stratified_confidence_ranked_als_beats_most_popular(data_home: Path) -> None:
     # The target: the min-ratings guard must lift explicit ALS above most-popular (Spark ALS: NDCG@10 0.044).
     # The default ALS policy ranks by (r̂ − r̂_∅) + 1.25·ln(1 + n_i) with min_ratings 20; measured on this split

@@ -49,6 +49,7 @@ def test_tune_implicit_als_searches_its_own_space(tmp_path: Path, seed: int) -> 
     assert res.policy.min_ratings in (0, 5) and res.policy.rank_by == "score"
 
 
+@pytest.mark.slow
 def test_cli_tune_implicit_als_then_train_with_config(tmp_path: Path, seed: int) -> None:
     data = tmp_path / "syn" / "ratings.csv"
     data.parent.mkdir()
@@ -69,6 +70,7 @@ def test_cli_tune_implicit_als_then_train_with_config(tmp_path: Path, seed: int)
     assert r.returncode == 2 and "does not predict ratings" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_cli_tune_hybrid_then_train_with_config(tmp_path: Path, data_home: Path) -> None:
     env = {"MOVIEREC_DATA_HOME": str(data_home)}
@@ -84,6 +86,7 @@ def test_cli_tune_hybrid_then_train_with_config(tmp_path: Path, data_home: Path)
     assert trained["policy"] == written["policies"]["hybrid"]  # the guard chosen after the search travels with the config
 
 
+@pytest.mark.slow
 def test_cli_second_tune_with_another_objective_on_the_same_out_is_refused(tmp_path: Path, seed: int) -> None:
     # From a new-user trial: `--objective ndcg` resumed an RMSE study and wrote the worst-NDCG config.
     data = tmp_path / "r.csv"

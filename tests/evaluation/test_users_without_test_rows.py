@@ -42,6 +42,7 @@ def test_last_n_with_no_user_above_n_is_a_clear_error() -> None:
         run_protocol(few_ratings(), "last-n", ["popular"], None, SplitOptions(last_n=5), EvalOptions(k=3))
 
 
+@pytest.mark.slow
 def test_cli_evaluate_prints_who_was_ranked_and_who_had_no_test_rows(tmp_path: Path) -> None:
     f = tmp_path / "few.csv"
     f.write_text("userId,movieId,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in ROWS))

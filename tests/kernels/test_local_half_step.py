@@ -158,6 +158,7 @@ def test_cg_rows_do_not_depend_on_the_rank_and_survive_a_zero_step(seed: int) ->
     assert np.abs(cold_f[row] - exact_f[row]).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_the_fast_route_is_removable(tmp_path, seed: int) -> None:  # noqa: ANN001
     """Without kernels/_fast (simulated: its import fails), the portable stand-ins fit the same model to float32 rounding.
 

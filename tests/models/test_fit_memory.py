@@ -57,6 +57,7 @@ def test_ordinary_rank_passes_the_check(seed: int) -> None:
     assert ALS(ALSConfig(n_factors=4, n_iter=1)).fit(tiny(seed)).fitted_
 
 
+@pytest.mark.slow
 def test_cli_refuses_a_huge_factors_with_the_training_failed_exit_code(tmp_path: Path) -> None:
     data = tmp_path / "r.csv"
     data.write_text("userId,movieId,rating\n" + "".join(f"{u},{m},4.0\n" for u in range(1, 6) for m in range(1, 6)))

@@ -92,6 +92,7 @@ def test_rated_excluded_guard_applied_and_ties_follow_the_rule() -> None:
     assert short.item_idx[0].tolist() == [1, 2, 5, -1, -1, -1]  # fewer eligible than k: shorter
 
 
+@pytest.mark.slow
 def test_memory_grows_with_block_not_users_times_films(seed: int) -> None:
     # Recommend-for-all at scale: 50,000 users x 20,000 films at rank 10, top-10 for everyone.
     model = factor_model(50_000, 20_000, 10, seed, rated_per_user=3)
@@ -251,6 +252,7 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
                           env={**os.environ, **(env or {})})  # fmt: skip
 
 
+@pytest.mark.slow
 def test_recommend_all_command(tmp_path: Path) -> None:
     lines = ["userId,movieId,rating,timestamp"]
     for u in range(1, 30):

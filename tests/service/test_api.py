@@ -246,6 +246,7 @@ def test_bad_input_is_a_client_error_never_500(
     error_code(r)
 
 
+@pytest.mark.slow
 def test_oversized_bodies_get_413(client: httpx.Client) -> None:
     big = b'{"ratings": [' + b'{"movie_id": 1, "rating": 4},' * 40_000 + b"]}"
     r = client.post("/v1/recommendations", content=big, headers={"Content-Type": "application/json"})

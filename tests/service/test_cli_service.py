@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from movierec.cli.main import app
@@ -14,6 +15,7 @@ from movierec.store.registry import Registry
 runner = CliRunner()
 
 
+@pytest.mark.slow
 def test_db_init_then_train_from_the_database_publishes_a_version(ml_small, tmp_path: Path) -> None:
     data = str(Path(ml_small.name).parent) if ml_small.name.endswith(".csv") else ml_small.name
     url = f"sqlite:///{tmp_path / 'r.db'}"

@@ -112,6 +112,7 @@ def test_training_data_plus_database_ratings(sqlite_url: str, model_a) -> None:
     assert merged.select("user_id", "movie_id", "rating").rows() == [(1, 1, 4.0), (1, 2, 0.5), (2, 1, 5.0), (9, 3, 4.5)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_clients", [20])
 def test_concurrent_writers_store_each_rating_exactly_once(
     db_url: str, shared_registry: Path, n_clients: int, seed: int
@@ -151,6 +152,7 @@ def test_concurrent_writers_store_each_rating_exactly_once(
     eng.dispose()
 
 
+@pytest.mark.slow
 def test_two_workers_start_together_on_a_fresh_database(db_url: str, shared_registry: Path, tmp_path: Path) -> None:
     """Both worker processes create the schema at once (a race `init_db` must survive) and both serve."""
     with ProcessServer(shared_registry, db_url, tmp_path / "serve.log", workers=2) as srv:
@@ -167,6 +169,7 @@ def test_two_workers_start_together_on_a_fresh_database(db_url: str, shared_regi
     eng.dispose()
 
 
+@pytest.mark.slow
 def test_sqlite_writers_of_two_workers_wait_for_the_lock(shared_registry: Path, tmp_path: Path, seed: int) -> None:
     """32 clients PUT and DELETE ratings through 2 worker processes on one SQLite file, mixed with reads.
 
@@ -251,6 +254,7 @@ def test_concurrent_user_creation_never_collides(db_url: str, model_a) -> None:
     eng.dispose()
 
 
+@pytest.mark.slow
 def test_a_write_that_cannot_get_the_sqlite_lock_is_a_retryable_503(shared_registry: Path, tmp_path: Path) -> None:
     """Another process holds the write lock past the busy timeout: 503 database_busy with Retry-After, not a 500."""
     import sqlite3

@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.service.conftest import make_server
 
 
+@pytest.mark.slow
 def test_past_capacity_requests_are_refused_at_once_with_retry_after(shared_registry: Path, tmp_path: Path) -> None:
     """Writes stall (another process holds the SQLite lock): past ``max_in_flight`` the rest get 503 at once.
 
@@ -80,6 +82,7 @@ def _idle_then_request(url: str, idle_s: float) -> bytes:
             return b""
 
 
+@pytest.mark.slow
 def test_keep_alive_timeout_and_access_log_are_settings_and_model_swaps_are_logged(
     shared_registry: Path, tmp_path: Path
 ) -> None:
@@ -124,6 +127,7 @@ def test_every_answer_carries_the_security_headers(client: httpx.Client) -> None
     assert f"'sha256-{digest}'" in docs.headers["content-security-policy"]  # Swagger UI's start-up script may run
 
 
+@pytest.mark.slow
 def test_a_bad_setting_stops_serve_in_one_line_naming_the_variable(tmp_path: Path) -> None:
     import os
     import subprocess

@@ -67,6 +67,7 @@ PUBLISHER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stage", ["writing-folder", "before-pointer"])
 def test_a_publish_killed_midway_leaves_the_previous_version_served(
     stage: str, registry: Path, model_b_dir: Path, model_b: Recommender, sqlite_url: str
@@ -99,6 +100,7 @@ def test_a_publish_killed_midway_leaves_the_previous_version_served(
             time.sleep(0.05)
 
 
+@pytest.mark.slow
 def test_hot_reload_swaps_between_requests_without_failed_or_mixed_answers(
     registry: Path, model_b: Recommender, sqlite_url: str
 ) -> None:
