@@ -28,6 +28,18 @@ from movierec.kernels.als import (
 )
 
 
+@njit(cache=True, inline="always", fastmath=True)
+def add_draw(L, noise, sigma, d, e, b):  # pragma: no cover - numba
+    """b += σ·e with e ~ N(0, A⁻¹), A = L·Lᵀ: the backward solve Lᵀ e = ε of the standard normals ``noise``."""
+    for i in range(d - 1, -1, -1):
+        acc = noise[i]
+        for p in range(i + 1, d):
+            acc -= L[p, i] * e[p]
+        e[i] = acc / L[i, i]
+    for a in range(d):
+        b[a] += sigma * e[a]
+
+
 @njit(cache=True, parallel=True, fastmath=True)
 def gibbs_half_step(
     indptr: np.ndarray,
@@ -112,13 +124,7 @@ def gibbs_half_step(
                     factors[r, a] = np.nan
                 continue
             if draw:
-                for i in range(d - 1, -1, -1):  # backward solve Lᵀ e = ε, so e ~ N(0, A⁻¹)
-                    s = noise[r, i]
-                    for p in range(i + 1, d):
-                        s -= L[p, i] * e[p]
-                    e[i] = s / L[i, i]
-                for a in range(d):
-                    b[a] += sigma * e[a]
+                add_draw(L, noise[r], sigma, d, e, b)
             bias[r] = b[0]
             for a in range(k):
                 factors[r, a] = b[a + 1]

@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit
 
 from movierec.kernels.als import cholesky_solve
+from movierec.kernels.gibbs import add_draw
 
 
 @njit(cache=True, fastmath=True)
@@ -93,13 +94,7 @@ def implicit_gibbs_step(
                 factors[j, a] = np.nan
             continue
         if draw:
-            for i in range(k - 1, -1, -1):  # backward solve Lᵀ e = ε, so e ~ N(0, A⁻¹)
-                acc = noise[j, i]
-                for p in range(i + 1, k):
-                    acc -= L[p, i] * e[p]
-                e[i] = acc / L[i, i]
-            for a in range(k):
-                b[a] += sigma * e[a]
+            add_draw(L, noise[j], sigma, k, e, b)
         for a in range(k):
             factors[j, a] = b[a]
         for p in range(indptr[j], indptr[j + 1]):
