@@ -58,42 +58,18 @@ def ridge_half_step(
     cg_steps: int = 0,
 ) -> None:  # fmt: skip
     """One explicit ALS half-step (``als.solve_half_step``; arguments documented there)."""
+    args = (indptr, indices, values, other_factors, other_bias, offset, global_mean, reg, bias_reg, factors, bias,
+            cg_steps)  # fmt: skip
     if route() == "reference":
         from movierec.kernels.reference import ridge_half_step as reference
 
-        reference(
-            indptr,
-            indices,
-            values,
-            other_factors,
-            other_bias,
-            offset,
-            global_mean,
-            reg,
-            bias_reg,
-            factors,
-            bias,
-            cg_steps,
-        )
+        reference(*args)
         return
     from movierec.kernels.als import solve_half_step
     from movierec.kernels.threads import kernel_threads
 
     with kernel_threads(factors.shape[0]):
-        solve_half_step(
-            indptr,
-            indices,
-            values,
-            other_factors,
-            other_bias,
-            offset,
-            global_mean,
-            reg,
-            bias_reg,
-            factors,
-            bias,
-            cg_steps,
-        )
+        solve_half_step(*args)
 
 
 def implicit_half_step(
