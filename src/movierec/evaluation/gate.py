@@ -247,7 +247,7 @@ def decide(candidate: dict[str, Any], current: dict[str, Any], margins: Margins,
         elif cand is None or cur is None:
             side = "the candidate" if cand is None else "the current version"
             verdict.notes.append(f"{label} not compared: {side} gives none")
-        elif worse * (cand - cur) > margin:
+        elif worse * (cand - cur) > margin + 1e-12:  # exactly at the margin passes, whatever the rounding
             how = "below" if key == "ndcg" else "above"
             verdict.reasons.append(
                 f"{label} {cand:.4f} is {how} the current version's {cur:.4f} by {abs(cand - cur):.4f}, "
