@@ -171,3 +171,38 @@ def test_the_loop_runs_then_stops_cleanly_on_sigterm(world: World) -> None:
     finally:
         proc.kill() if proc.poll() is None else None
     assert proc.returncode == 0 and "stopped by SIGTERM after 1 run" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_real_ratings_arriving_after_ml_latest_small_are_gated_and_published(data_home: Path, tmp_path: Path) -> None:
+    import polars as pl
+
+    source = data_home / "ml-latest-small"
+    ratings = pl.read_csv(source / "ratings.csv").sort("timestamp", "userId", "movieId")
+    base, arriving = ratings.head(ratings.height - 5000), ratings.tail(5000)
+    arriving = arriving.filter(pl.col("userId").is_in(base["userId"].unique().implode())).head(1000)
+    folder = tmp_path / "ml-older"  # the base dataset without its newest ratings (a temporary copy, not in the repo)
+    folder.mkdir()
+    base.write_csv(folder / "ratings.csv")
+    (folder / "movies.csv").write_bytes((source / "movies.csv").read_bytes())
+    reg, url = tmp_path / "registry", f"sqlite:///{tmp_path / 'r.db'}"
+    common = ["--data", str(folder), "--registry", str(reg), "--json"]
+    r = runner.invoke(app, ["train", *common, "--model", "als", "--factors", "8", "--iterations", "3"])
+    assert r.exit_code == 0, r.output
+    assert runner.invoke(app, ["db", "init", "--db", url, "--registry", str(reg)]).exit_code == 0
+    eng = db.make_engine(url)
+    rows = arriving.select("userId", "movieId", "rating").rows()
+    for n, (u, m, v) in enumerate(rows):  # the newest real ratings reach the service, in two batches a second apart
+        time.sleep(1.1) if n == 700 else None
+        db.upsert_rating(eng, u, m, v)
+    eng.dispose()
+    r = runner.invoke(app, ["retrain", *common, "--db", url])
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["new_ratings"] == len(rows) and 0 < result["holdout"]["n_rows"] <= len(rows) - 700
+    assert result["model"] == "als" and result["current"]["n_users_ranked"] == result["candidate"]["n_users_ranked"]
+    assert (r.exit_code, result["outcome"]) in ((0, "published"), (8, "rejected")), r.output
+    if result["outcome"] == "published":  # the current version's settings, refit on every row
+        meta = Registry(reg).read_meta()
+        assert meta["config"]["n_factors"] == 8 and meta["n_ratings"] == base.height + len(rows)
+    r = runner.invoke(app, ["retrain", *common, "--db", url, "--min-new-ratings", "1"])
+    assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["outcome"] == "skipped"
