@@ -103,6 +103,10 @@ def test_a_worse_candidate_is_rejected_naming_the_metric_and_the_current_version
     code, result = world.retrain("--model", "mean")
     assert code == 8 and any(r.startswith("RMSE ") and "above the current version's" in r for r in result["reasons"])
     assert Registry(world.registry).current() == "v000001" and Registry(world.registry).versions() == ["v000001"]
+    r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", world.url, "--registry", str(world.registry),
+                            "--model", "mean"])  # fmt: skip
+    assert r.exit_code == 8 and r.stdout == ""  # the reasons go to stderr, which cron mails
+    assert r.stderr.startswith("rejected: NDCG@10 ") and "kept v000001" in r.stderr
     code, result = world.retrain("--model", "random", "--margin-ndcg", "1", "--margin-rmse", "5")  # margins allow all
     assert code == 0 and result["outcome"] == "published" and Registry(world.registry).current() == "v000002"
 

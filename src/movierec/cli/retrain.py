@@ -138,6 +138,8 @@ def _report(result: RetrainResult, as_json: bool) -> None:
                 for key, label in (("ndcg", "NDCG@10"), ("rmse", "RMSE"))
             )
         out.print(line)
+    elif result.outcome == Outcome.REJECTED:  # on stderr, with the error lines: what cron mails and logs keep
+        say("rejected", "; ".join(result.reasons))
     else:
         out.print(f"{result.outcome}: " + "; ".join(result.reasons))
 
