@@ -4,7 +4,7 @@ One run (``movierec retrain``; ``run_every`` repeats it):
 
 1. **Skip** when the database holds fewer than ``min_new_ratings`` ratings newer than the current
    version's high-water mark (``HIGH_WATER``, recorded in its ``model.json`` metrics by the run that
-   published it: the largest ``updated_at`` of the database ratings it trained on, how many had that
+   published it: the largest ``updated_at`` of the database ratings it trained on, the ratings of that
    exact second, and how many there were). A current version without a mark (published by
    ``movierec train``) counts every database rating as new. An empty registry never skips.
 2. **Data** as ``train --from-db`` takes it: the base dataset plus every database rating (the
@@ -40,8 +40,8 @@ from movierec.models import Recommender
 from movierec.training import TrainSpec, build_model
 
 HIGH_WATER = "db_high_water"
-"""Key of the high-water mark in a version's ``model.json`` metrics: ``updated_at`` (UTC epoch seconds or
-None for an empty database), ``n_at`` (ratings used with that exact ``updated_at``), ``n_ratings``."""
+"""Key of the high-water mark in a version's ``model.json`` metrics (``high_water``): ``updated_at`` (UTC epoch
+seconds, None for an empty database), ``at`` (the ratings used with that exact ``updated_at``), ``n_ratings``."""
 GATE = "retrain_gate"
 """Key of the gate's record in a published version's ``model.json`` metrics."""
 
@@ -158,15 +158,16 @@ class RetrainResult:
 def new_ratings_since(engine: Any, mark: dict[str, Any] | None) -> int:
     """Database ratings newer than a high-water mark (every rating when there is no mark).
 
-    A rating written in the mark's own second counts when that second now holds more ratings than
-    the run that set the mark used (``n_at``).
+    Those with a later ``updated_at``, and those in the mark's own second that the mark does not list
+    (written or changed in that second after the read): timestamps are whole seconds.
     """
     from movierec.store import db as store_db
 
     if not mark or mark.get("updated_at") is None:
         return store_db.count_ratings(engine)
-    n_after, n_at = store_db.count_ratings_since(engine, int(mark["updated_at"]))
-    return n_after + max(0, n_at - int(mark.get("n_at", 0)))
+    n_after, rows_at = store_db.ratings_after(engine, int(mark["updated_at"]))
+    known = {(int(u), int(m), float(r)) for u, m, r in mark.get("at", [])}
+    return n_after + sum(row not in known for row in rows_at)
 
 
 def retrain(spec: RetrainSpec) -> RetrainResult:
@@ -234,8 +235,6 @@ def _builder(spec: RetrainSpec, meta: dict[str, Any] | None) -> Callable[[], Rec
 
 def _data(spec: RetrainSpec, engine: Any) -> tuple[Any, dict[str, Any]]:
     """The base dataset plus the database (read once), servable ids checked, and the mark of what was read."""
-    import polars as pl
-
     from movierec.data.load import load_movielens
     from movierec.store import db as store_db
     from movierec.store.registry import require_servable_ids
@@ -243,9 +242,30 @@ def _data(spec: RetrainSpec, engine: Any) -> tuple[Any, dict[str, Any]]:
     extra = store_db.ratings_frame(engine)
     dataset = store_db.with_db_ratings(load_movielens(spec.data), engine, extra)
     require_servable_ids(dataset.users, dataset.items)
-    top = None if extra.is_empty() else int(extra["timestamp"].max())  # type: ignore[arg-type]
-    n_at = 0 if top is None else int(extra.filter(pl.col("timestamp") == top).height)
-    return dataset, {"updated_at": top, "n_at": n_at, "n_ratings": extra.height}
+    return dataset, high_water(extra)
+
+
+def high_water(ratings: Any) -> dict[str, Any]:
+    """The high-water mark (``HIGH_WATER``) of database ratings as ``store.db.ratings_frame`` reads them.
+
+    Parameters
+    ----------
+    ratings : polars.DataFrame
+        With ``user_id``, ``movie_id``, ``rating`` and ``timestamp`` (the rows' ``updated_at``, UTC epoch seconds).
+
+    Returns
+    -------
+    dict
+        ``updated_at`` (the largest, or None for no rows), ``at`` (the ``[user_id, movie_id, rating]`` rows
+        with exactly that value, sorted: a rating written in the same second after the read is told apart),
+        ``n_ratings``.
+    """
+    import polars as pl
+
+    top = None if ratings.is_empty() else int(ratings["timestamp"].max())
+    at = [] if top is None else ratings.filter(pl.col("timestamp") == top).select("user_id", "movie_id", "rating")
+    rows = sorted([int(u), int(m), float(r)] for u, m, r in (at.iter_rows() if top is not None else []))
+    return {"updated_at": top, "at": rows, "n_ratings": int(ratings.height)}
 
 
 def _fit(build: Callable[[], Recommender], data: Any, result: RetrainResult, what: str) -> Recommender | None:
@@ -358,6 +378,7 @@ __all__ = [
     "GATE",
     "HIGH_WATER",
     "Outcome",
+    "high_water",
     "RetrainResult",
     "RetrainSpec",
     "new_ratings_since",

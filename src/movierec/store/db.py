@@ -467,8 +467,9 @@ def count_ratings(engine: Engine) -> int:
         return int(c.scalar(select(func.count()).select_from(Rating)) or 0)
 
 
-def count_ratings_since(engine: Engine, after: int) -> tuple[int, int]:
-    """``(n_after, n_at)``: ratings with ``updated_at`` above ``after``, and at exactly ``after`` (UTC epoch seconds).
+def ratings_after(engine: Engine, after: int) -> tuple[int, list[tuple[int, int, float]]]:
+    """``(n_after, rows_at)``: how many ratings have ``updated_at`` above ``after`` (UTC epoch seconds), and the
+    ``(user_id, movie_id, rating)`` rows with exactly ``after``.
 
     Raises
     ------
@@ -478,10 +479,11 @@ def count_ratings_since(engine: Engine, after: int) -> tuple[int, int]:
     try:
         with engine.connect() as c:
             n_after = c.scalar(select(func.count()).select_from(Rating).where(Rating.updated_at > after))
-            n_at = c.scalar(select(func.count()).select_from(Rating).where(Rating.updated_at == after))
+            rows = c.execute(select(Rating.user_id, Rating.movie_id, Rating.rating).where(Rating.updated_at == after))
+            at = [(int(u), int(m), float(r)) for u, m, r in rows]
     except OperationalError as exc:
         raise DatabaseError(f"database {engine.url!r} is not readable: {exc.orig}") from exc
-    return int(n_after or 0), int(n_at or 0)
+    return int(n_after or 0), at
 
 
 def ratings_frame(engine: Engine) -> pl.DataFrame:
