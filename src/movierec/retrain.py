@@ -262,10 +262,11 @@ def high_water(ratings: Any) -> dict[str, Any]:
     """
     import polars as pl
 
-    top = None if ratings.is_empty() else int(ratings["timestamp"].max())
-    at = [] if top is None else ratings.filter(pl.col("timestamp") == top).select("user_id", "movie_id", "rating")
-    rows = sorted([int(u), int(m), float(r)] for u, m, r in (at.iter_rows() if top is not None else []))
-    return {"updated_at": top, "at": rows, "n_ratings": int(ratings.height)}
+    if ratings.is_empty():
+        return {"updated_at": None, "at": [], "n_ratings": 0}
+    top = int(ratings["timestamp"].max())
+    at = ratings.filter(pl.col("timestamp") == top).select("user_id", "movie_id", "rating").iter_rows()
+    return {"updated_at": top, "at": sorted([int(u), int(m), float(r)] for u, m, r in at), "n_ratings": ratings.height}
 
 
 def _fit(build: Callable[[], Recommender], data: Any, result: RetrainResult, what: str) -> Recommender | None:
