@@ -467,6 +467,25 @@ def count_ratings(engine: Engine) -> int:
         return int(c.scalar(select(func.count()).select_from(Rating)) or 0)
 
 
+def ratings_after(engine: Engine, after: int) -> tuple[int, list[tuple[int, int, float]]]:
+    """``(n_after, rows_at)``: how many ratings have ``updated_at`` above ``after`` (UTC epoch seconds), and the
+    ``(user_id, movie_id, rating)`` rows with exactly ``after``.
+
+    Raises
+    ------
+    DatabaseError
+        If the database cannot be read (unreachable, or no ``ratings`` table).
+    """
+    try:
+        with engine.connect() as c:
+            n_after = c.scalar(select(func.count()).select_from(Rating).where(Rating.updated_at > after))
+            rows = c.execute(select(Rating.user_id, Rating.movie_id, Rating.rating).where(Rating.updated_at == after))
+            at = [(int(u), int(m), float(r)) for u, m, r in rows]
+    except OperationalError as exc:
+        raise DatabaseError(f"database {engine.url!r} is not readable: {exc.orig}") from exc
+    return int(n_after or 0), at
+
+
 def ratings_frame(engine: Engine) -> pl.DataFrame:
     """Every stored rating: ``user_id``, ``movie_id`` (Int64), ``rating`` (Float32), ``timestamp`` (Int64, updated_at).
 
@@ -487,19 +506,25 @@ def ratings_frame(engine: Engine) -> pl.DataFrame:
     )
 
 
-def with_db_ratings(dataset: Dataset, engine: Engine) -> Dataset:
+def with_db_ratings(dataset: Dataset, engine: Engine, extra: pl.DataFrame | None = None) -> Dataset:
     """The base dataset plus every rating in the database.
 
     Where the database and the dataset both rate a (user, movie) pair, the
     database's rating wins (it is the user's latest word). User ids are shared:
     a database user with a training user's id extends that user's history.
 
+    Parameters
+    ----------
+    extra : polars.DataFrame, optional
+        The database's ratings as ``ratings_frame`` read them, for a caller that must know exactly
+        which rows it trained on (``movierec retrain`` records their high-water mark); default: read now.
+
     Raises
     ------
     DataValidationError
         If the dataset's ids are not integers (the database stores integers).
     """
-    extra = ratings_frame(engine)
+    extra = ratings_frame(engine) if extra is None else extra
     if extra.is_empty():
         return dataset
     base = dataset.ratings.select("user_id", "movie_id", "rating", "timestamp")
