@@ -21,8 +21,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, HTMLResponse
 
 from movierec.service import errors, openapi
+from movierec.service.auth import TokenCache
 from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from movierec.service.protect import CSP, LoadShedMiddleware, QueryOnceMiddleware, SecurityHeadersMiddleware
+from movierec.service.ratelimit import Limits
 from movierec.service.routers import movies, ops, recommend, users
 from movierec.service.settings import Settings
 from movierec.service.state import ModelHolder
@@ -70,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threadpool_limits(limits=settings.blas_threads, user_api="blas")  # for the whole process, on purpose
         _log_like_uvicorn()
         if settings.db_init:
-            db.init_db(engine)
+            db.init_db(engine)  # refuses another schema version (an older one names `movierec db upgrade`)
+        else:
+            db.ping(engine)
         holder.check()
         holder.start(settings.reload_interval)
         try:
@@ -84,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None)
     app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
     app.state.metrics = Metrics(holder)
+    app.state.token_cache = TokenCache()
+    app.state.limits = Limits(settings.rate_writes_per_min, settings.rate_signups_per_min, settings.rate_burst)
     errors.install(app)
     openapi.install(app, holder)
     for router in (movies.router, users.router, recommend.router, ops.router):

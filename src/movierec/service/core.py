@@ -15,7 +15,6 @@ How a user's ratings are combined (the service's fold-in rule):
 from __future__ import annotations
 
 import math
-import secrets
 from typing import Any
 
 import numpy as np
@@ -29,6 +28,7 @@ from movierec.models.base import UserState
 from movierec.ranking import recommend
 from movierec.ranking.index import index_for
 from movierec.ranking.scoring import resolve_policy
+from movierec.service.auth import is_admin
 from movierec.service.errors import ApiError
 from movierec.service.state import ModelHolder, Snapshot
 from movierec.store import db
@@ -58,14 +58,8 @@ async def engine(request: Request) -> Engine:
 
 async def require_admin(request: Request) -> None:
     """Accept only ``Authorization: Bearer <MOVIEREC_ADMIN_TOKEN>`` (constant-time comparison)."""
-    token = request.app.state.settings.admin_token
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    ok = (
-        token is not None
-        and scheme.lower() == "bearer"
-        and secrets.compare_digest(given.strip().encode(), token.get_secret_value().encode())
-    )
-    if not ok:
+    if not (scheme.lower() == "bearer" and is_admin(request, given.strip())):
         raise ApiError(
             401,
             "unauthorized",
