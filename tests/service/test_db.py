@@ -275,3 +275,61 @@ def test_a_write_that_cannot_get_the_sqlite_lock_is_a_retryable_503(shared_regis
             holder.close()
         assert c.put("/v1/users/400001/ratings/2", json={"rating": 4.0}).status_code == 200  # the retry succeeds
         assert [r["movie_id"] for r in c.get("/v1/users/400001/ratings").json()["ratings"]] == [1, 2]
+
+
+V1_DDL = [  # the tables of schema version 1, as movierec 1 created them
+    "CREATE TABLE movierec_meta (key VARCHAR(64) PRIMARY KEY, value VARCHAR(256) NOT NULL)",
+    "CREATE TABLE movies (movie_id BIGINT PRIMARY KEY, title VARCHAR(1000) NOT NULL, year INTEGER, "
+    "genres VARCHAR(1000) NOT NULL)",
+    "CREATE TABLE users (user_id BIGINT PRIMARY KEY, created_at BIGINT NOT NULL)",
+    "CREATE TABLE ratings (user_id BIGINT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE, "
+    "movie_id BIGINT NOT NULL REFERENCES movies (movie_id), rating FLOAT NOT NULL, created_at BIGINT NOT NULL, "
+    "updated_at BIGINT NOT NULL, PRIMARY KEY (user_id, movie_id))",
+    "INSERT INTO movierec_meta VALUES ('schema_version', '1')",
+    "INSERT INTO movies VALUES (1, 'Toy Story (1995)', 1995, 'Animation')",
+    "INSERT INTO users VALUES (700001, 1700000000)",
+    "INSERT INTO ratings VALUES (700001, 1, 4.5, 1700000000, 1700000000)",
+]
+
+
+def test_a_version_1_database_is_refused_until_upgraded_in_place(db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from movierec.cli.main import app
+
+    eng = db.make_engine(db_url)
+    with eng.begin() as c:
+        for statement in V1_DDL:
+            c.execute(text(statement))
+    for check in (db.init_db, db.ping):  # `db init`, the service's start-up and `serve` all refuse it
+        with pytest.raises(db.DatabaseError, match=r"schema version 1, .* uses 2; upgrade it in place with `movierec db upgrade --db URL`"):  # fmt: skip
+            check(eng)
+    runner = CliRunner()
+    r = runner.invoke(app, ["db", "init", "--db", db_url])
+    assert r.exit_code != 0 and "movierec db upgrade" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert r.exit_code == 0 and "upgraded from schema 1 to schema 2" in r.output, r.output
+    r = runner.invoke(app, ["db", "upgrade", "--db", db_url])  # idempotent
+    assert r.exit_code == 0 and "already at schema 2" in r.output, r.output
+    db.init_db(eng)
+    assert db.user_rating_pairs(eng, 700001) == [(1, 4.5)]  # kept
+    assert db.user_token(eng, 700001) == (True, None, None)  # a user of before: no token until one is issued
+    r = runner.invoke(app, ["db", "issue-token", "--db", db_url, "--user", "700001"])
+    assert r.exit_code == 0, r.output
+    from movierec.store import tokens
+
+    _, token_hash, key = db.user_token(eng, 700001)
+    assert tokens.verify_token(r.stdout.strip(), token_hash) and key == tokens.token_key(r.stdout.strip())
+    assert db.create_user(eng) == 700002  # the allocation is unchanged
+    eng.dispose()
+
+
+def test_upgrade_initialises_a_new_database_and_refuses_an_unknown_version(sqlite_url: str) -> None:
+    eng = db.make_engine(sqlite_url)
+    assert db.upgrade(eng) == (None, db.SCHEMA_VERSION)
+    assert db.upgrade(eng) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
+    with eng.begin() as c:
+        c.execute(text("UPDATE movierec_meta SET value = '99' WHERE key = 'schema_version'"))
+    with pytest.raises(db.DatabaseError, match="schema version 99, .* use a movierec that knows that version"):
+        db.upgrade(eng)
+    eng.dispose()

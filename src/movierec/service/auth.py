@@ -22,7 +22,6 @@ scrypt work runs in the thread pool, never on the event loop.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
@@ -31,6 +30,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 
 from movierec.service import schemas
+from movierec.service.core import current_snapshot, is_admin
 from movierec.service.errors import ApiError
 from movierec.store import db, tokens
 
@@ -59,16 +59,6 @@ class TokenCache:
         if len(self._seen) >= self.size:
             self._seen.clear()
         self._seen[(user_id, digest)] = stored
-
-
-def is_admin(request: Request, token: str | None) -> bool:
-    """Whether ``token`` is the admin token (constant-time comparison; False when none is configured)."""
-    admin = request.app.state.settings.admin_token
-    return (
-        token is not None
-        and admin is not None
-        and secrets.compare_digest(token.encode(), admin.get_secret_value().encode())
-    )
 
 
 def unknown_user(user_id: int) -> ApiError:
@@ -114,6 +104,7 @@ async def authorize(request: Request, user_id: int, creds: HTTPAuthorizationCred
     engine: Engine = request.app.state.engine
     stored, token_hash, key = await _db(engine, db.user_token, user_id)
     if not stored and not trained:
+        current_snapshot(request)  # without a model nobody can tell a training user: 503 no_model
         raise unknown_user(user_id)
     if is_admin(request, token):
         return

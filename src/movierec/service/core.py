@@ -15,6 +15,7 @@ How a user's ratings are combined (the service's fold-in rule):
 from __future__ import annotations
 
 import math
+import secrets
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,6 @@ from movierec.models.base import UserState
 from movierec.ranking import recommend
 from movierec.ranking.index import index_for
 from movierec.ranking.scoring import resolve_policy
-from movierec.service.auth import is_admin
 from movierec.service.errors import ApiError
 from movierec.service.state import ModelHolder, Snapshot
 from movierec.store import db
@@ -54,6 +54,16 @@ async def snapshot(request: Request) -> Snapshot:
 async def engine(request: Request) -> Engine:
     """Dependency: the ratings database engine."""
     return request.app.state.engine  # type: ignore[no-any-return]
+
+
+def is_admin(request: Request, token: str | None) -> bool:
+    """Whether ``token`` is the admin token (constant-time comparison; False when none is configured)."""
+    admin = request.app.state.settings.admin_token
+    return (
+        token is not None
+        and admin is not None
+        and secrets.compare_digest(token.encode(), admin.get_secret_value().encode())
+    )
 
 
 async def require_admin(request: Request) -> None:

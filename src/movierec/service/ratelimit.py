@@ -23,7 +23,8 @@ import time
 
 from fastapi import Request
 
-from movierec.service.auth import Credentials, is_admin
+from movierec.service.auth import Credentials
+from movierec.service.core import is_admin
 from movierec.service.errors import ApiError
 
 MAX_KEYS = 100_000
