@@ -220,6 +220,8 @@ class ProcessServer:
             str(workers),
         ]
         self.log = open(log, "w")  # noqa: SIM115 - closed in __exit__
+        env = {"MOVIEREC_ADMIN_TOKEN": "s3cret", "MOVIEREC_RATE_WRITES_PER_MIN": "0",  # as ``make_server``
+               "MOVIEREC_RATE_SIGNUPS_PER_MIN": "0", **env}  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **env})
 
     def __enter__(self) -> ProcessServer:

@@ -143,8 +143,10 @@ def test_every_user_route_declares_the_bearer_scheme(c: httpx.Client) -> None:
     for path, operations in schema["paths"].items():
         if path.startswith("/v1/users/{user_id}"):
             for method, op in operations.items():
-                assert op["security"] == [{"userToken": []}], (method, path)
+                optional = method == "get"  # training users' reads need no token
+                assert op["security"] == [{"userToken": []}] + [{}] * optional, (method, path)
                 assert {"401", "403", "404"} <= set(op["responses"]), (method, path)
+                assert ("429" in op["responses"]) is not optional, (method, path)
 
 
 def test_a_token_issued_by_the_cli_replaces_the_old_one(c: httpx.Client, accounts: tuple[ThreadServer, str]) -> None:

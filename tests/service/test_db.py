@@ -14,7 +14,7 @@ from sqlalchemy import text
 from movierec.data import Dataset
 from movierec.errors import DataValidationError
 from movierec.store import db
-from tests.service.conftest import ProcessServer, make_server
+from tests.service.conftest import ADMIN, ProcessServer, make_server
 
 
 def test_schema_upsert_and_delete(db_url: str, model_a) -> None:
@@ -120,13 +120,10 @@ def test_concurrent_writers_store_each_rating_exactly_once(
     """20 clients write 1,000 distinct ratings at once, then all overwrite the same 50: exactly 1,000 rows."""
     rng = random.Random(seed)
     movies = [1, 2, 3, 5, 6, 7, 10, 11, 16, 17, 19, 21, 25, 31, 32, 34, 36, 39, 44, 47]
-    pairs = [(100_000 + u, m) for u in range(50) for m in movies]
-    rng.shuffle(pairs)
-    assert len(set(pairs)) == 1000
     errors: list[str] = []
 
     def write(chunk: list[tuple[int, int]], url: str) -> None:
-        with httpx.Client(base_url=url, timeout=60) as c:
+        with httpx.Client(base_url=url, timeout=60, headers=ADMIN) as c:
             for u, m in chunk:
                 r = c.put(f"/v1/users/{u}/ratings/{m}", json={"rating": rng.choice([1.0, 2.5, 4.0])})
                 if r.status_code != 200:
@@ -140,6 +137,10 @@ def test_concurrent_writers_store_each_rating_exactly_once(
             t.join()
 
     with make_server(shared_registry, db_url) as srv:
+        users = [httpx.post(f"{srv.url}/v1/users").json()["user_id"] for _ in range(50)]
+        pairs = [(u, m) for u in users for m in movies]
+        rng.shuffle(pairs)
+        assert len(set(pairs)) == 1000
         run([pairs[i::n_clients] for i in range(n_clients)], srv.url)
         run([pairs[:50] for _ in range(n_clients)], srv.url)  # everyone upserts the same 50 rows at once
     assert errors == []
@@ -157,8 +158,10 @@ def test_two_workers_start_together_on_a_fresh_database(db_url: str, shared_regi
     """Both worker processes create the schema at once (a race `init_db` must survive) and both serve."""
     with ProcessServer(shared_registry, db_url, tmp_path / "serve.log", workers=2) as srv:
         with httpx.Client(base_url=srv.url, timeout=30) as c:
-            for i in range(40):
-                r = c.put(f"/v1/users/{200_000 + i}/ratings/1", json={"rating": 4})
+            for _ in range(40):
+                made = c.post("/v1/users").json()
+                r = c.put(f"/v1/users/{made['user_id']}/ratings/1", json={"rating": 4},
+                          headers={"Authorization": f"Bearer {made['token']}"})  # fmt: skip
                 assert r.status_code == 200, r.text
         children = Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()
         cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes() for p in children]
@@ -185,8 +188,12 @@ def test_sqlite_writers_of_two_workers_wait_for_the_lock(shared_registry: Path, 
 
     def client(n: int, url: str) -> None:
         rng = random.Random(seed + n)
-        user = 1 if n % 2 else 300_000 + n  # half on one shared training user, half on their own new id
         with httpx.Client(base_url=url, timeout=60) as c:
+            if n % 2:  # half on one shared training user (the admin writes), half on their own new user
+                user, c.headers["Authorization"] = 1, ADMIN["Authorization"]
+            else:
+                made = c.post("/v1/users").json()
+                user, c.headers["Authorization"] = made["user_id"], f"Bearer {made['token']}"
             for i in range(24):
                 m = rng.choice(movies)
                 if i % 4 == 3:
@@ -218,7 +225,7 @@ def test_sqlite_writers_of_two_workers_wait_for_the_lock(shared_registry: Path, 
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
     eng = db.make_engine(url)
     with eng.connect() as c:
-        have = set(c.execute(text("SELECT user_id, movie_id FROM ratings WHERE user_id >= 300000")).all())
+        have = set(c.execute(text("SELECT user_id, movie_id FROM ratings WHERE user_id <> 1")).all())
     assert have == {pair for pair, present in stored.items() if present}
     eng.dispose()
 
@@ -262,19 +269,21 @@ def test_a_write_that_cannot_get_the_sqlite_lock_is_a_retryable_503(shared_regis
     path = tmp_path / "ratings.db"
     server = make_server(shared_registry, f"sqlite:///{path}", db_busy_timeout=0.3)
     with server as srv, httpx.Client(base_url=srv.url) as c:
-        assert c.put("/v1/users/400001/ratings/1", json={"rating": 4.0}).status_code == 200
+        made = c.post("/v1/users").json()
+        user, c.headers["Authorization"] = made["user_id"], f"Bearer {made['token']}"
+        assert c.put(f"/v1/users/{user}/ratings/1", json={"rating": 4.0}).status_code == 200
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # a long write elsewhere
         try:
-            for r in (c.put("/v1/users/400001/ratings/2", json={"rating": 4.0}), c.post("/v1/users")):
+            for r in (c.put(f"/v1/users/{user}/ratings/2", json={"rating": 4.0}), c.post("/v1/users")):
                 assert r.status_code == 503, r.text
                 assert r.json()["error"]["code"] == "database_busy" and r.headers["retry-after"] == "1"
                 assert "busy" in r.json()["error"]["message"] and "nothing was stored" in r.json()["error"]["message"]
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-        assert c.put("/v1/users/400001/ratings/2", json={"rating": 4.0}).status_code == 200  # the retry succeeds
-        assert [r["movie_id"] for r in c.get("/v1/users/400001/ratings").json()["ratings"]] == [1, 2]
+        assert c.put(f"/v1/users/{user}/ratings/2", json={"rating": 4.0}).status_code == 200  # the retry succeeds
+        assert [r["movie_id"] for r in c.get(f"/v1/users/{user}/ratings").json()["ratings"]] == [1, 2]
 
 
 V1_DDL = [  # the tables of schema version 1, as movierec 1 created them

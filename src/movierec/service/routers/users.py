@@ -24,7 +24,8 @@ from movierec.store import db, tokens
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=responses(422, 503))
 MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
-READ = {"dependencies": [Depends(read_access)], "responses": responses(401, 403, 404)}
+OPTIONAL_TOKEN = {"security": [{}]}  # appended to the bearer scheme: a token is optional (training users' reads)
+READ = {"dependencies": [Depends(read_access)], "responses": responses(401, 403, 404), "openapi_extra": OPTIONAL_TOKEN}
 WRITE = {"dependencies": [Depends(limit_writes), Depends(write_access)], "responses": responses(401, 403, 404, 429)}
 
 
@@ -42,7 +43,7 @@ def _rating(row: db.Rating, snap: Snapshot | None) -> schemas.Rating:
 
 @router.post(
     "", response_model=schemas.NewUser, status_code=201, responses=responses(409, 429),
-    dependencies=[Depends(limit_signups)],
+    dependencies=[Depends(limit_signups)], openapi_extra=OPTIONAL_TOKEN,
 )  # fmt: skip
 def create_user(request: Request, eng: Annotated[Engine, Depends(engine)]) -> schemas.NewUser:
     """A fresh user id, above every training and stored user id, and its secret token, shown only this once.
