@@ -6,7 +6,7 @@ Who may call which route: ``service.auth`` (tokens, admin, training users); writ
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -24,7 +24,7 @@ from movierec.store import db, tokens
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=responses(422, 503))
 MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
-OPTIONAL_TOKEN = {"security": [{}]}  # appended to the bearer scheme: a token is optional (training users' reads)
+OPTIONAL_TOKEN: dict[str, Any] = {"security": [{}]}  # appended to the bearer scheme: the token is optional
 READ = {"dependencies": [Depends(read_access)], "responses": responses(401, 403, 404), "openapi_extra": OPTIONAL_TOKEN}
 WRITE = {"dependencies": [Depends(limit_writes), Depends(write_access)], "responses": responses(401, 403, 404, 429)}
 
