@@ -88,7 +88,18 @@ async def _db(engine: Engine, fn: Any, *args: Any) -> Any:
     return await run_in_threadpool(fn, engine, *args)
 
 
-async def authorize(request: Request, user_id: int, creds: HTTPAuthorizationCredentials | None, write: bool) -> None:
+def token_of(creds: HTTPAuthorizationCredentials | None) -> str | None:
+    """The bearer token of a request's ``Authorization`` header (as ``HTTPBearer`` parsed it), or None."""
+    return creds.credentials if creds is not None else None
+
+
+def bearer_token(request: Request) -> str | None:
+    """The bearer token of ``request`` read without a dependency (the recommendations route: the hot path)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def authorize(request: Request, user_id: int, token: str | None, write: bool) -> None:
     """Let the request act for ``user_id`` by the rules in the module docstring, or raise 401/403/404.
 
     Raises
@@ -100,7 +111,6 @@ async def authorize(request: Request, user_id: int, creds: HTTPAuthorizationCred
     trained = snap is not None and user_id in snap.model.users_
     if trained and not write:
         return
-    token = creds.credentials if creds is not None else None
     engine: Engine = request.app.state.engine
     stored, token_hash, key = await _db(engine, db.user_token, user_id)
     if not stored and not trained:
@@ -132,12 +142,12 @@ async def authorize(request: Request, user_id: int, creds: HTTPAuthorizationCred
 
 async def read_access(request: Request, user_id: UserId, creds: Credentials) -> None:
     """Dependency of the read routes of ``/v1/users/{user_id}``."""
-    await authorize(request, user_id, creds, write=False)
+    await authorize(request, user_id, token_of(creds), write=False)
 
 
 async def write_access(request: Request, user_id: UserId, creds: Credentials) -> None:
     """Dependency of the write routes of ``/v1/users/{user_id}``."""
-    await authorize(request, user_id, creds, write=True)
+    await authorize(request, user_id, token_of(creds), write=True)
 
 
 def remember(request: Request, user_id: int, token: str, token_hash: str) -> None:

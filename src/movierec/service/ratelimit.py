@@ -23,7 +23,7 @@ import time
 
 from fastapi import Request
 
-from movierec.service.auth import Credentials
+from movierec.service.auth import Credentials, token_of
 from movierec.service.core import is_admin
 from movierec.service.errors import ApiError
 
@@ -85,7 +85,7 @@ def _address(request: Request) -> str:
 # ``async`` on purpose: they run on the event loop, one at a time, so the buckets need no lock.
 async def limit_writes(request: Request, creds: Credentials) -> None:
     """Dependency of the rating writes: spend from the token's and the address's bucket, or 429."""
-    token = creds.credentials if creds is not None else None
+    token = token_of(creds)
     if is_admin(request, token):
         return
     limits: Limits = request.app.state.limits
@@ -98,7 +98,7 @@ async def limit_writes(request: Request, creds: Credentials) -> None:
 
 async def limit_signups(request: Request, creds: Credentials) -> None:
     """Dependency of ``POST /v1/users``: spend from the address's sign-up bucket, or 429."""
-    if is_admin(request, creds.credentials if creds is not None else None):
+    if is_admin(request, token_of(creds)):
         return
     wait = request.app.state.limits.signups.wait(_address(request))
     if wait:
