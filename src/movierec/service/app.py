@@ -37,9 +37,13 @@ DESCRIPTION = """Personal film recommendations from explicit star ratings.
 
 Errors always have the body `{"error": {"code": ..., "message": ...}}`: unknown ids 404,
 malformed input 422 (a query parameter given twice included), bodies over the size limit 413,
-admin routes without the token 401, a method the path does not take 405 (with `Allow`), no model
-loaded 503. A 503 with `Retry-After` (`overloaded`, `database_busy`, `database_unavailable`) did
-nothing: retry after that many seconds.
+admin routes without the token and a user's routes without their token 401, another user's token
+403, too many writes 429 (with `Retry-After`), a method the path does not take 405 (with `Allow`),
+no model loaded 503.
+
+`POST /v1/users` answers a new id and its token, shown only once: send it as
+`Authorization: Bearer <token>` on that user's routes. A 503 with `Retry-After` (`overloaded`,
+`database_busy`, `database_unavailable`) or a 429 did nothing: retry after that many seconds.
 """
 
 
