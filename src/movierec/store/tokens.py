@@ -6,8 +6,9 @@ A token is ``secrets.token_urlsafe(32)`` (32 random bytes, 43 characters). The d
   random 16-byte salt per user, ``n = 2**14``, ``r = 8``, ``p = 1`` (16 MiB, about 40-60 ms), a 32-byte
   hash; the parameters travel with each hash, so they can change without invalidating stored ones;
 * ``token_key``: the first 16 hex digits of the token's SHA-256, an index that finds whose token a
-  request carries (a 403 "another user's token" rather than a 401) without trying every hash. It
-  cannot verify a token: 192 of the token's 256 random bits stay unknown to anyone holding it.
+  request carries (a 403 "another user's token" rather than a 401) without trying every hash, and
+  lets a wrong token be refused without any scrypt. It cannot verify a token: 192 of the token's
+  256 random bits stay unknown to anyone holding it.
 
 Why the service caches verified tokens instead of choosing cheaper parameters:
 ``docs/decisions/0019-user-tokens.md``.
