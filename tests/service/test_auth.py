@@ -184,3 +184,19 @@ def test_writes_and_sign_ups_are_rate_limited_with_retry_after(shared_registry: 
             assert c.get(f"/v1/users/{user}/recommendations", headers=token).status_code == 200
         assert c.put(f"/v1/users/{user}/ratings/5", json={"rating": 4}, headers=ADMIN).status_code == 200
         assert c.get(f"/v1/users/{user}/ratings", headers=token).json()["ratings"][-1]["movie_id"] == 5
+        other = bearer(made[1].json()["token"])  # the address's bucket is spent: another token from it waits too
+        r = c.put(f"/v1/users/{made[1].json()['user_id']}/ratings/1", json={"rating": 4}, headers=other)
+        assert r.status_code == 429
+        elsewhere = httpx.HTTPTransport(local_address="127.0.0.2")  # another client address
+        with httpx.Client(base_url=srv.url, transport=elsewhere) as far:
+            r = far.put(f"/v1/users/{made[1].json()['user_id']}/ratings/1", json={"rating": 4}, headers=other)
+            assert r.status_code == 200  # a fresh address and a fresh token
+            r = far.put(f"/v1/users/{user}/ratings/7", json={"rating": 4}, headers=token)
+            assert r.status_code == 429  # the spent token is limited from any address
+
+
+def test_rate_limit_defaults_are_documented_values() -> None:
+    from movierec.service.settings import Settings
+
+    s = Settings()
+    assert (s.rate_writes_per_min, s.rate_signups_per_min, s.rate_burst) == (60, 10, 30)

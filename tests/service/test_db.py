@@ -342,3 +342,23 @@ def test_upgrade_initialises_a_new_database_and_refuses_an_unknown_version(sqlit
     with pytest.raises(db.DatabaseError, match="schema version 99, .* use a movierec that knows that version"):
         db.upgrade(eng)
     eng.dispose()
+
+
+@pytest.mark.slow
+def test_serve_refuses_a_version_1_database_in_one_line(shared_registry: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.service.conftest import free_port
+
+    url = f"sqlite:///{tmp_path / 'v1.db'}"
+    eng = db.make_engine(url)
+    with eng.begin() as c:
+        for statement in V1_DDL:
+            c.execute(text(statement))
+    eng.dispose()
+    cmd = [sys.executable, "-m", "movierec", "serve", "--registry", str(shared_registry), "--db", url,
+           "--port", str(free_port())]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 7 and "Traceback" not in r.stderr, r.stderr
+    assert "schema version 1" in r.stderr and "`movierec db upgrade --db URL`" in r.stderr
