@@ -311,7 +311,8 @@ def test_a_version_1_database_is_refused_until_upgraded_in_place(db_url: str) ->
         for statement in V1_DDL:
             c.execute(text(statement))
     for check in (db.init_db, db.ping):  # `db init`, the service's start-up and `serve` all refuse it
-        with pytest.raises(db.DatabaseError, match=r"schema version 1, .* uses 2; upgrade it in place with `movierec db upgrade --db URL`"):  # fmt: skip
+        refused = r"schema version 1, .* uses 2; upgrade it in place with `movierec db upgrade --db URL`"
+        with pytest.raises(db.DatabaseError, match=refused):
             check(eng)
     runner = CliRunner()
     r = runner.invoke(app, ["db", "init", "--db", db_url])
