@@ -21,9 +21,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, HTMLResponse
 
 from movierec.service import errors, openapi
+from movierec.service.exposures import ExposureLog
 from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from movierec.service.protect import CSP, LoadShedMiddleware, QueryOnceMiddleware, SecurityHeadersMiddleware
-from movierec.service.routers import movies, ops, recommend, users
+from movierec.service.routers import events, movies, ops, recommend, users
 from movierec.service.settings import Settings
 from movierec.service.state import ModelHolder
 from movierec.store import db
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     networked = not settings.database_url.startswith("sqlite")  # a SQLite file has no connection to lose
     engine = db.make_engine(settings.database_url, settings.db_busy_timeout, pool_pre_ping=networked)
     holder = ModelHolder(Registry(settings.registry) if settings.registry else None, engine)
+    exposures = ExposureLog(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -73,20 +75,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.init_db(engine)
         holder.check()
         holder.start(settings.reload_interval)
+        exposures.start()
         try:
             yield
         finally:
             holder.stop()
+            exposures.stop()  # writes what is still queued
             engine.dispose()
 
     from movierec import __version__
 
     app = FastAPI(title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None)
     app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
-    app.state.metrics = Metrics(holder)
+    app.state.exposures = exposures
+    app.state.metrics = Metrics(holder, exposures)
     errors.install(app)
     openapi.install(app, holder)
-    for router in (movies.router, users.router, recommend.router, ops.router):
+    for router in (movies.router, users.router, recommend.router, events.router, ops.router):
         app.include_router(router)
 
     static = resources.files("movierec.service") / "static"
