@@ -183,7 +183,10 @@ def with_hits(exposures: pl.DataFrame, attributed: pl.DataFrame) -> pl.DataFrame
 
 
 def daily_metrics(
-    engine: Engine, since: dt.date | None = None, window_s: float = ATTRIBUTION_WINDOW_S
+    engine: Engine,
+    since: dt.date | None = None,
+    window_s: float = ATTRIBUTION_WINDOW_S,
+    frames: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> list[dict[str, Any]]:
     """The online metrics of the module docstring, one dict per (model_version, day), oldest day first.
 
@@ -193,6 +196,8 @@ def daily_metrics(
         First UTC day included (None = every exposure).
     window_s : float
         Attribution window in seconds.
+    frames : (exposures, attributed), optional
+        ``exposures_frame(engine, since)`` and its ``attributed_ratings``, when the caller has them.
 
     Raises
     ------
@@ -200,10 +205,13 @@ def daily_metrics(
         If the database cannot be read.
     """
     start = None if since is None else dt.datetime.combine(since, dt.time(), dt.UTC).timestamp()
-    exposures = exposures_frame(engine, start)
+    if frames is None:
+        exposures = exposures_frame(engine, start)
+        attributed = attributed_ratings(engine, exposures, window_s)
+    else:
+        exposures, attributed = frames
     if exposures.is_empty():
         return []
-    attributed = attributed_ratings(engine, exposures, window_s)
     hits = with_hits(exposures, attributed)
     n_films = catalogue_size(engine)
     events = events_frame(engine, start).join(exposures.select("request_id", "model_version", "day"), on="request_id")
