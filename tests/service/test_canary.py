@@ -141,3 +141,28 @@ def test_registry_and_outcomes_commands(registry: Path, model_b: Recommender, sq
     assert r.exit_code == 0 and json.loads(r.stdout)["current"] == "v000002"
     r = runner.invoke(app, ["registry", "promote", "--registry", str(registry)])
     assert r.exit_code != 0 and "no canary experiment is running" in r.stderr
+
+
+@pytest.mark.slow
+def test_a_canary_that_cannot_load_leaves_everyone_on_the_current_version_and_is_not_retried(
+    registry: Path, model_a: Recommender
+) -> None:
+    from movierec.service.state import ModelHolder
+    from movierec.store import artifact
+
+    reg = Registry(registry)
+    artifact.save(model_a, registry / "versions" / "v000002")
+    (registry / "versions" / "v000002" / "arrays.npz").write_bytes(b"garbage")
+    reg.start_experiment("v000002", 50)
+    holder = ModelHolder(reg)
+    calls: list[str] = []
+    load = reg.load
+    reg.load = lambda version=None: calls.append(version) or load(version)  # type: ignore[method-assign]
+    holder.check()
+    assert holder.current is not None and holder.current.version == "v000001" and holder.canary is None
+    assert "ArtifactError" in (holder.canary_error or "")
+    assert all(holder.serve(u) == (holder.current, None) for u in range(1, 50))  # no arm: not in the experiment
+    holder.check()
+    assert calls == ["v000001", "v000002"]  # the broken canary is not loaded again at every poll
+    holder.check(force=True)
+    assert calls == ["v000001", "v000002", "v000002"]

@@ -155,6 +155,7 @@ class ModelHolder:
         self.engine = engine
         self._served: tuple[Snapshot | None, Canary | None] = (None, None)
         self.canary_error: str | None = None
+        self._canary_failed_for: Experiment | None = None
         self.last_error: str | None = None
         self.failed_version: str | None = None  # the registry's current version, when it failed to load
         self.reloads = 0
@@ -192,10 +193,14 @@ class ModelHolder:
             return False
         with self._load_lock:
             changed = self._check_current(force)
-            return self._check_canary() or changed
+            return self._check_canary(force) or changed
 
-    def _check_canary(self) -> bool:
-        """Load, swap or drop the canary to match the registry's ``EXPERIMENT`` (lock held)."""
+    def _check_canary(self, force: bool = False) -> bool:
+        """Load, swap or drop the canary to match the registry's ``EXPERIMENT`` (lock held).
+
+        A canary that failed to load is not tried again for the same experiment until ``force``
+        (``POST /v1/admin/reload``); meanwhile everyone gets the current version.
+        """
         assert self.registry is not None
         snap, had = self._served
         try:
@@ -210,7 +215,7 @@ class ModelHolder:
                 log.info("experiment %s ended; serving %s to everyone", had.experiment.id, snap and snap.version)
                 return True
             return False
-        if had is not None and had.experiment == running:
+        if (had is not None and had.experiment == running) or (running == self._canary_failed_for and not force):
             return False
         try:
             if had is not None and had.snap.version == running.canary:
@@ -222,9 +227,10 @@ class ModelHolder:
                     db.sync_movies(self.engine, model.movies_)
         except Exception as exc:  # a broken canary must never take the service down: everyone gets current
             self._canary_failed(exc)
+            self._canary_failed_for = running
             return False
         self._served = (snap, Canary(running, canary))
-        self.canary_error = None
+        self.canary_error, self._canary_failed_for = None, None
         log.info(
             "experiment %s: serving canary %s to %g%% of users, %s to the rest",
             running.id, running.canary, running.percent, snap.version,  # type: ignore[union-attr]
