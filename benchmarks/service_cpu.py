@@ -12,6 +12,9 @@ Usage (one registry and database for both versions; rounds alternate between the
     PYTHONPATH=<checkout>/src python benchmarks/service_cpu.py measure /tmp/svc-cpu --label before
     PYTHONPATH=src python benchmarks/service_cpu.py measure /tmp/svc-cpu --label after
 
+(A database of an older schema version needs ``movierec db upgrade --db sqlite:////tmp/svc-cpu/ratings.db``
+for the newer code: measure the old code on a copy made before the upgrade.)
+
 Requests: ``GET /v1/users/{id}/recommendations?k=10`` for a user with 20 stored ratings (``get_db``,
 folded in) and for a training user (``get_training``), ``POST /v1/recommendations`` with 20 ratings
 (``post_fold_in``), ``POST /v1/predictions`` with 1,000 pairs of 100 training users
@@ -32,6 +35,7 @@ from pathlib import Path
 
 KINDS = ("get_db", "get_training", "post_fold_in", "predictions_100_users")
 DB_USER = 1_000_003
+ADMIN_TOKEN = "bench"  # the stored users of ``prepare`` have no token of their own: the admin reads their lists
 
 
 def prepare(folder: Path) -> None:
@@ -64,14 +68,15 @@ async def measure(folder: Path, n: int, label: str) -> dict:
 
     threadpool_limits(1, "blas")
     app = create_app(
-        Settings(registry=folder / "registry", database_url=f"sqlite:///{folder / 'ratings.db'}", reload_interval=0)
-    )
+        Settings(registry=folder / "registry", database_url=f"sqlite:///{folder / 'ratings.db'}", reload_interval=0,
+                 admin_token=ADMIN_TOKEN)
+    )  # fmt: skip
     rng = random.Random(1)
     popular = json.loads((folder / "popular.json").read_text())
     fold_in = json.dumps({"ratings": [{"movie_id": m, "rating": 4.0} for m in rng.sample(popular, 20)], "k": 10})
     pairs = json.dumps({"pairs": [{"user_id": 1 + i % 100, "movie_id": rng.choice(popular)} for i in range(1000)]})
     requests = {
-        "get_db": ("GET", f"/v1/users/{DB_USER}/recommendations", "k=10", b""),
+        "get_db": ("GET", f"/v1/users/{DB_USER}/recommendations", "k=10", b""),  # with the admin token
         "get_training": ("GET", "/v1/users/5/recommendations", "k=10", b""),
         "post_fold_in": ("POST", "/v1/recommendations", "", fold_in.encode()),
         "predictions_100_users": ("POST", "/v1/predictions", "", pairs.encode()),
@@ -82,7 +87,8 @@ async def measure(folder: Path, n: int, label: str) -> dict:
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
             "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
             "headers": [(b"host", b"bench"), (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode())],
+                        (b"content-length", str(len(body)).encode())]
+                       + [(b"authorization", f"Bearer {ADMIN_TOKEN}".encode())] * (str(DB_USER) in path),
             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
         }  # fmt: skip
         status = [0]

@@ -100,11 +100,12 @@ class Connection:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def call(self, method: str, path: str, body: bytes = b"") -> int:
+    async def call(self, method: str, path: str, body: bytes = b"", token: str = "") -> int:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
         extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+        extra += f"Authorization: Bearer {token}\r\n" if token else ""
         head = f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAccept: application/json\r\n{extra}\r\n"
         self.writer.write(head.encode() + body)
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -122,8 +123,8 @@ class Connection:
             self.writer = None
 
 
-Request = tuple[str, str, bytes]
-"""(method, path, body) of one request."""
+Request = tuple[str, str, bytes] | tuple[str, str, bytes, str]
+"""(method, path, body) of one request, and the user's token where the route needs one."""
 
 
 async def open_loop(
@@ -140,7 +141,7 @@ async def open_loop(
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(connections):
         pool.put_nowait(Connection(host, int(port)))
-    for req in requests[:50]:  # warm-up: connections and caches
+    for req in requests[:50]:  # warm-up: connections and caches (and the first, scrypt, check of each db token)
         c = await pool.get()
         await c.call(*req)
         pool.put_nowait(c)
@@ -207,7 +208,7 @@ def main() -> None:
 
     from movierec.data import load_movielens
     from movierec.models import make_model
-    from movierec.store import db
+    from movierec.store import db, tokens
     from movierec.store.registry import Registry
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -222,8 +223,11 @@ def main() -> None:
         rng = random.Random(args.seed)
         popular = model.items_.to_ids(np.argsort(-model.item_counts_)[:500])
         db_users = list(range(1_000_000, 1_000_050))
+        issued = {u: tokens.issue() for u in db_users}  # each stored user's token (their lists need it)
         with eng.begin() as c:  # one transaction: seeding is not what is measured
-            c.execute(db.User.__table__.insert(), [{"user_id": u, "created_at": 0} for u in db_users])
+            c.execute(db.User.__table__.insert(), [
+                {"user_id": u, "created_at": 0, "token_hash": issued[u][1], "token_key": issued[u][2]} for u in db_users
+            ])  # fmt: skip
             rows = [
                 {
                     "user_id": u,
@@ -241,8 +245,10 @@ def main() -> None:
         try:
             base = f"http://127.0.0.1:{args.port}"
             train_users = [int(u) for u in model.users_.ids.to_list()]
-            gets = {name: [("GET", f"/v1/users/{u}/recommendations?k=10", b"") for u in users]
-                    for name, users in (("db", db_users), ("training", train_users))}  # fmt: skip
+            gets: dict[str, list[Request]] = {
+                "db": [("GET", f"/v1/users/{u}/recommendations?k=10", b"", issued[u][0]) for u in db_users],
+                "training": [("GET", f"/v1/users/{u}/recommendations?k=10", b"") for u in train_users],
+            }
             stars = [1.0, 2.5, 3.0, 4.0, 4.5, 5.0]
             bodies = [{"ratings": [{"movie_id": int(m), "rating": rng.choice(stars)} for m in rng.sample(popular, 20)],
                        "k": 10} for _ in range(200)]  # fmt: skip

@@ -16,7 +16,7 @@ LAYER = {
     "ranking": 4, "store": 4,
     "evaluation": 5,
     "spark": 6,
-    "training": 7,
+    "training": 7, "retrain": 7,
     "cli": 8, "service": 8, "__init__": 9, "__main__": 9,
 }  # fmt: skip
 

@@ -49,3 +49,18 @@ def test_only_the_most_rated_films_get_weights_and_memory_is_refused_up_front(se
     assert listed <= top  # the others have no score: never recommended
     with pytest.raises(DataValidationError, match=r"25 films need about 0\.0 GB.*lower max_items"):
         Ease(EaseConfig(max_bytes=100)).fit(ds)
+
+
+def test_low_rank_factors_reproduce_the_weights_at_full_rank_and_approximate_them_below(seed: int) -> None:
+    ds = synthetic_dataset(3000, n_users=80, n_items=40, seed=seed)
+    model = Ease(EaseConfig(reg=5.0, max_items=30)).fit(ds)
+    B = np.zeros((40, 40))
+    B[np.ix_(model.kept_items_, model.kept_items_)] = model.item_weights_
+    left, right = model.low_rank(30)
+    np.testing.assert_allclose(left @ right.T, B, atol=1e-5)
+    dropped = np.setdiff1d(np.arange(40), model.kept_items_)
+    assert not left[dropped].any() and not right[dropped].any()  # films B does not cover stay unscored
+    left, right = model.low_rank(5)
+    best = np.linalg.svd(B, compute_uv=False)
+    error = np.linalg.norm(left @ right.T - B, 2)
+    assert left.shape == (40, 5) and error <= 1.05 * best[5]  # near the best rank-5 error (Eckart-Young)

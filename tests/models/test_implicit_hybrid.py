@@ -136,9 +136,12 @@ def test_hybrid_blend_standardizes_each_signal_per_user(seed: int) -> None:
     liking = w * (model.explicit.item_bias_ + model.explicit.item_factors_ @ p)
     popularity = np.log1p(n)
     z_popularity = (popularity - popularity.mean()) / popularity.std()
-    expected = choice / choice.std() + 0.7 * liking / liking.std() - 0.2 * z_popularity
+    liked = np.zeros(model.n_items)
+    liked[[0, 1, 2]] = 1.0  # film 40, rated 1 star (below negative_below), is not EASE input
+    ease = (liked @ model.ease_left_) @ model.ease_right_.T
+    expected = choice / choice.std() + 0.5 * ease / ease.std() + 0.7 * liking / liking.std() - 0.2 * z_popularity
     np.testing.assert_allclose(model.score_block(state)[0], expected, rtol=1e-4, atol=1e-4)
-    unscaled = dataclasses.replace(config, standardize=False)
+    unscaled = dataclasses.replace(config, standardize=False, ease_weight=0.0)
     model.config = unscaled
     model._finish_fit()
     raw = choice + 0.7 * liking / (model.scale_.high - model.scale_.low) - 0.2 * z_popularity  # older folders' recipe

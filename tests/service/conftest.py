@@ -29,6 +29,8 @@ from movierec.store import artifact
 from movierec.store.registry import Registry
 from tests.conftest import DATA_HOME
 
+ADMIN = {"Authorization": "Bearer s3cret"}
+"""The admin token of ``make_server``'s servers: acts for any user."""
 PG_ADMIN_URL = os.environ.get("MOVIEREC_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 EVIL_MOVIE = 1
 EVIL_TITLE = 'Toy Story <img src=x onerror="window.__xss=1"><script>window.__xss=2</script> & "friends" (1995)'
@@ -172,7 +174,9 @@ class ThreadServer:
 def make_server(registry: Path | None, database_url: str, **settings: Any) -> ThreadServer:
     from movierec.service import Settings, create_app
 
-    settings = {"admin_token": "s3cret", "reload_interval": 0, **settings}
+    # Rate limits off unless a test sets them: many tests write quickly from one address.
+    settings = {"admin_token": "s3cret", "reload_interval": 0, "rate_writes_per_min": 0, "rate_signups_per_min": 0,
+                **settings}  # fmt: skip
     s = Settings(registry=registry, database_url=database_url, **settings)
     return ThreadServer(create_app(s))
 
@@ -216,6 +220,8 @@ class ProcessServer:
             str(workers),
         ]
         self.log = open(log, "w")  # noqa: SIM115 - closed in __exit__
+        env = {"MOVIEREC_ADMIN_TOKEN": "s3cret", "MOVIEREC_RATE_WRITES_PER_MIN": "0",  # as ``make_server``
+               "MOVIEREC_RATE_SIGNUPS_PER_MIN": "0", **env}  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env={**os.environ, **env})
 
     def __enter__(self) -> ProcessServer:

@@ -11,9 +11,15 @@ import pytest
 from movierec.config import ALSConfig
 from movierec.ranking import recommend
 from movierec.service.schemas import MAX_RATINGS
-from tests.service.conftest import EVIL_MOVIE, EVIL_TITLE, make_server
+from tests.service.conftest import ADMIN, EVIL_MOVIE, EVIL_TITLE, make_server
 
-NEW_USER = 1_000_001  # not a MovieLens user
+NEW_USER = 1_000_001  # not a MovieLens user, never issued
+
+
+def new_user(client: httpx.Client) -> tuple[int, dict[str, str]]:
+    """A user made by ``POST /v1/users`` and the headers carrying its token."""
+    made = client.post("/v1/users").json()
+    return made["user_id"], {"Authorization": f"Bearer {made['token']}"}
 
 
 def error_code(r: httpx.Response) -> str:
@@ -69,33 +75,35 @@ def test_rank_by_chooses_the_ordering_and_is_reported(client: httpx.Client, mode
 
 def test_a_write_changes_recommendations_immediately(client: httpx.Client, model_a) -> None:
     assert error_code(client.get(f"/v1/users/{NEW_USER}/recommendations")) == "unknown_user"
-    # Five animated family films: the fold-in must move the list toward them.
-    for movie in (1, 2355, 3114, 4886, 6377):
-        r = client.put(f"/v1/users/{NEW_USER}/ratings/{movie}", json={"rating": 5})
-        assert r.status_code == 200 and r.json()["rating"] == 5
-    ratings = client.get(f"/v1/users/{NEW_USER}/ratings").json()
-    assert [r["movie_id"] for r in ratings["ratings"]] == [1, 2355, 3114, 4886, 6377]
-    assert ratings["n_training_ratings"] == 0
-    first = client.get(f"/v1/users/{NEW_USER}/recommendations", params={"k": 10}).json()["recommendations"]
-    assert not {r["movie_id"] for r in first} & {1, 2355, 3114, 4886, 6377}  # rated films are excluded
-    folded = recommend(model_a, ratings=[(m, 5.0) for m in (1, 2355, 3114, 4886, 6377)], k=10)
-    assert [r["movie_id"] for r in first] == [r.movie_id for r in folded]  # the library's fold-in, exactly
-    cold = recommend(model_a, None, k=10)
-    assert [r["movie_id"] for r in first] != [r.movie_id for r in cold]
-    assert any("Toy Story" in r["explanation"] for r in first)
-    # A sixth rating changes the very next answer (no retrain).
-    top = first[0]["movie_id"]
-    client.put(f"/v1/users/{NEW_USER}/ratings/{top}", json={"rating": 0.5})
-    after = client.get(f"/v1/users/{NEW_USER}/recommendations", params={"k": 10}).json()["recommendations"]
-    assert top not in [r["movie_id"] for r in after]
-    # Update in place, then delete.
-    assert client.put(f"/v1/users/{NEW_USER}/ratings/1", json={"rating": 4.5}).json()["rating"] == 4.5
-    assert client.get(f"/v1/users/{NEW_USER}/ratings/1").json()["rating"] == 4.5
-    assert client.delete(f"/v1/users/{NEW_USER}/ratings/1").status_code == 204
-    assert error_code(client.get(f"/v1/users/{NEW_USER}/ratings/1")) == "unknown_rating"
-    assert error_code(client.delete(f"/v1/users/{NEW_USER}/ratings/1")) == "unknown_rating"
-    assert client.delete(f"/v1/users/{NEW_USER}/ratings").status_code == 204
-    assert client.get(f"/v1/users/{NEW_USER}/ratings").json()["ratings"] == []
+    user, token = new_user(client)
+    with httpx.Client(base_url=client.base_url, headers=token, timeout=30) as mine:
+        # Five animated family films: the fold-in must move the list toward them.
+        for movie in (1, 2355, 3114, 4886, 6377):
+            r = mine.put(f"/v1/users/{user}/ratings/{movie}", json={"rating": 5})
+            assert r.status_code == 200 and r.json()["rating"] == 5
+        ratings = mine.get(f"/v1/users/{user}/ratings").json()
+        assert [r["movie_id"] for r in ratings["ratings"]] == [1, 2355, 3114, 4886, 6377]
+        assert ratings["n_training_ratings"] == 0
+        first = mine.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()["recommendations"]
+        assert not {r["movie_id"] for r in first} & {1, 2355, 3114, 4886, 6377}  # rated films are excluded
+        folded = recommend(model_a, ratings=[(m, 5.0) for m in (1, 2355, 3114, 4886, 6377)], k=10)
+        assert [r["movie_id"] for r in first] == [r.movie_id for r in folded]  # the library's fold-in, exactly
+        cold = recommend(model_a, None, k=10)
+        assert [r["movie_id"] for r in first] != [r.movie_id for r in cold]
+        assert any("Toy Story" in r["explanation"] for r in first)
+        # A sixth rating changes the very next answer (no retrain).
+        top = first[0]["movie_id"]
+        mine.put(f"/v1/users/{user}/ratings/{top}", json={"rating": 0.5})
+        after = mine.get(f"/v1/users/{user}/recommendations", params={"k": 10}).json()["recommendations"]
+        assert top not in [r["movie_id"] for r in after]
+        # Update in place, then delete.
+        assert mine.put(f"/v1/users/{user}/ratings/1", json={"rating": 4.5}).json()["rating"] == 4.5
+        assert mine.get(f"/v1/users/{user}/ratings/1").json()["rating"] == 4.5
+        assert mine.delete(f"/v1/users/{user}/ratings/1").status_code == 204
+        assert error_code(mine.get(f"/v1/users/{user}/ratings/1")) == "unknown_rating"
+        assert error_code(mine.delete(f"/v1/users/{user}/ratings/1")) == "unknown_rating"
+        assert mine.delete(f"/v1/users/{user}/ratings").status_code == 204
+        assert mine.get(f"/v1/users/{user}/ratings").json()["ratings"] == []
 
 
 def test_database_ratings_override_a_training_users_own(client: httpx.Client, model_a) -> None:
@@ -107,11 +115,11 @@ def test_database_ratings_override_a_training_users_own(client: httpx.Client, mo
     pair = {"pairs": [{"user_id": user, "movie_id": 2571}]}
     before = client.post("/v1/predictions", json=pair).json()["predictions"][0]["predicted_rating"]
     for m in liked:  # the user now hates every film they loved
-        client.put(f"/v1/users/{user}/ratings/{m}", json={"rating": 0.5})
+        client.put(f"/v1/users/{user}/ratings/{m}", json={"rating": 0.5}, headers=ADMIN)  # a training user
     after = client.post("/v1/predictions", json=pair).json()["predictions"][0]["predicted_rating"]
     assert after < before - 0.3
     assert client.get(f"/v1/users/{user}/ratings").json()["n_training_ratings"] == rated_idx.size
-    client.delete(f"/v1/users/{user}/ratings")
+    client.delete(f"/v1/users/{user}/ratings", headers=ADMIN)
 
 
 def test_anonymous_recommendations_store_nothing(client: httpx.Client) -> None:
@@ -150,12 +158,14 @@ def test_anonymous_errors_name_every_bad_row_and_unusable_films_are_reported(cli
     assert r.status_code == 200 and r.json()["ignored_movie_ids"] == [last["movie_id"]]
     r = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 5}]})
     assert r.json()["ignored_movie_ids"] == []
-    user = client.post("/v1/users").json()["user_id"]  # the same on a stored user's list
+    user, token = new_user(client)  # the same on a stored user's list
     for m in (1, last["movie_id"]):
-        assert client.put(f"/v1/users/{user}/ratings/{m}", json={"rating": 4}).status_code == 200
-    assert client.get(f"/v1/users/{user}/recommendations").json()["ignored_movie_ids"] == [last["movie_id"]]
-    assert client.get(f"/v1/users/{user}/recommendations", params={"genre": " "}).status_code == 200  # blank: no filter
-    client.delete(f"/v1/users/{user}/ratings")
+        assert client.put(f"/v1/users/{user}/ratings/{m}", json={"rating": 4}, headers=token).status_code == 200
+    recs = client.get(f"/v1/users/{user}/recommendations", headers=token)
+    assert recs.json()["ignored_movie_ids"] == [last["movie_id"]]
+    blank = client.get(f"/v1/users/{user}/recommendations", params={"genre": " "}, headers=token)
+    assert blank.status_code == 200  # blank: no filter
+    client.delete(f"/v1/users/{user}/ratings", headers=token)
     r = client.post("/v1/predictions", json={"pairs": [{"user_id": 1, "movie_id": 1}, {"user_id": 1, "movie_id": 999999998},
                                                        {"user_id": 1, "movie_id": 999999999}]})  # fmt: skip
     assert r.status_code == 404 and "pairs.1.movie_id" in r.text and "pairs.2.movie_id" in r.text
@@ -177,10 +187,11 @@ def test_predictions_for_many_users_match_one_user_at_a_time(client: httpx.Clien
     """
     from movierec.service.schemas import MAX_PAIR_USERS
 
-    client.put("/v1/users/2/ratings/1", json={"rating": 0.5}).raise_for_status()  # overrides training user 2's
-    client.put(f"/v1/users/{NEW_USER + 7}/ratings/50", json={"rating": 5.0}).raise_for_status()
+    client.put("/v1/users/2/ratings/1", json={"rating": 0.5}, headers=ADMIN).raise_for_status()  # over user 2's own
+    stored, token = new_user(client)
+    client.put(f"/v1/users/{stored}/ratings/50", json={"rating": 5.0}, headers=token).raise_for_status()
     no_training = int(model_a.movies_.filter(~pl.col("movie_id").is_in(model_a.items_.ids.implode()))["movie_id"][0])
-    users = [1, 2, 3, NEW_USER + 7, 6_000_000, 4, 1]
+    users = [1, 2, 3, stored, 6_000_000, 4, 1]
     films = [1, 50, 2571, no_training]
     pairs = [{"user_id": u, "movie_id": m} for u in users for m in films]
     together = client.post("/v1/predictions", json={"pairs": pairs}).json()["predictions"]
@@ -241,7 +252,7 @@ def test_bad_input_is_a_client_error_never_500(
     client: httpx.Client, method: str, path: str, body: bytes | None, status: int
 ) -> None:
     headers = {"Content-Type": "application/json"} if body is not None else {}
-    r = client.request(method, path, content=body, headers=headers)
+    r = client.request(method, path, content=body, headers={**headers, **ADMIN})  # may write to any known user
     assert r.status_code == status, r.text
     error_code(r)
 

@@ -93,6 +93,9 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
             expect(page.locator("#mine li")).to_have_count(i + 1)
         user_id = int(page.evaluate("localStorage.getItem('movierec.user')"))  # created at the first rating
         assert user_id == 612
+        token = page.evaluate("localStorage.getItem('movierec.token')")  # kept beside the id, sent on its calls
+        mine = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{srv.url}/v1/users/{user_id}/ratings").status_code == 401  # nobody else reads them
         half = page.get_by_role("group", name=f"Rate {results.nth(1).locator('.title').inner_text()}")
         expect(half.get_by_role("button", name="4.5 stars", exact=True)).to_have_attribute("aria-pressed", "true")
         page.get_by_label("Title contains").fill("matrix")
@@ -126,7 +129,7 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
         assert counts and min(counts) >= 150, counts
 
         # The ratings are in the database and survive a reload.
-        stored = httpx.get(f"{srv.url}/v1/users/{user_id}/ratings").json()["ratings"]
+        stored = httpx.get(f"{srv.url}/v1/users/{user_id}/ratings", headers=mine).json()["ratings"]
         assert len(stored) == 5 and {r["rating"] for r in stored} == {5.0, 4.5, 2.0, 1.0}
         page.reload()
         expect(page.locator("body")).to_have_attribute("data-ready", "true")
@@ -144,6 +147,20 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
         page.get_by_role("button", name="Search").click()
         expect(page.locator("#results .meta").first).to_contain_text("1 rating")
         assert "1 ratings" not in page.locator("#results").inner_text()
+        page.context.close()
+
+        # A browser that kept an id without a token (the page before tokens) gets a fresh user at its first rating.
+        page = browser.new_context().new_page()
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.goto(srv.url + "/")
+        page.evaluate(f"localStorage.setItem('movierec.user', '{user_id}')")
+        page.reload()
+        expect(page.locator("body")).to_have_attribute("data-ready", "true")
+        expect(page.locator("#mine li")).to_have_count(0)
+        page.locator("#results li").first.get_by_role("button", name="4 stars", exact=True).click()
+        expect(page.locator("#mine li")).to_have_count(1)
+        fresh = int(page.evaluate("localStorage.getItem('movierec.user')"))
+        assert fresh > user_id and page.evaluate("localStorage.getItem('movierec.token')")
         page.context.close()
     assert problems == []
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from movierec.data import Dataset
 from movierec.errors import DataValidationError
 from movierec.store import db
-from tests.service.conftest import ProcessServer, make_server
+from tests.service.conftest import ADMIN, ProcessServer, make_server
 
 
 def test_schema_upsert_and_delete(db_url: str, model_a) -> None:
@@ -120,13 +120,10 @@ def test_concurrent_writers_store_each_rating_exactly_once(
     """20 clients write 1,000 distinct ratings at once, then all overwrite the same 50: exactly 1,000 rows."""
     rng = random.Random(seed)
     movies = [1, 2, 3, 5, 6, 7, 10, 11, 16, 17, 19, 21, 25, 31, 32, 34, 36, 39, 44, 47]
-    pairs = [(100_000 + u, m) for u in range(50) for m in movies]
-    rng.shuffle(pairs)
-    assert len(set(pairs)) == 1000
     errors: list[str] = []
 
     def write(chunk: list[tuple[int, int]], url: str) -> None:
-        with httpx.Client(base_url=url, timeout=60) as c:
+        with httpx.Client(base_url=url, timeout=60, headers=ADMIN) as c:
             for u, m in chunk:
                 r = c.put(f"/v1/users/{u}/ratings/{m}", json={"rating": rng.choice([1.0, 2.5, 4.0])})
                 if r.status_code != 200:
@@ -140,6 +137,10 @@ def test_concurrent_writers_store_each_rating_exactly_once(
             t.join()
 
     with make_server(shared_registry, db_url) as srv:
+        users = [httpx.post(f"{srv.url}/v1/users").json()["user_id"] for _ in range(50)]
+        pairs = [(u, m) for u in users for m in movies]
+        rng.shuffle(pairs)
+        assert len(set(pairs)) == 1000
         run([pairs[i::n_clients] for i in range(n_clients)], srv.url)
         run([pairs[:50] for _ in range(n_clients)], srv.url)  # everyone upserts the same 50 rows at once
     assert errors == []
@@ -157,8 +158,10 @@ def test_two_workers_start_together_on_a_fresh_database(db_url: str, shared_regi
     """Both worker processes create the schema at once (a race `init_db` must survive) and both serve."""
     with ProcessServer(shared_registry, db_url, tmp_path / "serve.log", workers=2) as srv:
         with httpx.Client(base_url=srv.url, timeout=30) as c:
-            for i in range(40):
-                r = c.put(f"/v1/users/{200_000 + i}/ratings/1", json={"rating": 4})
+            for _ in range(40):
+                made = c.post("/v1/users").json()
+                r = c.put(f"/v1/users/{made['user_id']}/ratings/1", json={"rating": 4},
+                          headers={"Authorization": f"Bearer {made['token']}"})  # fmt: skip
                 assert r.status_code == 200, r.text
         children = Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()
         cmdlines = [Path(f"/proc/{p}/cmdline").read_bytes() for p in children]
@@ -185,8 +188,12 @@ def test_sqlite_writers_of_two_workers_wait_for_the_lock(shared_registry: Path, 
 
     def client(n: int, url: str) -> None:
         rng = random.Random(seed + n)
-        user = 1 if n % 2 else 300_000 + n  # half on one shared training user, half on their own new id
         with httpx.Client(base_url=url, timeout=60) as c:
+            if n % 2:  # half on one shared training user (the admin writes), half on their own new user
+                user, c.headers["Authorization"] = 1, ADMIN["Authorization"]
+            else:
+                made = c.post("/v1/users").json()
+                user, c.headers["Authorization"] = made["user_id"], f"Bearer {made['token']}"
             for i in range(24):
                 m = rng.choice(movies)
                 if i % 4 == 3:
@@ -218,7 +225,7 @@ def test_sqlite_writers_of_two_workers_wait_for_the_lock(shared_registry: Path, 
     assert "Traceback" not in (tmp_path / "serve.log").read_text()
     eng = db.make_engine(url)
     with eng.connect() as c:
-        have = set(c.execute(text("SELECT user_id, movie_id FROM ratings WHERE user_id >= 300000")).all())
+        have = set(c.execute(text("SELECT user_id, movie_id FROM ratings WHERE user_id <> 1")).all())
     assert have == {pair for pair, present in stored.items() if present}
     eng.dispose()
 
@@ -262,16 +269,97 @@ def test_a_write_that_cannot_get_the_sqlite_lock_is_a_retryable_503(shared_regis
     path = tmp_path / "ratings.db"
     server = make_server(shared_registry, f"sqlite:///{path}", db_busy_timeout=0.3)
     with server as srv, httpx.Client(base_url=srv.url) as c:
-        assert c.put("/v1/users/400001/ratings/1", json={"rating": 4.0}).status_code == 200
+        made = c.post("/v1/users").json()
+        user, c.headers["Authorization"] = made["user_id"], f"Bearer {made['token']}"
+        assert c.put(f"/v1/users/{user}/ratings/1", json={"rating": 4.0}).status_code == 200
         holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # a long write elsewhere
         try:
-            for r in (c.put("/v1/users/400001/ratings/2", json={"rating": 4.0}), c.post("/v1/users")):
+            for r in (c.put(f"/v1/users/{user}/ratings/2", json={"rating": 4.0}), c.post("/v1/users")):
                 assert r.status_code == 503, r.text
                 assert r.json()["error"]["code"] == "database_busy" and r.headers["retry-after"] == "1"
                 assert "busy" in r.json()["error"]["message"] and "nothing was stored" in r.json()["error"]["message"]
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-        assert c.put("/v1/users/400001/ratings/2", json={"rating": 4.0}).status_code == 200  # the retry succeeds
-        assert [r["movie_id"] for r in c.get("/v1/users/400001/ratings").json()["ratings"]] == [1, 2]
+        assert c.put(f"/v1/users/{user}/ratings/2", json={"rating": 4.0}).status_code == 200  # the retry succeeds
+        assert [r["movie_id"] for r in c.get(f"/v1/users/{user}/ratings").json()["ratings"]] == [1, 2]
+
+
+V1_DDL = [  # the tables of schema version 1, as movierec 1 created them
+    "CREATE TABLE movierec_meta (key VARCHAR(64) PRIMARY KEY, value VARCHAR(256) NOT NULL)",
+    "CREATE TABLE movies (movie_id BIGINT PRIMARY KEY, title VARCHAR(1000) NOT NULL, year INTEGER, "
+    "genres VARCHAR(1000) NOT NULL)",
+    "CREATE TABLE users (user_id BIGINT PRIMARY KEY, created_at BIGINT NOT NULL)",
+    "CREATE TABLE ratings (user_id BIGINT NOT NULL REFERENCES users (user_id) ON DELETE CASCADE, "
+    "movie_id BIGINT NOT NULL REFERENCES movies (movie_id), rating FLOAT NOT NULL, created_at BIGINT NOT NULL, "
+    "updated_at BIGINT NOT NULL, PRIMARY KEY (user_id, movie_id))",
+    "INSERT INTO movierec_meta VALUES ('schema_version', '1')",
+    "INSERT INTO movies VALUES (1, 'Toy Story (1995)', 1995, 'Animation')",
+    "INSERT INTO users VALUES (700001, 1700000000)",
+    "INSERT INTO ratings VALUES (700001, 1, 4.5, 1700000000, 1700000000)",
+]
+
+
+def test_a_version_1_database_is_refused_until_upgraded_in_place(db_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from movierec.cli.main import app
+
+    eng = db.make_engine(db_url)
+    with eng.begin() as c:
+        for statement in V1_DDL:
+            c.execute(text(statement))
+    for check in (db.init_db, db.ping):  # `db init`, the service's start-up and `serve` all refuse it
+        refused = r"schema version 1, .* uses 2; upgrade it in place with `movierec db upgrade --db URL`"
+        with pytest.raises(db.DatabaseError, match=refused):
+            check(eng)
+    runner = CliRunner()
+    r = runner.invoke(app, ["db", "init", "--db", db_url])
+    assert r.exit_code != 0 and "movierec db upgrade" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, ["db", "upgrade", "--db", db_url])
+    assert r.exit_code == 0 and "upgraded from schema 1 to schema 2" in r.output, r.output
+    r = runner.invoke(app, ["db", "upgrade", "--db", db_url])  # idempotent
+    assert r.exit_code == 0 and "already at schema 2" in r.output, r.output
+    db.init_db(eng)
+    assert db.user_rating_pairs(eng, 700001) == [(1, 4.5)]  # kept
+    assert db.user_token(eng, 700001) == (True, None, None)  # a user of before: no token until one is issued
+    r = runner.invoke(app, ["db", "issue-token", "--db", db_url, "--user", "700001"])
+    assert r.exit_code == 0, r.output
+    from movierec.store import tokens
+
+    _, token_hash, key = db.user_token(eng, 700001)
+    assert tokens.verify_token(r.stdout.strip(), token_hash) and key == tokens.token_key(r.stdout.strip())
+    assert db.create_user(eng) == 700002  # the allocation is unchanged
+    eng.dispose()
+
+
+def test_upgrade_initialises_a_new_database_and_refuses_an_unknown_version(sqlite_url: str) -> None:
+    eng = db.make_engine(sqlite_url)
+    assert db.upgrade(eng) == (None, db.SCHEMA_VERSION)
+    assert db.upgrade(eng) == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
+    with eng.begin() as c:
+        c.execute(text("UPDATE movierec_meta SET value = '99' WHERE key = 'schema_version'"))
+    with pytest.raises(db.DatabaseError, match="schema version 99, .* use a movierec that knows that version"):
+        db.upgrade(eng)
+    eng.dispose()
+
+
+@pytest.mark.slow
+def test_serve_refuses_a_version_1_database_in_one_line(shared_registry: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.service.conftest import free_port
+
+    url = f"sqlite:///{tmp_path / 'v1.db'}"
+    eng = db.make_engine(url)
+    with eng.begin() as c:
+        for statement in V1_DDL:
+            c.execute(text(statement))
+    eng.dispose()
+    cmd = [sys.executable, "-m", "movierec", "serve", "--registry", str(shared_registry), "--db", url,
+           "--port", str(free_port())]  # fmt: skip
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 7 and "Traceback" not in r.stderr, r.stderr
+    assert "schema version 1" in r.stderr and "`movierec db upgrade --db URL`" in r.stderr

@@ -7,6 +7,10 @@ is accepted (2xx, or 404/409 for ids that do not exist), invalid data is rejecte
 every answer matches its declared status, content type, headers and body schema. Each operation
 gets a bounded number of generated examples, so the module runs in about a minute.
 
+Operations that declare the bearer scheme (the user routes, sign-up) run three times: without a
+token, with the admin token, and with a created user's token, the ``user_id`` of positive examples
+set to that user's so the authorized paths are exercised too (401/403/404 are conforming answers).
+
 Two rules JSON Schema cannot state are stated in the operations' descriptions and left out of
 the positive examples (``UNSTATED``): one rating per film in ``POST /v1/recommendations``, and
 at most ``MAX_PAIR_USERS`` distinct users in ``POST /v1/predictions``.
@@ -33,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 
 from movierec.service import Settings, create_app
 from movierec.service.schemas import MAX_PAIR_USERS
-from tests.service.conftest import ThreadServer
+from tests.service.conftest import ADMIN, ThreadServer
 
 SCHEMA = schemathesis.openapi.from_dict(create_app(Settings(registry=None, database_url="sqlite://")).openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
@@ -73,11 +77,16 @@ def within_unstated_rules(case: schemathesis.Case) -> bool:
     return True
 
 
-CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
+def _auths(op: schemathesis.APIOperation) -> list[str]:
+    return ["none", "admin", "user"] if op.definition.raw.get("security") else ["none"]
+
+
+MODES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
     (op, GenerationMode.NEGATIVE)
     for op in OPERATIONS
     if _has_inputs(op)  # nothing to break without inputs
 ]
+CASES = [(op, mode, auth) for op, mode in MODES for auth in _auths(op)]
 
 
 @pytest.fixture(scope="module")
@@ -85,21 +94,40 @@ def live_schema(server: ThreadServer) -> Any:
     return schemathesis.openapi.from_dict(httpx.get(server.url + "/openapi.json").json())
 
 
-@pytest.mark.parametrize(("operation", "mode"), CASES, ids=[f"{op.label} {mode.value}" for op, mode in CASES])
+@pytest.fixture(scope="module")
+def account(server: ThreadServer) -> dict[str, Any]:
+    """A user created on the live server, with one rating (so its reads have something to answer)."""
+    made = httpx.post(server.url + "/v1/users").json()
+    headers = {"Authorization": f"Bearer {made['token']}"}
+    httpx.put(f"{server.url}/v1/users/{made['user_id']}/ratings/1", json={"rating": 4}, headers=headers)
+    return {"user_id": made["user_id"], "headers": headers}
+
+
+@pytest.mark.parametrize(
+    ("operation", "mode", "auth"), CASES, ids=[f"{op.label} {mode.value} {auth}" for op, mode, auth in CASES]
+)
 def test_operation_conforms(
-    operation: schemathesis.APIOperation, mode: GenerationMode, server: ThreadServer, live_schema: Any
+    operation: schemathesis.APIOperation,
+    mode: GenerationMode,
+    auth: str,
+    server: ThreadServer,
+    live_schema: Any,
+    account: dict[str, Any],
 ) -> None:
     live = live_schema.find_operation_by_label(operation.label)
     strategy = live.as_strategy(generation_mode=mode)
     if mode == GenerationMode.POSITIVE:
         strategy = strategy.filter(within_unstated_rules)
+    headers = {"none": {}, "admin": ADMIN, "user": account["headers"]}[auth]
 
     @given(case=strategy)
     @settings(
         max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
     )
     def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(base_url=server.url, checks=CHECKS, timeout=30)
+        if auth == "user" and mode == GenerationMode.POSITIVE and "user_id" in (case.path_parameters or {}):
+            case.path_parameters["user_id"] = account["user_id"]
+        case.call_and_validate(base_url=server.url, checks=CHECKS, headers=headers, timeout=30)
 
     check()
 
@@ -117,7 +145,8 @@ def test_the_schema_states_the_served_models_rules(client: httpx.Client, model_a
         status = client.get("/v1/movies", params={"genre": value, "limit": 1}).status_code
         assert status == (200 if accepted else 422), value
     for value, status in [(0, 422), (0.5, 200), (5, 200), (7, 422), (2.25, 422)]:
-        assert client.put("/v1/users/77/ratings/1", json={"rating": value}).status_code == status, value
+        r = client.put("/v1/users/77/ratings/1", json={"rating": value}, headers=ADMIN)  # 77: a training user
+        assert r.status_code == status, value
 
 
 def test_an_undocumented_method_is_405_naming_every_documented_one(client: httpx.Client) -> None:

@@ -13,9 +13,7 @@ from sqlalchemy import select, text
 
 from movierec.service.exposures import ExposureLog
 from movierec.store import db, outcomes
-from tests.service.conftest import make_server
-
-NEW_USER = 1_000_001  # not a MovieLens user
+from tests.service.conftest import ADMIN, make_server
 
 
 def wait_for_exposures(url: str, n: int, timeout: float = 10.0) -> list[db.Exposure]:
@@ -67,20 +65,24 @@ def test_a_later_rating_of_a_shown_film_is_attributed_and_counted_in_the_daily_m
     shared_registry: Path, db_url: str
 ) -> None:
     with make_server(shared_registry, db_url) as srv, httpx.Client(base_url=srv.url, timeout=30) as c:
-        assert c.put(f"/v1/users/{NEW_USER}/ratings/1", json={"rating": 5.0}).status_code == 200  # before: no outcome
-        shown = c.get(f"/v1/users/{NEW_USER}/recommendations", params={"k": 5}).json()
+        made = c.post("/v1/users").json()
+        user, token = made["user_id"], {"Authorization": f"Bearer {made['token']}"}
+        assert (
+            c.put(f"/v1/users/{user}/ratings/1", json={"rating": 5.0}, headers=token).status_code == 200
+        )  # no outcome
+        shown = c.get(f"/v1/users/{user}/recommendations", params={"k": 5}, headers=token).json()
         films = [r["movie_id"] for r in shown["recommendations"]]
         second = c.get("/v1/users/2/recommendations", params={"k": 5}).json()  # an exposure without an outcome
         other = next(m for m in (2, 3, 4, 5, 6, 7, 8) if m not in films)
-        assert c.put(f"/v1/users/{NEW_USER}/ratings/{films[2]}", json={"rating": 3.5}).status_code == 200
-        assert c.put(f"/v1/users/{NEW_USER}/ratings/{other}", json={"rating": 1.0}).status_code == 200  # not shown
+        assert c.put(f"/v1/users/{user}/ratings/{films[2]}", json={"rating": 3.5}, headers=token).status_code == 200
+        assert c.put(f"/v1/users/{user}/ratings/{other}", json={"rating": 1.0}, headers=ADMIN).status_code == 200
         wait_for_exposures(db_url, 2)
     eng = db.make_engine(db_url)
     try:
         exposures = outcomes.exposures_frame(eng)
         attributed = outcomes.attributed_ratings(eng, exposures)
         assert attributed.select("request_id", "user_id", "movie_id", "rating").rows() == [
-            (shown["request_id"], NEW_USER, films[2], 3.5)
+            (shown["request_id"], user, films[2], 3.5)
         ]
         (day,) = outcomes.daily_metrics(eng)
         n_films = outcomes.catalogue_size(eng)

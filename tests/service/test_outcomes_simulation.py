@@ -27,7 +27,7 @@ from movierec.evaluation.splits import Split, user_temporal_split
 from movierec.models import make_model
 from movierec.store import db
 from movierec.store.registry import Registry
-from tests.service.conftest import make_server
+from tests.service.conftest import ADMIN, make_server
 
 WEEK_S = 7 * 86400
 
@@ -56,7 +56,10 @@ def test_a_replayed_canary_calls_the_default_model_the_winner(ml_small: Dataset,
             shown = {r["movie_id"] for r in body["recommendations"]}
             for movie, rating, t in zip(movies, stars, times, strict=True):
                 if movie in shown and t <= times[0] + WEEK_S:
-                    assert c.put(f"/v1/users/{user}/ratings/{movie}", json={"rating": rating}).status_code == 200
+                    assert (
+                        c.put(f"/v1/users/{user}/ratings/{movie}", json={"rating": rating}, headers=ADMIN).status_code
+                        == 200
+                    )
     assert min(arms.values()) > 250  # 610 users, about half in each arm
 
     engine = db.make_engine(url)  # the server has stopped: every queued exposure is written

@@ -58,6 +58,8 @@ FLAGS = {
     "random_state": "--seed", "solver": "--solver", "cg_steps": "--cg-steps", "min_ratings": "--min-ratings",
     "rank_by": "--rank-by", "confidence_weight": "--confidence-weight", "k": "-k", "test_fraction": "--test-fraction",
     "n_folds": "--folds", "objective": "--objective", "n_trials": "--trials",
+    "min_new_ratings": "--min-new-ratings", "holdout": "--holdout", "margin_ndcg": "--margin-ndcg",
+    "margin_rmse": "--margin-rmse", "every": "--every",
 }  # fmt: skip
 """The option that sets each library parameter: a ``ParameterError`` names the parameter, the CLI adds its option."""
 

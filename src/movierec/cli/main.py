@@ -20,6 +20,7 @@ from movierec.cli import ingest as ingest_cmd  # ingest
 from movierec.cli import outcomes as outcomes_cmd  # online metrics
 from movierec.cli import recommend_all as recommend_all_cmd  # batch top-k
 from movierec.cli import registry as registry_cmd  # model versions
+from movierec.cli import retrain as retrain_cmd  # gated retrain loop
 from movierec.cli import tune as tune_cmd  # tuning
 
 app = typer.Typer(
@@ -65,6 +66,7 @@ app.add_typer(registry_cmd.app, name="registry")
 app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("tune")(tune_cmd.tune)
 app.command("recommend-all")(recommend_all_cmd.recommend_all)
+app.command("retrain")(retrain_cmd.retrain)
 app.command("outcomes")(outcomes_cmd.outcomes)
 
 

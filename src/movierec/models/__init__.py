@@ -54,6 +54,8 @@ def config_and_policy(meta: dict[str, Any]) -> tuple[dict[str, Any], RankingPoli
     config = json.loads(json.dumps(meta.get("config") or {}))  # a deep copy
     if meta["model"] == "hybrid" and "standardize" not in config:  # saved before the standardized blend
         config.update(standardize=False, popularity_weight=0.0)
+    if meta["model"] == "hybrid" and "ease_weight" not in config:  # saved before the EASE term
+        config.update(ease_weight=0.0)
     if meta.get("format_version", 2) >= 2:
         return config, RankingPolicy.from_dict(meta["policy"])
     policy_keys = ("min_ratings", "confidence_weight")

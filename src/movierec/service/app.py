@@ -21,9 +21,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse, HTMLResponse
 
 from movierec.service import errors, openapi
+from movierec.service.auth import TokenCache
 from movierec.service.exposures import ExposureLog
 from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from movierec.service.protect import CSP, LoadShedMiddleware, QueryOnceMiddleware, SecurityHeadersMiddleware
+from movierec.service.ratelimit import Limits
 from movierec.service.routers import events, movies, ops, recommend, users
 from movierec.service.settings import Settings
 from movierec.service.state import ModelHolder
@@ -36,9 +38,13 @@ DESCRIPTION = """Personal film recommendations from explicit star ratings.
 
 Errors always have the body `{"error": {"code": ..., "message": ...}}`: unknown ids 404,
 malformed input 422 (a query parameter given twice included), bodies over the size limit 413,
-admin routes without the token 401, a method the path does not take 405 (with `Allow`), no model
-loaded 503. A 503 with `Retry-After` (`overloaded`, `database_busy`, `database_unavailable`) did
-nothing: retry after that many seconds.
+admin routes without the token and a user's routes without their token 401, another user's token
+403, too many writes 429 (with `Retry-After`), a method the path does not take 405 (with `Allow`),
+no model loaded 503.
+
+`POST /v1/users` answers a new id and its token, shown only once: send it as
+`Authorization: Bearer <token>` on that user's routes. A 503 with `Retry-After` (`overloaded`,
+`database_busy`, `database_unavailable`) or a 429 did nothing: retry after that many seconds.
 """
 
 
@@ -72,7 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         threadpool_limits(limits=settings.blas_threads, user_api="blas")  # for the whole process, on purpose
         _log_like_uvicorn()
         if settings.db_init:
-            db.init_db(engine)
+            db.init_db(engine)  # refuses another schema version (an older one names `movierec db upgrade`)
+        else:
+            db.ping(engine)
         holder.check()
         holder.start(settings.reload_interval)
         exposures.start()
@@ -89,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
     app.state.exposures = exposures
     app.state.metrics = Metrics(holder, exposures)
+    app.state.token_cache = TokenCache()
+    app.state.limits = Limits(settings.rate_writes_per_min, settings.rate_signups_per_min, settings.rate_burst)
     errors.install(app)
     openapi.install(app, holder)
     for router in (movies.router, users.router, recommend.router, events.router, ops.router):

@@ -73,16 +73,20 @@ async def engine(request: Request) -> Engine:
     return request.app.state.engine  # type: ignore[no-any-return]
 
 
+def is_admin(request: Request, token: str | None) -> bool:
+    """Whether ``token`` is the admin token (constant-time comparison; False when none is configured)."""
+    admin = request.app.state.settings.admin_token
+    return (
+        token is not None
+        and admin is not None
+        and secrets.compare_digest(token.encode(), admin.get_secret_value().encode())
+    )
+
+
 async def require_admin(request: Request) -> None:
     """Accept only ``Authorization: Bearer <MOVIEREC_ADMIN_TOKEN>`` (constant-time comparison)."""
-    token = request.app.state.settings.admin_token
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    ok = (
-        token is not None
-        and scheme.lower() == "bearer"
-        and secrets.compare_digest(given.strip().encode(), token.get_secret_value().encode())
-    )
-    if not ok:
+    if not (scheme.lower() == "bearer" and is_admin(request, given.strip())):
         raise ApiError(
             401,
             "unauthorized",

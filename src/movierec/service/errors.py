@@ -7,7 +7,9 @@ unknown user / movie id                404     unknown_user / unknown_movie / un
 malformed query, path or body          422     invalid_request
 input the model rejects (scale, dup)   422     invalid_input
 body over ``MAX_BODY_BYTES``           413     payload_too_large
-missing or wrong admin token           401     unauthorized
+missing or wrong admin / user token    401     unauthorized (``WWW-Authenticate: Bearer``)
+another user's token                   403     forbidden
+too many writes (``ratelimit``)        429     rate_limited (``Retry-After``)
 no model loaded                        503     no_model
 database busy (lock or pool wait)      503     database_busy (``Retry-After: 1``)
 database unreachable                   503     database_unavailable (``Retry-After: 5``)
@@ -44,6 +46,7 @@ _CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
+    429: "rate_limited",
     503: "unavailable",
 }
 

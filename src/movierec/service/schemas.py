@@ -120,6 +120,10 @@ class UserRatings(BaseModel):
 
 class NewUser(BaseModel):
     user_id: int
+    token: str = Field(
+        description="The user's secret token, shown only this once (the service keeps only a salted hash): "
+        "send it as 'Authorization: Bearer <token>' on the user's routes"
+    )
 
 
 class Because(BaseModel):

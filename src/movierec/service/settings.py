@@ -7,8 +7,17 @@ Variable                       Default                     Meaning
                                                            model route answers 503 ``no_model``.
 ``MOVIEREC_DATABASE_URL``      ``sqlite:///movierec.db``   SQLAlchemy URL of the ratings database
                                                            (SQLite file, or ``postgresql+psycopg2://...``).
-``MOVIEREC_ADMIN_TOKEN``       (none)                      Bearer token of ``/v1/admin/*``; unset = the
-                                                           admin routes always answer 401.
+``MOVIEREC_ADMIN_TOKEN``       (none)                      Bearer token of ``/v1/admin/*``; it may also act
+                                                           for any user (``/v1/users/{id}/...``). Unset =
+                                                           the admin routes always answer 401.
+``MOVIEREC_RATE_WRITES_PER_MIN``  ``60``                   Rating writes (``PUT``/``DELETE``) a minute per
+                                                           user token and, separately, per client address
+                                                           (token buckets in each worker); 0 = no limit.
+``MOVIEREC_RATE_SIGNUPS_PER_MIN`` ``10``                   ``POST /v1/users`` a minute per client address;
+                                                           0 = no limit.
+``MOVIEREC_RATE_BURST``        ``30``                      Requests a bucket allows at once (its size);
+                                                           past it: 429 ``rate_limited``, ``Retry-After``.
+                                                           The admin token is never limited.
 ``MOVIEREC_RELOAD_INTERVAL``   ``2.0``                     Seconds between checks of the registry's
                                                            current version; 0 turns polling off.
 ``MOVIEREC_CORS_ORIGINS``      ``[]``                      JSON list of allowed browser origins; empty =
@@ -56,6 +65,9 @@ class Settings(BaseSettings):
     registry: Path | None = None
     database_url: str = DEFAULT_URL
     admin_token: SecretStr | None = None
+    rate_writes_per_min: float = Field(60.0, ge=0)
+    rate_signups_per_min: float = Field(10.0, ge=0)
+    rate_burst: int = Field(30, ge=1, le=1_000_000)
     reload_interval: float = Field(2.0, ge=0)
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(1 << 20, ge=1024)

@@ -9,17 +9,19 @@ Any SQLAlchemy URL works; two are tested:
   failing; a write still waiting after that raises ``database is locked``.
 * PostgreSQL for production, e.g. ``postgresql+psycopg2://user@host:5432/db``.
 
-Tables (schema version 1, recorded in ``movierec_meta``)::
+Tables (schema version 2, recorded in ``movierec_meta``)::
 
     movies   movie_id BIGINT PK, title, year, genres ("|"-joined)
-    users    user_id BIGINT PK, created_at (UTC epoch seconds)
+    users    user_id BIGINT PK, created_at (UTC epoch seconds),
+             token_hash, token_key (NULL: no token; see ``store.tokens``)
     ratings  (user_id FK, movie_id FK) PK, rating REAL (stars),
              created_at, updated_at (UTC epoch seconds)
 
 One rating per user and film: a write is an ``INSERT ... ON CONFLICT DO
 UPDATE`` (an upsert), atomic on both engines, so concurrent writers can never
 double a row. ``init_db`` creates missing tables and refuses a database of
-another schema version.
+another schema version; ``upgrade`` migrates an older one in place (``UPGRADES``:
+version 1 -> 2 adds the token columns to ``users``).
 """
 
 from __future__ import annotations
@@ -53,9 +55,13 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, Prog
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from movierec.data.dataset import Dataset
-from movierec.errors import DatabaseError, DataValidationError  # DatabaseError re-exported: store.db.DatabaseError
+from movierec.errors import (
+    DatabaseError,
+    DataValidationError,
+    UnknownIdError,
+)  # DatabaseError re-exported: store.db.DatabaseError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_URL = "sqlite:///movierec.db"
 MAX_ID = 2**53 - 1
 """Largest user or movie id the service takes: JavaScript's ``Number.MAX_SAFE_INTEGER``, so the web
@@ -87,11 +93,14 @@ class Movie(Base):
 
 
 class User(Base):
-    """A user known to the service (created by their first rating or ``POST /v1/users``)."""
+    """A user known to the service: created by ``POST /v1/users`` (with a token), or a training user
+    given ratings by the admin (no token)."""
 
     __tablename__ = "users"
     user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    token_hash: Mapped[str | None] = mapped_column(String(255), nullable=True, default=None)
+    token_key: Mapped[str | None] = mapped_column(String(32), nullable=True, default=None, index=True)
 
 
 class Rating(Base):
@@ -193,8 +202,7 @@ def ping(engine: Engine) -> None:
     """
     try:
         with engine.connect() as c:
-            if inspect(c).has_table(Meta.__tablename__):
-                _check_version(c.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar())
+            _check_version(_stored_version(c))
     except OperationalError as exc:
         raise _unreachable(engine, exc) from exc
 
@@ -205,9 +213,12 @@ def init_db(engine: Engine) -> None:
     Raises
     ------
     DatabaseError
-        If the database is unreachable or holds another schema version.
+        If the database is unreachable or holds another schema version (an older one names
+        ``movierec db upgrade``); nothing is created then.
     """
     try:
+        with engine.connect() as c:
+            _check_version(_stored_version(c))
         _create_tables(engine)
         with Session(engine) as s, s.begin():
             found = s.get(Meta, "schema_version")
@@ -219,11 +230,80 @@ def init_db(engine: Engine) -> None:
         raise _unreachable(engine, exc) from exc
 
 
+def _stored_version(conn: Any) -> str | None:
+    """The recorded schema version, or None for a database without movierec's tables."""
+    if not inspect(conn).has_table(Meta.__tablename__):
+        return None
+    return conn.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar()  # type: ignore[no-any-return]
+
+
 def _check_version(found: str | None) -> None:
-    if found is not None and found != str(SCHEMA_VERSION):
+    if found is None or found == str(SCHEMA_VERSION):
+        return
+    if found.isdigit() and int(found) in UPGRADES:
         raise DatabaseError(
-            f"database schema version {found}, this movierec uses {SCHEMA_VERSION}; migrate or use a new database"
+            f"database schema version {found}, this movierec uses {SCHEMA_VERSION}; upgrade it in place with "
+            "`movierec db upgrade --db URL` (the service and `db init` refuse it until then)"
         )
+    raise DatabaseError(
+        f"database schema version {found}, this movierec uses {SCHEMA_VERSION}; use a movierec that knows "
+        "that version, or a new database"
+    )
+
+
+def _v1_to_v2(conn: Any) -> None:
+    """Version 1 -> 2: the token columns of ``users`` (existing users get none) and their index."""
+    have = {c["name"] for c in inspect(conn).get_columns(User.__tablename__)}
+    if "token_hash" not in have:
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN token_hash VARCHAR(255)")
+    if "token_key" not in have:
+        conn.exec_driver_sql("ALTER TABLE users ADD COLUMN token_key VARCHAR(32)")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_users_token_key ON users (token_key)")
+
+
+UPGRADES = {1: _v1_to_v2}
+"""Schema version -> the step that upgrades it to the next version (idempotent)."""
+
+
+def upgrade(engine: Engine) -> tuple[int | None, int]:
+    """Upgrade the database in place to ``SCHEMA_VERSION`` (idempotent), then create missing tables.
+
+    Each step runs in a transaction with its version bump and skips what is already done, so an
+    interrupted upgrade finishes when run again. A database without movierec's tables is simply
+    initialised.
+
+    Returns
+    -------
+    (int or None, int)
+        The version found (None: a new database) and the version now.
+
+    Raises
+    ------
+    DatabaseError
+        If the database is unreachable, or holds a version this movierec does not know.
+    """
+    try:
+        with engine.connect() as c:
+            found = _stored_version(c)
+        if found is None:
+            init_db(engine)
+            return None, SCHEMA_VERSION
+        if not found.isdigit() or not (int(found) in UPGRADES or int(found) == SCHEMA_VERSION):
+            _check_version(found)
+        version = int(found)
+        while version < SCHEMA_VERSION:
+            with engine.begin() as c:
+                if engine.dialect.name == "postgresql":
+                    c.exec_driver_sql("LOCK TABLE movierec_meta IN ACCESS EXCLUSIVE MODE")  # one upgrader at a time
+                now_at = int(c.execute(select(Meta.value).where(Meta.key == "schema_version")).scalar_one())
+                if now_at == version:
+                    UPGRADES[version](c)
+                    c.execute(update(Meta).where(Meta.key == "schema_version").values(value=str(version + 1)))
+            version += 1
+        init_db(engine)  # new tables of this version (``create_all``)
+        return int(found), SCHEMA_VERSION
+    except OperationalError as exc:
+        raise _unreachable(engine, exc) from exc
 
 
 def _create_tables(engine: Engine, attempts: int = 5) -> None:
@@ -440,8 +520,12 @@ class IdsExhaustedError(DatabaseError):
     """No user id is left below the ceiling: a stored or training id already sits at it."""
 
 
-def create_user(engine: Engine, floor: int = 0, ceiling: int | None = None) -> int:
+def create_user(
+    engine: Engine, floor: int = 0, ceiling: int | None = None, token: tuple[str, str] | None = None
+) -> int:
     """A new user id, larger than every stored one and than ``floor``, at most ``ceiling``.
+
+    ``token`` is ``(token_hash, token_key)`` (``store.tokens.issue``), stored with the new user.
 
     The id is ``max(stored ids, floor) + 1``, read and written under a lock that orders every writer
     of the ``users`` table (``_lock_users``), so concurrent creators (and ``PUT``s creating users)
@@ -465,8 +549,45 @@ def create_user(engine: Engine, floor: int = 0, ceiling: int | None = None) -> i
                 f"no user id is left: the largest user id (stored, or a training user of the served model) "
                 f"is {uid - 1} and ids stop at {ceiling}; remove that user from the database's users table"
             )
-        s.add(User(user_id=uid, created_at=now()))
+        token_hash, key = token or (None, None)
+        s.add(User(user_id=uid, created_at=now(), token_hash=token_hash, token_key=key))
     return uid
+
+
+_USER_TOKEN = select(User.token_hash, User.token_key).where(User.user_id == bindparam("user_id"))
+_KEY_OWNERS = select(User.user_id, User.token_hash).where(User.token_key == bindparam("key"))
+
+
+def user_token(engine: Engine, user_id: int) -> tuple[bool, str | None, str | None]:
+    """``(stored, token_hash, token_key)`` of a user: whether the users table has them, and their token's forms."""
+    with engine.connect() as c:
+        row = c.execute(_USER_TOKEN, {"user_id": user_id}).first()
+    return (False, None, None) if row is None else (True, row[0], row[1])
+
+
+def token_owners(engine: Engine, key: str) -> list[tuple[int, str]]:
+    """``(user_id, token_hash)`` of the users whose token has the lookup key ``key`` (``store.tokens.token_key``)."""
+    with engine.connect() as c:
+        return [(int(u), str(h)) for u, h in c.execute(_KEY_OWNERS, {"key": key}) if h]
+
+
+def set_token(engine: Engine, user_id: int, token: tuple[str, str]) -> None:
+    """Replace a stored user's token with ``(token_hash, token_key)``; the old token stops working.
+
+    Raises
+    ------
+    UnknownIdError
+        If the user is not in the users table.
+    """
+    with Session(engine) as s, s.begin():
+        done = s.execute(
+            update(User).where(User.user_id == user_id).values(token_hash=token[0], token_key=token[1])
+        ).rowcount  # type: ignore[attr-defined]
+    if not done:
+        raise UnknownIdError(
+            f"user {user_id} is not stored in this database; a token is issued to a user created by POST /v1/users "
+            "or given ratings before (see `movierec db`)"
+        )
 
 
 def _lock_users(session: Session) -> None:
@@ -498,6 +619,25 @@ def count_ratings(engine: Engine) -> int:
         return int(c.scalar(select(func.count()).select_from(Rating)) or 0)
 
 
+def ratings_after(engine: Engine, after: int) -> tuple[int, list[tuple[int, int, float]]]:
+    """``(n_after, rows_at)``: how many ratings have ``updated_at`` above ``after`` (UTC epoch seconds), and the
+    ``(user_id, movie_id, rating)`` rows with exactly ``after``.
+
+    Raises
+    ------
+    DatabaseError
+        If the database cannot be read (unreachable, or no ``ratings`` table).
+    """
+    try:
+        with engine.connect() as c:
+            n_after = c.scalar(select(func.count()).select_from(Rating).where(Rating.updated_at > after))
+            rows = c.execute(select(Rating.user_id, Rating.movie_id, Rating.rating).where(Rating.updated_at == after))
+            at = [(int(u), int(m), float(r)) for u, m, r in rows]
+    except OperationalError as exc:
+        raise DatabaseError(f"database {engine.url!r} is not readable: {exc.orig}") from exc
+    return int(n_after or 0), at
+
+
 def ratings_frame(engine: Engine) -> pl.DataFrame:
     """Every stored rating: ``user_id``, ``movie_id`` (Int64), ``rating`` (Float32), ``timestamp`` (Int64, updated_at).
 
@@ -518,19 +658,25 @@ def ratings_frame(engine: Engine) -> pl.DataFrame:
     )
 
 
-def with_db_ratings(dataset: Dataset, engine: Engine) -> Dataset:
+def with_db_ratings(dataset: Dataset, engine: Engine, extra: pl.DataFrame | None = None) -> Dataset:
     """The base dataset plus every rating in the database.
 
     Where the database and the dataset both rate a (user, movie) pair, the
     database's rating wins (it is the user's latest word). User ids are shared:
     a database user with a training user's id extends that user's history.
 
+    Parameters
+    ----------
+    extra : polars.DataFrame, optional
+        The database's ratings as ``ratings_frame`` read them, for a caller that must know exactly
+        which rows it trained on (``movierec retrain`` records their high-water mark); default: read now.
+
     Raises
     ------
     DataValidationError
         If the dataset's ids are not integers (the database stores integers).
     """
-    extra = ratings_frame(engine)
+    extra = ratings_frame(engine) if extra is None else extra
     if extra.is_empty():
         return dataset
     base = dataset.ratings.select("user_id", "movie_id", "rating", "timestamp")

@@ -1,8 +1,12 @@
-"""``/v1/users``: a user's ratings (stored in the database) and personal recommendations."""
+"""``/v1/users``: a user's ratings (stored in the database) and personal recommendations.
+
+Who may call which route: ``service.auth`` (tokens, admin, training users); write limits:
+``service.ratelimit``.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -11,6 +15,16 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from movierec.service import schemas
+from movierec.service.auth import (
+    UserId,
+    authorize,
+    bearer,
+    bearer_token,
+    read_access,
+    remember,
+    unknown_user,
+    write_access,
+)
 from movierec.service.core import (
     check_rating,
     engine,
@@ -22,12 +36,15 @@ from movierec.service.core import (
 )
 from movierec.service.errors import ApiError, responses
 from movierec.service.exposures import ExposureLog
+from movierec.service.ratelimit import limit_signups, limit_writes
 from movierec.service.state import Arm, Snapshot
-from movierec.store import db
+from movierec.store import db, tokens
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=responses(422, 503))
-UserId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
 MovieId = Annotated[int, Path(ge=1, le=schemas.MAX_ID), schemas.DIGITS]
+OPTIONAL_TOKEN: dict[str, Any] = {"security": [{}]}  # appended to the bearer scheme: the token is optional
+READ = {"dependencies": [Depends(read_access)], "responses": responses(401, 403, 404), "openapi_extra": OPTIONAL_TOKEN}
+WRITE = {"dependencies": [Depends(limit_writes), Depends(write_access)], "responses": responses(401, 403, 404, 429)}
 
 
 def _rating(row: db.Rating, snap: Snapshot | None) -> schemas.Rating:
@@ -42,29 +59,30 @@ def _rating(row: db.Rating, snap: Snapshot | None) -> schemas.Rating:
     )
 
 
-def _unknown_user(user_id: int) -> ApiError:
-    return ApiError(
-        404,
-        "unknown_user",
-        f"unknown user id {user_id}: not a training user of the served model, not created and nothing stored; "
-        "get a new id with POST /v1/users, or store a rating with PUT /v1/users/{user_id}/ratings/{movie_id}",
-    )
-
-
-@router.post("", response_model=schemas.NewUser, status_code=201, responses=responses(409))
+@router.post(
+    "", response_model=schemas.NewUser, status_code=201, responses=responses(409, 429),
+    dependencies=[Depends(limit_signups)], openapi_extra=OPTIONAL_TOKEN,
+)  # fmt: skip
 def create_user(request: Request, eng: Annotated[Engine, Depends(engine)]) -> schemas.NewUser:
-    """A fresh user id, above every training and stored user id (used by the web page)."""
+    """A fresh user id, above every training and stored user id, and its secret token, shown only this once.
+
+    The token goes in ``Authorization: Bearer <token>`` on the user's routes; the service keeps only
+    a salted hash of it. Limited per client address (429 ``rate_limited``).
+    """
     snap = request.app.state.holder.current
     floor = 0
     if snap is not None and snap.model.users_.is_integer and len(snap.model.users_):
         floor = int(snap.model.users_.ids.max())  # type: ignore[arg-type]
+    token, token_hash, key = tokens.issue()
     try:
-        return schemas.NewUser(user_id=db.create_user(eng, floor, ceiling=schemas.MAX_ID))
+        user_id = db.create_user(eng, floor, ceiling=schemas.MAX_ID, token=(token_hash, key))
     except db.IdsExhaustedError as exc:
         raise ApiError(409, "ids_exhausted", str(exc)) from None
+    remember(request, user_id, token, token_hash)
+    return schemas.NewUser(user_id=user_id, token=token)
 
 
-@router.get("/{user_id}/ratings", response_model=schemas.UserRatings, responses=responses(404))
+@router.get("/{user_id}/ratings", response_model=schemas.UserRatings, **READ)  # type: ignore[arg-type]
 def list_ratings(user_id: UserId, request: Request, eng: Annotated[Engine, Depends(engine)]) -> schemas.UserRatings:
     """The user's ratings stored in the database, and how many training ratings the model has of them."""
     snap = request.app.state.holder.current
@@ -74,20 +92,20 @@ def list_ratings(user_id: UserId, request: Request, eng: Annotated[Engine, Depen
         u = snap.model.users_.index(user_id)
         n_train = int(snap.model.user_items_.indptr[u + 1] - snap.model.user_items_.indptr[u])
     if not rows and not n_train and not db.user_exists(eng, user_id):
-        raise _unknown_user(user_id)
+        raise unknown_user(user_id)
     return schemas.UserRatings(user_id=user_id, ratings=[_rating(r, snap) for r in rows], n_training_ratings=n_train)
 
 
-@router.delete("/{user_id}/ratings", status_code=204, responses=responses(404))
+@router.delete("/{user_id}/ratings", status_code=204, **WRITE)  # type: ignore[arg-type]
 def delete_all_ratings(user_id: UserId, eng: Annotated[Engine, Depends(engine)]) -> Response:
     """Delete every stored rating of the user (training data is untouched)."""
     if not db.user_exists(eng, user_id):
-        raise _unknown_user(user_id)
+        raise unknown_user(user_id)
     db.delete_ratings(eng, user_id)
     return Response(status_code=204)
 
 
-@router.get("/{user_id}/ratings/{movie_id}", response_model=schemas.Rating, responses=responses(404))
+@router.get("/{user_id}/ratings/{movie_id}", response_model=schemas.Rating, **READ)  # type: ignore[arg-type]
 def get_rating(
     user_id: UserId, movie_id: MovieId, request: Request, eng: Annotated[Engine, Depends(engine)]
 ) -> schemas.Rating:
@@ -98,7 +116,7 @@ def get_rating(
     return _rating(row, request.app.state.holder.current)
 
 
-@router.put("/{user_id}/ratings/{movie_id}", response_model=schemas.Rating, responses=responses(404))
+@router.put("/{user_id}/ratings/{movie_id}", response_model=schemas.Rating, **WRITE)  # type: ignore[arg-type]
 def put_rating(
     user_id: UserId,
     movie_id: MovieId,
@@ -106,7 +124,11 @@ def put_rating(
     request: Request,
     eng: Annotated[Engine, Depends(engine)],
 ) -> schemas.Rating:
-    """Store (insert or replace) a rating; it is committed before the reply and changes the next recommendations."""
+    """Store (insert or replace) a rating; it is committed before the reply and changes the next recommendations.
+
+    Only for a user created by ``POST /v1/users`` (their token) or, with the admin token, a training
+    user; any other id is a 404 ``unknown_user`` (no request creates a user).
+    """
     snap = request.app.state.holder.current  # read once: scale and catalogue of one version
     value = check_rating(scale_of(snap), body.rating)
     if snap is not None and snap.movie(movie_id) is None:
@@ -118,7 +140,7 @@ def put_rating(
     return _rating(row, snap)
 
 
-@router.delete("/{user_id}/ratings/{movie_id}", status_code=204, responses=responses(404))
+@router.delete("/{user_id}/ratings/{movie_id}", status_code=204, **WRITE)  # type: ignore[arg-type]
 def delete_rating(user_id: UserId, movie_id: MovieId, eng: Annotated[Engine, Depends(engine)]) -> Response:
     """Delete one stored rating."""
     if db.delete_ratings(eng, user_id, movie_id) == 0:
@@ -126,8 +148,12 @@ def delete_rating(user_id: UserId, movie_id: MovieId, eng: Annotated[Engine, Dep
     return Response(status_code=204)
 
 
-@router.get("/{user_id}/recommendations", response_model=schemas.RecommendationList, responses=responses(404))
+@router.get(
+    "/{user_id}/recommendations", response_model=schemas.RecommendationList, responses=responses(401, 403, 404),
+    openapi_extra={"security": [{bearer.scheme_name: []}, {}]},
+)  # fmt: skip
 async def user_recommendations(
+    request: Request,
     user_id: UserId,
     served: Annotated[tuple[Snapshot, Arm | None], Depends(served_for_user)],
     eng: Annotated[Engine, Depends(engine)],
@@ -151,10 +177,14 @@ async def user_recommendations(
     # one indexed local lookup run on the event loop instead of hopping to the thread pool, which cost
     # more latency than the work (p99 8.5 vs 10.8-23.9 ms at 300 req/s). A networked database's round
     # trips (and pool waits) would stall the loop, so there the lookup runs in the thread pool.
+    # Access (``service.auth``) is checked here, not by a dependency: a training user's list (most
+    # traffic) then costs one membership test, where the dependency cost about 0.2 ms a request.
+    if user_id not in snap.model.users_:
+        await authorize(request, user_id, bearer_token(request), write=False)
     if eng.dialect.name == "sqlite":
         state, known = user_state(snap, eng, user_id)
     else:
         state, known = await run_in_threadpool(user_state, snap, eng, user_id)
     if not known:
-        raise _unknown_user(user_id)
+        raise unknown_user(user_id)
     return recommendations(snap, state, k, min_ratings, genre, user_id, rank_by, exposures=exposures, arm=arm)

@@ -4,7 +4,8 @@
 
 const API = "/v1";
 const USER_KEY = "movierec.user";
-const state = { userId: null, mine: new Map(), guardTimer: null };
+const TOKEN_KEY = "movierec.token"; // the user's secret token: shown once by POST /v1/users, kept only here
+const state = { userId: null, token: null, mine: new Map(), guardTimer: null };
 
 const $ = (id) => document.getElementById(id);
 
@@ -21,6 +22,7 @@ function el(tag, props = {}, ...children) {
 
 async function api(method, path, body) {
   const opts = { method, headers: { Accept: "application/json" } };
+  if (state.token && path.startsWith("/users/")) opts.headers.Authorization = `Bearer ${state.token}`;
   if (body !== undefined) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
@@ -28,7 +30,11 @@ async function api(method, path, body) {
   const res = await fetch(API + path, opts);
   if (res.status === 204) return null;
   const data = await res.json();
-  if (!res.ok) throw new Error((data.error && data.error.message) || res.statusText);
+  if (!res.ok) {
+    const err = new Error((data.error && data.error.message) || res.statusText);
+    err.status = res.status;
+    throw err;
+  }
   return data;
 }
 
@@ -165,10 +171,23 @@ async function loadRecs() {
   }
 }
 
+function forgetUser() {
+  localStorage.removeItem(USER_KEY);
+  localStorage.removeItem(TOKEN_KEY);
+  state.userId = null;
+  state.token = null;
+}
+
 // A returning visitor's ratings, if this browser has rated before (no user is created by a visit).
+// An id saved without a token (by the page before tokens) cannot be used any more: a fresh user then.
 async function restoreUser() {
   const saved = Number(localStorage.getItem(USER_KEY));
-  if (!(Number.isInteger(saved) && saved > 0)) return;
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (!(Number.isInteger(saved) && saved > 0 && token)) {
+    forgetUser();
+    return;
+  }
+  state.token = token;
   try {
     const res = await api("GET", `/users/${saved}/ratings`);
     state.userId = saved;
@@ -176,16 +195,20 @@ async function restoreUser() {
       state.mine.set(r.movie_id, { movie_id: r.movie_id, title: r.title || `movie ${r.movie_id}`, rating: r.rating });
     }
   } catch (err) {
-    localStorage.removeItem(USER_KEY); // the stored user is gone (new database): a new one at the first rating
+    // The user is gone (a new database) or the token no longer works: a new user at the first rating.
+    if ([401, 403, 404].includes(err.status)) forgetUser();
+    else throw err;
   }
 }
 
-// The visitor's user id, created at their first rating.
+// The visitor's user id and token, created at their first rating.
 async function ensureUser() {
   if (state.userId !== null) return;
   const created = await api("POST", "/users");
   state.userId = created.user_id;
+  state.token = created.token;
   localStorage.setItem(USER_KEY, String(created.user_id));
+  localStorage.setItem(TOKEN_KEY, created.token);
   $("whoami").textContent = `(you are user ${state.userId})`;
 }
 
@@ -197,7 +220,7 @@ async function start() {
     state.guardTimer = setTimeout(loadRecs, 250);
   });
   $("reset").addEventListener("click", () => {
-    localStorage.removeItem(USER_KEY);
+    forgetUser();
     location.reload();
   });
   try {
