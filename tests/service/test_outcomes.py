@@ -106,6 +106,8 @@ def test_events_name_a_shown_film_of_a_known_answer_else_404_or_422(shared_regis
         r = c.post("/v1/events", json={"request_id": rid, "movie_id": film, "type": "clicked"})  # still queued: flushed
         assert r.status_code == 201 and r.json()["type"] == "clicked" and r.json()["movie_id"] == film
         c.post("/v1/events", json={"request_id": rid, "movie_id": film, "type": "dismissed"})
+        again = c.post("/v1/events", json={"request_id": rid, "movie_id": film, "type": "clicked"})
+        assert again.status_code == 201 and again.json()["at"] == r.json()["at"]  # recorded once
         unknown = c.post("/v1/events", json={"request_id": "0" * 32, "movie_id": film, "type": "clicked"})
         assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "unknown_request"
         assert "request_id" in unknown.json()["error"]["message"]

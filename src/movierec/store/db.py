@@ -39,6 +39,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    UniqueConstraint,
     bindparam,
     create_engine,
     delete,
@@ -135,9 +136,13 @@ class Exposure(Base):
 
 
 class Event(Base):
-    """A click or dismissal of a shown film (``POST /v1/events``); ``at`` in UTC epoch seconds."""
+    """A click or dismissal of a shown film (``POST /v1/events``); ``at`` in UTC epoch seconds.
+
+    One row per (request_id, movie_id, type): a repeated event is the same event (the first is kept).
+    """
 
     __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("request_id", "movie_id", "type", name="events_once"),)
     event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     request_id: Mapped[str] = mapped_column(ForeignKey("exposures.request_id", ondelete="CASCADE"), index=True)
     movie_id: Mapped[int] = mapped_column(BigInteger)

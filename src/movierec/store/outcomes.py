@@ -24,6 +24,8 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
 
 from movierec.errors import DatabaseError
@@ -74,10 +76,23 @@ def exposure_movies(engine: Engine, request_id: str) -> list[int] | None:
     return None if found is None else decode_movies(found)
 
 
-def insert_event(engine: Engine, request_id: str, movie_id: int, type_: str, at: float) -> None:
-    """Record a click or dismissal (``type_`` one of ``EVENT_TYPES``, checked by the caller)."""
+def insert_event(engine: Engine, request_id: str, movie_id: int, type_: str, at: float) -> float:
+    """Record a click or dismissal (``type_`` one of ``EVENT_TYPES``, checked by the caller), once.
+
+    Returns
+    -------
+    float
+        When the event was first recorded (``at``, or the earlier time of the same event).
+    """
+    ins = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    key = (Event.request_id == request_id) & (Event.movie_id == movie_id) & (Event.type == type_)
     with engine.begin() as c:
-        c.execute(insert(Event).values(request_id=request_id, movie_id=movie_id, type=type_, at=at))
+        c.execute(
+            ins(Event)
+            .values(request_id=request_id, movie_id=movie_id, type=type_, at=at)
+            .on_conflict_do_nothing(index_elements=["request_id", "movie_id", "type"])
+        )
+        return float(c.execute(select(Event.at).where(key)).scalar_one())
 
 
 _EXPOSURE_SCHEMA = {

@@ -25,7 +25,8 @@ def record_event(
 ) -> schemas.EventOut:
     """Record a click or dismissal of a film shown in a recommendation answer (by its ``request_id``).
 
-    404 when no answer had that ``request_id`` or the film was not in it. Exposures are written in
+    404 when no answer had that ``request_id`` or the film was not in it. An event is recorded once:
+    sending it again answers the first one's time and stores nothing. Exposures are written in
     batches; an event for an answer still queued writes the queue first, so an event may follow
     its answer at once.
     """
@@ -44,6 +45,5 @@ def record_event(
             404, "unknown_movie",
             f"movie_id: film {body.movie_id} was not in the answer {body.request_id}; it showed {shown}",
         )  # fmt: skip
-    at = time.time()
-    outcomes.insert_event(eng, body.request_id, body.movie_id, body.type, at)
+    at = outcomes.insert_event(eng, body.request_id, body.movie_id, body.type, time.time())
     return schemas.EventOut(request_id=body.request_id, movie_id=body.movie_id, type=body.type, at=at)
