@@ -34,7 +34,7 @@ WEEK_S = 7 * 86400
 
 @pytest.mark.slow
 @pytest.mark.realdata
-def test_a_replayed_canary_calls_the_default_model_the_winner(ml_small: Dataset, tmp_path: Path) -> None:
+def test_a_replayed_canary_calls_the_default_model_the_winner(ml_small: Dataset, tmp_path: Path, seed: int) -> None:
     with pytest.warns(DataWarning, match="not leak-free"):
         mask = user_temporal_split(ml_small, 0.2)
     split = Split.from_mask(ml_small, mask, "later 20% of each user")
@@ -42,7 +42,7 @@ def test_a_replayed_canary_calls_the_default_model_the_winner(ml_small: Dataset,
     assert reg.publish(make_model("popular").fit(split.train)) == "v000001"
     assert reg.publish(make_model("hybrid").fit(split.train)) == "v000002"
     reg.set_current("v000001")
-    experiment = reg.start_experiment("v000002", 50)
+    experiment = reg.start_experiment("v000002", 50, experiment_id=f"replay{seed}")  # the same split every run
 
     later = split.test.ratings.select("user_id", "movie_id", "rating", "timestamp").sort("timestamp", "movie_id")
     arrivals = later.group_by("user_id", maintain_order=True).agg(pl.all())

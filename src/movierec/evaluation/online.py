@@ -110,7 +110,9 @@ def compare_arms(
         rows = arms.filter(pl.col("arm") == name)
         if rows.is_empty():
             continue
-        per_user[name] = rows.group_by("user_id").agg(pl.len().alias("n"), pl.col("hit").sum().alias("hits"))
+        per_user[name] = (  # sorted: the bootstrap draws the same users for the same seed
+            rows.group_by("user_id").agg(pl.len().alias("n"), pl.col("hit").sum().alias("hits")).sort("user_id")
+        )
         stars = attributed.join(rows.select("request_id"), on="request_id")["rating"]
         stats[name] = ArmStats(
             name=name,

@@ -313,10 +313,11 @@ class Registry:
                 "end it with `movierec registry use VERSION`"
             ) from None
 
-    def start_experiment(self, canary: str, percent: float) -> Experiment:
+    def start_experiment(self, canary: str, percent: float, experiment_id: str | None = None) -> Experiment:
         """Serve ``canary`` to ``percent`` % of users and the current version to the rest.
 
-        Replaces a running experiment (which ends). ``CURRENT`` does not move.
+        Replaces a running experiment (which ends). ``CURRENT`` does not move. ``experiment_id`` (the
+        hash salt) is drawn at random unless given (a replay that must split users the same way).
 
         Raises
         ------
@@ -338,7 +339,8 @@ class Registry:
                 raise DataValidationError(
                     f"{canary} is already the current version; a canary experiment needs another version"
                 )
-            experiment = Experiment(secrets.token_hex(6), control, canary, float(percent), _utc_now())
+            salt = experiment_id or secrets.token_hex(6)
+            experiment = Experiment(salt, control, canary, float(percent), _utc_now())
             self._write_experiment(experiment)
         return experiment
 
