@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from movierec.errors import DataValidationError
-from movierec.evaluation.intervals import paired_mean_difference, paired_rmse_difference
+from movierec.evaluation.intervals import paired_mean_difference, paired_rmse_difference, ratio_difference
 
 
 def test_a_clear_difference_excludes_zero_and_a_null_one_does_not(seed: int) -> None:
@@ -37,3 +37,17 @@ def test_rmse_difference_resamples_users_with_all_their_pairs(seed: int) -> None
         paired_rmse_difference(sq_a, sq_a, users[:-1])
     with pytest.raises(DataValidationError, match="one length"):
         paired_mean_difference(np.zeros(3), np.zeros(4))
+
+
+def test_ratio_difference_resamples_users_with_all_their_exposures(seed: int) -> None:
+    # Group a: 3 users, hits/exposures 1/2, 0/1, 1/1 -> 2/4 = 0.5; group b: 2 users, 3/3, 1/1 -> 4/4 = 1.0.
+    ivl = ratio_difference(np.array([1, 0, 1]), np.array([2, 1, 1]), np.array([3, 1]), np.array([3, 1]), seed=seed)
+    assert ivl.difference == pytest.approx(0.5) and ivl.n_users == 5
+    assert ivl.high == pytest.approx(1.0)  # 1 - 0 when a's draw is its 0/1 user thrice (1/27 > 2.5%)
+    assert ivl.low >= 0.0 and ivl.low < 0.5  # b always hits; a's rate never exceeds 1
+    same = ratio_difference(np.tile([0, 1], 50), np.ones(100), np.tile([1, 0], 50), np.ones(100), seed=seed)
+    assert same.difference == 0.0 and not same.excludes_zero  # identical arms: too small to call
+    with pytest.raises(DataValidationError, match="group b"):
+        ratio_difference(np.array([1]), np.array([1]), np.array([]), np.array([]))
+    with pytest.raises(DataValidationError, match="positive denominator"):
+        ratio_difference(np.array([1]), np.array([0]), np.array([1]), np.array([1]))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -142,6 +143,13 @@ def test_search_rate_recommend_reload(browser, shared_registry: Path, tmp_path: 
         # Every title (lists, reasons) sits in its own <bdi>: a U+202E in one cannot reverse the page's text.
         assert page.evaluate("[...document.querySelectorAll('.title')].every(e => e.tagName === 'BDI')")
         assert page.locator("#recs .why bdi").count() >= 10
+        # "Not interested" records a dismissal of that film in that answer and hides it.
+        first = recs.first.get_attribute("data-movie-id")
+        recs.first.get_by_role("button", name="Not interested", exact=False).click()
+        expect(recs).to_have_count(9)
+        assert page.locator(f'#recs li[data-movie-id="{first}"]').count() == 0
+        events = sqlite3.connect(tmp_path / "web.db").execute("SELECT movie_id, type FROM events").fetchall()
+        assert events == [(int(first), "dismissed")]
         # A film rated once says "1 rating".
         page.get_by_label("Title contains").fill(once)
         page.get_by_role("button", name="Search").click()
@@ -184,6 +192,8 @@ def test_swagger_ui_renders_offline(browser, shared_registry: Path, tmp_path: Pa
         page.goto(srv.url + "/docs")
         expect(page.locator(".opblock").first).to_be_visible()
         assert page.locator(".opblock").count() >= 15
-        expect(page.locator(".opblock-summary-path").filter(has_text="/v1/users/{user_id}/recommendations")).to_be_visible()
+        expect(
+            page.locator(".opblock-summary-path").filter(has_text="/v1/users/{user_id}/recommendations")
+        ).to_be_visible()
         page.context.close()
     assert outside == []

@@ -17,6 +17,7 @@ from movierec.cli import (
 from movierec.cli import db as db_cmd  # ratings database
 from movierec.cli import evaluate as evaluate_cmd  # evaluation
 from movierec.cli import ingest as ingest_cmd  # ingest
+from movierec.cli import outcomes as outcomes_cmd  # online metrics
 from movierec.cli import recommend_all as recommend_all_cmd  # batch top-k
 from movierec.cli import registry as registry_cmd  # model versions
 from movierec.cli import retrain as retrain_cmd  # gated retrain loop
@@ -66,6 +67,7 @@ app.command("evaluate")(evaluate_cmd.evaluate)
 app.command("tune")(tune_cmd.tune)
 app.command("recommend-all")(recommend_all_cmd.recommend_all)
 app.command("retrain")(retrain_cmd.retrain)
+app.command("outcomes")(outcomes_cmd.outcomes)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,8 +64,10 @@ def list_versions(
 ) -> None:
     """Every published version, oldest first; the current one (served) is marked."""
     rows, current, broken = _rows(registry)
+    experiment = _experiment(registry)
     if as_json:
-        print_json({"registry": str(registry), "current": current, "current_error": broken, "versions": rows})
+        print_json({"registry": str(registry), "current": current, "current_error": broken, "versions": rows,
+                    "experiment": experiment})  # fmt: skip
         return
     state = (
         f"CURRENT is broken ({broken}); repair it with `movierec registry use VERSION`"
@@ -79,6 +82,24 @@ def list_versions(
         table.add_row("*" if r["current"] else "", r["version"], r["model"], r["trained_at"], f"{r['n_users']:,}",
                       f"{r['n_items']:,}", f"{r['n_ratings']:,}", rmse)  # fmt: skip
     out.print(table)
+    if experiment is not None and experiment.get("running"):
+        out.print(
+            f"experiment {experiment['id']} running: {experiment['canary']} to {experiment['percent']:g}% of users, "
+            f"{experiment['control']} to the rest",
+            highlight=False,
+        )
+
+
+def _experiment(root: Path) -> dict[str, Any] | None:
+    """The registry's experiment record with ``running``, or None (none started, or an unreadable record)."""
+    from movierec.errors import ArtifactError
+    from movierec.store.registry import Registry
+
+    try:
+        found = Registry(root).experiment()
+    except ArtifactError:
+        return None
+    return None if found is None else {**asdict(found), "running": found.running}
 
 
 @app.command("use")
@@ -86,10 +107,21 @@ def list_versions(
 def use(
     version: Annotated[str, typer.Argument(help="The version to serve, e.g. v000001")],
     registry: RegistryDir,
+    canary: Annotated[
+        float | None,
+        typer.Option(
+            help="Serve VERSION to this sticky percentage of users (0-100, exclusive) and the current version to "
+            "the rest: an A/B experiment; end it with `registry promote` or `registry use VERSION`"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """Make VERSION the current one (e.g. roll back); a running service swaps it in at its next registry check."""
+    """Make VERSION the current one (e.g. roll back), ending a running experiment; or, with --canary, start
+    an A/B experiment. A running service swaps at its next registry check."""
     reg, before, broken = _open(registry)  # the same clear error for a folder that is no registry
+    if canary is not None:
+        _start(reg, registry, version, canary, as_json)
+        return
     reg.set_current(version)  # also repairs a broken CURRENT
     before = before or ("a broken pointer" if broken else None)
     if as_json:
@@ -100,3 +132,34 @@ def use(
             "swaps it in within MOVIEREC_RELOAD_INTERVAL seconds, or at once on POST /v1/admin/reload",
             highlight=False,
         )
+
+
+def _start(reg: Any, registry: Path, version: str, percent: float, as_json: bool) -> None:
+    experiment = reg.start_experiment(version, percent)
+    if as_json:
+        print_json({"registry": str(registry), "experiment": asdict(experiment)})
+        return
+    out.print(
+        f"{registry}: experiment {experiment.id} serves {experiment.canary} to {experiment.percent:g}% of users "
+        f"and {experiment.control} to the rest; compare the arms with `movierec outcomes --db URL`, then "
+        "`movierec registry promote` or `movierec registry use VERSION`",
+        highlight=False,
+    )
+
+
+@app.command("promote")
+@friendly
+def promote(
+    registry: RegistryDir,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Make the running experiment's canary the current version and end the experiment."""
+    reg, _, _ = _open(registry)
+    ended = reg.promote()
+    if as_json:
+        print_json({"registry": str(registry), "current": ended.canary, "experiment": asdict(ended)})
+        return
+    out.print(
+        f"{registry}: current version {ended.canary} (was {ended.control}); experiment {ended.id} ended",
+        highlight=False,
+    )

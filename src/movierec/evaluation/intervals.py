@@ -102,4 +102,49 @@ def paired_rmse_difference(
     return Interval(full, float(low), float(high), int(cnt.size))
 
 
-__all__ = ["Interval", "paired_mean_difference", "paired_rmse_difference"]
+def ratio_difference(
+    num_a: np.ndarray, den_a: np.ndarray, num_b: np.ndarray, den_b: np.ndarray, n_draws: int = 2000, seed: int = 0
+) -> Interval:
+    """Σnum_b/Σden_b − Σnum_a/Σden_a between two groups of different users, resampling users in each group.
+
+    For two A/B arms: ``num`` a user's exposures with a hit, ``den`` their exposures, so each arm's
+    statistic is its hit rate over exposures, and a user's exposures are resampled together (they
+    are not independent). Each draw takes each arm's users with replacement, independently of the
+    other arm (unpaired: the arms have different users).
+
+    Parameters
+    ----------
+    num_a, den_a : ndarray of shape (n_users_a,)
+        Per user of group a; every ``den`` > 0.
+    num_b, den_b : ndarray of shape (n_users_b,)
+        Per user of group b.
+
+    Raises
+    ------
+    DataValidationError
+        If a group is empty, lengths differ, or a denominator is not positive.
+    """
+    groups = []
+    for name, num, den in (("a", num_a, den_a), ("b", num_b, den_b)):
+        num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+        if num.shape != den.shape or num.size == 0 or (den <= 0).any():
+            raise DataValidationError(
+                f"group {name}: a ratio difference needs one numerator and one positive denominator per user, "
+                f"and at least one user; got {num.size} numerators and {den.size} denominators"
+            )
+        groups.append((num, den))
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_draws)
+    for k in range(n_draws):
+        stats = []
+        for num, den in groups:
+            w = np.bincount(rng.integers(0, num.size, num.size), minlength=num.size)
+            stats.append((w @ num) / (w @ den))
+        diffs[k] = stats[1] - stats[0]
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    (na, da), (nb, db) = groups
+    full = float(nb.sum() / db.sum() - na.sum() / da.sum())
+    return Interval(full, float(low), float(high), int(na.size + nb.size))
+
+
+__all__ = ["Interval", "paired_mean_difference", "paired_rmse_difference", "ratio_difference"]

@@ -22,10 +22,11 @@ from starlette.responses import FileResponse, HTMLResponse
 
 from movierec.service import errors, openapi
 from movierec.service.auth import TokenCache
+from movierec.service.exposures import ExposureLog
 from movierec.service.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from movierec.service.protect import CSP, LoadShedMiddleware, QueryOnceMiddleware, SecurityHeadersMiddleware
 from movierec.service.ratelimit import Limits
-from movierec.service.routers import movies, ops, recommend, users
+from movierec.service.routers import events, movies, ops, recommend, users
 from movierec.service.settings import Settings
 from movierec.service.state import ModelHolder
 from movierec.store import db
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     networked = not settings.database_url.startswith("sqlite")  # a SQLite file has no connection to lose
     engine = db.make_engine(settings.database_url, settings.db_busy_timeout, pool_pre_ping=networked)
     holder = ModelHolder(Registry(settings.registry) if settings.registry else None, engine)
+    exposures = ExposureLog(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,22 +83,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             db.ping(engine)
         holder.check()
         holder.start(settings.reload_interval)
+        exposures.start()
         try:
             yield
         finally:
             holder.stop()
+            exposures.stop()  # writes what is still queued
             engine.dispose()
 
     from movierec import __version__
 
     app = FastAPI(title="movierec", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None)
     app.state.settings, app.state.engine, app.state.holder = settings, engine, holder
-    app.state.metrics = Metrics(holder)
+    app.state.exposures = exposures
+    app.state.metrics = Metrics(holder, exposures)
     app.state.token_cache = TokenCache()
     app.state.limits = Limits(settings.rate_writes_per_min, settings.rate_signups_per_min, settings.rate_burst)
     errors.install(app)
     openapi.install(app, holder)
-    for router in (movies.router, users.router, recommend.router, ops.router):
+    for router in (movies.router, users.router, recommend.router, events.router, ops.router):
         app.include_router(router)
 
     static = resources.files("movierec.service") / "static"

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import math
 import secrets
-from typing import Any
+import uuid
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Request
+from fastapi import Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
@@ -30,7 +31,9 @@ from movierec.ranking import recommend
 from movierec.ranking.index import index_for
 from movierec.ranking.scoring import resolve_policy
 from movierec.service.errors import ApiError
-from movierec.service.state import ModelHolder, Snapshot
+from movierec.service.exposures import ExposureLog
+from movierec.service.schemas import DIGITS, MAX_ID
+from movierec.service.state import Arm, ModelHolder, Snapshot
 from movierec.store import db
 
 
@@ -49,6 +52,20 @@ def current_snapshot(request: Request) -> Snapshot:
 async def snapshot(request: Request) -> Snapshot:
     """Dependency: the served model for this whole request (taken once: no mixed versions)."""
     return current_snapshot(request)
+
+
+async def served_for_user(
+    request: Request, user_id: Annotated[int, Path(ge=1, le=MAX_ID), DIGITS]
+) -> tuple[Snapshot, Arm | None]:
+    """Dependency: the snapshot serving this user for the whole request (the canary's for users in
+    a running experiment's canary arm) and the arm, or 503 ``no_model``."""
+    snap, arm = request.app.state.holder.serve(user_id)
+    return (snap if snap is not None else current_snapshot(request)), arm  # None: the 503
+
+
+async def exposure_log(request: Request) -> ExposureLog:
+    """Dependency: the app's exposure queue."""
+    return request.app.state.exposures  # type: ignore[no-any-return]
 
 
 async def engine(request: Request) -> Engine:
@@ -186,8 +203,15 @@ def recommendations(
     genre: str | None,
     user_id: int | None,
     rank_by: str | None = None,
+    *,
+    exposures: ExposureLog | None = None,
+    arm: Arm | None = None,
 ) -> JSONResponse:
     """Top-k with explanations for a state (``rank_by`` None = the model's default ranking).
+
+    Each answer carries a fresh ``request_id`` (uuid4 hex) and the experiment ``arm`` that chose
+    ``snap`` (null outside an A/B experiment); the list is queued on ``exposures`` (written to the
+    database off the request path, ``movierec.service.exposures``).
 
     The answer is a ``schemas.RecommendationList`` written straight to JSON: building pydantic
     objects that FastAPI then validates and serialises again cost about a tenth of the request's
@@ -222,7 +246,12 @@ def recommendations(
         }
         for r, e in zip(recs, why, strict=True)
     ]  # fmt: skip
+    request_id = uuid.uuid4().hex
+    if exposures is not None:
+        experiment, name = (arm.experiment, arm.name) if arm is not None else (None, None)
+        exposures.record(request_id, user_id, snap.version, experiment, name, [r["movie_id"] for r in out])
     return JSONResponse({
-        "user_id": user_id, "model_version": snap.version, "min_ratings": int(guard), "rank_by": rank_by,
+        "request_id": request_id, "user_id": user_id, "model_version": snap.version,
+        "arm": None if arm is None else arm.name, "min_ratings": int(guard), "rank_by": rank_by,
         "recommendations": out, "ignored_movie_ids": [int(m) for m in state.unknown_movie_ids],
     })  # fmt: skip

@@ -8,6 +8,11 @@ Metrics (one ``CollectorRegistry`` per app, text format at ``GET /v1/metrics``):
 * ``movierec_model_info{version}`` — 1 for the served version;
 * ``movierec_model_reloads_total`` — versions swapped in since start.
 * ``movierec_model_reload_failing`` — 1 while the registry's current version failed to load.
+* ``movierec_experiment_info{experiment,control,canary}`` — 1 while an A/B experiment serves a canary.
+* ``movierec_exposures_logged_total{version}`` — recommendation lists written to the database;
+* ``movierec_exposures_dropped_total{version,reason}`` — lists not logged (``queue_full``: the
+  queue was full; ``write_failed``: the database refused the batch);
+* ``movierec_exposures_pending`` — lists queued, not yet written.
 
 ``route`` is the route template (``/v1/users/{user_id}/ratings``), never the
 raw path, so ids cannot blow up the number of series; unmatched paths are
@@ -24,6 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from movierec.service.exposures import ExposureLog
 from movierec.service.state import ModelHolder
 
 Scope = dict[str, Any]
@@ -52,10 +58,39 @@ class _ModelCollector(Collector):
         )
 
 
+class _ExposureCollector(Collector):
+    def __init__(self, holder: ModelHolder, exposures: ExposureLog) -> None:
+        self.holder, self.exposures = holder, exposures
+
+    def collect(self) -> Any:
+        info = GaugeMetricFamily(
+            "movierec_experiment_info", "Running A/B experiment (value 1)", labels=["experiment", "control", "canary"]
+        )
+        snap, canary = self.holder.current, self.holder.canary
+        if canary is not None and snap is not None:
+            info.add_metric([canary.experiment.id, snap.version, canary.snap.version], 1.0)
+        yield info
+        logged = CounterMetricFamily(
+            "movierec_exposures_logged", "Recommendation lists written to the exposures table", labels=["version"]
+        )
+        for version, n in sorted(dict(self.exposures.logged).items()):
+            logged.add_metric([version], n)
+        yield logged
+        dropped = CounterMetricFamily(
+            "movierec_exposures_dropped", "Recommendation lists not logged", labels=["version", "reason"]
+        )
+        for (version, reason), n in sorted(dict(self.exposures.dropped).items()):
+            dropped.add_metric([version, reason], n)
+        yield dropped
+        yield GaugeMetricFamily(
+            "movierec_exposures_pending", "Recommendation lists queued, not yet written", value=self.exposures.pending()
+        )
+
+
 class Metrics:
     """The app's metric objects."""
 
-    def __init__(self, holder: ModelHolder) -> None:
+    def __init__(self, holder: ModelHolder, exposures: ExposureLog | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "movierec_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
@@ -68,6 +103,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_ModelCollector(holder))
+        if exposures is not None:
+            self.registry.register(_ExposureCollector(holder, exposures))
 
 
 class MetricsMiddleware:

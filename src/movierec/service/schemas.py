@@ -149,8 +149,14 @@ RankBy = Literal["score", "rating", "confidence"]
 
 
 class RecommendationList(BaseModel):
+    request_id: str = Field(
+        description="Id of this answer (32 hex digits); send it with POST /v1/events to report a click or dismissal"
+    )
     user_id: int | None = None
     model_version: str
+    arm: Literal["control", "canary"] | None = Field(
+        None, description="The A/B experiment arm that chose model_version; null outside an experiment"
+    )
     min_ratings: int
     rank_by: str = Field(description="What the list is ranked by: score, rating or confidence")
     recommendations: list[Recommendation]
@@ -231,3 +237,19 @@ class Ready(BaseModel):
     reload_error: str | None = Field(
         None, description="Ready on an older version: why the registry's current one failed to load, else null"
     )
+
+
+EventType = Literal["clicked", "dismissed"]
+
+
+class EventIn(Strict):
+    request_id: str = Field(pattern="^[0-9a-f]{32}$", description="The request_id of a recommendation answer")
+    movie_id: Id
+    type: EventType
+
+
+class EventOut(BaseModel):
+    request_id: str
+    movie_id: int
+    type: EventType
+    at: float = Field(description="UTC epoch seconds the event was recorded")

@@ -28,7 +28,7 @@ from movierec.models import Recommender
 from movierec.ranking import recommend
 from movierec.ranking.explain import ItemSimilarity
 from movierec.store import db
-from movierec.store.registry import Registry
+from movierec.store.registry import Experiment, Registry
 
 log = logging.getLogger("movierec.service")
 
@@ -115,12 +115,31 @@ def redact_paths(text: str, registry: Path | None = None) -> str:
     return _ABSOLUTE.sub(lambda m: ".../" + m.group(0).rstrip("/").rsplit("/", 1)[-1], text)
 
 
+@dataclass(frozen=True)
+class Arm:
+    """The experiment arm that served a request: ``experiment`` id and ``name`` (``control`` or ``canary``)."""
+
+    experiment: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A running A/B experiment and its canary's loaded snapshot."""
+
+    experiment: Experiment
+    snap: Snapshot
+
+
 PERMANENT = (ArtifactError, DataValidationError, NotFittedError)
 """Load failures that retrying the same version cannot mend."""
 
 
 class ModelHolder:
-    """Holds the current ``Snapshot`` and swaps in new registry versions.
+    """Holds the current ``Snapshot`` (and a canary's, during an A/B experiment) and swaps in new versions.
+
+    The served pair (current, canary) is one attribute, replaced whole: ``serve(user_id)`` reads it
+    once, so a request gets one snapshot and the arm that chose it even while a promotion swaps.
 
     Parameters
     ----------
@@ -134,7 +153,9 @@ class ModelHolder:
     def __init__(self, registry: Registry | None, engine: Engine | None = None) -> None:
         self.registry = registry
         self.engine = engine
-        self.current: Snapshot | None = None
+        self._served: tuple[Snapshot | None, Canary | None] = (None, None)
+        self.canary_error: str | None = None
+        self._canary_failed_for: Experiment | None = None
         self.last_error: str | None = None
         self.failed_version: str | None = None  # the registry's current version, when it failed to load
         self.reloads = 0
@@ -142,7 +163,88 @@ class ModelHolder:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def current(self) -> Snapshot | None:
+        """The current version's snapshot (served to anonymous requests and the control arm)."""
+        return self._served[0]
+
+    @property
+    def canary(self) -> Canary | None:
+        """The running experiment and its canary snapshot, or None."""
+        return self._served[1]
+
+    def serve(self, user_id: int | None) -> tuple[Snapshot | None, Arm | None]:
+        """The snapshot for a request of ``user_id`` and its arm (None outside an experiment or anonymous)."""
+        snap, canary = self._served
+        if canary is None or snap is None or user_id is None:
+            return snap, None
+        name = canary.experiment.arm_of(user_id)
+        return (canary.snap if name == "canary" else snap), Arm(canary.experiment.id, name)
+
     def check(self, force: bool = False) -> bool:
+        """Load the registry's current version and its running experiment's canary when they changed.
+
+        Returns
+        -------
+        bool
+            True when the current version or the canary was swapped.
+        """
+        if self.registry is None:
+            return False
+        with self._load_lock:
+            changed = self._check_current(force)
+            return self._check_canary(force) or changed
+
+    def _check_canary(self, force: bool = False) -> bool:
+        """Load, swap or drop the canary to match the registry's ``EXPERIMENT`` (lock held).
+
+        A canary that failed to load is not tried again for the same experiment until ``force``
+        (``POST /v1/admin/reload``); meanwhile everyone gets the current version.
+        """
+        assert self.registry is not None
+        snap, had = self._served
+        try:
+            found = self.registry.experiment()
+        except ArtifactError as exc:
+            found = None
+            self._canary_failed(exc)
+        running = found if found is not None and found.running and snap is not None else None
+        if running is None or running.canary == snap.version:  # type: ignore[union-attr]
+            if had is not None:
+                self._served = (snap, None)
+                log.info("experiment %s ended; serving %s to everyone", had.experiment.id, snap and snap.version)
+                return True
+            return False
+        if (had is not None and had.experiment == running) or (running == self._canary_failed_for and not force):
+            return False
+        try:
+            if had is not None and had.snap.version == running.canary:
+                canary = had.snap
+            else:
+                version, model = self.registry.load(running.canary)
+                canary = Snapshot.build(version, model, self.registry.read_meta(version))
+                if self.engine is not None:
+                    db.sync_movies(self.engine, model.movies_)
+        except Exception as exc:  # a broken canary must never take the service down: everyone gets current
+            self._canary_failed(exc)
+            self._canary_failed_for = running
+            return False
+        self._served = (snap, Canary(running, canary))
+        self.canary_error, self._canary_failed_for = None, None
+        log.info(
+            "experiment %s: serving canary %s to %g%% of users, %s to the rest",
+            running.id, running.canary, running.percent, snap.version,  # type: ignore[union-attr]
+        )  # fmt: skip
+        return True
+
+    def _canary_failed(self, exc: Exception) -> None:
+        assert self.registry is not None
+        error = redact_paths(f"{type(exc).__name__}: {exc}", self.registry.root)
+        if error != self.canary_error:
+            log.exception("canary load failed; serving the current version to everyone")
+        self.canary_error = error
+
+    def _check_current(self, force: bool = False) -> bool:
         """Load the registry's current version if it differs from the served one.
 
         A version that cannot be served (corrupt folder, another dataset's
@@ -159,38 +261,41 @@ class ModelHolder:
         bool
             True when a new version was swapped in.
         """
-        if self.registry is None:
-            return False
-        with self._load_lock:
-            version = None
-            try:
-                version = self.registry.current()
-                if version is None or (self.current is not None and version == self.current.version):
-                    self.failed_version, self.last_error = None, None  # e.g. rolled back to the served version
-                    return False
-                if version == self.failed_version and not force:
-                    return False
-                t0 = time.perf_counter()
+        assert self.registry is not None
+        version = None
+        try:
+            version = self.registry.current()
+            if version is None or (self.current is not None and version == self.current.version):
+                self.failed_version, self.last_error = None, None  # e.g. rolled back to the served version
+                return False
+            if version == self.failed_version and not force:
+                return False
+            t0 = time.perf_counter()
+            canary = self.canary
+            if canary is not None and canary.snap.version == version:  # promoted: already loaded and warmed
+                snap = canary.snap
+            else:
                 version, model = self.registry.load(version)
                 snap = Snapshot.build(version, model, self.registry.read_meta(version))
                 if self.engine is not None:
                     db.sync_movies(self.engine, model.movies_)
-            except Exception as exc:  # a broken version must never take the service down
-                error = redact_paths(f"{type(exc).__name__}: {exc}", self.registry.root)
-                if error != self.last_error:
-                    log.exception("model reload failed; keeping version %s", self.current and self.current.version)
-                self.last_error = error
-                self.failed_version = version if isinstance(exc, PERMANENT) else None
-                return False
-            previous = self.current.version if self.current is not None else None
-            self.current = snap
-            self.reloads += 1
-            self.last_error, self.failed_version = None, None
-            log.info(
-                "serving model version %s (was %s; loaded and warmed in %.2f s)",
-                version, previous or "none", time.perf_counter() - t0,
-            )  # fmt: skip
-            return True
+        except Exception as exc:  # a broken version must never take the service down
+            error = redact_paths(f"{type(exc).__name__}: {exc}", self.registry.root)
+            if error != self.last_error:
+                log.exception("model reload failed; keeping version %s", self.current and self.current.version)
+            self.last_error = error
+            self.failed_version = version if isinstance(exc, PERMANENT) else None
+            return False
+        previous = self.current.version if self.current is not None else None
+        canary = self.canary  # kept only while it is another version (``_check_canary`` then decides)
+        self._served = (snap, canary if canary is not None and canary.snap.version != snap.version else None)
+        self.reloads += 1
+        self.last_error, self.failed_version = None, None
+        log.info(
+            "serving model version %s (was %s; loaded and warmed in %.2f s)",
+            version, previous or "none", time.perf_counter() - t0,
+        )  # fmt: skip
+        return True
 
     def start(self, interval: float) -> None:
         """Poll the registry every ``interval`` seconds in a daemon thread (0 = never)."""

@@ -39,6 +39,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
+    UniqueConstraint,
     bindparam,
     create_engine,
     delete,
@@ -112,6 +113,41 @@ class Rating(Base):
     rating: Mapped[float] = mapped_column(Float)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+# ---------------------------------------------------------------- exposures and outcomes
+# Created by ``init_db``'s ``create_all`` in new and existing databases alike (no schema version change);
+# written by ``movierec.service.exposures``, read by ``movierec.store.outcomes``.
+class Exposure(Base):
+    """One recommendation list as the service answered it.
+
+    ``movie_ids`` holds the films in rank order, "|"-joined (rank 1 first): one row per list keeps the
+    service's batched writes small. ``arm`` and ``experiment`` are null outside an A/B experiment.
+    """
+
+    __tablename__ = "exposures"
+    request_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True, index=True)
+    model_version: Mapped[str] = mapped_column(String(64))
+    experiment: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    arm: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    shown_at: Mapped[float] = mapped_column(Float, index=True)
+    movie_ids: Mapped[str] = mapped_column(String(4000))
+
+
+class Event(Base):
+    """A click or dismissal of a shown film (``POST /v1/events``); ``at`` in UTC epoch seconds.
+
+    One row per (request_id, movie_id, type): a repeated event is the same event (the first is kept).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("request_id", "movie_id", "type", name="events_once"),)
+    event_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(ForeignKey("exposures.request_id", ondelete="CASCADE"), index=True)
+    movie_id: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(16))
+    at: Mapped[float] = mapped_column(Float)
 
 
 BUSY_TIMEOUT_S = 10.0

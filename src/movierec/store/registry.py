@@ -3,6 +3,7 @@
 Layout of a registry folder::
 
     CURRENT             one line: the current version's name, e.g. ``v000003``
+    EXPERIMENT          JSON: the running (or last) A/B canary experiment, if any was started
     versions/
       v000001/          a model folder as ``movierec.store.artifact.save`` writes it
       v000002/
@@ -22,18 +23,34 @@ publisher is killed with SIGKILL at any point):
   unpublished version folder (listed by ``versions()``; the next publish takes
   the following number). The previous version stays current in both cases.
 
-Versions are never rewritten; ``set_current`` moves the pointer (rollback).
+* ``EXPERIMENT`` is written the same way as ``CURRENT`` (fsynced temporary file, ``os.replace``),
+  so a reader sees the whole old or the whole new experiment. ``promote`` moves ``CURRENT`` to the
+  canary first and then marks the experiment ended: a reader in between sees the canary current
+  (the experiment then serves one version to everyone) or the experiment still running.
+
+Versions are never rewritten; ``set_current`` moves the pointer (rollback) and ends a running
+experiment (the control it was compared with is no longer served).
+
+A/B canary: ``start_experiment(version, percent)`` serves ``version`` to a sticky ``percent`` % of
+users and the current version to the rest. A user's arm is ``sha256("<salt>:<user_id>")`` (the
+first 8 bytes, big-endian) mod 10000, below ``percent * 100`` = canary; the salt is drawn per
+experiment, so two experiments split users independently while each keeps every user in one arm.
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +59,7 @@ from movierec.models import Recommender
 from movierec.store import artifact
 
 POINTER = "CURRENT"
+EXPERIMENT = "EXPERIMENT"
 VERSIONS = "versions"
 LOCK = ".publish.lock"
 _NAME = re.compile(r"^v(\d{6,})$")
@@ -99,6 +117,54 @@ def require_servable_ids(users: Any, items: Any) -> None:
                 f"whose routes take ids from 1 to {MAX_ID}; this data has {side} id {lo if lo < 1 else hi}: "
                 "map the ids into that range, or save with --out instead"
             )
+
+
+BUCKETS = 10_000
+"""Hash buckets of the canary split (so ``percent`` has 0.01 % steps)."""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An A/B canary experiment between two versions of one registry.
+
+    Attributes
+    ----------
+    id : str
+        Random hex id, also the hash salt; recorded with every exposure it served.
+    control, canary : str
+        Version names: ``control`` was current when the experiment started.
+    percent : float
+        Share of users served ``canary``, in percent (0 < percent < 100).
+    started_at : str
+        UTC ISO time.
+    ended_at : str or None
+        UTC ISO time it ended; None while it runs.
+    outcome : str or None
+        ``promoted`` (the canary became current) or ``ended``; None while it runs.
+    """
+
+    id: str
+    control: str
+    canary: str
+    percent: float
+    started_at: str
+    ended_at: str | None = None
+    outcome: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.ended_at is None
+
+    def arm_of(self, user_id: int) -> str:
+        """``"canary"`` or ``"control"``: the same answer for a user for the whole experiment."""
+        digest = hashlib.sha256(f"{self.id}:{int(user_id)}".encode()).digest()
+        return (
+            "canary" if int.from_bytes(digest[:8], "big") % BUCKETS < round(self.percent * BUCKETS / 100) else "control"
+        )
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Registry:
@@ -183,7 +249,7 @@ class Registry:
 
     # ------------------------------------------------------------ writing
     def publish(self, model: Recommender, metrics: dict[str, Any] | None = None) -> str:
-        """Save a fitted model as the next version and make it current.
+        """Save a fitted model as the next version and make it current (ending a running experiment).
 
         Parameters
         ----------
@@ -210,10 +276,11 @@ class Registry:
             artifact.save(model, self.root / VERSIONS / version, metrics)
             artifact.fsync_dir(self.root / VERSIONS)
             self._write_pointer(version)
+            self._end_experiment()
         return version
 
     def set_current(self, version: str) -> None:
-        """Point ``CURRENT`` at an existing version (e.g. to roll back).
+        """Point ``CURRENT`` at an existing version (e.g. to roll back), ending a running experiment.
 
         Raises
         ------
@@ -223,6 +290,96 @@ class Registry:
         self.path(version)
         with self._lock():
             self._write_pointer(version)
+            self._end_experiment()
+
+    # ------------------------------------------------------------ A/B canary
+    def experiment(self) -> Experiment | None:
+        """The running or last experiment, or None if none was ever started.
+
+        Raises
+        ------
+        ArtifactError
+            If ``EXPERIMENT`` is not a readable experiment record.
+        """
+        try:
+            text = (self.root / EXPERIMENT).read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            return Experiment(**json.loads(text))
+        except (ValueError, TypeError) as exc:
+            raise ArtifactError(
+                f"{self.root}: {EXPERIMENT} is not an experiment record ({exc}); "
+                "end it with `movierec registry use VERSION`"
+            ) from None
+
+    def start_experiment(self, canary: str, percent: float, experiment_id: str | None = None) -> Experiment:
+        """Serve ``canary`` to ``percent`` % of users and the current version to the rest.
+
+        Replaces a running experiment (which ends). ``CURRENT`` does not move. ``experiment_id`` (the
+        hash salt) is drawn at random unless given (a replay that must split users the same way).
+
+        Raises
+        ------
+        ArtifactError
+            If ``canary`` does not exist or nothing is current.
+        DataValidationError
+            If ``percent`` is not strictly between 0 and 100, or ``canary`` is the current version.
+        """
+        self.path(canary)
+        if not 0 < percent < 100:
+            raise DataValidationError(
+                f"--canary: the canary's share of users is a percentage strictly between 0 and 100, got {percent:g}"
+            )
+        with self._lock():
+            control = self.current()
+            if control is None:
+                raise ArtifactError(f"{self.root}: no version is current; a canary needs one to compare with")
+            if control == canary:
+                raise DataValidationError(
+                    f"{canary} is already the current version; a canary experiment needs another version"
+                )
+            salt = experiment_id or secrets.token_hex(6)
+            experiment = Experiment(salt, control, canary, float(percent), _utc_now())
+            self._write_experiment(experiment)
+        return experiment
+
+    def promote(self) -> Experiment:
+        """Make the running experiment's canary current and end the experiment.
+
+        Returns
+        -------
+        Experiment
+            The ended experiment (``outcome="promoted"``).
+
+        Raises
+        ------
+        ArtifactError
+            If no experiment is running.
+        """
+        with self._lock():
+            running = self.experiment()
+            if running is None or not running.running:
+                raise ArtifactError(
+                    f"{self.root}: no canary experiment is running; start one with "
+                    "`movierec registry use VERSION --canary PERCENT`"
+                )
+            self._write_pointer(running.canary)
+            ended = replace(running, ended_at=_utc_now(), outcome="promoted")
+            self._write_experiment(ended)
+        return ended
+
+    def _end_experiment(self) -> None:
+        """Mark a running experiment ended (``CURRENT`` moved, so its control is no longer served)."""
+        try:
+            running = self.experiment()
+        except ArtifactError:  # unreadable: the service serves no canary from it either
+            return
+        if running is not None and running.running:
+            self._write_experiment(replace(running, ended_at=_utc_now(), outcome="ended"))
+
+    def _write_experiment(self, experiment: Experiment) -> None:
+        self._replace_file(EXPERIMENT, json.dumps(asdict(experiment), indent=1) + "\n", self.root / VERSIONS)
 
     def _next_name(self) -> str:
         base = self.root / VERSIONS
@@ -230,14 +387,18 @@ class Registry:
         return f"v{max(used, default=0) + 1:06d}"
 
     def _write_pointer(self, version: str) -> None:
+        self._replace_file(POINTER, version + "\n", self.root / VERSIONS / version)
+
+    def _replace_file(self, name: str, text: str, like: Path) -> None:
+        """Write ``name`` atomically: a fsynced temporary file, ``os.replace``, then the folder fsynced."""
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{POINTER}-")
         try:  # mkstemp makes it private (0600): readable like the version it names (its folder's bits, no execute)
-            os.chmod(tmp, (self.root / VERSIONS / version).stat().st_mode & 0o666)
+            os.chmod(tmp, like.stat().st_mode & 0o666)
             with os.fdopen(fd, "w") as fh:
-                fh.write(version + "\n")
+                fh.write(text)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, self.root / POINTER)
+            os.replace(tmp, self.root / name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

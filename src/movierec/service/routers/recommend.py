@@ -10,8 +10,17 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from movierec.service import schemas
-from movierec.service.core import engine, listed, rating_problem, recommendations, snapshot, states_of_users
+from movierec.service.core import (
+    engine,
+    exposure_log,
+    listed,
+    rating_problem,
+    recommendations,
+    snapshot,
+    states_of_users,
+)
 from movierec.service.errors import ApiError, responses
+from movierec.service.exposures import ExposureLog
 from movierec.service.state import Snapshot
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], responses=responses(404, 413, 422, 503))
@@ -19,9 +28,15 @@ router = APIRouter(prefix="/v1", tags=["recommendations"], responses=responses(4
 
 @router.post("/recommendations", response_model=schemas.RecommendationList)
 async def anonymous_recommendations(
-    body: schemas.AnonRequest, snap: Annotated[Snapshot, Depends(snapshot)]
+    body: schemas.AnonRequest,
+    snap: Annotated[Snapshot, Depends(snapshot)],
+    exposures: Annotated[ExposureLog, Depends(exposure_log)],
 ) -> JSONResponse:
-    """Top-k for an anonymous list of ratings (at most ``MAX_RATINGS`` = 1000), folded in; nothing is stored."""
+    """Top-k for an anonymous list of ratings (at most ``MAX_RATINGS`` = 1000), folded in; no rating is stored.
+
+    Served by the current version (never an experiment's canary: there is no user to keep in one arm);
+    the list is logged as an exposure without a user.
+    """
     # ``async`` on purpose, as GET /v1/users/{id}/recommendations: no I/O at all, about 2 ms of NumPy;
     # the thread-pool hop (queue, wake-up, GIL hand-over) cost more than it could overlap.
     problems: list[str] = []
@@ -43,7 +58,7 @@ async def anonymous_recommendations(
     if unknown:
         raise ApiError(404, "unknown_movie", listed(unknown) + "; search with GET /v1/movies?query=")
     state = snap.model.fold_in(list(first), [r.rating for r in body.ratings])
-    return recommendations(snap, state, body.k, body.min_ratings, body.genre, None, body.rank_by)
+    return recommendations(snap, state, body.k, body.min_ratings, body.genre, None, body.rank_by, exposures=exposures)
 
 
 @router.post("/predictions", response_model=schemas.PredictionList)

@@ -25,10 +25,19 @@ from movierec.service.auth import (
     unknown_user,
     write_access,
 )
-from movierec.service.core import check_rating, engine, recommendations, scale_of, snapshot, user_state
+from movierec.service.core import (
+    check_rating,
+    engine,
+    exposure_log,
+    recommendations,
+    scale_of,
+    served_for_user,
+    user_state,
+)
 from movierec.service.errors import ApiError, responses
+from movierec.service.exposures import ExposureLog
 from movierec.service.ratelimit import limit_signups, limit_writes
-from movierec.service.state import Snapshot
+from movierec.service.state import Arm, Snapshot
 from movierec.store import db, tokens
 
 router = APIRouter(prefix="/v1/users", tags=["users"], responses=responses(422, 503))
@@ -146,8 +155,9 @@ def delete_rating(user_id: UserId, movie_id: MovieId, eng: Annotated[Engine, Dep
 async def user_recommendations(
     request: Request,
     user_id: UserId,
-    snap: Annotated[Snapshot, Depends(snapshot)],
+    served: Annotated[tuple[Snapshot, Arm | None], Depends(served_for_user)],
     eng: Annotated[Engine, Depends(engine)],
+    exposures: Annotated[ExposureLog, Depends(exposure_log)],
     k: Annotated[int, Query(ge=1, le=schemas.MAX_K), schemas.DIGITS] = 10,
     min_ratings: Annotated[
         int | None, Query(ge=0, description="Popularity guard (default: the model's)"), schemas.DIGITS
@@ -157,7 +167,12 @@ async def user_recommendations(
         schemas.RankBy | None, Query(description="score, rating or confidence (default: the model's ranking)")
     ] = None,
 ) -> JSONResponse:
-    """Top-k films for a training or stored user, with their stored ratings folded in."""
+    """Top-k films for a training or stored user, with their stored ratings folded in.
+
+    During an A/B experiment the user's arm chooses the version (``model_version`` and ``arm`` say
+    which); every answer has a ``request_id`` and is logged as an exposure.
+    """
+    snap, arm = served
     # ``async`` on purpose (the hot path): with the embedded SQLite database, about 1 ms of NumPy and
     # one indexed local lookup run on the event loop instead of hopping to the thread pool, which cost
     # more latency than the work (p99 8.5 vs 10.8-23.9 ms at 300 req/s). A networked database's round
@@ -172,4 +187,4 @@ async def user_recommendations(
         state, known = await run_in_threadpool(user_state, snap, eng, user_id)
     if not known:
         raise unknown_user(user_id)
-    return recommendations(snap, state, k, min_ratings, genre, user_id, rank_by)
+    return recommendations(snap, state, k, min_ratings, genre, user_id, rank_by, exposures=exposures, arm=arm)

@@ -146,6 +146,23 @@ function renderMine() {
   $("mine-empty").hidden = items.length > 0;
 }
 
+// "Not interested": tells the service (POST /v1/events, the answer's request_id) and hides the film.
+function dismissButton(requestId, r, li) {
+  const b = el("button", { type: "button", className: "dismiss", text: "Not interested" });
+  b.setAttribute("aria-label", `Not interested in ${r.title}`);
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try {
+      await api("POST", "/events", { request_id: requestId, movie_id: r.movie_id, type: "dismissed" });
+      li.remove();
+    } catch (err) {
+      b.disabled = false;
+      $("recs-status").textContent = `Could not send that: ${err.message}`;
+    }
+  });
+  return b;
+}
+
 async function loadRecs() {
   const guard = $("min-ratings").value;
   if (state.mine.size === 0) {
@@ -159,6 +176,7 @@ async function loadRecs() {
     $("recs").replaceChildren(...res.recommendations.map((r) => {
       const li = filmItem(r, why(r));
       li.querySelector(".meta").textContent = `predicted ${r.predicted_rating.toFixed(1)} ★ · ${describe(r)}`;
+      li.append(dismissButton(res.request_id, r, li));
       return li;
     }));
     const ignored = res.ignored_movie_ids.length;
