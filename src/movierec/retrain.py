@@ -74,6 +74,11 @@ class RetrainSpec:
         Newest share of the ratings the current version did not train on that the gate holds out.
     margins : Margins
         How much worse than the current version a candidate may be.
+    canary : float, optional
+        Publish a candidate that passes the gate as a canary served to this percentage of users
+        (``Registry.start_experiment``) instead of making it current; the current version, and so the
+        high-water mark the next run compares with, stays. An empty registry's first version is
+        always made current (a canary needs a version to be compared with).
     """
 
     data: str | Path
@@ -83,8 +88,7 @@ class RetrainSpec:
     min_new_ratings: int = 0
     holdout: float = HOLDOUT_FRACTION
     margins: Margins = field(default_factory=Margins)
-    # A canary share (publish as a canary instead of moving CURRENT) belongs here once the registry
-    # can hold one; ``_publish`` is the one place that would branch on it.
+    canary: float | None = None
 
     def check(self) -> None:
         """Refuse bad options before any work.
@@ -98,6 +102,8 @@ class RetrainSpec:
             raise ParameterError("min_new_ratings", "an integer >= 0", self.min_new_ratings)
         check_fraction(self.holdout)
         self.margins.check()
+        if self.canary is not None and not 0 < self.canary < 100:
+            raise ParameterError("canary", "a percentage strictly between 0 and 100", self.canary)
 
 
 @dataclass
@@ -215,8 +221,11 @@ def retrain(spec: RetrainSpec) -> RetrainResult:
         final = _gate(spec, registry, previous, build, dataset, result)
     if final is not None:
         metrics = {HIGH_WATER: result.high_water, GATE: _record(result)}
-        result.version = _publish(registry, final, metrics)
+        canary = spec.canary if previous is not None else None
+        result.version = _publish(registry, final, metrics, canary)
         result.outcome = Outcome.PUBLISHED
+        if canary is not None:
+            result.notes.append(f"published as a canary for {canary:g}% of users; {previous} stays current")
     return _done(result, t0)
 
 
@@ -327,9 +336,13 @@ def _record(result: RetrainResult) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _publish(registry: Any, model: Recommender, metrics: dict[str, Any]) -> str:
-    """Publish as the next current version (where a canary share would publish as a canary instead)."""
-    return str(registry.publish(model, metrics))
+def _publish(registry: Any, model: Recommender, metrics: dict[str, Any], canary: float | None) -> str:
+    """Publish as the next current version, or as the canary of a new experiment when ``canary`` is a share."""
+    if canary is None:
+        return str(registry.publish(model, metrics))
+    version = str(registry.publish(model, metrics, current=False))
+    registry.start_experiment(version, canary)
+    return version
 
 
 def _done(result: RetrainResult, t0: float) -> RetrainResult:

@@ -157,7 +157,7 @@ def test_a_non_finite_candidate_is_rejected(world: World) -> None:
 def test_bad_options_are_refused_naming_the_option(world: World) -> None:
     for args, text in ((["--holdout", "1.5"], "--holdout"), (["--margin-ndcg", "-0.1"], "--margin-ndcg"),
                        (["--every", "soon"], "--every"),
-                       (["--min-new-ratings", "-1"], "--min-new-ratings")):  # fmt: skip
+                       (["--min-new-ratings", "-1"], "--min-new-ratings"), (["--canary", "100"], "--canary")):  # fmt: skip
         r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", world.url,
                                 "--registry", str(world.registry), *args])  # fmt: skip
         assert r.exit_code == 2 and text in r.output and "Traceback" not in r.output, r.output
@@ -213,3 +213,21 @@ def test_real_ratings_arriving_after_ml_latest_small_are_gated_and_published(dat
         assert meta["config"]["n_factors"] == 8 and meta["n_ratings"] == base.height + len(rows)
     r = runner.invoke(app, ["retrain", *common, "--db", url, "--min-new-ratings", "1"])
     assert r.exit_code == 0 and json.loads(r.stdout.strip().splitlines()[-1])["outcome"] == "skipped"
+
+
+@pytest.mark.slow
+def test_with_canary_a_passing_candidate_is_served_to_a_share_and_the_current_version_stays(world: World) -> None:
+    code, first = world.retrain("--model", "mean", "--canary", "20")  # a first version has nothing to be compared with
+    assert code == 0 and first["version"] == "v000001" and Registry(world.registry).current() == "v000001"
+    world.add(600)
+    time.sleep(1.1)
+    world.add(400)
+    code, second = world.retrain("--model", "als", "--canary", "20")
+    assert code == 0 and second["outcome"] == "published" and second["version"] == "v000002", second
+    assert any("canary for 20% of users" in n for n in second["notes"])
+    reg = Registry(world.registry)
+    experiment = reg.experiment()
+    assert reg.current() == "v000001" and experiment is not None and experiment.running
+    assert (experiment.control, experiment.canary, experiment.percent) == ("v000001", "v000002", 20.0)
+    code, third = world.retrain("--model", "als", "--canary", "20")  # the current version's mark did not move
+    assert third["new_ratings"] == 1000

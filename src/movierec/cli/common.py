@@ -59,7 +59,7 @@ FLAGS = {
     "rank_by": "--rank-by", "confidence_weight": "--confidence-weight", "k": "-k", "test_fraction": "--test-fraction",
     "n_folds": "--folds", "objective": "--objective", "n_trials": "--trials",
     "min_new_ratings": "--min-new-ratings", "holdout": "--holdout", "margin_ndcg": "--margin-ndcg",
-    "margin_rmse": "--margin-rmse", "every": "--every",
+    "margin_rmse": "--margin-rmse", "every": "--every", "canary": "--canary",
 }  # fmt: skip
 """The option that sets each library parameter: a ``ParameterError`` names the parameter, the CLI adds its option."""
 

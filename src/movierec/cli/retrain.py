@@ -88,6 +88,14 @@ def retrain(
     margin_rmse: Annotated[
         float, typer.Option("--margin-rmse", help="Largest RMSE rise (absolute, stars) against the current version")
     ] = MARGIN_RMSE,
+    canary: Annotated[
+        float | None,
+        typer.Option(
+            "--canary",
+            help="Publish a passing candidate as a canary served to this percentage of users (an A/B experiment, "
+            "see `movierec outcomes`) instead of making it current",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run")] = False,
 ) -> None:
     """Retrain on the base data plus the service's ratings; publish only a candidate the gate passes.
@@ -102,9 +110,8 @@ def retrain(
         min_new_ratings=min_new_ratings,
         holdout=holdout,
         margins=Margins(ndcg=margin_ndcg, rmse=margin_rmse),
+        canary=canary,
     )
-    # --canary P (publish as a canary share instead of moving CURRENT) comes here once the registry
-    # supports canaries: a RetrainSpec field that ``movierec.retrain._publish`` reads.
     spec.check()
     if every is None:
         result = retrain_once(spec)

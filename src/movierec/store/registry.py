@@ -248,7 +248,7 @@ class Registry:
         return artifact.read_meta(self.path(version))
 
     # ------------------------------------------------------------ writing
-    def publish(self, model: Recommender, metrics: dict[str, Any] | None = None) -> str:
+    def publish(self, model: Recommender, metrics: dict[str, Any] | None = None, current: bool = True) -> str:
         """Save a fitted model as the next version and make it current (ending a running experiment).
 
         Parameters
@@ -256,6 +256,9 @@ class Registry:
         model : fitted Recommender
         metrics : dict, optional
             Extra metrics recorded in the version's ``model.json``.
+        current : bool, default True
+            False saves the version without moving ``CURRENT`` or ending an experiment (to start one
+            with it as the canary: ``start_experiment``).
 
         Returns
         -------
@@ -275,8 +278,9 @@ class Registry:
             version = self._next_name()
             artifact.save(model, self.root / VERSIONS / version, metrics)
             artifact.fsync_dir(self.root / VERSIONS)
-            self._write_pointer(version)
-            self._end_experiment()
+            if current:
+                self._write_pointer(version)
+                self._end_experiment()
         return version
 
     def set_current(self, version: str) -> None:
