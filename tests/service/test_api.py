@@ -436,3 +436,11 @@ def test_accented_titles_of_movielens_are_found_in_any_case(client: httpx.Client
         found = client.get("/v1/movies", params={"query": unicodedata.normalize(form, query)}).json()["movies"]
         titles = [unicodedata.normalize("NFC", m["title"]).casefold() for m in found]
         assert titles and all(query.casefold() in t for t in titles), (query, form)
+
+
+def test_a_short_list_says_why_in_its_note_as_the_cli_and_python_do(client: httpx.Client) -> None:
+    full = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 5}], "k": 5}).json()
+    assert len(full["recommendations"]) == 5 and full["note"] is None
+    guarded = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 5}], "k": 5,
+                                                       "min_ratings": 10**6}).json()  # fmt: skip
+    assert guarded["recommendations"] == [] and guarded["note"].startswith("no film has at least 1000000 training")

@@ -254,4 +254,5 @@ def recommendations(
         "request_id": request_id, "user_id": user_id, "model_version": snap.version,
         "arm": None if arm is None else arm.name, "min_ratings": int(guard), "rank_by": rank_by,
         "recommendations": out, "ignored_movie_ids": [int(m) for m in state.unknown_movie_ids],
+        "note": recs.note or None,
     })  # fmt: skip

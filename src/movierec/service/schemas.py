@@ -165,6 +165,11 @@ class RecommendationList(BaseModel):
         description="Rated films the served model has no factors for (no training ratings, or not in its "
         "catalogue): kept, but not part of these recommendations until a retrain includes them",
     )
+    note: str | None = Field(
+        None,
+        description="Why the list holds fewer than k films (e.g. the user has rated every film the guard and "
+        "genre leave); null when it is full. The same words as the CLI and the Python API",
+    )
 
 
 class AnonRating(Strict):
