@@ -412,7 +412,15 @@ def read_config_file(path: str | Path) -> ConfigFile:
             stored_policy = {**MODELS[name].default_policy.to_dict(), **stored_policy}
         meta = {"model": name, "config": config, "format_version": 2 if stored_policy else 1, "policy": stored_policy}
         configs[name], policies[name] = config_and_policy(meta, saved=False)  # keys left out: today's defaults
-        make_model(name, configs[name])  # validates (unknown keys, bad values)
+        try:
+            make_model(name, configs[name])  # validates (unknown keys, bad values)
+        except DataValidationError as exc:
+            if "models" in data or "unknown ALSConfig keys" not in str(exc):
+                raise
+            raise DataValidationError(
+                f"{path}: a file without 'models' is a flat als config: {exc}; for another model write "
+                '{"models": {"hybrid": {...}}}'
+            ) from None
     return ConfigFile(configs, policies)
 
 
