@@ -186,7 +186,7 @@ def retrain(spec: RetrainSpec) -> RetrainResult:
     DataValidationError
         An unknown model, bad data, another dataset's catalogue, ids a registry cannot serve.
     DatabaseError
-        The database cannot be read.
+        The database cannot be read, holds no movierec tables, or holds another schema version.
     ArtifactError
         The registry's ``CURRENT`` is broken or its version cannot be loaded.
     """
@@ -203,6 +203,7 @@ def retrain(spec: RetrainSpec) -> RetrainResult:
     result.model = build().name
     engine = store_db.make_engine(spec.db)
     try:
+        store_db.require_tables(engine, "no ratings to retrain on")
         if meta is not None:
             result.new_ratings = new_ratings_since(engine, meta.get("metrics", {}).get(HIGH_WATER))
             if result.new_ratings < spec.min_new_ratings:

@@ -231,3 +231,20 @@ def test_with_canary_a_passing_candidate_is_served_to_a_share_and_the_current_ve
     assert (experiment.control, experiment.canary, experiment.percent) == ("v000001", "v000002", 20.0)
     code, third = world.retrain("--model", "als", "--canary", "20")  # the current version's mark did not move
     assert third["new_ratings"] == 1000
+
+
+def test_a_database_without_tables_is_refused_in_one_line(world: World, tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'deleted.db'}"
+    r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", missing,
+                            "--registry", str(world.registry), "--model", "mean"])  # fmt: skip
+    assert r.exit_code == 7 and "holds no movierec tables" in r.output and "movierec db init" in r.output
+    assert "Traceback" not in r.output and Registry(world.registry).current() is None, r.output
+
+
+def test_every_outside_one_second_to_a_year_is_refused_naming_the_option(world: World) -> None:
+    for every in ("0.001s", "0.5", "367d", "99999999999999999999d"):
+        r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", world.url,
+                                "--registry", str(world.registry), "--every", every])  # fmt: skip
+        assert r.exit_code == 2 and "--every" in r.output and "1s to 366d" in r.output, r.output
+        assert "Traceback" not in r.output
+    assert Registry(world.registry).current() is None

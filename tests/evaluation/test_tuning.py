@@ -160,3 +160,10 @@ def make_default_policy(name: str) -> RankingPolicy:
     from movierec.models import MODELS
 
     return MODELS[name].default_policy
+
+
+def test_a_flat_config_file_with_another_models_keys_says_to_name_the_model(tmp_path: Path) -> None:
+    flat = tmp_path / "hybrid.json"
+    flat.write_text(json.dumps({"ease_weight": 0.3, "implicit": {"n_factors": 8}}))
+    with pytest.raises(DataValidationError, match=r"flat als config: unknown ALSConfig keys .*\{\"models\": \{\"hybrid\""):
+        read_config_file(flat)

@@ -162,3 +162,30 @@ def test_implicit_scores_cold_user_by_popularity() -> None:
     model = ImplicitALS(ImplicitConfig(n_factors=2)).fit(ds)
     assert [r.movie_id for r in recommend(model, None, k=3)][0] == 10
     assert not model.predicts_ratings
+
+
+def test_a_sub_config_given_in_part_keeps_the_hybrids_defaults_for_the_rest() -> None:
+    config = HybridConfig.from_dict({"ease": {"reg": 100.0}, "implicit": {"n_factors": 8}})
+    assert config.ease.reg == 100.0 and config.ease.max_items == HybridConfig().ease.max_items == 2000
+    assert config.implicit.n_factors == 8 and config.implicit.negative_below == HybridConfig().implicit.negative_below
+    assert config.implicit.reg == HybridConfig().implicit.reg and config.ease_weight == HybridConfig().ease_weight
+
+
+def test_a_sub_config_or_weight_of_the_wrong_type_is_refused_naming_it() -> None:
+    with pytest.raises(DataValidationError, match="ease must be an object of EaseConfig keys; got 5"):
+        HybridConfig.from_dict({"ease": 5})
+    with pytest.raises(DataValidationError, match="ease_weight must be a number; got 'x'"):
+        HybridConfig.from_dict({"ease_weight": "x"})
+    assert HybridConfig.from_dict({"ease_weight": np.float32(0.25)}).ease_weight == np.float32(0.25)
+
+
+def test_a_hybrid_config_file_without_ease_weight_keeps_todays_defaults(tmp_path: Path) -> None:
+    from movierec.evaluation.tuning import model_from_file, read_config_file
+
+    path = tmp_path / "hybrid.json"
+    path.write_text('{"models": {"hybrid": {"ease": {"reg": 100.0}, "rating_weight": 0.02}}}')
+    model = model_from_file("hybrid", read_config_file(path))
+    default = HybridConfig()
+    assert model.config.ease_weight == default.ease_weight > 0 and model.config.ease.reg == 100.0
+    assert model.config.standardize is True and model.config.popularity_weight == default.popularity_weight
+    assert model.config.rating_weight == 0.02

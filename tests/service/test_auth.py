@@ -200,3 +200,10 @@ def test_rate_limit_defaults_are_documented_values() -> None:
 
     s = Settings()
     assert (s.rate_writes_per_min, s.rate_signups_per_min, s.rate_burst) == (60, 10, 30)
+
+
+def test_a_bad_user_id_on_a_write_route_is_reported_once(c: httpx.Client) -> None:
+    for user in ("0", str(2**63), "1e3"):
+        r = c.put(f"/v1/users/{user}/ratings/1", json={"rating": 4}, headers=ADMIN)
+        message = r.json()["error"]["message"]
+        assert r.status_code == 422 and message.count("path.user_id") == 1, message

@@ -363,3 +363,24 @@ def test_serve_refuses_a_version_1_database_in_one_line(shared_registry: Path, t
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 7 and "Traceback" not in r.stderr, r.stderr
     assert "schema version 1" in r.stderr and "`movierec db upgrade --db URL`" in r.stderr
+
+
+def test_issue_token_on_a_database_without_tables_says_to_create_them(sqlite_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from movierec.cli.main import app
+
+    r = CliRunner().invoke(app, ["db", "issue-token", "--db", sqlite_url, "--user", "5"])
+    assert r.exit_code == 7 and "holds no movierec tables" in r.output and "movierec db init" in r.output
+    assert "Traceback" not in r.output, r.output
+
+
+def test_issue_token_refuses_a_user_id_past_the_largest_id_naming_the_option(sqlite_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from movierec.cli.main import app
+
+    db.init_db(db.make_engine(sqlite_url))
+    r = CliRunner().invoke(app, ["db", "issue-token", "--db", sqlite_url, "--user", str(2**63)])
+    assert r.exit_code == 2 and "--user" in r.output and str(db.MAX_ID) in r.output
+    assert "Traceback" not in r.output, r.output

@@ -83,7 +83,7 @@ def upgrade(
 @app.command("issue-token")
 @friendly
 def issue_token(
-    user: Annotated[int, typer.Option("--user", help="A user stored in the database", min=1)],
+    user: Annotated[int, typer.Option("--user", help="A user stored in the database", min=1, max=2**53 - 1)],
     db: Annotated[str, typer.Option("--db", help="Database URL, e.g. sqlite:///movierec.db")] = "sqlite:///movierec.db",
 ) -> None:
     """Print a fresh token for a stored user (shown once), replacing their old one, which stops working."""

@@ -26,6 +26,9 @@ EXIT_REJECTED = 8
 """Exit code of a run whose candidate the gate rejected (the current version stays)."""
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+EVERY_MIN_S, EVERY_MAX_S = 1.0, 366 * 86400.0
+"""Shortest and longest ``--every``: below a second the loop only re-reads the database and registry
+back to back; past a year the wait overflows the platform's timer."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 
 
@@ -35,12 +38,12 @@ def parse_every(text: str) -> float:
     Raises
     ------
     ParameterError
-        Naming ``every``, for anything else or a zero duration.
+        Naming ``every``, for anything else or a duration outside [``EVERY_MIN_S``, ``EVERY_MAX_S``].
     """
     m = _DURATION.match(text or "")
     seconds = float(m.group(1)) * _UNITS[m.group(2) or "s"] if m else 0.0
-    if seconds <= 0:
-        raise ParameterError("every", "a positive duration: a number with s, m, h or d (e.g. 6h, 30m)", text)
+    if not EVERY_MIN_S <= seconds <= EVERY_MAX_S:
+        raise ParameterError("every", "a duration from 1s to 366d: a number with s, m, h or d (e.g. 6h, 30m)", text)
     return seconds
 
 

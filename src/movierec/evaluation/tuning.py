@@ -382,7 +382,9 @@ def read_config_file(path: str | Path) -> ConfigFile:
     Accepted shapes: ``{"models": {"als": {...}, ...}, "policies": {"als": {...}}, ...}`` (other
     top-level keys, such as ``"tuning"``, are provenance and ignored), or a flat ``ALSConfig`` dict,
     taken as the config of ``"als"``. Files of earlier versions kept ``min_ratings`` and
-    ``confidence_weight`` inside a config: they are read as its policy.
+    ``confidence_weight`` inside a config: they are read as its policy. A key a config leaves out
+    takes the model's current default (a ``hybrid`` config without ``ease_weight`` keeps the EASE
+    term), unlike a saved model's ``model.json``, where it means the model predates that key.
 
     Raises
     ------
@@ -409,8 +411,16 @@ def read_config_file(path: str | Path) -> ConfigFile:
         if isinstance(stored_policy, dict):  # a policy given in part keeps the model's default for the rest
             stored_policy = {**MODELS[name].default_policy.to_dict(), **stored_policy}
         meta = {"model": name, "config": config, "format_version": 2 if stored_policy else 1, "policy": stored_policy}
-        configs[name], policies[name] = config_and_policy(meta)
-        make_model(name, configs[name])  # validates (unknown keys, bad values)
+        configs[name], policies[name] = config_and_policy(meta, saved=False)  # keys left out: today's defaults
+        try:
+            make_model(name, configs[name])  # validates (unknown keys, bad values)
+        except DataValidationError as exc:
+            if "models" in data or "unknown ALSConfig keys" not in str(exc):
+                raise
+            raise DataValidationError(
+                f"{path}: a file without 'models' is a flat als config: {exc}; for another model write "
+                '{"models": {"hybrid": {...}}}'
+            ) from None
     return ConfigFile(configs, policies)
 
 

@@ -43,18 +43,20 @@ def make_model(name: str, config: dict[str, Any] | None = None, policy: RankingP
     return MODELS[name].from_config(config or {}, policy)
 
 
-def config_and_policy(meta: dict[str, Any]) -> tuple[dict[str, Any], RankingPolicy]:
+def config_and_policy(meta: dict[str, Any], saved: bool = True) -> tuple[dict[str, Any], RankingPolicy]:
     """The config and ranking policy of a ``model.json``, of either format.
 
     Format 1 kept the policy inside the config: ``min_ratings`` at the top or in the ``explicit``
     sub-config (``als-time``, ``bias-time``, ``als-bayes``), and for ``als`` a ``confidence_weight``
     (None meant ranking by the predicted rating). Those keys are taken out of every level. A
-    ``hybrid`` saved before its standardized blend keeps its raw blend (``standardize=False``).
+    ``hybrid`` saved before its standardized blend keeps its raw blend (``standardize=False``), one
+    saved before the EASE term stays without it (``ease_weight=0``): only for a saved model
+    (``saved``); in a config file (``saved=False``) a key left out means the current default.
     """
     config = json.loads(json.dumps(meta.get("config") or {}))  # a deep copy
-    if meta["model"] == "hybrid" and "standardize" not in config:  # saved before the standardized blend
+    if saved and meta["model"] == "hybrid" and "standardize" not in config:  # saved before the standardized blend
         config.update(standardize=False, popularity_weight=0.0)
-    if meta["model"] == "hybrid" and "ease_weight" not in config:  # saved before the EASE term
+    if saved and meta["model"] == "hybrid" and "ease_weight" not in config:  # saved before the EASE term
         config.update(ease_weight=0.0)
     if meta.get("format_version", 2) >= 2:
         return config, RankingPolicy.from_dict(meta["policy"])

@@ -46,6 +46,7 @@ Steck. "Embarrassingly Shallow Autoencoders for Sparse Data". WWW 2019. doi:10.1
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -103,6 +104,13 @@ class HybridConfig:
     standardize: bool = True
 
     def __post_init__(self) -> None:
+        for name, kind in (("explicit", ALSConfig), ("implicit", ImplicitConfig), ("ease", EaseConfig)):
+            if not isinstance(getattr(self, name), kind):
+                raise ParameterError(name, f"an object of {kind.__name__} keys", getattr(self, name))
+        for name in ("ease_weight", "rating_weight", "shrinkage", "popularity_debias", "popularity_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ParameterError(name, "a number", value)
         if not self.rating_weight >= 0 or not self.shrinkage >= 0:
             raise DataValidationError(
                 f"rating_weight and shrinkage must be >= 0, got {self.rating_weight}, {self.shrinkage}"
@@ -123,8 +131,17 @@ class HybridConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> HybridConfig:
-        """Build from a dict (sub-configs as dicts), refusing unknown keys (``DataValidationError``)."""
-        return config_from_dict(cls, values, {"explicit": ALSConfig, "implicit": ImplicitConfig, "ease": EaseConfig})
+        """Build from a dict (sub-configs as dicts), refusing unknown keys (``DataValidationError``).
+
+        A sub-config given in part keeps the hybrid's defaults for the rest (``{"ease": {"reg": 100}}``
+        still keeps 2,000 films, ``{"implicit": {"n_factors": 32}}`` still ``negative_below=3``), not
+        those of the sub-config's class.
+        """
+        v = dict(values)
+        for name in ("explicit", "implicit", "ease"):
+            if isinstance(v.get(name), dict):
+                v[name] = {**asdict(getattr(cls, name)), **v[name]}
+        return config_from_dict(cls, v, {"explicit": ALSConfig, "implicit": ImplicitConfig, "ease": EaseConfig})
 
 
 class Hybrid(Recommender):

@@ -64,11 +64,13 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
+    parts: list[str] = []
+    for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}")
-    return "; ".join(parts) or "invalid request"
+        part = f"{where}: {err.get('msg', 'invalid')}"
+        if part not in parts:  # a path parameter checked by the route and its access dependency: said once
+            parts.append(part)
+    return "; ".join(parts[:5]) or "invalid request"
 
 
 def install(app: FastAPI) -> None:

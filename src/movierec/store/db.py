@@ -212,6 +212,28 @@ def ping(engine: Engine) -> None:
         raise _unreachable(engine, exc) from exc
 
 
+def require_tables(engine: Engine, why: str) -> None:
+    """Refuse a database without movierec's tables (a new file, a wrong URL) or of another schema version.
+
+    Raises
+    ------
+    DatabaseError
+        If the database cannot be reached, holds another schema version, or holds no movierec tables
+        (the message says ``why`` that matters and how to create them).
+    """
+    try:
+        with engine.connect() as c:
+            found = _stored_version(c)
+    except OperationalError as exc:
+        raise _unreachable(engine, exc) from exc
+    _check_version(found)
+    if found is None:
+        raise DatabaseError(
+            f"database {engine.url.render_as_string(hide_password=True)} holds no movierec tables ({why}); "
+            "check the URL, or create them with `movierec db init --db URL`"
+        )
+
+
 def init_db(engine: Engine) -> None:
     """Create missing tables and record the schema version (idempotent).
 
@@ -583,7 +605,10 @@ def set_token(engine: Engine, user_id: int, token: tuple[str, str]) -> None:
     ------
     UnknownIdError
         If the user is not in the users table.
+    DatabaseError
+        If the database holds no movierec tables (a new or empty database).
     """
+    require_tables(engine, "no user to issue a token to")
     with Session(engine) as s, s.begin():
         done = s.execute(
             update(User).where(User.user_id == user_id).values(token_hash=token[0], token_key=token[1])
