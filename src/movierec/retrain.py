@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from movierec.errors import FitError, MovierecError, ParameterError
 from movierec.evaluation.gate import HOLDOUT_FRACTION, K, Margins, check_fraction, decide, finite_problem
 from movierec.models import Recommender
@@ -299,16 +301,23 @@ def _gate(
     spec: RetrainSpec, registry: Any, previous: str, build: Callable[[], Recommender], data: Any, result: RetrainResult
 ) -> Recommender | None:
     """Fit a candidate without the holdout, score both versions, decide; refit on every row when it passes."""
-    from movierec.evaluation.gate import holdout_mask, score
+    from movierec.evaluation.gate import MIN_HOLDOUT_USERS, holdout_mask, score
     from movierec.evaluation.splits import Split
 
     _, current = registry.load(previous)
     mask = holdout_mask(data, spec.holdout, seen_by=current)
-    result.holdout = {"fraction": spec.holdout, "n_rows": int(mask.sum())}
+    n_users = int(np.unique(data.ratings["user_id"].to_numpy()[mask]).size)
+    result.holdout = {"fraction": spec.holdout, "n_rows": int(mask.sum()), "n_users": n_users}
     if not mask.any():
         result.reasons.append(
             f"no rating that {previous} did not train on (of a user with older ratings) to hold out: "
             f"nothing to judge a candidate on; kept {previous}"
+        )
+        return None
+    if n_users < MIN_HOLDOUT_USERS:
+        result.reasons.append(
+            f"the holdout has {n_users} users, fewer than the {MIN_HOLDOUT_USERS} the gate needs to judge; "
+            f"kept {previous} (wait for more new ratings: --min-new-ratings)"
         )
         return None
     split = Split.from_mask(data, mask, "retrain holdout")

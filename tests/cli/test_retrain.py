@@ -127,8 +127,9 @@ def test_below_min_new_ratings_the_run_skips_and_says_why(world: World) -> None:
     r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", world.url, "--registry", str(world.registry),
                             "--min-new-ratings", "4"])  # fmt: skip
     assert r.exit_code == 0 and r.stdout.startswith("skipped: 3 database ratings")
-    code, result = world.retrain("--min-new-ratings", "3")
-    assert result["outcome"] != "skipped" and result["new_ratings"] == 3
+    code, result = world.retrain("--min-new-ratings", "3")  # past the threshold, but 3 ratings judge nothing
+    assert code == 0 and result["outcome"] == "skipped" and result["new_ratings"] == 3
+    assert "fewer than the 10 the gate needs to judge" in result["reasons"][0], result
 
 
 @pytest.mark.slow

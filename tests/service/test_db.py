@@ -31,9 +31,11 @@ def test_schema_upsert_and_delete(db_url: str, model_a) -> None:
     assert db.delete_ratings(eng, 7, 2) == 0 and db.delete_ratings(eng, 7, 1) == 1
     assert db.user_exists(eng, 7) and db.user_ratings(eng, 7) == []
     assert db.create_user(eng, floor=5, ceiling=1000) == 8  # above every stored id (7) and the floor
-    db.upsert_rating(eng, 1000, 1, 3.0)  # a user stored at the ceiling: no id is left, and nothing is written
-    with pytest.raises(db.IdsExhaustedError, match="the largest user id .* is 1000 and ids stop at 1000"):
-        db.create_user(eng, ceiling=1000)
+    db.upsert_rating(eng, 1000, 1, 3.0)  # an id squatted at the ceiling (possible before schema version 2)
+    assert db.create_user(eng, floor=5, ceiling=1000) == 6  # sign-up goes on: the first free id above the floor
+    assert db.create_user(eng, floor=5, ceiling=1000) == 9  # 7 and 8 are stored
+    with pytest.raises(db.IdsExhaustedError, match="every id from 1000 .* to 1000 is stored"):
+        db.create_user(eng, floor=999, ceiling=1000)  # nothing free above the floor: refused, nothing written
     assert not db.user_exists(eng, 1001)
     if eng.dialect.name == "sqlite":
         with eng.connect() as c:

@@ -54,6 +54,9 @@ MARGIN_RMSE = 0.01
 """Largest rise of RMSE (absolute, in stars) a candidate may show against the current version."""
 K = 10
 """List length of the gate's NDCG."""
+MIN_HOLDOUT_USERS = 10
+"""Fewest distinct users in the holdout for the gate to judge at all: below it a run skips (a verdict
+from a handful of users is chance: one published and one rejected the same candidate on one row)."""
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError, ProgrammingError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column
 
 from movierec.data.dataset import Dataset
 from movierec.errors import (
@@ -555,15 +555,16 @@ def create_user(
     ``token`` is ``(token_hash, token_key)`` (``store.tokens.issue``), stored with the new user.
 
     The id is ``max(stored ids, floor) + 1``, read and written under a lock that orders every writer
-    of the ``users`` table (``_lock_users``), so concurrent creators (and ``PUT``s creating users)
-    queue for a few milliseconds instead of colliding and retrying: no allocation can fail because
-    others ran at the same time. Ids stay dense and above every id ``PUT`` may have stored, which a
-    free-running sequence would not guarantee.
+    of the ``users`` table (``_lock_users``), so concurrent creators queue for a few milliseconds
+    instead of colliding and retrying: no allocation can fail because others ran at the same time.
+    When that passes ``ceiling`` (a database from before schema version 2, where a ``PUT`` could
+    store any id, may hold one at the top), the smallest free id above ``floor`` is taken instead,
+    so one squatted id cannot stop sign-ups.
 
     Raises
     ------
     IdsExhaustedError
-        If that id would exceed ``ceiling`` (nothing is written).
+        If no id above ``floor`` and at most ``ceiling`` is free (nothing is written).
     DatabaseError
         If the database cannot be reached, or stays busy past its lock timeout.
     """
@@ -572,13 +573,27 @@ def create_user(
         top = s.scalar(select(func.max(User.user_id))) or 0
         uid = max(int(top), int(floor)) + 1
         if ceiling is not None and uid > ceiling:
+            uid = _first_free_id(s, int(floor))
+        if ceiling is not None and uid > ceiling:
             raise IdsExhaustedError(
-                f"no user id is left: the largest user id (stored, or a training user of the served model) "
-                f"is {uid - 1} and ids stop at {ceiling}; remove that user from the database's users table"
+                f"no user id is left: every id from {int(floor) + 1} (above the served model's training users) "
+                f"to {ceiling} is stored; remove users from the database's users table"
             )
         token_hash, key = token or (None, None)
         s.add(User(user_id=uid, created_at=now(), token_hash=token_hash, token_key=key))
     return uid
+
+
+def _first_free_id(s: Session, floor: int) -> int:
+    """The smallest user id above ``floor`` not in the users table (one indexed query for the first gap)."""
+    if s.get(User, floor + 1) is None:
+        return floor + 1
+    after = aliased(User)
+    gap = select(func.min(User.user_id + 1)).where(
+        User.user_id > floor, ~select(after.user_id).where(after.user_id == User.user_id + 1).exists()
+    )
+    found = s.scalar(gap)  # never None: floor + 1 is stored, and the largest stored id has no successor
+    return floor + 1 if found is None else int(found)
 
 
 _USER_TOKEN = select(User.token_hash, User.token_key).where(User.user_id == bindparam("user_id"))
