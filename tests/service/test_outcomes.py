@@ -77,6 +77,10 @@ def test_a_later_rating_of_a_shown_film_is_attributed_and_counted_in_the_daily_m
         assert c.put(f"/v1/users/{user}/ratings/{films[2]}", json={"rating": 3.5}, headers=token).status_code == 200
         assert c.put(f"/v1/users/{user}/ratings/{other}", json={"rating": 1.0}, headers=ADMIN).status_code == 200
         wait_for_exposures(db_url, 2)
+        scraped = c.get("/v1/metrics").text  # today's online metrics, as `movierec outcomes` computes them
+        assert 'movierec_online_exposures{version="v000001"} 2.0' in scraped
+        assert 'movierec_online_hit_rate{version="v000001"} 0.5' in scraped
+        assert 'movierec_online_mean_rating{version="v000001"} 3.5' in scraped
     eng = db.make_engine(db_url)
     try:
         exposures = outcomes.exposures_frame(eng)

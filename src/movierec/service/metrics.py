@@ -12,7 +12,12 @@ Metrics (one ``CollectorRegistry`` per app, text format at ``GET /v1/metrics``):
 * ``movierec_exposures_logged_total{version}`` — recommendation lists written to the database;
 * ``movierec_exposures_dropped_total{version,reason}`` — lists not logged (``queue_full``: the
   queue was full; ``write_failed``: the database refused the batch);
-* ``movierec_exposures_pending`` — lists queued, not yet written.
+* ``movierec_exposures_pending`` — lists queued, not yet written;
+* ``movierec_online_exposures{version}``, ``movierec_online_hit_rate{version}``,
+  ``movierec_online_mean_rating{version}``, ``movierec_online_coverage{version}`` — today's (UTC)
+  online metrics per model version, as ``movierec outcomes`` computes them
+  (``store.outcomes.daily_metrics``), recomputed at most every ``ONLINE_TTL_S`` seconds (a scrape
+  in between reads the last figures: the query grows with the day's exposures).
 
 ``route`` is the route template (``/v1/users/{user_id}/ratings``), never the
 raw path, so ids cannot blow up the number of series; unmatched paths are
@@ -21,6 +26,8 @@ raw path, so ids cannot blow up the number of series; unmatched paths are
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,8 +36,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from movierec.errors import DatabaseError
 from movierec.service.exposures import ExposureLog
 from movierec.service.state import ModelHolder
+from movierec.store import outcomes
 
 Scope = dict[str, Any]
 ASGIApp = Callable[..., Any]
@@ -87,6 +96,42 @@ class _ExposureCollector(Collector):
         )
 
 
+ONLINE_TTL_S = 60.0
+"""Longest age of the online metrics a scrape reports, in seconds."""
+_ONLINE = (
+    ("exposures", "Recommendation lists shown today (UTC)"),
+    ("hit_rate", "Share of today's lists to known users with a later attributed rating of a shown film"),
+    ("mean_rating", "Mean rating of today's shown films that were rated"),
+    ("coverage", "Distinct films shown today / catalogue"),
+)
+
+
+class _OnlineCollector(Collector):
+    """Today's online metrics per version, cached for ``ttl_s`` (``/v1/metrics`` runs in the thread pool)."""
+
+    def __init__(self, engine: Any, ttl_s: float = ONLINE_TTL_S) -> None:
+        self.engine, self.ttl_s = engine, ttl_s
+        self._rows: list[dict[str, Any]] = []
+        self._at = -float("inf")
+
+    def rows(self) -> list[dict[str, Any]]:
+        if time.monotonic() - self._at >= self.ttl_s:
+            today = dt.datetime.now(dt.UTC).date()
+            with contextlib.suppress(DatabaseError):  # the last figures stay; /v1/ready tells the database's state
+                self._rows = [r for r in outcomes.daily_metrics(self.engine, today) if r["day"] == today.isoformat()]
+            self._at = time.monotonic()
+        return self._rows
+
+    def collect(self) -> Any:
+        rows = self.rows()
+        for key, text in _ONLINE:
+            family = GaugeMetricFamily(f"movierec_online_{key}", text, labels=["version"])
+            for r in rows:
+                if r[key] is not None:
+                    family.add_metric([r["model_version"]], float(r[key]))
+            yield family
+
+
 class Metrics:
     """The app's metric objects."""
 
@@ -105,6 +150,7 @@ class Metrics:
         self.registry.register(_ModelCollector(holder))
         if exposures is not None:
             self.registry.register(_ExposureCollector(holder, exposures))
+            self.registry.register(_OnlineCollector(exposures.engine))
 
 
 class MetricsMiddleware:
