@@ -7,7 +7,8 @@ is accepted (2xx, or 404/409 for ids that do not exist), invalid data is rejecte
 every answer matches its declared status, content type, headers and body schema. Each operation
 gets a bounded number of generated examples, so the module runs in about a minute.
 
-Operations that declare the bearer scheme (the user routes, sign-up) run three times: without a
+Every operation runs against SQLite and against PostgreSQL (``postgres`` marker). Operations that
+declare the bearer scheme (the user routes, sign-up) run three times: without a
 token, with the admin token, and with a created user's token, the ``user_id`` of positive examples
 set to that user's so the authorized paths are exercised too (401/403/404 are conforming answers).
 
@@ -18,6 +19,8 @@ at most ``MAX_PAIR_USERS`` distinct users in ``POST /v1/predictions``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
 
 from movierec.service import Settings, create_app
 from movierec.service.schemas import MAX_PAIR_USERS
-from tests.service.conftest import ADMIN, ThreadServer
+from tests.service.conftest import ADMIN, ThreadServer, _fresh_pg, make_server
 
 SCHEMA = schemathesis.openapi.from_dict(create_app(Settings(registry=None, database_url="sqlite://")).openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
@@ -68,13 +71,20 @@ def within_unstated_rules(case: schemathesis.Case) -> bool:
         return True
     ratings = body.get("ratings")
     if isinstance(ratings, list):
-        films = [r.get("movie_id") for r in ratings if isinstance(r, dict)]
-        if len(films) != len(set(map(repr, films))):
+        films = [_id(r.get("movie_id")) for r in ratings if isinstance(r, dict)]
+        if len(films) != len(set(films)):
             return False
     pairs = body.get("pairs")
     if isinstance(pairs, list):
-        return len({repr(p.get("user_id")) for p in pairs if isinstance(p, dict)}) <= MAX_PAIR_USERS
+        return len({_id(p.get("user_id")) for p in pairs if isinstance(p, dict)}) <= MAX_PAIR_USERS
     return True
+
+
+def _id(value: Any) -> str:
+    """An id as the service reads it: a whole JSON number is the integer (2.0 is film 2)."""
+    if isinstance(value, float) and value.is_integer():
+        return repr(int(value))
+    return repr(value)
 
 
 def _auths(op: schemathesis.APIOperation) -> list[str]:
@@ -89,17 +99,28 @@ MODES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
 CASES = [(op, mode, auth) for op, mode in MODES for auth in _auths(op)]
 
 
-@pytest.fixture(scope="module")
-def live_schema(server: ThreadServer) -> Any:
-    return schemathesis.openapi.from_dict(httpx.get(server.url + "/openapi.json").json())
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def api_server(
+    request: pytest.FixtureRequest, shared_registry: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ThreadServer]:
+    """A live server on the shared registry and a fresh database of each engine: the same checks on both."""
+    urls = iter([f"sqlite:///{tmp_path_factory.mktemp('db') / 'ratings.db'}"]) if request.param == "sqlite" else _fresh_pg()
+    for url in urls:  # a PostgreSQL database is dropped when the loop ends
+        with make_server(shared_registry, url) as srv:
+            yield srv
 
 
 @pytest.fixture(scope="module")
-def account(server: ThreadServer) -> dict[str, Any]:
+def live_schema(api_server: ThreadServer) -> Any:
+    return schemathesis.openapi.from_dict(httpx.get(api_server.url + "/openapi.json").json())
+
+
+@pytest.fixture(scope="module")
+def account(api_server: ThreadServer) -> dict[str, Any]:
     """A user created on the live server, with one rating (so its reads have something to answer)."""
-    made = httpx.post(server.url + "/v1/users").json()
+    made = httpx.post(api_server.url + "/v1/users").json()
     headers = {"Authorization": f"Bearer {made['token']}"}
-    httpx.put(f"{server.url}/v1/users/{made['user_id']}/ratings/1", json={"rating": 4}, headers=headers)
+    httpx.put(f"{api_server.url}/v1/users/{made['user_id']}/ratings/1", json={"rating": 4}, headers=headers)
     return {"user_id": made["user_id"], "headers": headers}
 
 
@@ -110,7 +131,7 @@ def test_operation_conforms(
     operation: schemathesis.APIOperation,
     mode: GenerationMode,
     auth: str,
-    server: ThreadServer,
+    api_server: ThreadServer,
     live_schema: Any,
     account: dict[str, Any],
 ) -> None:
@@ -127,7 +148,7 @@ def test_operation_conforms(
     def check(case: schemathesis.Case) -> None:
         if auth == "user" and mode == GenerationMode.POSITIVE and "user_id" in (case.path_parameters or {}):
             case.path_parameters["user_id"] = account["user_id"]
-        case.call_and_validate(base_url=server.url, checks=CHECKS, headers=headers, timeout=30)
+        case.call_and_validate(base_url=api_server.url, checks=CHECKS, headers=headers, timeout=30)
 
     check()
 

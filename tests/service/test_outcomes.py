@@ -175,3 +175,18 @@ def _catalogue(n: int):  # type: ignore[no-untyped-def]
         {"movie_id": list(range(1, n + 1)), "title": [f"film {m}" for m in range(1, n + 1)], "year": [2000] * n,
          "genres": [["Drama"]] * n}
     )  # fmt: skip
+
+
+def test_an_empty_list_is_an_exposure_of_no_film(tmp_path: Path) -> None:
+    """A list can come back empty (nothing passes the guard): it counts as shown, with no film and no hit."""
+    eng = db.make_engine(f"sqlite:///{tmp_path / 'o.db'}")
+    db.init_db(eng)
+    db.sync_movies(eng, _catalogue(5))
+    t = float(db.upsert_rating(eng, 7, 3, 4.0).created_at)
+    outcomes.insert_exposures(eng, [("a" * 32, 7, "v1", None, None, t - 60, []),
+                                    ("b" * 32, 7, "v1", None, None, t - 30, [3])])  # fmt: skip
+    frame = outcomes.exposures_frame(eng)
+    assert outcomes.attributed_ratings(eng, frame)["request_id"].to_list() == ["b" * 32]
+    (day,) = outcomes.daily_metrics(eng)
+    assert day["exposures"] == 2 and day["hit_rate"] == 0.5 and day["coverage"] == pytest.approx(1 / 5)
+    eng.dispose()

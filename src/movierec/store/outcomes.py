@@ -155,12 +155,16 @@ def attributed_ratings(engine: Engine, exposures: pl.DataFrame, window_s: float 
         rows, schema={"user_id": pl.Int64, "movie_id": pl.Int64, "rating": pl.Float64, "rated_at": pl.Int64},
         orient="row",
     )  # fmt: skip
-    items = shown.select(
-        "request_id",
-        "user_id",
-        "shown_at",
-        pl.col("movie_ids").str.split("|").cast(pl.List(pl.Int64)).alias("movie_id"),
-    ).explode("movie_id")
+    items = (
+        shown.filter(pl.col("movie_ids") != "")  # an empty list (nothing eligible) shows no film
+        .select(
+            "request_id",
+            "user_id",
+            "shown_at",
+            pl.col("movie_ids").str.split("|").cast(pl.List(pl.Int64)).alias("movie_id"),
+        )
+        .explode("movie_id")
+    )
     # A rating written in the same second as the exposure counts: created_at is whole seconds.
     return (
         items.join(ratings, on=["user_id", "movie_id"])
@@ -237,7 +241,7 @@ def daily_metrics(
         known = group.filter(pl.col("user_id").is_not_null())
         stars = rated.filter((pl.col("model_version") == version) & (pl.col("day") == day))["rating"]
         day_events = events.filter((pl.col("model_version") == version) & (pl.col("day") == day))["type"]
-        films = group["films"].explode().n_unique()
+        films = group["films"].explode().filter(group["films"].explode() != "").n_unique()  # "" is an empty list
         out.append({
             "model_version": version, "day": day.isoformat(), "exposures": group.height,
             "user_exposures": known.height,
