@@ -182,7 +182,8 @@ async function loadRecs() {
     const ignored = res.ignored_movie_ids.length;
     $("recs-status").textContent = (res.recommendations.length
       ? `${plural(res.recommendations.length, "film")} (model ${res.model_version}).`
-      : "No film passes the popularity guard; lower it.")
+      : "No film to recommend.")
+      + (res.note ? ` Why: ${res.note}.` : "")  // the service says why a list is short
       + (ignored ? ` ${ignored} of your rated films ${ignored === 1 ? "is" : "are"} new to this model and not used until it is retrained.` : "");
   } catch (err) {
     $("recs-status").textContent = `Could not load recommendations: ${err.message}`;
