@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from movierec import recommend
 from movierec.config import RankingPolicy
@@ -64,3 +65,15 @@ def test_low_rank_factors_reproduce_the_weights_at_full_rank_and_approximate_the
     best = np.linalg.svd(B, compute_uv=False)
     error = np.linalg.norm(left @ right.T - B, 2)
     assert left.shape == (40, 5) and error <= 1.05 * best[5]  # near the best rank-5 error (Eckart-Young)
+
+
+def test_the_gram_by_dense_chunks_and_the_cholesky_inverse_match_the_plain_forms(seed: int) -> None:
+    from movierec.models.ease import _gram, _spd_inverse
+
+    rng = np.random.default_rng(seed)
+    X = sp.random(300, 40, density=0.2, random_state=seed, format="csr", dtype=np.float32)
+    X.data[:] = 1.0
+    np.testing.assert_array_equal(_gram(X, chunk_floats=7 * 40), (X.T @ X).toarray())  # chunks of 7 rows
+    a = rng.standard_normal((40, 40))
+    spd = a @ a.T + 5 * np.eye(40)
+    np.testing.assert_allclose(_spd_inverse(spd.copy()) @ spd, np.eye(40), atol=1e-10)
