@@ -135,7 +135,7 @@ def build_model(spec: TrainSpec) -> Recommender:
         An unknown model, an option the model does not take, or an invalid value.
     """
     if spec.model not in MODELS:
-        raise DataValidationError(f"train: unknown model {spec.model!r}; choose one of {', '.join(sorted(MODELS))}")
+        raise DataValidationError(f"--model: unknown model {spec.model!r}; choose one of {', '.join(sorted(MODELS))}")
     default = make_model(spec.model, spec.config)
     config = default.config_dict()
     unknown = sorted(set(spec.explicit) - set(EXPLICIT_KEYS))

@@ -80,6 +80,9 @@ def test_version_flag_prints_the_version() -> None:
         (["tune", "--data", "ml-latest-small", "--trials", "1"], "evaluation"),
         (["serve", "--registry", "."], "service"),
         (["db", "init", "--db", "sqlite:///never.db"], "service"),
+        (["outcomes", "--db", "sqlite:///never.db"], "service"),
+        (["retrain", "--data", "no-such-data", "--db", "sqlite:///never.db", "--registry", "."], "service"),
+        (["train", "--data", "no-such-data", "--from-db", "sqlite:///never.db", "--out", "m"], "service"),
         (["evaluate", "--data", "no-such-data", "--report", "r.html"], "evaluation"),
     ],
 )

@@ -157,7 +157,7 @@ def test_a_non_finite_candidate_is_rejected(world: World) -> None:
 
 def test_bad_options_are_refused_naming_the_option(world: World) -> None:
     for args, text in ((["--holdout", "1.5"], "--holdout"), (["--margin-ndcg", "-0.1"], "--margin-ndcg"),
-                       (["--every", "soon"], "--every"),
+                       (["--every", "soon"], "--every"), (["--model", "foo"], "--model: unknown model 'foo'"),
                        (["--min-new-ratings", "-1"], "--min-new-ratings"), (["--canary", "100"], "--canary")):  # fmt: skip
         r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", world.url,
                                 "--registry", str(world.registry), *args])  # fmt: skip

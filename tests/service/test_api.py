@@ -444,3 +444,19 @@ def test_a_short_list_says_why_in_its_note_as_the_cli_and_python_do(client: http
     guarded = client.post("/v1/recommendations", json={"ratings": [{"movie_id": 1, "rating": 5}], "k": 5,
                                                        "min_ratings": 10**6}).json()  # fmt: skip
     assert guarded["recommendations"] == [] and guarded["note"].startswith("no film has at least 1000000 training")
+
+
+def test_a_body_sent_without_a_json_content_type_says_which_header_to_send(client: httpx.Client) -> None:
+    user, auth = new_user(client)
+    body = b'{"rating": 4.5}'  # what `curl -d` sends, as application/x-www-form-urlencoded
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = client.put(f"/v1/users/{user}/ratings/1", content=body, headers={**auth, **form})
+    assert r.status_code == 422 and error_code(r) == "invalid_request"
+    message = r.json()["error"]["message"]
+    assert "Content-Type: application/json" in message and "application/x-www-form-urlencoded" in message
+    r = client.post("/v1/events", content=b'{"request_id": "' + b"0" * 32 + b'", "movie_id": 1, "type": "clicked"}')
+    assert r.status_code == 422 and "no Content-Type" in r.json()["error"]["message"]
+    r = client.put(f"/v1/users/{user}/ratings/1", content=body, headers={**auth, "Content-Type": "application/json"})
+    assert r.status_code == 200 and r.json()["rating"] == 4.5
+    bad = client.put(f"/v1/users/{user}/ratings/1", json={"rating": "4"}, headers=auth)  # JSON sent: no header hint
+    assert bad.status_code == 422 and "Content-Type" not in bad.json()["error"]["message"]

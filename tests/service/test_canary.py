@@ -166,3 +166,19 @@ def test_a_canary_that_cannot_load_leaves_everyone_on_the_current_version_and_is
     assert calls == ["v000001", "v000002"]  # the broken canary is not loaded again at every poll
     holder.check(force=True)
     assert calls == ["v000001", "v000002", "v000002"]
+
+
+def test_a_canary_started_while_one_runs_says_which_experiment_it_ended(registry: Path, model_b: Recommender) -> None:
+    Registry(registry).publish(model_b, current=False)
+    cmd = ["registry", "use", "v000002", "--canary", "10", "--registry", str(registry)]
+    first = runner.invoke(app, [*cmd, "--json"])
+    assert first.exit_code == 0, first.output
+    started = json.loads(first.stdout)
+    assert started["replaced"] is None
+    second = runner.invoke(app, cmd)
+    assert second.exit_code == 0, second.output
+    now = Registry(registry).experiment()
+    assert now is not None and now.id != started["experiment"]["id"]
+    assert f"experiment {started['experiment']['id']} ended" in second.stdout and now.id in second.stdout
+    third = json.loads(runner.invoke(app, [*cmd, "--json"]).stdout)
+    assert third["replaced"] == now.id

@@ -135,13 +135,21 @@ def use(
 
 
 def _start(reg: Any, registry: Path, version: str, percent: float, as_json: bool) -> None:
+    running = _experiment(registry)  # a new experiment replaces it: say so, its users are split anew
+    replaced = running["id"] if running is not None and running["running"] else None
     experiment = reg.start_experiment(version, percent)
     if as_json:
-        print_json({"registry": str(registry), "experiment": asdict(experiment)})
+        print_json({"registry": str(registry), "experiment": asdict(experiment), "replaced": replaced})
         return
+    ended = (
+        f" (experiment {replaced} ended: a new experiment splits users anew, and `movierec outcomes` compares the "
+        "arms of the latest one)"
+        if replaced
+        else ""
+    )
     out.print(
         f"{registry}: experiment {experiment.id} serves {experiment.canary} to {experiment.percent:g}% of users "
-        f"and {experiment.control} to the rest; compare the arms with `movierec outcomes --db URL`, then "
+        f"and {experiment.control} to the rest{ended}; compare the arms with `movierec outcomes --db URL`, then "
         "`movierec registry promote` or `movierec registry use VERSION`",
         highlight=False,
     )

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from movierec.cli.common import friendly, message, out, print_json, say
-from movierec.errors import MovierecError, ParameterError
+from movierec.errors import MovierecError, ParameterError, require_extra
 from movierec.evaluation.gate import HOLDOUT_FRACTION, MARGIN_NDCG, MARGIN_RMSE, Margins
 from movierec.retrain import Outcome, RetrainResult, RetrainSpec, run_every
 from movierec.retrain import retrain as retrain_once
@@ -105,6 +105,7 @@ def retrain(
 
     Exit code 0 when published or skipped, 8 when the gate kept the current version.
     """
+    require_extra("database", "movierec retrain")
     spec = RetrainSpec(
         data=data,
         db=db,

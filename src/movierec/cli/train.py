@@ -150,6 +150,10 @@ def train(
     )
     from movierec.training import build_model
 
+    if from_db is not None:
+        from movierec.errors import require_extra
+
+        require_extra("database", "movierec train --from-db")
     model = build_model(spec)  # refuses bad options before anything slow
     _warm(model_name, as_json)
     n_sweeps = getattr(model, "n_sweeps", None) or getattr(getattr(model, "config", None), "n_iter", None)

@@ -73,6 +73,19 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts[:5]) or "invalid request"
 
 
+def _content_type_hint(request: Request, exc: RequestValidationError) -> str:
+    """How to send the body, when a body check failed and the request did not say it sent JSON.
+
+    Without ``Content-Type: application/json`` (``curl -d`` sends a form type) the body is not read as
+    JSON, and the checks' own words ("Input should be a valid dictionary") do not say why.
+    """
+    ctype = request.headers.get("content-type", "")
+    if "json" in ctype.lower() or not any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()):
+        return ""
+    got = f"Content-Type {ctype!r}" if ctype else "no Content-Type"
+    return f" (the request has {got}: send the body as JSON with the header Content-Type: application/json)"
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on ``app``."""
 
@@ -81,8 +94,8 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status, exc.code, exc.message, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, "invalid_request", _validation_message(exc))
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_request", _validation_message(exc) + _content_type_hint(request, exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
