@@ -72,6 +72,13 @@ def test_api_ratings_retrain_and_outcomes_follow_the_serving_version(ml_small: D
         assert meta["model"] == "als" and meta["config"]["n_factors"] == 8  # the current version's settings
         assert meta["n_users"] == ml_small.n_users + len(users)  # the API's users are training users now
         _wait_for(c, "v000002")
+        user, auth = next(iter(users.items()))  # a training user now, but their reads stay private
+        assert c.get(f"/v1/users/{user}/ratings").status_code == 401
+        assert c.get(f"/v1/users/{user}/recommendations").status_code == 401
+        assert c.get(f"/v1/users/{user}/ratings", headers=auth).status_code == 200
+        assert c.get("/v1/users/1/ratings").status_code == 200  # a dataset's user stays public
+        mark = c.get("/v1/model").json()["metrics"]["db_high_water"]
+        assert "at" not in mark and mark["n_ratings"] == result["high_water"]["n_ratings"]  # no stored rating shown
         visit_and_rate(c, "v000002", 3)
 
     engine = db.make_engine(url)  # the server has stopped: every queued exposure is written

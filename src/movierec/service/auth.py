@@ -3,7 +3,8 @@
 Rules of the ``/v1/users/{user_id}/...`` routes (checked in this order):
 
 1. reads of a **training user** of the served model (their ratings list, one rating, their
-   recommendations) need no token;
+   recommendations) need no token, unless the user holds a token (a user created by ``POST
+   /v1/users`` whom a retrain made a training user: ``Snapshot.private_users``);
 2. an id that is neither a training user nor in the database's ``users`` table is a 404
    ``unknown_user``, for every route and every token: no request creates a user implicitly,
    so none can squat or exhaust the id space (ids come only from ``POST /v1/users``);
@@ -109,7 +110,7 @@ async def authorize(request: Request, user_id: int, token: str | None, write: bo
     """
     snap = request.app.state.holder.current
     trained = snap is not None and user_id in snap.model.users_
-    if trained and not write:
+    if trained and not write and user_id not in snap.private_users:  # a dataset's user: public reads
         return
     engine: Engine = request.app.state.engine
     stored, token_hash, key = await _db(engine, db.user_token, user_id)

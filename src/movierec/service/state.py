@@ -10,6 +10,7 @@ the previous one keeps serving.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
@@ -61,6 +62,10 @@ class Snapshot:
         descending then movie_id.
     rows : dict
         movie_id -> row number in ``catalogue``.
+    private_users : frozenset of int
+        Training users of this version who hold a token in the database (users created by ``POST
+        /v1/users`` and trained on by a retrain): their reads need that token, as before the retrain.
+        Read from the database when the version is loaded.
     """
 
     version: str
@@ -69,6 +74,7 @@ class Snapshot:
     similarity: ItemSimilarity
     catalogue: pl.DataFrame
     rows: dict[Any, int] = field(repr=False)
+    private_users: frozenset[int] = frozenset()
 
     @classmethod
     def build(cls, version: str, model: Recommender, meta: dict[str, Any]) -> Snapshot:
@@ -222,7 +228,7 @@ class ModelHolder:
                 canary = had.snap
             else:
                 version, model = self.registry.load(running.canary)
-                canary = Snapshot.build(version, model, self.registry.read_meta(version))
+                canary = self._private(Snapshot.build(version, model, self.registry.read_meta(version)))
                 if self.engine is not None:
                     db.sync_movies(self.engine, model.movies_)
         except Exception as exc:  # a broken canary must never take the service down: everyone gets current
@@ -276,7 +282,7 @@ class ModelHolder:
                 snap = canary.snap
             else:
                 version, model = self.registry.load(version)
-                snap = Snapshot.build(version, model, self.registry.read_meta(version))
+                snap = self._private(Snapshot.build(version, model, self.registry.read_meta(version)))
                 if self.engine is not None:
                     db.sync_movies(self.engine, model.movies_)
         except Exception as exc:  # a broken version must never take the service down
@@ -296,6 +302,14 @@ class ModelHolder:
             version, previous or "none", time.perf_counter() - t0,
         )  # fmt: skip
         return True
+
+    def _private(self, snap: Snapshot) -> Snapshot:
+        """``snap`` with its ``private_users``: its training users who hold a token in the database."""
+        if self.engine is None:
+            return snap
+        users = snap.model.users_
+        private = frozenset(u for u in db.users_with_tokens(self.engine) if u in users)
+        return dataclasses.replace(snap, private_users=private)
 
     def start(self, interval: float) -> None:
         """Poll the registry every ``interval`` seconds in a daemon thread (0 = never)."""

@@ -501,6 +501,12 @@ _USERS_PAIRS = select(Rating.user_id, Rating.movie_id, Rating.rating).where(
 """Hot-path statements built once (building the expression per call cost more than running it)."""
 
 
+def users_with_tokens(engine: Engine) -> list[int]:
+    """Ids of the stored users who hold a token (created by ``POST /v1/users`` or given one by ``issue-token``)."""
+    with engine.connect() as c:
+        return [int(u) for u in c.execute(select(User.user_id).where(User.token_hash.is_not(None))).scalars()]
+
+
 def user_exists(engine: Engine, user_id: int) -> bool:
     with engine.connect() as c:
         return c.execute(_USER_EXISTS, {"user_id": user_id}).first() is not None

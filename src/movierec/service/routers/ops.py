@@ -24,7 +24,7 @@ def model_info(request: Request, snap: Annotated[Snapshot, Depends(snapshot)]) -
         version=snap.version,
         model=m["model"],
         config=_redacted(m.get("config", {})),
-        metrics=_redacted(m.get("metrics", {})),
+        metrics=_redacted(_public_metrics(m.get("metrics", {}))),
         trained_at=m.get("created_at", ""),
         n_users=m["n_users"],
         n_items=m["n_items"],
@@ -32,6 +32,15 @@ def model_info(request: Request, snap: Annotated[Snapshot, Depends(snapshot)]) -
         data_fingerprint=m.get("data_fingerprint", ""),
         reload_error=request.app.state.holder.last_error,
     )
+
+
+def _public_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The version's metrics without stored users' ratings (``retrain``'s high-water mark lists the
+    (user, film, rating) rows of its last second; their count and time stay)."""
+    mark = metrics.get("db_high_water")
+    if isinstance(mark, dict) and "at" in mark:
+        metrics = {**metrics, "db_high_water": {k: v for k, v in mark.items() if k != "at"}}
+    return metrics
 
 
 def _redacted(value: Any) -> Any:

@@ -179,7 +179,7 @@ async def user_recommendations(
     # trips (and pool waits) would stall the loop, so there the lookup runs in the thread pool.
     # Access (``service.auth``) is checked here, not by a dependency: a training user's list (most
     # traffic) then costs one membership test, where the dependency cost about 0.2 ms a request.
-    if user_id not in snap.model.users_:
+    if user_id not in snap.model.users_ or user_id in snap.private_users:
         await authorize(request, user_id, bearer_token(request), write=False)
     if eng.dialect.name == "sqlite":
         state, known = user_state(snap, eng, user_id)
