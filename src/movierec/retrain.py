@@ -123,6 +123,8 @@ class RetrainResult:
         The current version when the run started.
     version : str or None
         The version published (None unless ``outcome`` is published).
+    canary : float or None
+        The share of users (%) ``version`` was published to as a canary; None when it became current.
     model : str or None
         The model trained.
     new_ratings : int or None
@@ -143,6 +145,7 @@ class RetrainResult:
     notes: list[str] = field(default_factory=list)
     previous: str | None = None
     version: str | None = None
+    canary: float | None = None
     model: str | None = None
     new_ratings: int | None = None
     high_water: dict[str, Any] | None = None
@@ -156,7 +159,7 @@ class RetrainResult:
         """A JSON-ready summary (what ``movierec retrain --json`` prints, one object per run)."""
         return {
             "outcome": str(self.outcome), "reasons": self.reasons, "notes": self.notes, "previous": self.previous,
-            "version": self.version, "model": self.model, "new_ratings": self.new_ratings,
+            "version": self.version, "canary": self.canary, "model": self.model, "new_ratings": self.new_ratings,
             "high_water": self.high_water, "holdout": self.holdout, "candidate": self.candidate,
             "current": self.current, "margins": {"ndcg": self.margins.ndcg, "rmse": self.margins.rmse},
             "k": K, "seconds": self.seconds,
@@ -226,6 +229,7 @@ def retrain(spec: RetrainSpec) -> RetrainResult:
         metrics = {HIGH_WATER: result.high_water, GATE: _record(result)}
         canary = spec.canary if previous is not None else None
         result.version = _publish(registry, final, metrics, canary)
+        result.canary = canary
         result.outcome = Outcome.PUBLISHED
         if canary is not None:
             result.notes.append(f"published as a canary for {canary:g}% of users; {previous} stays current")

@@ -225,13 +225,16 @@ def test_with_canary_a_passing_candidate_is_served_to_a_share_and_the_current_ve
     world.add(400)
     code, second = world.retrain("--model", "als", "--canary", "20")
     assert code == 0 and second["outcome"] == "published" and second["version"] == "v000002", second
-    assert any("canary for 20% of users" in n for n in second["notes"])
+    assert any("canary for 20% of users" in n for n in second["notes"]) and second["canary"] == 20.0
     reg = Registry(world.registry)
     experiment = reg.experiment()
     assert reg.current() == "v000001" and experiment is not None and experiment.running
     assert (experiment.control, experiment.canary, experiment.percent) == ("v000001", "v000002", 20.0)
     code, third = world.retrain("--model", "als", "--canary", "20")  # the current version's mark did not move
     assert third["new_ratings"] == 1000
+    r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", world.url, "--registry", str(world.registry),
+                            "--model", "als", "--canary", "20"])  # fmt: skip
+    assert r.exit_code == 0 and " as a canary for 20% of users over v000001 " in r.stdout, r.output
 
 
 def test_a_database_without_tables_is_refused_in_one_line(world: World, tmp_path: Path) -> None:

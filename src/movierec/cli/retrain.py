@@ -141,7 +141,8 @@ def _report(result: RetrainResult, as_json: bool) -> None:
     for note in result.notes:
         say("note", note)
     if result.outcome == Outcome.PUBLISHED:
-        line = f"published {result.version} ({result.model})"
+        share = "" if result.canary is None else f" as a canary for {result.canary:g}% of users"
+        line = f"published {result.version} ({result.model}){share}"
         cand, cur = result.candidate, result.current
         if cand is not None and cur is not None:
             line += f" over {result.previous} on {result.holdout['n_rows']:,} held-out ratings:" + "".join(
