@@ -57,8 +57,9 @@ def main() -> None:
     for fraction in args.cuts:
         rows.append(replay(ratings, data.movies, fraction))
         r, d = rows[-1], rows[-1]["default_minus_popular"]
-        print(f"cut {fraction:.0%}: {r['users']} users, hit rate default {r['hit_rate']['hybrid']:.3f}, popular "
-              f"{r['hit_rate']['popular']:.3f}, difference {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")  # fmt: skip
+        rates = f"default {r['hit_rate']['hybrid']:.3f}, popular {r['hit_rate']['popular']:.3f}"
+        print(f"cut {fraction:.0%}: {r['users']} users, hit rate {rates}, "
+              f"difference {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")  # fmt: skip
     save("timecut-replay", {"machine": machine(), "rows": rows})
 
 
