@@ -206,7 +206,7 @@ def retrain(spec: RetrainSpec) -> RetrainResult:
     result = RetrainResult(Outcome.SKIPPED, previous=previous, margins=spec.margins)
     build = _builder(spec, meta)  # refuses an unknown model before anything slow
     result.model = build().name
-    engine = store_db.make_engine(spec.db)
+    engine = store_db.make_engine(spec.db, existing=True)
     try:
         store_db.require_tables(engine, "no ratings to retrain on")
         if meta is not None:

@@ -206,7 +206,7 @@ def _local_data(spec: TrainSpec) -> Dataset:
     if spec.from_db is not None:  # base dataset plus every rating in the service's database
         from movierec.store import db as store_db
 
-        dataset = store_db.with_db_ratings(dataset, store_db.make_engine(spec.from_db))
+        dataset = store_db.with_db_ratings(dataset, store_db.make_engine(spec.from_db, existing=True))
     if spec.registry is not None:  # before training, not after
         from movierec.store.registry import require_servable_ids
 

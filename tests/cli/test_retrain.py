@@ -237,9 +237,15 @@ def test_with_canary_a_passing_candidate_is_served_to_a_share_and_the_current_ve
     assert r.exit_code == 0 and " as a canary for 20% of users over v000001 " in r.stdout, r.output
 
 
-def test_a_database_without_tables_is_refused_in_one_line(world: World, tmp_path: Path) -> None:
-    missing = f"sqlite:///{tmp_path / 'deleted.db'}"
-    r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", missing,
+def test_a_missing_or_empty_database_is_refused_in_one_line_and_no_file_is_left(world: World, tmp_path: Path) -> None:
+    missing = tmp_path / "deleted.db"
+    r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", f"sqlite:///{missing}",
+                            "--registry", str(world.registry), "--model", "mean"])  # fmt: skip
+    assert r.exit_code == 7 and "does not exist" in r.output and "movierec db init" in r.output
+    assert not missing.exists()  # a mistyped path is not created
+    empty = tmp_path / "empty.db"
+    db.make_engine(f"sqlite:///{empty}").connect().close()  # a database file without movierec's tables
+    r = runner.invoke(app, ["retrain", "--data", str(world.data), "--db", f"sqlite:///{empty}",
                             "--registry", str(world.registry), "--model", "mean"])  # fmt: skip
     assert r.exit_code == 7 and "holds no movierec tables" in r.output and "movierec db init" in r.output
     assert "Traceback" not in r.output and Registry(world.registry).current() is None, r.output

@@ -61,7 +61,7 @@ def test_train_needs_a_destination_and_a_reachable_database(ml_small, tmp_path: 
             f"sqlite:///{tmp_path}/no/such/dir.db",
         ],
     )
-    assert bad.exit_code == 7 and "not readable" in bad.output  # the database exit code
+    assert bad.exit_code == 7 and "does not exist" in bad.output  # the database exit code
     assert Registry(tmp_path / "reg").current() is None
 
 

@@ -372,6 +372,9 @@ def test_issue_token_on_a_database_without_tables_says_to_create_them(sqlite_url
 
     from movierec.cli.main import app
 
+    r = CliRunner().invoke(app, ["db", "issue-token", "--db", sqlite_url, "--user", "5"])  # no such file
+    assert r.exit_code == 7 and "does not exist" in r.output and "movierec db init" in r.output
+    db.make_engine(sqlite_url).connect().close()  # a file, but without movierec's tables
     r = CliRunner().invoke(app, ["db", "issue-token", "--db", sqlite_url, "--user", "5"])
     assert r.exit_code == 7 and "holds no movierec tables" in r.output and "movierec db init" in r.output
     assert "Traceback" not in r.output, r.output

@@ -65,7 +65,7 @@ def upgrade(
     require_extra("database", "movierec db upgrade")
     from movierec.store import db as store_db
 
-    engine = store_db.make_engine(db)
+    engine = store_db.make_engine(db, existing=True)
     try:
         found, now = store_db.upgrade(engine)
     finally:
@@ -91,7 +91,7 @@ def issue_token(
     from movierec.store import db as store_db
     from movierec.store import tokens
 
-    engine = store_db.make_engine(db)
+    engine = store_db.make_engine(db, existing=True)
     try:
         store_db.ping(engine)
         token, token_hash, key = tokens.issue()

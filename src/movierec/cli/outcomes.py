@@ -37,7 +37,7 @@ def outcomes(
     from movierec.store.db import make_engine
 
     day = _day(since)
-    engine = make_engine(db)
+    engine = make_engine(db, existing=True)
     try:
         result = online_report(engine, day, window_s=window_days * 86400)
     finally:

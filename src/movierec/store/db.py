@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -154,15 +155,21 @@ BUSY_TIMEOUT_S = 10.0
 """Longest wait of a SQLite write for the database's write lock, in seconds."""
 
 
-def make_engine(url: str = DEFAULT_URL, busy_timeout_s: float = BUSY_TIMEOUT_S, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str = DEFAULT_URL, busy_timeout_s: float = BUSY_TIMEOUT_S, existing: bool = False, **kwargs: Any
+) -> Engine:
     """An engine for ``url`` with the SQLite settings above applied on every connection.
 
-    ``busy_timeout_s`` is SQLite's busy timeout (ignored by other databases).
+    ``busy_timeout_s`` is SQLite's busy timeout (ignored by other databases). ``existing``: the
+    database must already exist (commands that only read or upgrade one); SQLite would otherwise
+    create an empty file at a mistyped path.
 
     Raises
     ------
     DataValidationError
         If the URL cannot be parsed or names an unknown driver.
+    DatabaseError
+        With ``existing``, if the URL names a SQLite file that does not exist.
 
     A plain ``postgresql://`` (or ``postgres://``) URL, as hosting platforms hand
     out, uses psycopg2, the driver movierec installs (SQLAlchemy 2.1 would pick
@@ -178,6 +185,12 @@ def make_engine(url: str = DEFAULT_URL, busy_timeout_s: float = BUSY_TIMEOUT_S, 
             f"database URL {url!r} is not usable ({exc}); e.g. sqlite:///movierec.db or postgresql+psycopg2://user@host:5432/db"
         ) from exc
     if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if existing and path and path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+            raise DatabaseError(
+                f"database {url!r}: the file {path} does not exist; check the path, or create the database "
+                f"with `movierec db init --db {url}`"
+            )
         busy_ms = max(0, round(busy_timeout_s * 1000))
 
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
