@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from sqlalchemy import (
     BigInteger,
+    Connection,
     Engine,
     Float,
     ForeignKey,
@@ -692,14 +694,21 @@ def ratings_after(engine: Engine, after: int) -> tuple[int, list[tuple[int, int,
     DatabaseError
         If the database cannot be read (unreachable, or no ``ratings`` table).
     """
+    with _reading(engine) as c:
+        n_after = c.scalar(select(func.count()).select_from(Rating).where(Rating.updated_at > after))
+        rows = c.execute(select(Rating.user_id, Rating.movie_id, Rating.rating).where(Rating.updated_at == after))
+        at = [(int(u), int(m), float(r)) for u, m, r in rows]
+    return int(n_after or 0), at
+
+
+@contextmanager
+def _reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads; an unreachable database or a missing table becomes one ``DatabaseError``."""
     try:
         with engine.connect() as c:
-            n_after = c.scalar(select(func.count()).select_from(Rating).where(Rating.updated_at > after))
-            rows = c.execute(select(Rating.user_id, Rating.movie_id, Rating.rating).where(Rating.updated_at == after))
-            at = [(int(u), int(m), float(r)) for u, m, r in rows]
+            yield c
     except OperationalError as exc:
         raise DatabaseError(f"database {engine.url!r} is not readable: {exc.orig}") from exc
-    return int(n_after or 0), at
 
 
 def ratings_frame(engine: Engine) -> pl.DataFrame:
@@ -710,11 +719,8 @@ def ratings_frame(engine: Engine) -> pl.DataFrame:
     DatabaseError
         If the database cannot be read (unreachable, or no ``ratings`` table).
     """
-    try:
-        with engine.connect() as c:
-            rows = c.execute(select(Rating.user_id, Rating.movie_id, Rating.rating, Rating.updated_at)).all()
-    except OperationalError as exc:
-        raise DatabaseError(f"database {engine.url!r} is not readable: {exc.orig}") from exc
+    with _reading(engine) as c:
+        rows = c.execute(select(Rating.user_id, Rating.movie_id, Rating.rating, Rating.updated_at)).all()
     return pl.DataFrame(
         rows,
         schema={"user_id": pl.Int64, "movie_id": pl.Int64, "rating": pl.Float32, "timestamp": pl.Int64},
