@@ -244,7 +244,7 @@ class Hybrid(Recommender):
 
     def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         if "ease_left_" not in arrays:  # saved before the EASE term (config ease_weight 0)
-            none = np.zeros((0, 0), dtype=np.float32)
+            none = np.zeros((self.n_items, 0), dtype=np.float32)
             arrays = {**arrays, "ease_left_": none, "ease_right_": none}
         super().set_arrays(arrays)
         for name in self.parts:
@@ -262,13 +262,13 @@ class Hybrid(Recommender):
             [confidence[:, None] * self.explicit.item_factors_, confidence * self.explicit.item_bias_]
         )
         self._item_vectors = np.ascontiguousarray(
-            np.column_stack([self.implicit.item_factors_, liking, self._ease_right()]), dtype=np.float32
+            np.column_stack([self.implicit.item_factors_, liking, self.ease_right_]), dtype=np.float32
         )
         self._n_implicit = self.implicit.item_factors_.shape[1]
         self._cov_implicit = np.cov(self.implicit.item_factors_, rowvar=False, bias=True).reshape(self._n_implicit, -1)
         self._cov_liking = np.cov(liking, rowvar=False, bias=True)
-        r = self._ease_right().shape[1]
-        self._cov_ease = np.cov(self._ease_right(), rowvar=False, bias=True).reshape(r, r) if r else np.zeros((0, 0))
+        r = self.ease_right_.shape[1]
+        self._cov_ease = np.cov(self.ease_right_, rowvar=False, bias=True).reshape(r, r) if r else np.zeros((0, 0))
         popularity = np.log1p(n)
         spread = popularity.std()
         z = (popularity - popularity.mean()) / spread if spread > 0 else np.zeros_like(popularity)
@@ -304,11 +304,6 @@ class Hybrid(Recommender):
         d = cfg.ease_weight / _spread(ease, self._cov_ease) if ease.shape[1] else np.zeros(states.n_block)
         users = np.column_stack([a[:, None] * implicit, c[:, None] * liking, d[:, None] * ease]).astype(np.float32)
         return LinearScores.of(users, self._item_vectors, self._item_offset, np.zeros(states.n_block, np.float32))
-
-    def _ease_right(self) -> np.ndarray:
-        """R of B ≈ L·Rᵀ, with n_items rows (0 columns for a model without the EASE term)."""
-        right = self.ease_right_
-        return right if right.shape[0] == self.n_items else np.zeros((self.n_items, 0), np.float32)
 
     def _ease_terms(self, states: UserState) -> np.ndarray:
         """e_u · L for each user of the block, float64: the sum of L's rows of the films the user liked.
