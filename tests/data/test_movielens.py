@@ -106,3 +106,40 @@ def test_real_ml100k_latin1_titles(data_home: Path) -> None:
     titles = ds.movies["title"].to_list()
     assert any("Misérables" in t for t in titles)
     assert not any("\ufffd" in t for t in titles)
+
+
+def test_user_attributes_of_both_layouts_as_labels(tmp_path: Path) -> None:
+    from movierec.data import load_user_attributes
+
+    d100 = tmp_path / "ml-100k"
+    write(d100 / "u.data", b"1\t10\t4\t881250949\n")
+    write(d100 / "u.user", b"1|24|M|technician|85711\n2|17|F|student|94043\n3|56|M|retired|32067\n")
+    got = load_user_attributes(d100 / "u.data")  # a file of the release finds its folder
+    assert got["user_id"].to_list() == [1, 2, 3]
+    assert got["attributes"].to_list() == [
+        ["age:18-24", "gender:M", "occupation:technician"],
+        ["age:under 18", "gender:F", "occupation:student"],
+        ["age:56+", "gender:M", "occupation:retired"],
+    ]
+    d1m = tmp_path / "ml-1m"
+    write(d1m / "users.dat", b"1::F::1::10::48067\n2::M::56::16::70072\n")
+    assert load_user_attributes(d1m)["attributes"].to_list() == [
+        ["age:under 18", "gender:F", "occupation:10"],
+        ["age:56+", "gender:M", "occupation:16"],
+    ]
+    write(d100 / "u.user", b"1|24|M|technician|85711\nx|twenty|M|writer|1\n")
+    with pytest.raises(DataValidationError) as err:
+        load_user_attributes(d100)
+    assert err.value.problems[0].line == 2 and "id|age|gender|occupation|zip" in err.value.problems[0].reason
+    latest = tmp_path / "ml-latest-small"
+    write(latest / "ratings.csv", b"userId,movieId,rating,timestamp\n1,1,4.0,1\n")
+    with pytest.raises(DataValidationError, match="no user attributes here"):
+        load_user_attributes(latest)
+
+
+def test_real_ml100k_user_attributes(data_home: Path) -> None:
+    from movierec.data import load_user_attributes
+
+    got = load_user_attributes("ml-100k")
+    assert got.height == 943 and got["attributes"].list.len().unique().to_list() == [3]
+    assert got.filter(got["user_id"] == 1)["attributes"].to_list() == [["age:18-24", "gender:M", "occupation:technician"]]

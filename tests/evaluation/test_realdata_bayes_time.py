@@ -14,12 +14,12 @@ pytestmark = pytest.mark.realdata
 
 
 @pytest.mark.slow
-def test_bayes_time_default_within_a_thousandth_or_two_of_the_ratings_and_dates_record_on_u1(data_home: Path) -> None:
+def test_bayes_time_default_beats_the_ratings_and_dates_record_on_u1(data_home: Path) -> None:
     # Every test pair scored (cold pairs by the fallbacks), clipped to 1-5; N(u) = training films only.
-    # Measured (benchmarks/bayes.py --sections time): 0.8896; als-bayes 0.9080, als 0.9231 on the same fold.
+    # Measured (benchmarks/bayes.py --sections time): 0.8858; als-bayes 0.9089, als 0.9229 on the same fold.
     # The published record from ratings and dates is 0.889 (tohtsky/myFM, doc/source/relation-blocks.rst).
     split = next(ml100k_folds("ml-100k", (1,)))
     model = make_model("als-bayes-time").fit(split.train)
     result, _, _ = evaluate_model(model, split, EvalOptions(guard_grid=()))
-    # Bound 0.892: the record plus the chain's spread across machines (float rounding moves a chain by ~0.001).
-    assert result["rmse"] <= 0.892
+    # Float rounding moves a chain by ~0.001 between machines; the margin to the record is 0.003.
+    assert result["rmse"] <= 0.889

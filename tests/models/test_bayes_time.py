@@ -176,3 +176,123 @@ def test_config_validation() -> None:
         BayesTimeConfig(n_samples=0)
     with pytest.raises(DataValidationError, match="unknown"):
         BayesTimeConfig.from_dict({"flip": True})
+
+
+def _sessions(seed: int, spread: float = 0.6) -> tuple:
+    """``planted`` data spread over 4 days, each (user, day) with its own offset N(0, spread²): a session's mood."""
+    import polars as pl
+
+    from movierec.data import Dataset
+
+    train, test = planted(seed)
+    rng = np.random.default_rng(seed + 100)
+    mood = rng.normal(0, spread, (300, 4))
+    frames = []
+    for frame in (train.ratings.select("user_id", "movie_id", "rating"), test):
+        day = rng.integers(0, 4, frame.height)
+        shift = mood[frame["user_id"].to_numpy(), day]
+        cols = [pl.Series("timestamp", day * 86400 + 3600), (pl.col("rating") + pl.Series(shift)).cast(pl.Float32)]
+        if "truth" in frame.columns:
+            cols.append(pl.col("truth") + pl.Series(shift))
+        frames.append(frame.with_columns(cols))
+    return Dataset.from_frames(frames[0], None, train.scale, name="sessions"), frames[1]
+
+
+def test_user_day_bias_learns_the_mood_of_a_session_and_only_for_days_seen(seed: int) -> None:
+    train, test = _sessions(seed)
+    users, movies, when = test["user_id"].to_list(), test["movie_id"].to_list(), test["timestamp"].to_numpy()
+    err = {}
+    for on in (True, False):
+        model = make_model("als-bayes-time", {**SMALL, "user_day_bias": on}).fit(train)
+        pred = model.predict(users, movies, when).raw
+        err[on] = float(np.sqrt(np.mean((pred - test["truth"].to_numpy()) ** 2)))
+    # Measured 0.24-0.26 with the term, 0.59-0.60 without (seeds 0-2): the per-day offsets are σ 0.6.
+    assert err[True] < 0.6 * err[False]
+    # A day the user never rated on gets no per-day term: the prediction is the one without the stored days.
+    model = make_model("als-bayes-time", {**SMALL, "n_burn": 2, "n_samples": 4}).fit(train)
+    later = when + 30 * 86400
+    before = model.predict(users, movies, later).raw
+    seen_days, model.user_day_keys_ = model.user_day_keys_, np.zeros(0, np.int64)
+    np.testing.assert_array_equal(model.predict(users, movies, later).raw, before)
+    model.user_day_keys_ = seen_days
+
+
+def test_user_day_bias_saved_and_loaded_and_absent_from_older_folders(tmp_path: Path, seed: int) -> None:
+    train, test = _sessions(seed)
+    model = make_model("als-bayes-time", {**SMALL, "n_burn": 2, "n_samples": 4}).fit(train)
+    assert model.user_day_keys_.size == train.ratings.select("user_id", (pl_col_day())).unique().height
+    users, movies, when = test["user_id"].to_list(), test["movie_id"].to_list(), test["timestamp"].to_numpy()
+    folder = save(model, tmp_path / "m")
+    np.testing.assert_array_equal(load(folder).predict(users, movies, when).raw, model.predict(users, movies, when).raw)
+    # A folder saved before the term existed has no such arrays: it loads, and predicts without the term.
+    import zipfile
+
+    with np.load(folder / "arrays.npz") as z:
+        kept = {k: z[k] for k in z.files if not k.startswith("user_day")}
+    (folder / "arrays.npz").unlink()
+    np.savez(folder / "arrays.npz", **kept)
+    old = load(folder)
+    assert old.user_day_keys_.size == 0 and zipfile.is_zipfile(folder / "arrays.npz")
+    expected = model.predict(users, movies, when).raw - _day_terms(model, users, when)
+    np.testing.assert_allclose(old.predict(users, movies, when).raw, expected, atol=1e-5)
+
+
+def pl_col_day():
+    import polars as pl
+
+    return (pl.col("timestamp") // 86400).alias("day")
+
+
+def _day_terms(model: BayesianTimeSVDpp, users: list, when: np.ndarray) -> np.ndarray:
+    from movierec.models.bayes_time import user_day_key
+
+    u = model.users_.positions(users)
+    keys = user_day_key(u, when.astype(np.float64))
+    at = np.searchsorted(model.user_day_keys_, keys)
+    return model.user_day_bias_[at].astype(np.float64)
+
+
+def test_attribute_groups_learn_what_labels_share(seed: int) -> None:
+    # Users labelled "a" like films of genre "X" by 1.5 stars more than users labelled "b" do; each user has
+    # rated only ~3 films of that genre, so the labels carry what the few ratings cannot.
+    import polars as pl
+
+    from movierec.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    n_u, n_i = 400, 150
+    group = rng.integers(0, 2, n_u)
+    genre = rng.integers(0, 2, n_i)
+    truth = 3.0 + rng.normal(0, 0.3, (n_u, 1)) + rng.normal(0, 0.3, (1, n_i)) + 0.75 * np.outer(2 * group - 1, 2 * genre - 1)
+    u, i = np.nonzero(rng.random((n_u, n_i)) < 0.04)
+    r = truth[u, i] + rng.normal(0, 0.5, u.size)
+    df = pl.DataFrame({"user_id": u, "movie_id": i, "rating": r.astype(np.float32), "timestamp": np.zeros(u.size, np.int64)})
+    movies = pl.DataFrame({"movie_id": np.arange(n_i), "title": [f"f{j}" for j in range(n_i)],
+                           "year": pl.Series([1990 + 10 * int(g) for g in genre], dtype=pl.Int32),
+                           "genres": [["X" if g else "Y"] for g in genre]})  # fmt: skip
+    test = rng.random(u.size) < 0.2
+    train = Dataset.from_frames(df.filter(~pl.Series(test)), movies, None, name="labels")
+    labels = pl.DataFrame({"user_id": np.arange(n_u), "attributes": [[f"g:{g}"] for g in group]})
+    held = df.filter(pl.Series(test))
+    users, films = held["user_id"].to_list(), held["movie_id"].to_list()
+    want = truth[held["user_id"].to_numpy(), held["movie_id"].to_numpy()]
+    cfg = {**SMALL, "implicit": False, "flipped": False}
+    err = {}
+    for name, extra, fit_args in (("plain", {}, {}), ("films", {"item_attributes": True}, {}),
+                                  ("both", {"item_attributes": True}, {"user_attributes": labels})):  # fmt: skip
+        model = make_model("als-bayes-time", {**cfg, **extra}).fit(train, **fit_args)
+        err[name] = float(np.sqrt(np.mean((model.predict(users, films).raw - want) ** 2)))
+        if name == "both":
+            assert model.fit_info_["user_labels"] == 2 and model.fit_info_["item_labels"] == 4  # 2 genres, 2 decades
+    # Measured (seeds 0-2): plain 0.41-0.45, films 0.39-0.44, both 0.29-0.34.
+    assert err["both"] < 0.85 * err["plain"]
+
+
+def test_attribute_inputs_are_checked() -> None:
+    import polars as pl
+
+    train, _ = planted(0)
+    with pytest.raises(DataValidationError, match="user_id and attributes"):
+        make_model("als-bayes-time", SMALL).fit(train, user_attributes=pl.DataFrame({"user_id": [1]}))
+    with pytest.raises(DataValidationError, match="no genres or years"):
+        make_model("als-bayes-time", {**SMALL, "item_attributes": True}).fit(train)

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import polars as pl
+
 from movierec.data.dataset import Dataset
 from movierec.data.folder import MOVIELENS_RATINGS, folder_ratings_files, load_dataset_folder
 from movierec.data.home import KNOWN_DATASETS, data_home
 from movierec.data.ingest import ingest, movielens_release
+from movierec.data.movielens import read_user_attributes
 from movierec.errors import DataValidationError
 
 
@@ -87,3 +90,29 @@ def load_movielens(name_or_path: str | Path) -> Dataset:
 
 
 __all__ = ["load_movielens", "resolve"]
+
+
+def load_user_attributes(name_or_path: str | Path) -> pl.DataFrame:
+    """User attributes of a MovieLens release that has them: ml-100k's ``u.user``, ml-1m's ``users.dat``.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A dataset name under the data home, its folder, or a file inside it.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``user_id`` and ``attributes`` (``movierec.data.movielens.read_user_attributes``).
+
+    Raises
+    ------
+    DataValidationError
+        If the release has no user attributes (ml-latest has none) or the file is malformed.
+    """
+    path = resolve(name_or_path)
+    folder = path if path.is_dir() else path.parent
+    for name in ("u.user", "users.dat"):
+        if (folder / name).is_file():
+            return read_user_attributes(folder / name)
+    raise DataValidationError(f"{folder}: no user attributes here (u.user or users.dat); ml-latest releases have none")

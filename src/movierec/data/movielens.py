@@ -140,4 +140,48 @@ def read_movies_dat(path: Path) -> pl.DataFrame:
     return _catalogue(ids, titles, genres)
 
 
-__all__ = ["read_movies_csv", "read_u_item", "read_movies_dat", "decode", "empty_movies"]
+AGE_GROUPS = ((18, "under 18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50, "45-49"), (56, "50-55"))
+"""ml-1m's age groups (its ``users.dat`` codes 1, 18, 25, 35, 45, 50, 56), applied to ml-100k's ages too."""
+
+
+def age_group(age: int) -> str:
+    """The ml-1m age group of an age in years: "under 18", "18-24", ..., "56+"."""
+    return next((name for bound, name in AGE_GROUPS if age < bound), "56+")
+
+
+def read_user_attributes(path: Path) -> pl.DataFrame:
+    """User attributes of ml-100k ``u.user`` (``id|age|gender|occupation|zip``) or ml-1m ``users.dat``
+    (``id::gender::age code::occupation code::zip``) as categorical labels.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``user_id`` (Int64) and ``attributes`` (list of str: ``age:25-34``, ``gender:M``, ``occupation:writer``;
+        ml-1m's occupation is its numeric code). The zip code is left out (too sparse to learn from).
+
+    Raises
+    ------
+    DataValidationError
+        A line without the expected fields; the message names file and line.
+    """
+    text, _ = decode(path.read_bytes(), path)
+    dat = path.name.endswith(".dat")
+    ids, attrs = [], []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        f = [x.strip() for x in line.split("::" if dat else "|")]
+        if len(f) < 4 or not f[0].isdigit() or not f[2 if dat else 1].isdigit():
+            expected = "id::gender::age::occupation::zip" if dat else "id|age|gender|occupation|zip"
+            raise DataValidationError(
+                f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], f"expected {expected}")]
+            )
+        age, gender, occupation = (f[2], f[1], f[3]) if dat else (f[1], f[2], f[3])
+        ids.append(int(f[0]))
+        attrs.append([f"age:{age_group(int(age))}", f"gender:{gender}", f"occupation:{occupation}"])
+    return pl.DataFrame(
+        {"user_id": pl.Series(ids, dtype=pl.Int64), "attributes": pl.Series(attrs, dtype=pl.List(pl.Utf8))}
+    )
+
+
+__all__ = ["read_movies_csv", "read_u_item", "read_movies_dat", "read_user_attributes", "decode", "empty_movies"]

@@ -1,11 +1,16 @@
 """Bayesian timeSVD++ by Gibbs sampling ("als-bayes-time"): the time terms of ``als-time``, SVD++'s
 implicit-feedback term, and the posterior averaging of ``als-bayes``.
 
-Model (Koren 2009's timeSVD++ without the per-day terms, made Bayesian as in Rendle, Zhang, Koren 2019):
+Model (Koren 2009's timeSVD++ with its per-day user bias, made Bayesian as in Rendle, Zhang, Koren 2019):
 
     r_uit ~ N(r̂(u, i, t), 1/τ)
-    r̂(u, i, t) = μ + b_u + α_u·dev_u(t) + b_i + b_{i,Bin(t)}
+    r̂(u, i, t) = μ + b_u + α_u·dev_u(t) + b_{u,day(t)} + b_i + b_{i,Bin(t)}
                  + (q_i + |M(i)|^(-1/2) Σ_{v∈M(i)} x_v) · (p_u + |N(u)|^(-1/2) Σ_{j∈N(u)} y_j)
+
+b_{u,day} (``user_day_bias``) is 0 for a day the user did not rate on in training, so it never moves
+a ranking. Optional attribute groups add |G(i)|^(-1/2) Σ h_g (film genres and decades,
+``item_attributes``) to the film side and |A(u)|^(-1/2) Σ g_a (``fit(..., user_attributes=...)``) to
+the user side, each group's factors drawn like the y_j.
 
 dev_u(t) and Bin(t) as in ``movierec.models.temporal``; N(u) the films user u rated in training
 (plus, only when ``fit(..., implicit=...)`` is given, films known to be rated whose stars are unknown);
@@ -21,10 +26,11 @@ One sweep draws, each from its exact conditional: τ; [b_u, p_u] (the Gibbs half
 the y_j one after another (``kernels.implicit_gibbs_step``: the ratings enter them only through each
 user's Gram matrix of item factors); with ``flipped``, the x_u likewise (through each film's Gram
 matrix of p_u + z_u); [b_i, q_i] (the same half-step kernel, with p_u + z_u as the user side);
-b_{i,bin} (a scalar Normal per item and bin). The chain starts from ``als-time``'s ALS sweeps (y and
-x small and random, as libFM's), discards ``n_burn`` sweeps and averages the next ``n_samples``:
+b_{i,bin} (a scalar Normal per item and bin); b_{u,day} (a scalar Normal per user and day). The
+chain starts from ``als-time``'s ALS sweeps (y and x small and random, as libFM's), discards
+``n_burn`` sweeps and averages the next ``n_samples``:
 
-    r̂ = μ + b̄_u + ᾱ_u·dev_u(t) + b̄_i + b̄_{i,Bin(t)} + (1/S) Σ_s (q_i^s + w_i^s) · (p_u^s + z_u^s)
+    r̂ = μ + b̄_u + ᾱ_u·dev_u(t) + b̄_{u,day(t)} + b̄_i + b̄_{i,Bin(t)} + (1/S) Σ_s (q_i^s + w_i^s) · (p_u^s + z_u^s)
 
 (w_i = |M(i)|^(-1/2) Σ_{u∈M(i)} x_u, 0 without ``flipped``), stored, as in ``als-bayes``, as an
 ``als-time`` model of rank S·n_factors whose user factors are the samples' p_u + z_u side by side and
@@ -52,16 +58,17 @@ from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 
 from movierec.config import ALSConfig, RankingPolicy, config_from_dict
 from movierec.data.dataset import Dataset
-from movierec.errors import ParameterError
+from movierec.errors import DataValidationError, ParameterError
 from movierec.kernels import gibbs_half_step
 from movierec.kernels.temporal import pair_dots
 from movierec.models.bayes import sample_prior
 from movierec.models.svdpp import F32, ImplicitBlock
-from movierec.models.temporal import TemporalALS, TemporalConfig, drift
+from movierec.models.temporal import DAY, TemporalALS, TemporalConfig, drift
 
 
 @dataclass(frozen=True)
@@ -70,7 +77,7 @@ class BayesTimeConfig:
 
     Attributes
     ----------
-    temporal : TemporalConfig, default 5 factors, 5 ALS sweeps, 30 item-time bins, user drift on
+    temporal : TemporalConfig, default 6 factors, 5 ALS sweeps, 30 item-time bins, user drift on
         ``explicit.n_factors`` of every sample; ``item_time_bins``, ``user_drift`` and ``beta`` define
         the time terms; the ALS sweeps (``explicit.n_iter`` with the ALS and temporal penalties) give
         the chain's start only. ``user_scale`` must stay off and ``factors`` on.
@@ -79,6 +86,16 @@ class BayesTimeConfig:
     flipped : bool, default True
         Also fit the "flipped" item-side term: q_i becomes q_i + |M(i)|^(-1/2) Σ_{u∈M(i)} x_u, M(i)
         the users with i in N(u) (Rendle, Zhang, Koren 2019).
+    user_day_bias : bool, default True
+        Fit Koren's per-day user bias b_{u,t} (t the UTC calendar day of the rating): the mood of one
+        rating session. It has its own Normal–Gamma hyperprior; a (user, day) not seen in training
+        gets 0, so it moves only predictions for days the user rated in training and never a ranking
+        (a constant per user and day).
+    item_attributes : bool, default False
+        Add a film feature group: one factor vector per label (``genre:<name>`` for each of the film's
+        genres, ``decade:1990s`` from its year), |G(i)|^(-1/2) Σ_g h_g added to q_i, with its own
+        hyperprior. The catalogue must carry genres or years. User attributes are data, not
+        configuration: ``fit(..., user_attributes=frame)``.
     fixed_time_prior : bool, default True
         α_u ~ N(0, σ²/reg_drift) and b_{i,bin} ~ N(0, σ²/reg_bin) with ``temporal``'s penalties (the
         posterior mean is then ``als-time``'s ridge update); False samples their Normal–Gamma
@@ -93,9 +110,11 @@ class BayesTimeConfig:
     Defaults: docs/decisions/0015-als-bayes-time-defaults.md.
     """
 
-    temporal: TemporalConfig = TemporalConfig(explicit=ALSConfig(n_factors=5, n_iter=5))
+    temporal: TemporalConfig = TemporalConfig(explicit=ALSConfig(n_factors=6, n_iter=5))
     implicit: bool = True
     flipped: bool = True
+    user_day_bias: bool = True
+    item_attributes: bool = False
     fixed_time_prior: bool = True
     n_burn: int = 20
     n_samples: int = 180
@@ -133,6 +152,28 @@ class BayesTimeConfig:
                 given["explicit"] = {**base["explicit"], **given["explicit"]}
             v["temporal"] = TemporalConfig.from_dict({**base, **given})
         return config_from_dict(cls, v)
+
+
+def label_matrix(rows: np.ndarray, labels: list[list[str]], n_rows: int) -> tuple[sp.csr_matrix, int]:
+    """A 0/1 CSR matrix (n_rows, n_labels) marking each row's labels; rows < 0 (unknown ids) are left out.
+
+    Returns the matrix and the number of distinct labels of known rows (its columns).
+    """
+    pairs = {
+        (int(r), label) for r, row_labels in zip(rows, labels, strict=True) if r >= 0 for label in row_labels or []
+    }
+    vocab = {label: j for j, label in enumerate(sorted({label for _, label in pairs}))}
+    r = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
+    c = np.fromiter((vocab[p[1]] for p in pairs), np.int64, len(pairs))
+    matrix = sp.csr_matrix((np.ones(len(pairs)), (r, c)), shape=(n_rows, len(vocab)))
+    matrix.sort_indices()
+    return matrix, len(vocab)
+
+
+def user_day_key(u: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """One int64 per (user index, UTC calendar day of timestamp t in seconds), sortable."""
+    day = np.floor_divide(t, DAY).astype(np.int64)
+    return u.astype(np.int64) * (1 << 23) + np.clip(day + (1 << 22), 0, (1 << 23) - 1)
 
 
 class BayesianTimeSVDpp(TemporalALS):
@@ -177,7 +218,7 @@ class BayesianTimeSVDpp(TemporalALS):
 
     name: ClassVar[str] = "als-bayes-time"
     array_names: ClassVar[tuple[str, ...]] = TemporalALS.array_names + (
-        "implicit_factors_", "sample_item_bias_", "sample_user_prior_",
+        "implicit_factors_", "sample_item_bias_", "sample_user_prior_", "user_day_keys_", "user_day_bias_",
     )  # fmt: skip
 
     default_policy: ClassVar[RankingPolicy] = RankingPolicy(min_ratings=20)
@@ -185,6 +226,7 @@ class BayesianTimeSVDpp(TemporalALS):
     def __init__(self, config: BayesTimeConfig | None = None, policy: RankingPolicy | None = None) -> None:
         self.bayes_config = config or BayesTimeConfig()
         self._extra_implicit: Dataset | None = None
+        self._user_attributes: pl.DataFrame | None = None
         super().__init__(self.bayes_config.temporal, None, policy)
 
     @classmethod
@@ -194,19 +236,54 @@ class BayesianTimeSVDpp(TemporalALS):
     def config_dict(self) -> dict[str, Any]:
         return self.bayes_config.to_dict()
 
-    def fit(self, dataset: Dataset, implicit: Dataset | None = None) -> BayesianTimeSVDpp:
+    def fit(
+        self, dataset: Dataset, implicit: Dataset | None = None, user_attributes: pl.DataFrame | None = None
+    ) -> BayesianTimeSVDpp:
         """Fit on ``dataset``; ``implicit``, if given, adds its (user, film) pairs to N(u), stars unused.
 
         That is the papers' use of the test pairs' films without their ratings (Koren 2009, Rendle
         et al. 2019): an evaluation that passes it must say so. Pairs of users or films unknown to
-        ``dataset`` are ignored. See ``Recommender.fit`` for the errors.
+        ``dataset`` are ignored.
+
+        ``user_attributes`` (``user_id`` and ``attributes``, a list of labels per user, as
+        ``movierec.data.load_user_attributes`` returns for ml-100k and ml-1m) adds a user feature
+        group: |A(u)|^(-1/2) Σ_a g_a added to p_u. Users absent from it have no labels. A user folded
+        in later has no labels either (the service knows only ratings). See ``Recommender.fit`` for
+        the errors; a frame without those columns is a ``DataValidationError``.
         """
-        self._extra_implicit = implicit
+        if user_attributes is not None and not {"user_id", "attributes"} <= set(user_attributes.columns):
+            raise DataValidationError(
+                f"user_attributes: expected columns user_id and attributes; found {user_attributes.columns}"
+            )
+        self._extra_implicit, self._user_attributes = implicit, user_attributes
         try:
             super().fit(dataset)
         finally:
-            self._extra_implicit = None
+            self._extra_implicit = self._user_attributes = None
         return self
+
+    def _user_label_rows(self, n_u: int) -> sp.csr_matrix:
+        """The users' attribute labels as a 0/1 matrix (n_users, n_labels); no columns without attributes."""
+        frame = self._user_attributes
+        if frame is None:
+            return sp.csr_matrix((n_u, 0))
+        rows = self.users_.positions(frame["user_id"].to_list())
+        matrix, n_labels = label_matrix(rows, frame["attributes"].to_list(), n_u)
+        self.fit_info_["user_labels"] = n_labels
+        return matrix
+
+    def _item_label_rows(self, dataset: Dataset, n_i: int) -> sp.csr_matrix:
+        """The films' genre and decade labels as a 0/1 matrix (n_items, n_labels)."""
+        movies = dataset.movies
+        labels = [
+            [f"genre:{g}" for g in (genres or [])] + ([f"decade:{year // 10 * 10}s"] if year is not None else [])
+            for genres, year in zip(movies["genres"].to_list(), movies["year"].to_list(), strict=True)
+        ]
+        matrix, n_labels = label_matrix(self.items_.positions(movies["movie_id"].to_list()), labels, n_i)
+        if not n_labels:
+            raise DataValidationError("item_attributes: the catalogue has no genres or years to learn from")
+        self.fit_info_["item_labels"] = n_labels
+        return matrix
 
     # ------------------------------------------------------------------ fit
     def _implicit_rows(self, n_u: int, n_i: int) -> sp.csr_matrix:
@@ -255,6 +332,25 @@ class BayesianTimeSVDpp(TemporalALS):
         # y_j (users' N(u) term) and, flipped, x_u (films' M(i) term: the users who rated them).
         user_side = ImplicitBlock(N, ratings_by_user, kk, self.config.init_scale, rng)
         item_side = ImplicitBlock(N.T.tocsr(), ratings_by_item, k if bc.flipped else 0, self.config.init_scale, rng)
+        # Attribute groups (off by default): factors of categorical labels summed into each side, as N(u) is.
+        user_labels = self._user_label_rows(n_u)
+        item_labels = self._item_label_rows(dataset, n_i) if bc.item_attributes else sp.csr_matrix((n_i, 0))
+        user_attr = ImplicitBlock(
+            user_labels, ratings_by_user, k if user_labels.shape[1] else 0, self.config.init_scale, rng
+        )
+        item_attr = ImplicitBlock(
+            item_labels, ratings_by_item, k if item_labels.shape[1] else 0, self.config.init_scale, rng
+        )
+        blocks_u = [b for b in (user_side, user_attr) if b.k]  # the user side's terms besides p_u
+        blocks_i = [b for b in (item_side, item_attr) if b.k]  # the film side's terms besides q_i
+
+        def effect(blocks: list[ImplicitBlock], n: int, skip: ImplicitBlock | None = None) -> np.ndarray:
+            out = np.zeros((n, k), F32)
+            for b in blocks:
+                if b is not skip:
+                    out += b.effect(k)
+            return out
+
         P, bu = np.ascontiguousarray(self.user_factors_, F32), self.user_bias_.astype(F32)
         Q, bi = np.ascontiguousarray(self.item_factors_, F32), self.item_bias_.astype(F32)
         alpha = self.user_alpha_.astype(np.float64)
@@ -264,9 +360,18 @@ class BayesianTimeSVDpp(TemporalALS):
         args = dict(shape=bc.prior_shape, rate=bc.prior_rate, strength=bc.prior_strength)
         dev2 = np.bincount(u, dev * dev, n_u)
         key_count = np.bincount(key, minlength=n_i * B)
+        # b_{u,day}: one scalar per (user, day) seen in training, 0 when off.
+        if bc.user_day_bias:
+            day_keys, day_of = np.unique(user_day_key(u, t), return_inverse=True)
+        else:
+            day_keys, day_of = np.zeros(0, np.int64), np.zeros(v.size, np.int64)
+        n_days = day_keys.size
+        day_count = np.bincount(day_of, minlength=n_days)[:n_days]
+        days, day_term = np.zeros(n_days), np.zeros_like(v)
 
         acc_P, acc_Q, acc_Y = np.empty((n_u, S * k), F32), np.empty((n_i, S * k), F32), np.empty((n_i, S * kk), F32)
-        sums = {"bu": np.zeros(n_u), "bi": np.zeros(n_i), "alpha": np.zeros(n_u), "bins": np.zeros(bins.size)}
+        sums = {"bu": np.zeros(n_u), "bi": np.zeros(n_i), "alpha": np.zeros(n_u), "bins": np.zeros(bins.size),
+                "days": np.zeros(n_days)}  # fmt: skip
         self.sample_item_bias_ = np.empty((S, n_i), F32)
         self.sample_user_prior_ = np.zeros((S, 2, k + 2))
         scale = F32(1.0 / np.sqrt(S))
@@ -274,8 +379,9 @@ class BayesianTimeSVDpp(TemporalALS):
         def dots(left: np.ndarray, right: np.ndarray) -> np.ndarray:
             return pair_dots(indptr, indices, np.ascontiguousarray(left, F32), np.ascontiguousarray(right, F32))
 
-        PZ, QW = P + user_side.effect(k), Q + item_side.effect(k)
+        PZ, QW = P + effect(blocks_u, n_u), Q + effect(blocks_i, n_i)
         resid = v - mu - bu[u] - bi[i] - a_term - bin_term - dots(PZ, QW)
+        fixed = bin_term  # the per-rating terms outside the factor and α steps: b_{i,bin} + b_{u,day}
         for h in self.history_:
             h.setdefault("phase", "als")
         n0 = len(self.history_)
@@ -284,9 +390,9 @@ class BayesianTimeSVDpp(TemporalALS):
             tau = rng.gamma(bc.prior_shape + v.size / 2.0, 1.0 / (bc.prior_rate + resid @ resid / 2.0))
             sigma = float(1.0 / np.sqrt(tau))
             # [b_u, p_u] against q_i + w_i: the kernel subtracts μ + b_i + p_u·(q_i + w_i); the rest goes to the target.
-            zq = dots(user_side.effect(k), QW) if kk else 0.0
+            zq = dots(effect(blocks_u, n_u), QW) if blocks_u else 0.0
             lam_u, m_u = sample_prior(rng, np.column_stack([bu, P]), **args)
-            target = (v - a_term - bin_term - zq).astype(F32)
+            target = (v - a_term - fixed - zq).astype(F32)
             noise = rng.standard_normal((n_u, k + 1))
             gibbs_half_step(indptr, indices, target, QW, bi, mu, lam_u / tau, m_u, noise, sigma, P, bu)
             qp = dots(P, QW)
@@ -295,26 +401,26 @@ class BayesianTimeSVDpp(TemporalALS):
                 if not bc.fixed_time_prior:
                     lam, mean = sample_prior(rng, alpha[:, None], **args)
                     w_a, m_a = lam[0] / tau, mean[0]
-                e = v - mu - bu[u] - bi[i] - bin_term - qp - zq
+                e = v - mu - bu[u] - bi[i] - fixed - qp - zq
                 prec = dev2 + w_a
                 alpha = (np.bincount(u, e * dev, n_u) + w_a * m_a) / prec
                 alpha += sigma / np.sqrt(prec) * rng.standard_normal(n_u)
                 a_term = alpha[u] * dev
-            if kk:  # the y_j, one after another
-                user_side.draw(v - mu - bu[u] - bi[i] - a_term - bin_term - qp, QW, tau, sigma, rng, args)
-            PZ = P + user_side.effect(k)
-            if item_side.k:  # flipped: the x_u, one after another
-                wp = dots(PZ, Q)
-                item_side.draw((v - mu - bu[u] - bi[i] - a_term - bin_term - wp)[perm], PZ, tau, sigma, rng, args)
-                QW = Q + item_side.effect(k)
+            base = v - mu - bu[u] - bi[i] - a_term - fixed
+            for b in blocks_u:  # the y_j, then the user labels' factors: each row after another
+                b.draw(base - dots(P + effect(blocks_u, n_u, skip=b), QW), QW, tau, sigma, rng, args)
+            PZ = P + effect(blocks_u, n_u)
+            for b in blocks_i:  # flipped: the x_u, then the film labels' factors
+                b.draw((base - dots(PZ, Q + effect(blocks_i, n_i, skip=b)))[perm], PZ, tau, sigma, rng, args)
+            QW = Q + effect(blocks_i, n_i)
             # [b_i, q_i] against p_u + z_u.
-            wz = dots(PZ, item_side.effect(k)) if item_side.k else 0.0
+            wz = dots(PZ, effect(blocks_i, n_i)) if blocks_i else 0.0
             lam_i, m_i = sample_prior(rng, np.column_stack([bi, Q]), **args)
-            target = (v - a_term - bin_term - wz)[perm].astype(F32)
+            target = (v - a_term - fixed - wz)[perm].astype(F32)
             noise = rng.standard_normal((n_i, k + 1))
             gibbs_half_step(i_indptr, i_indices, target, PZ, bu, mu, lam_i / tau, m_i, noise, sigma, Q, bi)
-            QW = Q + item_side.effect(k)
-            resid = v - mu - bu[u] - bi[i] - a_term - dots(PZ, QW)
+            QW = Q + effect(blocks_i, n_i)
+            resid = v - mu - bu[u] - bi[i] - a_term - day_term - dots(PZ, QW)
             if tc.item_time_bins:  # b_{i,bin}: a scalar Normal per item and bin
                 w_b, m_b = tc.reg_bin, 0.0
                 if not bc.fixed_time_prior:
@@ -325,12 +431,21 @@ class BayesianTimeSVDpp(TemporalALS):
                 bins += sigma / np.sqrt(prec) * rng.standard_normal(bins.size)
                 bin_term = bins[key]
                 resid = resid - bin_term
+            if n_days:  # b_{u,day}: a scalar Normal per (user, day), its prior drawn like the other groups'
+                resid = resid + day_term
+                lam, mean = sample_prior(rng, days[:, None], **args)
+                prec = day_count + lam[0] / tau
+                days = (np.bincount(day_of, resid, n_days) + lam[0] / tau * mean[0]) / prec
+                days += sigma / np.sqrt(prec) * rng.standard_normal(n_days)
+                day_term = days[day_of]
+                resid = resid - day_term
+            fixed = bin_term + day_term
             s = it - bc.n_burn
             if s >= 0:
                 acc_P[:, s * k : (s + 1) * k] = PZ * scale
                 acc_Q[:, s * k : (s + 1) * k] = QW * scale
                 acc_Y[:, s * kk : (s + 1) * kk] = user_side.factors * scale
-                for name, val in (("bu", bu), ("bi", bi), ("alpha", alpha), ("bins", bins)):
+                for name, val in (("bu", bu), ("bi", bi), ("alpha", alpha), ("bins", bins), ("days", days)):
                     sums[name] += val
                 self.sample_item_bias_[s] = bi
                 self.sample_user_prior_[s, 0] = np.r_[lam_u[0] / tau, w_a, lam_u[1:] / tau]
@@ -344,6 +459,8 @@ class BayesianTimeSVDpp(TemporalALS):
         self.item_bias_ = (sums["bi"] / S).astype(F32)
         self.user_alpha_ = (sums["alpha"] / S).astype(F32)
         self.item_bin_bias_ = (sums["bins"] / S).astype(F32).reshape(n_i, B if tc.item_time_bins else 0)
+        self.user_day_keys_ = day_keys.astype(np.int64)
+        self.user_day_bias_ = (sums["days"] / S).astype(F32)
         raw = self._predict_idx(u, i, t)
         self.fit_info_["train_rmse"] = float(np.sqrt(np.mean((raw - v) ** 2)))
         self.fit_info_["sigma_mean"] = float(np.mean([h["sigma"] for h in self.history_[n0 + bc.n_burn :]]))
@@ -409,4 +526,14 @@ class BayesianTimeSVDpp(TemporalALS):
         warm_user = ku & ~ki
         out[warm_user] += self.user_factors_[u[warm_user]] @ item
         out[~ku & ~ki] += float(user @ item)
+        if t is not None and self.user_day_keys_.size:  # b_{u,day} for the days rated in training
+            keys = user_day_key(u, np.asarray(t, dtype=np.float64))
+            at = np.minimum(np.searchsorted(self.user_day_keys_, keys), self.user_day_keys_.size - 1)
+            seen = ku & (self.user_day_keys_[at] == keys)
+            out[seen] += self.user_day_bias_[at[seen]]
         return out
+
+    def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """As ``Recommender.set_arrays``; a folder saved before b_{u,day} existed loads with none."""
+        arrays = {"user_day_keys_": np.zeros(0, np.int64), "user_day_bias_": np.zeros(0, F32), **arrays}
+        super().set_arrays(arrays)
