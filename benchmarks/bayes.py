@@ -111,12 +111,14 @@ def ensemble(n_seeds: int = 5) -> list[dict[str, Any]]:
     return rows
 
 
-def scored(name: str, config: dict[str, Any], train: Dataset, test: Dataset, extra: bool = False) -> dict[str, Any]:
+def scored(
+    name: str, config: dict[str, Any], train: Dataset, test: Dataset, extra: bool = False, **fit_args: Any
+) -> dict[str, Any]:
     """Fit (with the test films in N(u) when ``extra``), then RMSE over every test pair with its timestamp."""
     model = make_model(name, config)
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    model.fit(train, implicit=test) if extra else model.fit(train)
+    model.fit(train, implicit=test, **fit_args) if extra else model.fit(train, **fit_args)
     seconds = time.perf_counter() - t0
     r = test.ratings
     raw = model.predict(r["user_id"].to_list(), r["movie_id"].to_list(), r["timestamp"].to_numpy()).raw
@@ -124,35 +126,49 @@ def scored(name: str, config: dict[str, Any], train: Dataset, test: Dataset, ext
             "load_1min": [load, os.getloadavg()[0]]}  # fmt: skip
 
 
-TIME_RUNS = [("als-bayes-time", False), ("als-bayes-time", True), ("als-bayes", False), ("als", False)]
+FILMS = {"item_attributes": True}
+TIME_RUNS = [  # label, model, config, test films in N(u), user attributes
+    ("als-bayes-time", "als-bayes-time", {}, False, False),
+    ("als-bayes-time (test films in N(u))", "als-bayes-time", {}, True, False),
+    ("als-bayes-time + film attributes", "als-bayes-time", FILMS, False, False),
+    ("als-bayes-time + user and film attributes", "als-bayes-time", FILMS, False, True),
+    ("als-bayes", "als-bayes", {}, False, False),
+    ("als", "als", {}, False, False),
+]
 
 
 def time_section() -> list[dict[str, Any]]:
-    """Issue 20: als-bayes-time with and without the test films in N(u), against als-bayes and als."""
-    from movierec.data import load_movielens
+    """Issue 20: als-bayes-time with and without the test films in N(u) and the attribute groups,
+    against als-bayes and als."""
+    from movierec.data import load_movielens, load_user_attributes
 
-    splits = [(f"ml-100k {s.name}", s.train, s.test) for s in ml100k_folds("ml-100k")]
+    users = load_user_attributes("ml-100k")
+    splits = [(f"ml-100k {s.name}", s.train, s.test, users) for s in ml100k_folds("ml-100k")]
     full = load_movielens("ml-latest-small")
     mask = np.random.default_rng(42).random(full.n_ratings) < 0.2  # benchmarks.common.prepare's split
-    splits.append(("ml-latest-small random 80/20", full.subset(~mask), full.subset(mask)))
+    splits.append(("ml-latest-small random 80/20", full.subset(~mask), full.subset(mask), None))  # no user attributes
     rows = []
-    for label, train, test in splits:
-        for name, extra in TIME_RUNS:
-            row = {"split": label, "model": name + (" (test films in N(u))" if extra else "")}
-            row |= scored(name, {}, train, test, extra)
+    for label, train, test, attrs in splits:
+        for model_label, name, config, extra, with_users in TIME_RUNS:
+            if with_users and attrs is None:
+                continue
+            row = {"split": label, "model": model_label}
+            row |= scored(name, config, train, test, extra, **({"user_attributes": attrs} if with_users else {}))
             rows.append(row)
             print(f"time: {label} {row['model']}: {row['rmse']:.4f} fit {row['fit_s']:.1f} s "
                   f"(load {row['load_1min'][0]:.1f})", flush=True)  # fmt: skip
     return rows
 
 
-STATIC = {"implicit": False, "flipped": False, "temporal": {"item_time_bins": 0, "user_drift": False}}
+STATIC = {"implicit": False, "flipped": False, "user_day_bias": False,
+          "temporal": {"item_time_bins": 0, "user_drift": False}}  # fmt: skip
 LADDER = {
     "Bayesian MF (no time, no implicit terms)": STATIC,
     "+ item time bins": {**STATIC, "temporal": {"user_drift": False}},
     "+ user drift": {**STATIC, "temporal": {}},
-    "+ N(u) term (SVD++)": {"flipped": False},
-    "+ flipped term (default als-bayes-time)": {},
+    "+ N(u) term (SVD++)": {"flipped": False, "user_day_bias": False},
+    "+ flipped term": {"user_day_bias": False},
+    "+ per-day user bias (default als-bayes-time)": {},
 }
 
 
