@@ -32,6 +32,8 @@ def test_tune_hybrid_finds_a_config_and_resumes(tmp_path: Path, seed: int) -> No
     config = HybridConfig.from_dict(first.config)  # a whole, valid hybrid config
     assert 0.0 <= config.rating_weight <= 1.0 and -0.5 <= config.popularity_weight <= 0.5
     assert 0.0 <= config.popularity_debias <= 0.6 and 0.05 <= config.implicit.reg <= 3.0 and 1.0 <= config.implicit.alpha <= 30
+    assert 0.0 <= config.ease_weight <= 1.5 and 25.0 <= config.ease.reg <= 2500.0  # the EASE term is searched too
+    assert config.ease.max_items == HybridConfig().ease.max_items  # a searched sub-config keeps its other defaults
     assert (config.explicit.n_factors, config.implicit.n_factors) == (8, 8)  # unsearched fields of the base are kept
     assert first.policy.min_ratings == simplest_guard(first.guard_curve)
     again = tune(ds, "hybrid", 4, objective="ndcg", base=SMALL_HYBRID, storage=storage, n_folds=2, seed=seed, guard_grid=(0, 5))

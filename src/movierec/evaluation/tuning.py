@@ -80,6 +80,8 @@ def _hybrid_space(trial: Any, objective: str) -> tuple[dict[str, Any], dict[str,
             "reg": trial.suggest_float("implicit_reg", 0.05, 3.0, log=True),
             "alpha": trial.suggest_float("implicit_alpha", 1.0, 30.0, log=True),
         },
+        "ease_weight": trial.suggest_float("ease_weight", 0.0, 1.5),
+        "ease": {"reg": trial.suggest_float("ease_reg", 25.0, 2500.0, log=True)},
     }, {}
 
 
