@@ -242,6 +242,9 @@ def test_kernels_run_with_blas_single_threaded() -> None:
         assert blas() == {1}  # single-user scoring: one BLAS thread ...
         with threads.blas_threads() as n:
             assert blas() == {n} and n == n2  # ... a large product outside the kernels: all of them
+            with threads.kernel_threads(n_rows=1):  # a kernel inside still gets one BLAS thread ...
+                assert blas() == {1}
+            assert blas() == {n}  # ... and the wider setting comes back after it
     finally:
         threads.set_threads(before)
 

@@ -32,7 +32,7 @@ from movierec.errors import DataValidationError
 
 ENV_VAR = "MOVIEREC_THREADS"
 
-_state: dict[str, object] = {"n": None, "controller": None}
+_state: dict[str, object] = {"n": None, "controller": None, "blas": None}
 
 
 def available_cores() -> int:
@@ -158,8 +158,30 @@ def kernel_threads(n_rows: int | None = None) -> Iterator[int]:
     if serial:
         numba.set_num_threads(1)
     try:
-        with _controller().limit(limits=1, user_api="blas"):
+        with _single_threaded_blas():
             yield numba.get_num_threads()
     finally:
         if serial:
             numba.set_num_threads(before)
+
+
+@contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """BLAS on one thread inside, restored after; no call at all when it already is (the usual case).
+
+    ``threadpoolctl``'s ``limit`` re-inspects every library on each entry (about 12 µs): a request of
+    the service enters this six times, for one-row kernels.
+    """
+    if _state["blas"] is None:
+        _state["blas"] = _controller().select(user_api="blas").lib_controllers
+    libs = _state["blas"]
+    assert isinstance(libs, list)
+    before = [lib.num_threads for lib in libs]
+    changed = [(lib, n) for lib, n in zip(libs, before, strict=True) if n != 1]
+    for lib, _ in changed:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in changed:
+            lib.set_num_threads(n)
