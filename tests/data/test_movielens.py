@@ -131,6 +131,19 @@ def test_user_attributes_of_both_layouts_as_labels(tmp_path: Path) -> None:
     with pytest.raises(DataValidationError) as err:
         load_user_attributes(d100)
     assert err.value.problems[0].line == 2 and "id|age|gender|occupation|zip" in err.value.problems[0].reason
+    for bad, reason in ((b"1|24|M|writer|1\n1|30|F|artist|2\n", "listed twice"),
+                        (b"\xc2\xb2|24|M|writer|1\n", "numeric id"), (b"1|24||writer|1\n", "must not be empty")):  # fmt: skip
+        write(d100 / "u.user", bad)
+        with pytest.raises(DataValidationError) as err:
+            load_user_attributes(d100)
+        assert reason in err.value.problems[0].reason
+    write(d1m / "users.dat", b"1::F::99::10::48067\n")
+    with pytest.raises(DataValidationError) as err:
+        load_user_attributes(d1m)
+    assert "age code" in err.value.problems[0].reason
+    write(d1m / "users.dat", b"\n")
+    with pytest.raises(DataValidationError, match="no users"):
+        load_user_attributes(d1m)
     latest = tmp_path / "ml-latest-small"
     write(latest / "ratings.csv", b"userId,movieId,rating,timestamp\n1,1,4.0,1\n")
     with pytest.raises(DataValidationError, match="no user attributes here"):

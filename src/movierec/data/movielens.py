@@ -144,6 +144,9 @@ AGE_GROUPS = ((18, "under 18"), (25, "18-24"), (35, "25-34"), (45, "35-44"), (50
 """ml-1m's age groups (its ``users.dat`` codes 1, 18, 25, 35, 45, 50, 56), applied to ml-100k's ages too."""
 
 
+ML1M_AGE_CODES = frozenset({1, 18, 25, 35, 45, 50, 56})
+
+
 def age_group(age: int) -> str:
     """The ml-1m age group of an age in years: "under 18", "18-24", ..., "56+"."""
     return next((name for bound, name in AGE_GROUPS if age < bound), "56+")
@@ -162,23 +165,38 @@ def read_user_attributes(path: Path) -> pl.DataFrame:
     Raises
     ------
     DataValidationError
-        A line without the expected fields; the message names file and line.
+        A line without the expected fields, with a non-numeric id or age, an empty gender or
+        occupation, an ml-1m age code outside its seven, or a user listed twice (file and line
+        named); a file without users.
     """
     text, _ = decode(path.read_bytes(), path)
     dat = path.name.endswith(".dat")
-    ids, attrs = [], []
+    expected = "id::gender::age::occupation::zip" if dat else "id|age|gender|occupation|zip"
+    ids: list[int] = []
+    attrs: list[list[str]] = []
+    seen: set[int] = set()
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         f = [x.strip() for x in line.split("::" if dat else "|")]
-        if len(f) < 4 or not f[0].isdigit() or not f[2 if dat else 1].isdigit():
-            expected = "id::gender::age::occupation::zip" if dat else "id|age|gender|occupation|zip"
-            raise DataValidationError(
-                f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], f"expected {expected}")]
-            )
-        age, gender, occupation = (f[2], f[1], f[3]) if dat else (f[1], f[2], f[3])
-        ids.append(int(f[0]))
+        padded = (f + [""] * 4)[:4]
+        user, gender, age, occupation = padded if dat else (padded[0], padded[2], padded[1], padded[3])
+        reason = None
+        if len(f) < 4 or not (user.isascii() and user.isdigit()) or not (age.isascii() and age.isdigit()):
+            reason = f"expected {expected} with a numeric id and age"
+        elif not gender or not occupation:
+            reason = "gender and occupation must not be empty"
+        elif dat and int(age) not in ML1M_AGE_CODES:
+            reason = f"age code must be one of {sorted(ML1M_AGE_CODES)}"
+        elif int(user) in seen:
+            reason = f"user {user} is listed twice"
+        if reason is not None:
+            raise DataValidationError(f"{path}: bad line", [Problem(str(path), lineno, "", line[:80], reason)])
+        seen.add(int(user))
+        ids.append(int(user))
         attrs.append([f"age:{age_group(int(age))}", f"gender:{gender}", f"occupation:{occupation}"])
+    if not ids:
+        raise DataValidationError(f"{path}: no users in this file")
     return pl.DataFrame(
         {"user_id": pl.Series(ids, dtype=pl.Int64), "attributes": pl.Series(attrs, dtype=pl.List(pl.Utf8))}
     )

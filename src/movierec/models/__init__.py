@@ -50,7 +50,8 @@ def config_and_policy(meta: dict[str, Any], saved: bool = True) -> tuple[dict[st
     sub-config (``als-time``, ``bias-time``, ``als-bayes``), and for ``als`` a ``confidence_weight``
     (None meant ranking by the predicted rating). Those keys are taken out of every level. A
     ``hybrid`` saved before its standardized blend keeps its raw blend (``standardize=False``), one
-    saved before the EASE term stays without it (``ease_weight=0``): only for a saved model
+    saved before the EASE term stays without it (``ease_weight=0``), an ``als-bayes-time`` saved
+    before its per-day user bias without it (``user_day_bias=False``): only for a saved model
     (``saved``); in a config file (``saved=False``) a key left out means the current default.
     """
     config = json.loads(json.dumps(meta.get("config") or {}))  # a deep copy
@@ -58,6 +59,8 @@ def config_and_policy(meta: dict[str, Any], saved: bool = True) -> tuple[dict[st
         config.update(standardize=False, popularity_weight=0.0)
     if saved and meta["model"] == "hybrid" and "ease_weight" not in config:  # saved before the EASE term
         config.update(ease_weight=0.0)
+    if saved and meta["model"] == "als-bayes-time" and "user_day_bias" not in config:  # saved before b_{u,day}
+        config.update(user_day_bias=False)
     if meta.get("format_version", 2) >= 2:
         return config, RankingPolicy.from_dict(meta["policy"])
     policy_keys = ("min_ratings", "confidence_weight")

@@ -157,10 +157,15 @@ class BayesTimeConfig:
 def label_matrix(rows: np.ndarray, labels: list[list[str]], n_rows: int) -> tuple[sp.csr_matrix, int]:
     """A 0/1 CSR matrix (n_rows, n_labels) marking each row's labels; rows < 0 (unknown ids) are left out.
 
-    Returns the matrix and the number of distinct labels of known rows (its columns).
+    Returns the matrix and the number of distinct labels of known rows (its columns). Missing
+    labels (None) are skipped.
     """
     pairs = {
-        (int(r), label) for r, row_labels in zip(rows, labels, strict=True) if r >= 0 for label in row_labels or []
+        (int(r), label)
+        for r, row_labels in zip(rows, labels, strict=True)
+        if r >= 0
+        for label in row_labels or []
+        if label is not None
     }
     vocab = {label: j for j, label in enumerate(sorted({label for _, label in pairs}))}
     r = np.fromiter((p[0] for p in pairs), np.int64, len(pairs))
@@ -170,10 +175,14 @@ def label_matrix(rows: np.ndarray, labels: list[list[str]], n_rows: int) -> tupl
     return matrix, len(vocab)
 
 
+DAY_BITS = 23
+"""Low bits of a ``user_day_key`` holding the day: ±2²² days (11,000 years) around 1970."""
+
+
 def user_day_key(u: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """One int64 per (user index, UTC calendar day of timestamp t in seconds), sortable."""
+    """One int64 per (user index, UTC calendar day of timestamp t in seconds), sortable; ``key >> DAY_BITS`` is u."""
     day = np.floor_divide(t, DAY).astype(np.int64)
-    return u.astype(np.int64) * (1 << 23) + np.clip(day + (1 << 22), 0, (1 << 23) - 1)
+    return u.astype(np.int64) * (1 << DAY_BITS) + np.clip(day + (1 << (DAY_BITS - 1)), 0, (1 << DAY_BITS) - 1)
 
 
 class BayesianTimeSVDpp(TemporalALS):
@@ -255,6 +264,11 @@ class BayesianTimeSVDpp(TemporalALS):
             raise DataValidationError(
                 f"user_attributes: expected columns user_id and attributes; found {user_attributes.columns}"
             )
+        if user_attributes is not None and user_attributes.schema["attributes"] != pl.List(pl.Utf8):
+            raise DataValidationError(
+                "user_attributes: the attributes column must hold a list of text labels per user "
+                f'(e.g. ["gender:F", "age:25-34"]); found {user_attributes.schema["attributes"]}'
+            )
         self._extra_implicit, self._user_attributes = implicit, user_attributes
         try:
             super().fit(dataset)
@@ -269,6 +283,10 @@ class BayesianTimeSVDpp(TemporalALS):
             return sp.csr_matrix((n_u, 0))
         rows = self.users_.positions(frame["user_id"].to_list())
         matrix, n_labels = label_matrix(rows, frame["attributes"].to_list(), n_u)
+        if not n_labels:
+            raise DataValidationError(
+                "user_attributes: no label for any training user (check that its user_id values are the ratings' ids)"
+            )
         self.fit_info_["user_labels"] = n_labels
         return matrix
 
@@ -459,8 +477,15 @@ class BayesianTimeSVDpp(TemporalALS):
         self.item_bias_ = (sums["bi"] / S).astype(F32)
         self.user_alpha_ = (sums["alpha"] / S).astype(F32)
         self.item_bin_bias_ = (sums["bins"] / S).astype(F32).reshape(n_i, B if tc.item_time_bins else 0)
+        # b_u and a user's b_{u,day} are told apart only by the priors (most ml-100k users rated on one
+        # day): move each user's mean day bias (over their ratings) into b_u, so a day not seen in
+        # training (every served score, every later rating) keeps the user's level. Seen days predict
+        # exactly as before.
+        days_mean, owner = sums["days"] / S, day_keys >> DAY_BITS
+        level = np.bincount(owner, days_mean * day_count, n_u) / np.maximum(np.bincount(u, minlength=n_u), 1)
+        self.user_bias_ = (self.user_bias_ + level).astype(F32)
         self.user_day_keys_ = day_keys.astype(np.int64)
-        self.user_day_bias_ = (sums["days"] / S).astype(F32)
+        self.user_day_bias_ = (days_mean - level[owner]).astype(F32)
         raw = self._predict_idx(u, i, t)
         self.fit_info_["train_rmse"] = float(np.sqrt(np.mean((raw - v) ** 2)))
         self.fit_info_["sigma_mean"] = float(np.mean([h["sigma"] for h in self.history_[n0 + bc.n_burn :]]))
