@@ -20,6 +20,10 @@ Sections (each only looks at a fold's test file to score the model it chose with
   ratings (``fit(train, implicit=test)``, the papers' protocol); ``als-bayes`` and ``als`` in the same
   run. Every test pair is scored (cold pairs by the models' fallbacks), clipped to the scale; fit
   seconds with the 1-minute load average beside each.
+* ``inner`` — issue 20: ``--inner-configs`` (a JSON list of ``als-bayes-time`` configs) on the inner
+  validation split of u1.base (random 80/20, seed 42), where its defaults are chosen; u1.test unseen.
+* ``days`` — issue 20: the per-day user bias on and off on u1, scored at each rating's own time, one
+  day later and with no timestamps (what a day not seen in training, and every served score, gets).
 * ``foldin`` — issue 20: ``als-bayes-time`` (default) fitted on u1.base; 200 training users folded in
   from their own ratings and dates (``fold_in``), median milliseconds per user, and the RMS difference
   of their folded-in scores from their stored ones.
@@ -198,6 +202,27 @@ def ladder_section() -> list[dict[str, Any]]:
     return rows
 
 
+def inner_section(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """als-bayes-time configs on the inner validation split of u1.base (random 80/20, seed 42; u1.test unseen).
+
+    A config may hold ``"_user_attributes": true`` to fit with ml-100k's user attributes.
+    """
+    from movierec.data import load_user_attributes
+
+    split = next(ml100k_folds("ml-100k", (1,)))
+    mask = random_split(split.train, 0.2, seed=42)
+    train, val = split.train.subset(~mask), split.train.subset(mask)
+    users = load_user_attributes("ml-100k")
+    rows = []
+    for given in configs:
+        config = dict(given)
+        fit_args = {"user_attributes": users} if config.pop("_user_attributes", False) else {}
+        row = {"config": given} | scored("als-bayes-time", config, train, val, **fit_args)
+        rows.append(row)
+        print(f"inner: {given} {row['rmse']:.4f}", flush=True)
+    return rows
+
+
 def days_section() -> list[dict[str, Any]]:
     """ml-100k u1: the per-day user bias on and off, scored at each rating's own time, one day later and "now".
 
@@ -240,11 +265,17 @@ def foldin_section(n_users: int = 200) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", nargs="*", default=["select", "default", "nested", "ensemble"],
-                    choices=["select", "default", "nested", "ensemble", "time", "days", "foldin", "ladder"])  # fmt: skip
+    sections = ["select", "default", "nested", "ensemble", "inner", "time", "days", "foldin", "ladder"]
+    ap.add_argument("--sections", nargs="*", default=sections[:4], choices=sections)
     ap.add_argument("--grid", type=int, nargs="*", default=[5, 10, 20, 32], help="n_factors searched")
     ap.add_argument("--config", type=json.loads, default=None,
                     help='default section: als-bayes config as JSON, e.g. \'{"n_samples": 380}\'')  # fmt: skip
+    ap.add_argument(
+        "--inner-configs",
+        type=json.loads,
+        default=[{}],
+        help="inner section: a JSON list of als-bayes-time configs, e.g. '[{}]'",
+    )
     ap.add_argument("--out-name", default="bayes")
     args = ap.parse_args()
     payload: dict[str, Any] = {"machine": machine(), "grid": args.grid}
@@ -268,6 +299,8 @@ def main() -> None:
     if "time" in args.sections:
         payload["time"] = time_section()
         print("\n### als-bayes-time (issue 20)\n" + table(payload["time"], ["split", "model", "rmse", "fit_s"]))
+    if "inner" in args.sections:
+        payload["inner"] = inner_section(args.inner_configs)
     if "days" in args.sections:
         payload["days"] = days_section()
     if "foldin" in args.sections:
