@@ -12,6 +12,7 @@ import optuna
 import pytest
 
 from movierec.data import synthetic_ratings
+from movierec.errors import DataValidationError
 from movierec.evaluation.tuning import simplest_guard, tune
 from movierec.models import HybridConfig
 from tests.models.test_implicit_hybrid import planted
@@ -102,3 +103,19 @@ def test_cli_second_tune_with_another_objective_on_the_same_out_is_refused(tmp_p
     assert again.returncode == 2 and "objective: study 'rmse', now 'ndcg'" in again.stderr
     assert "Traceback" not in again.stderr
     assert (tmp_path / "t.json").read_text() == before  # the config file was not overwritten
+
+
+def test_a_study_of_an_older_search_space_is_refused_before_any_trial(tmp_path: Path, seed: int) -> None:
+    # A hybrid study made before the EASE term was searched: resuming it used to run the new trials, then
+    # fail in Optuna rebuilding the best (old) trial's config. Now it is refused up front, saying what changed.
+    ds, _ = planted(seed)
+    storage = f"sqlite:///{tmp_path / 'old.db'}"
+    tune(ds, "hybrid", 1, objective="ndcg", base=SMALL_HYBRID, storage=storage, n_folds=2, seed=seed, guard_grid=())
+    old = optuna.load_study(study_name="movierec-hybrid", storage=storage)  # a trial of the older space joins it
+    params = {"rating_weight": 0.5, "popularity_weight": 0.0, "popularity_debias": 0.1, "shrinkage": 10.0,
+              "implicit_reg": 0.2, "implicit_alpha": 3.0}  # fmt: skip
+    same = old.trials[0].distributions  # the older space's parameters, as the first trial drew them
+    old.add_trial(optuna.trial.create_trial(params=params, distributions={k: same[k] for k in params}, value=0.3))
+    with pytest.raises(DataValidationError, match=r"another parameter space \(new: ease_reg, ease_weight\)"):
+        tune(ds, "hybrid", 3, objective="ndcg", base=SMALL_HYBRID, storage=storage, n_folds=2, seed=seed, guard_grid=())
+    assert len(optuna.load_study(study_name="movierec-hybrid", storage=storage).trials) == 2  # nothing more was run

@@ -291,7 +291,7 @@ def tune(
         direction="minimize" if objective == "rmse" else "maximize",
         pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0),
     )  # fmt: skip
-    _check_study(study, facts, storage)
+    _check_study(study, facts, storage, _space_names(model, objective))
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials))  # a resume must not replay samples
     if on_start:
         on_start(_n_complete(study))
@@ -344,8 +344,29 @@ def _merged(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_study(study: Any, facts: dict[str, Any], storage: str | None) -> None:
-    """Record the study's facts when new; refuse a stored study made for other facts."""
+def _space_names(model: str, objective: str) -> set[str]:
+    """The names of the parameters ``SPACES[model]`` suggests."""
+    names: set[str] = set()
+
+    class Recorder:
+        def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+            names.add(name)
+            return low
+
+        def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+            names.add(name)
+            return low
+
+    SPACES[model](Recorder(), objective)
+    return names
+
+
+def _check_study(study: Any, facts: dict[str, Any], storage: str | None, space: set[str]) -> None:
+    """Record the study's facts when new; refuse a stored study made for other facts or another search space.
+
+    The space is read from the stored trials' parameters, so a study made before a model's space
+    changed (a movierec upgrade) is refused here, not by Optuna after the new trials have run.
+    """
     stored = study.user_attrs.get("facts")
     if stored is None:
         if study.trials:  # made by an older movierec that did not record its facts
@@ -360,6 +381,17 @@ def _check_study(study: Any, facts: dict[str, Any], storage: str | None) -> None
         said = "; ".join(f"{k}: study {a!r}, now {b!r}" for k, (a, b) in diff.items())
         raise DataValidationError(
             f"study {study.study_name!r} in {storage} was made for another search ({said}); "
+            "give another --out or --study, or delete the study file to start afresh"
+        )
+    odd = [set(trial.params) for trial in study.trials if trial.params and set(trial.params) != space]
+    if odd:
+        tried = set().union(*odd)
+        changed = ", ".join(
+            [f"new: {', '.join(sorted(space - tried))}"] * bool(space - tried)
+            + [f"gone: {', '.join(sorted(tried - space))}"] * bool(tried - space)
+        )
+        raise DataValidationError(
+            f"study {study.study_name!r} in {storage} searched another parameter space ({changed}); "
             "give another --out or --study, or delete the study file to start afresh"
         )
 
