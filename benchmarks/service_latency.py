@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -128,10 +129,17 @@ Request = tuple[str, str, bytes] | tuple[str, str, bytes, str]
 
 
 async def open_loop(
-    base: str, requests: list[Request], rate: float, duration: float, seed: int, connections: int = CONNECTIONS
+    base: str,
+    requests: list[Request],
+    rate: float,
+    duration: float,
+    seed: int,
+    connections: int = CONNECTIONS,
+    server_cpu: Callable[[], float] | None = None,
 ) -> dict:
     """Send ``rate * duration`` requests (drawn from ``requests``) on a fixed schedule; latency counts from the
-    scheduled time."""
+    scheduled time. ``server_cpu`` (CPU seconds of the server so far) is read after the warm-up and at the end,
+    so the CPU per request counts the timed requests only."""
     rng = random.Random(seed)
     host, port = base.removeprefix("http://").split(":")
     n = int(rate * duration)
@@ -149,6 +157,7 @@ async def open_loop(
         for req in requests[:5] + per_token:
             await c.call(*req)
         pool.put_nowait(c)
+    cpu0 = server_cpu() if server_cpu else 0.0
 
     async def request(req: Request) -> int:
         c = await pool.get()  # waiting for a free connection counts toward the latency
@@ -182,7 +191,9 @@ async def open_loop(
         pool.get_nowait().close()
     ok = status == 200
     ms = lat * 1000
+    cpu_ms = (server_cpu() - cpu0) / n * 1000 if server_cpu else None
     return {
+        "server_cpu_ms_per_request": None if cpu_ms is None else round(cpu_ms, 2),
         "requests": n,
         "errors": int((~ok).sum()),
         "achieved_rate": round(n / elapsed, 1),
@@ -259,12 +270,10 @@ def main() -> None:
             posts = [("POST", "/v1/recommendations", json.dumps(b).encode()) for b in bodies]
             mixes = {**gets, "mixed": (gets["db"] * 4 + rng.sample(gets["training"], 200)) + posts * 2}  # half POST
             for mix, rate in [(m, float(r)) for r in args.rate.split(",") for m in args.mixes.split(",")]:
-                cpu0, load0 = server_cpu_seconds(proc.pid), os.getloadavg()[0]
+                load0 = os.getloadavg()[0]
                 # uvloop (installed with uvicorn[standard]) keeps the load generator's own CPU small.
-                res = uvloop.run(open_loop(base, mixes[mix], rate, args.duration, args.seed, args.connections))
-                res["server_cpu_ms_per_request"] = round(
-                    (server_cpu_seconds(proc.pid) - cpu0) / res["requests"] * 1000, 2
-                )
+                res = uvloop.run(open_loop(base, mixes[mix], rate, args.duration, args.seed, args.connections,
+                                           lambda: server_cpu_seconds(proc.pid)))  # fmt: skip
                 res.update(
                     mix=mix,
                     rate=rate,

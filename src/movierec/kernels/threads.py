@@ -167,21 +167,19 @@ def kernel_threads(n_rows: int | None = None) -> Iterator[int]:
 
 @contextmanager
 def _single_threaded_blas() -> Iterator[None]:
-    """BLAS on one thread inside, restored after; no call at all when it already is (the usual case).
+    """BLAS on one thread inside, restored after; nothing done when it already is (the usual case).
 
     ``threadpoolctl``'s ``limit`` re-inspects every library on each entry (about 12 µs): a request of
-    the service enters this six times, for one-row kernels.
+    the service enters this six times, for one-row kernels. Reading the cached libraries' thread
+    counts costs about 1 µs; a change still goes through ``limit``, which also keeps threadpoolctl's
+    rules on which thread may set OpenBLAS's count.
     """
     if _state["blas"] is None:
         _state["blas"] = _controller().select(user_api="blas").lib_controllers
     libs = _state["blas"]
     assert isinstance(libs, list)
-    before = [lib.num_threads for lib in libs]
-    changed = [(lib, n) for lib, n in zip(libs, before, strict=True) if n != 1]
-    for lib, _ in changed:
-        lib.set_num_threads(1)
-    try:
+    if all(lib.num_threads == 1 for lib in libs):
         yield
-    finally:
-        for lib, n in changed:
-            lib.set_num_threads(n)
+        return
+    with _controller().limit(limits=1, user_api="blas"):
+        yield

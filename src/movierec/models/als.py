@@ -174,7 +174,7 @@ class ALS(Recommender):
         self, items: np.ndarray, values: np.ndarray, timestamps: np.ndarray | None
     ) -> dict[str, np.ndarray]:
         """Exactly one user half-step for a single row (same kernel, same objective); zeros without ratings."""
-        # One CSR row as plain arrays: a request's fold-in builds no sparse matrix (each cost ~25 µs).
+        # One CSR row as plain arrays: this solve builds no sparse matrix (each cost ~25 µs).
         indptr, indices = np.array([0, items.size], dtype=np.int64), items.astype(np.int32)
         row = _KernelCSR(indptr, indices, values.astype(np.float32), (1, self.n_items), int(items.size))
         factors = np.zeros((1, self.item_factors_.shape[1]), dtype=np.float32)

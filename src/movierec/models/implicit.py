@@ -280,7 +280,7 @@ def fold_in_implicit(
     order = np.argsort(rated_idx)
     out = np.zeros((1, item_factors.shape[1]), dtype=np.float32)
     conf, pref = confidence_values(rated_values[order], scale_high, cfg)
-    # One CSR row as plain arrays: a request's fold-in builds no sparse matrix (each cost ~25 µs).
+    # One CSR row as plain arrays: this solve builds no sparse matrix (each cost ~25 µs).
     indptr, indices = np.array([0, order.size], dtype=np.int64), rated_idx[order].astype(np.int32)
     implicit_half_step(indptr, indices, conf, pref, item_factors, gram, cfg.reg, out, 0)
     return out[0]
