@@ -49,15 +49,15 @@ def serve(
     os.environ["MOVIEREC_DATABASE_URL"] = db
     if reload_interval is not None:
         os.environ["MOVIEREC_RELOAD_INTERVAL"] = str(reload_interval)
-    uvicorn.run(
-        "movierec.service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        **load_settings().uvicorn_options(),  # keep-alive timeout, access log: MOVIEREC_KEEP_ALIVE, MOVIEREC_ACCESS_LOG
-    )
+    from movierec.service import workers as worker_processes
+
+    options = {"log_level": log_level, **load_settings().uvicorn_options()}  # keep-alive, access log (MOVIEREC_*)
+    if workers > 1 and worker_processes.reuse_port_supported():  # a socket per worker: the kernel balances them
+        status = worker_processes.run(host, port, workers, options)
+        if status:
+            raise typer.Exit(status)
+        return
+    uvicorn.run(worker_processes.APP, factory=True, host=host, port=port, workers=workers, **options)
 
 
 def _check_database(url: str) -> None:
