@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -77,4 +76,31 @@ def test_workers_that_cannot_listen_stop_serve_with_the_start_up_failure_status(
         assert status == workers.STARTUP_FAILURE and time.monotonic() - t0 < 60
     finally:
         blocker.close()
-    assert sys.platform.startswith("linux")
+
+
+def test_a_frozen_worker_is_replaced_and_sighup_restarts_them_all(shared_registry: Path, tmp_path: Path) -> None:
+    # A stopped worker keeps its share of new connections (its own socket): its silent heartbeat gets it
+    # killed and replaced, as Uvicorn's supervisor health-checked its workers.
+    with ProcessServer(shared_registry, f"sqlite:///{tmp_path / 'h.db'}", tmp_path / "serve.log", workers=2) as srv:
+        first = worker_pids(srv.proc.pid)
+        assert len(first) == 2
+        os.kill(first[0], signal.SIGSTOP)
+        deadline = time.monotonic() + workers.HUNG_AFTER_S + 40
+        while first[0] in worker_pids(srv.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert first[0] not in worker_pids(srv.proc.pid)
+        while len(worker_pids(srv.proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        second = worker_pids(srv.proc.pid)
+        assert len(second) == 2 and first[1] in second
+        # SIGHUP: every worker replaced, one after another; the service stays up.
+        os.kill(srv.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 90
+        while set(worker_pids(srv.proc.pid)) & set(second) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        third = worker_pids(srv.proc.pid)
+        assert len(third) == 2 and not set(third) & set(second)
+        assert listening_sockets(srv.port) == 2  # each old worker stopped only once its successor was serving
+        assert httpx.get(srv.url + "/v1/ready", timeout=5).status_code == 200
+    log = (tmp_path / "serve.log").read_text()
+    assert "has not answered" in log and "SIGHUP: restarting the workers" in log and "Traceback" not in log

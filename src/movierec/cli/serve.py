@@ -53,6 +53,10 @@ def serve(
 
     options = {"log_level": log_level, **load_settings().uvicorn_options()}  # keep-alive, access log (MOVIEREC_*)
     if workers > 1 and worker_processes.reuse_port_supported():  # a socket per worker: the kernel balances them
+        if port == 0:
+            from movierec.errors import DataValidationError
+
+            raise DataValidationError("--port 0 with --workers > 1 would give each worker its own port; give a port")
         status = worker_processes.run(host, port, workers, options)
         if status:
             raise typer.Exit(status)
