@@ -113,7 +113,7 @@ def run(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
         slot.process.start()
         slot.started_at = time.monotonic()
 
-    def stop(process: Any) -> None:
+    def stop_worker(process: Any) -> None:
         if process.is_alive():
             process.terminate()  # SIGTERM: Uvicorn's graceful shutdown in the worker
         process.join(STOP_GRACE_S)
@@ -149,7 +149,7 @@ def run(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
                     while slot.state[1] == 0.0 and slot.process.is_alive() and time.monotonic() < deadline:
                         time.sleep(0.1)
                     if old is not None:
-                        stop(old)
+                        stop_worker(old)
             now = time.monotonic()
             for slot in slots:
                 process = slot.process
@@ -178,7 +178,7 @@ def run(host: str, port: int, workers: int, options: dict[str, Any]) -> int:
     finally:
         for slot in slots:
             if slot.process is not None:
-                stop(slot.process)
+                stop_worker(slot.process)
         for s, handler in previous.items():
             signal.signal(s, handler)
     return status
