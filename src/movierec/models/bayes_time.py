@@ -486,6 +486,7 @@ class BayesianTimeSVDpp(TemporalALS):
         self.user_bias_ = (self.user_bias_ + level).astype(F32)
         self.user_day_keys_ = day_keys.astype(np.int64)
         self.user_day_bias_ = (days_mean - level[owner]).astype(F32)
+        self._prepare()  # the averages ``_predict_idx`` falls back on
         raw = self._predict_idx(u, i, t)
         self.fit_info_["train_rmse"] = float(np.sqrt(np.mean((raw - v) ** 2)))
         self.fit_info_["sigma_mean"] = float(np.mean([h["sigma"] for h in self.history_[n0 + bc.n_burn :]]))
@@ -525,12 +526,18 @@ class BayesianTimeSVDpp(TemporalALS):
         return {"bias": np.array([x[:, 0].mean()], F32), "factors": factors, "alpha": np.array([x[:, 1].mean()], F32),
                 "t_mean": np.array([t_mean]), "scale": np.ones(1, F32)}  # fmt: skip
 
+    def _prepare(self) -> None:
+        super()._prepare()
+        # the average user and film, computed once per fit or load: ``predict`` falls back on them per call
+        self._cold = (float(self.user_bias_.mean()), float(self.user_alpha_.mean()), self.user_factors_.mean(axis=0))
+        self._average_item = (float(self.item_bias_.mean()), self.item_factors_.mean(axis=0))
+
     def _cold_user(self) -> tuple[float, float, np.ndarray]:
         """The user of whom nothing is known: the average training user (b_u, α_u and p_u + z_u averaged).
 
         Returns b, α and the factors of shape (n_samples · n_factors,), float32 (each block over √S, as stored).
         """
-        return float(self.user_bias_.mean()), float(self.user_alpha_.mean()), self.user_factors_.mean(axis=0)
+        return self._cold
 
     def _predict_idx(self, u: np.ndarray, i: np.ndarray, t: np.ndarray | None) -> np.ndarray:
         """``TemporalALS``'s prediction; an unknown user or film is the average one of its side, not zero.
@@ -543,7 +550,7 @@ class BayesianTimeSVDpp(TemporalALS):
         out = super()._predict_idx(u, i, t)
         ku, ki = u >= 0, i >= 0
         bias, _, user = self._cold_user()
-        item_bias, item = float(self.item_bias_.mean()), self.item_factors_.mean(axis=0)
+        item_bias, item = self._average_item
         out[~ku] += bias
         out[~ki] += item_bias
         warm_item = ~ku & ki
