@@ -68,6 +68,7 @@ def score(model: Recommender, test: Dataset) -> dict[str, Any]:
         "rmse_cold": float(np.sqrt(sq[cold].mean())) if cold.any() else float("nan"),
         "cold_share": float(cold.mean()),
         "sq": sq,
+        "cold": cold,
     }
 
 
