@@ -1,0 +1,46 @@
+"""The implicit-feedback half-step's conjugate-gradient route (float32 row terms) against the exact solve."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from movierec.kernels.implicit import solve_implicit_half_step
+from movierec.kernels.reference import implicit_half_step as reference
+
+
+def _case(seed: int, k: int):  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(seed)
+    n_other = 300
+    lengths = [0, 1, 5, 40, 299]
+    rows = [np.sort(rng.choice(n_other, n, replace=False)) for n in lengths]
+    indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    indices = np.concatenate(rows).astype(np.int32)
+    confidence = (1.0 + 10.0 * rng.uniform(size=indices.size)).astype(np.float32)
+    preference = rng.integers(0, 2, indices.size).astype(np.float32)
+    Y = (0.3 * rng.standard_normal((n_other, k))).astype(np.float32)
+    gram = Y.astype(np.float64).T @ Y.astype(np.float64)
+    return indptr, indices, confidence, preference, Y, gram
+
+
+def test_implicit_cg_reaches_the_exact_solution_with_enough_steps(seed: int) -> None:
+    k = 16
+    indptr, indices, confidence, preference, Y, gram = _case(seed, k)
+    exact = np.zeros((len(indptr) - 1, k), np.float32)
+    reference(indptr, indices, confidence, preference, Y, gram, 0.05, exact)
+    cg = np.zeros_like(exact)
+    solve_implicit_half_step(indptr, indices, confidence, preference, Y, gram, 0.05, cg, 60)
+    assert not cg[0].any()  # a row without entries is 0
+    np.testing.assert_allclose(cg, exact, rtol=2e-3, atol=2e-4)
+
+
+def test_three_implicit_cg_steps_from_a_warm_start_move_towards_the_exact_solution(seed: int) -> None:
+    k = 32
+    indptr, indices, confidence, preference, Y, gram = _case(seed, k)
+    exact = np.zeros((len(indptr) - 1, k), np.float32)
+    reference(indptr, indices, confidence, preference, Y, gram, 0.05, exact)
+    start = exact + 0.05 * np.random.default_rng(seed).standard_normal(exact.shape).astype(np.float32)
+    cg = start.copy()
+    solve_implicit_half_step(indptr, indices, confidence, preference, Y, gram, 0.05, cg, 3)
+    before = np.linalg.norm(start[1:] - exact[1:], axis=1)
+    after = np.linalg.norm(cg[1:] - exact[1:], axis=1)
+    assert np.all(after < 0.5 * before)
