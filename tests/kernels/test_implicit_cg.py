@@ -1,4 +1,4 @@
-"""The implicit-feedback half-step's conjugate-gradient route (float32 row terms) against the exact solve."""
+"""The implicit-feedback half-step (float32 row terms): its CG and exact routes against the reference solve."""
 
 from __future__ import annotations
 
@@ -44,3 +44,14 @@ def test_three_implicit_cg_steps_from_a_warm_start_move_towards_the_exact_soluti
     before = np.linalg.norm(start[1:] - exact[1:], axis=1)
     after = np.linalg.norm(cg[1:] - exact[1:], axis=1)
     assert np.all(after < 0.5 * before)
+
+
+def test_the_exact_route_matches_the_reference_solve_for_rows_of_every_length(seed: int) -> None:
+    """Rows of 0, 1, 5, 40 and 299 entries: none, only the single updates, blocks of eight and a ragged tail."""
+    k = 24
+    indptr, indices, confidence, preference, Y, gram = _case(seed, k)
+    want = np.zeros((len(indptr) - 1, k), np.float32)
+    reference(indptr, indices, confidence, preference, Y, gram, 0.05, want)
+    got = np.full_like(want, np.nan)
+    solve_implicit_half_step(indptr, indices, confidence, preference, Y, gram, 0.05, got, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

@@ -40,19 +40,40 @@ def _exact_row(indices, confidence, preference, Y, gram, reg_n, start, end, A, b
         for c2 in range(a + 1):
             A32[a, c2] = 0.0
         b32[a] = 0.0
-    for p in range(start, end):
-        j = indices[p]
+    p = start
+    while p + 8 <= end:  # eight rank-1 updates per pass over A32: an eighth of its loads and stores
+        y0, y1, y2, y3 = Y[indices[p]], Y[indices[p + 1]], Y[indices[p + 2]], Y[indices[p + 3]]
+        y4, y5, y6, y7 = Y[indices[p + 4]], Y[indices[p + 5]], Y[indices[p + 6]], Y[indices[p + 7]]
+        m0, m1, m2, m3 = confidence[p] - one, confidence[p + 1] - one, confidence[p + 2] - one, confidence[p + 3] - one
+        m4, m5, m6, m7 = (confidence[p + 4] - one, confidence[p + 5] - one, confidence[p + 6] - one,
+                          confidence[p + 7] - one)  # fmt: skip
+        for q in range(p, p + 8):
+            t = confidence[q] * preference[q]
+            yq = Y[indices[q]]
+            for a in range(k):
+                b32[a] += t * yq[a]
+        for a in range(k):
+            w0, w1, w2, w3 = m0 * y0[a], m1 * y1[a], m2 * y2[a], m3 * y3[a]
+            w4, w5, w6, w7 = m4 * y4[a], m5 * y5[a], m6 * y6[a], m7 * y7[a]
+            Aa = A32[a]
+            for c2 in range(a + 1):  # lower triangle, as cholesky_solve reads
+                Aa[c2] += (w0 * y0[c2] + w1 * y1[c2] + w2 * y2[c2] + w3 * y3[c2]) + (
+                    w4 * y4[c2] + w5 * y5[c2] + w6 * y6[c2] + w7 * y7[c2]
+                )
+        p += 8
+    while p < end:
+        yj = Y[indices[p]]
         c = confidence[p]
         cp = c * preference[p]
         cm1 = c - one
-        yj = Y[j]
         for a in range(k):
             ya = yj[a]
             b32[a] += cp * ya
             w = cm1 * ya
             Aa = A32[a]
-            for c2 in range(a + 1):  # lower triangle, as cholesky_solve reads
+            for c2 in range(a + 1):
                 Aa[c2] += w * yj[c2]
+        p += 1
     for a in range(k):
         for c2 in range(a + 1):
             A[a, c2] = gram[a, c2] + A32[a, c2]
