@@ -28,11 +28,11 @@ from movierec.kernels.als import cholesky_solve
 
 
 @njit(cache=True, fastmath=True)
-def _exact_row(indices, confidence, preference, Y, gram, reg_n, start, end, A, b, L, out, A32, b32):  # pragma: no cover
-    """x = (YᵀY + Σ_j (c_j − 1) y_j y_jᵀ + reg_n·I)⁻¹ Σ_j c_j p_j y_j into ``out``; False if not positive definite.
+def _row_sums32(indices, confidence, preference, Y, start, end, A32, b32):  # pragma: no cover - numba
+    """A32 = Σ_j (c_j − 1) y_j y_jᵀ (lower triangle only) and b32 = Σ_j c_j p_j y_j over a row's entries, float32.
 
-    The row's own sums are accumulated in float32 (A32, b32), as Y is stored, then added to the
-    float64 YᵀY + reg_n·I that the Cholesky solve reads.
+    Eight rank-1 updates per pass over A32 (an eighth of its loads and stores), in float32 as Y is
+    stored (twice float64's SIMD lanes).
     """
     k = Y.shape[1]
     one = np.float32(1.0)
@@ -41,18 +41,18 @@ def _exact_row(indices, confidence, preference, Y, gram, reg_n, start, end, A, b
             A32[a, c2] = 0.0
         b32[a] = 0.0
     p = start
-    while p + 8 <= end:  # eight rank-1 updates per pass over A32: an eighth of its loads and stores
+    while p + 8 <= end:
         y0, y1, y2, y3 = Y[indices[p]], Y[indices[p + 1]], Y[indices[p + 2]], Y[indices[p + 3]]
         y4, y5, y6, y7 = Y[indices[p + 4]], Y[indices[p + 5]], Y[indices[p + 6]], Y[indices[p + 7]]
-        m0, m1, m2, m3 = confidence[p] - one, confidence[p + 1] - one, confidence[p + 2] - one, confidence[p + 3] - one
-        m4, m5, m6, m7 = (confidence[p + 4] - one, confidence[p + 5] - one, confidence[p + 6] - one,
-                          confidence[p + 7] - one)  # fmt: skip
-        for q in range(p, p + 8):
-            t = confidence[q] * preference[q]
-            yq = Y[indices[q]]
-            for a in range(k):
-                b32[a] += t * yq[a]
+        c0, c1, c2_, c3 = confidence[p], confidence[p + 1], confidence[p + 2], confidence[p + 3]
+        c4, c5, c6, c7 = confidence[p + 4], confidence[p + 5], confidence[p + 6], confidence[p + 7]
+        t0, t1, t2, t3 = c0 * preference[p], c1 * preference[p + 1], c2_ * preference[p + 2], c3 * preference[p + 3]
+        t4, t5, t6, t7 = c4 * preference[p + 4], c5 * preference[p + 5], c6 * preference[p + 6], c7 * preference[p + 7]
+        m0, m1, m2, m3, m4, m5, m6, m7 = c0 - one, c1 - one, c2_ - one, c3 - one, c4 - one, c5 - one, c6 - one, c7 - one
         for a in range(k):
+            b32[a] += (t0 * y0[a] + t1 * y1[a] + t2 * y2[a] + t3 * y3[a]) + (
+                t4 * y4[a] + t5 * y5[a] + t6 * y6[a] + t7 * y7[a]
+            )
             w0, w1, w2, w3 = m0 * y0[a], m1 * y1[a], m2 * y2[a], m3 * y3[a]
             w4, w5, w6, w7 = m4 * y4[a], m5 * y5[a], m6 * y6[a], m7 * y7[a]
             Aa = A32[a]
@@ -61,26 +61,61 @@ def _exact_row(indices, confidence, preference, Y, gram, reg_n, start, end, A, b
                     w4 * y4[c2] + w5 * y5[c2] + w6 * y6[c2] + w7 * y7[c2]
                 )
         p += 8
-    while p < end:
+    while p < end:  # the ragged tail, one update at a time
         yj = Y[indices[p]]
         c = confidence[p]
         cp = c * preference[p]
         cm1 = c - one
         for a in range(k):
-            ya = yj[a]
-            b32[a] += cp * ya
-            w = cm1 * ya
+            b32[a] += cp * yj[a]
+            w = cm1 * yj[a]
             Aa = A32[a]
             for c2 in range(a + 1):
                 Aa[c2] += w * yj[c2]
         p += 1
+
+
+@njit(cache=True, fastmath=True)
+def _row_sums64(indices, confidence, preference, Y, start, end, A, b):  # pragma: no cover - numba
+    """A += Σ_j (c_j − 1) y_j y_jᵀ (lower triangle), b += Σ_j c_j p_j y_j, float64: the retry of ``_exact_row``."""
+    k = Y.shape[1]
+    for p in range(start, end):
+        yj = Y[indices[p]]
+        c = np.float64(confidence[p])
+        cp = c * preference[p]
+        for a in range(k):
+            ya = np.float64(yj[a])
+            b[a] += cp * ya
+            w = (c - 1.0) * ya
+            Aa = A[a]
+            for c2 in range(a + 1):
+                Aa[c2] += w * yj[c2]
+
+
+@njit(cache=True, fastmath=True)
+def _exact_row(indices, confidence, preference, Y, gram, reg_n, start, end, A, b, L, out, A32, b32):  # pragma: no cover
+    """x = (YᵀY + Σ_j (c_j − 1) y_j y_jᵀ + reg_n·I)⁻¹ Σ_j c_j p_j y_j into ``out``; False if not positive definite.
+
+    The row's own sums are taken in float32 (``_row_sums32``) and added to the float64 YᵀY + reg_n·I
+    that the Cholesky solve reads. On a badly conditioned system float32 rounding can exceed its
+    smallest eigenvalue; a row whose factorization fails is summed again in float64 before giving up.
+    """
+    k = Y.shape[1]
+    _row_sums32(indices, confidence, preference, Y, start, end, A32, b32)
     for a in range(k):
         for c2 in range(a + 1):
             A[a, c2] = gram[a, c2] + A32[a, c2]
         A[a, a] += reg_n
         b[a] = b32[a]
     if not cholesky_solve(A, b, L, k):
-        return False
+        for a in range(k):
+            for c2 in range(a + 1):
+                A[a, c2] = gram[a, c2]
+            A[a, a] += reg_n
+            b[a] = 0.0
+        _row_sums64(indices, confidence, preference, Y, start, end, A, b)
+        if not cholesky_solve(A, b, L, k):
+            return False
     for a in range(k):
         out[a] = b[a]
     return True
@@ -93,7 +128,9 @@ def _sparse_part(
     """out += sign · Σ_j (t_j − (c_j − 1) y_j·v) y_j over the row's entries, t_j = c_j p_j if ``with_target`` else 0.
 
     In float32, as Y is stored: twice the SIMD lanes of float64 in the two loops that carry
-    4·n·k of a CG step's k² + 4·n·k operations (the rows' own terms; YᵀY stays float64).
+    4·n·k of a CG step's k² + 4·n·k operations (the rows' own terms; YᵀY stays float64). Run to
+    convergence on a badly conditioned system this floors near 1e-4 relative error (float64: 1e-8);
+    the fit takes 3 warm-started steps, far above that floor.
     """
     k = Y.shape[1]
     one = np.float32(1.0)
@@ -201,6 +238,7 @@ def solve_implicit_half_step(
         v32 = np.empty(k, dtype=np.float32)
         acc32 = np.empty(k, dtype=np.float32)
         A32 = np.empty((k, k), dtype=np.float32)
+        b32 = np.empty(k, dtype=np.float32)
         for row in range(chunk, n_rows, n_chunks):
             start = indptr[row]
             end = indptr[row + 1]
@@ -217,7 +255,7 @@ def solve_implicit_half_step(
                     v32, acc32,
                 )  # fmt: skip
             elif not _exact_row(
-                indices, confidence, preference, other_factors, gram, reg * n, start, end, A, b, L, x, A32, v32
+                indices, confidence, preference, other_factors, gram, reg * n, start, end, A, b, L, x, A32, b32
             ):
                 for a in range(k):
                     x[a] = np.nan

@@ -504,7 +504,7 @@ class BayesianTimeSVDpp(TemporalALS):
         end = self.time_range_[1]
         if items.size == 0:
             bias, alpha, factors = self._cold_user()
-            return {"bias": np.array([bias], F32), "factors": factors[None, :], "alpha": np.array([alpha], F32),
+            return {"bias": np.array([bias], F32), "factors": factors[None, :].copy(), "alpha": np.array([alpha], F32),
                     "t_mean": np.array([end]), "scale": np.ones(1, F32)}  # fmt: skip
         n = items.size
         ts = np.full(n, end) if timestamps is None else timestamps.astype(np.float64)
