@@ -67,13 +67,19 @@ def test_low_rank_factors_reproduce_the_weights_at_full_rank_and_approximate_the
     assert left.shape == (40, 5) and error <= 1.05 * best[5]  # near the best rank-5 error (Eckart-Young)
 
 
-def test_the_gram_by_dense_chunks_and_the_cholesky_inverse_match_the_plain_forms(seed: int) -> None:
+def test_the_gram_by_pair_counts_and_the_cholesky_inverse_match_the_plain_forms(seed: int) -> None:
     from movierec.models.ease import _gram, _spd_inverse
 
     rng = np.random.default_rng(seed)
     X = sp.random(300, 40, density=0.2, random_state=seed, format="csr", dtype=np.float32)
     X.data[:] = 1.0
-    np.testing.assert_array_equal(_gram(X, chunk_floats=7 * 40), (X.T @ X).toarray())  # chunks of 7 rows
+    np.testing.assert_array_equal(_gram(X), (X.T @ X).toarray())
+    from movierec.kernels.cooccurrence import upper_pair_counts
+
+    X = sp.vstack([X[:5], sp.csr_matrix((1, 40), dtype=np.float32), X[5:]], format="csr")  # an empty row
+    for parts in (1, 3, 400):  # one accumulator, rows dealt to three, more parts than rows
+        upper = upper_pair_counts(X.indptr.astype(np.int64), X.indices.astype(np.int32), 40, parts)
+        np.testing.assert_array_equal(upper, np.triu((X.T @ X).toarray()))
     a = rng.standard_normal((40, 40))
     spd = a @ a.T + 5 * np.eye(40)
     np.testing.assert_allclose(_spd_inverse(spd.copy()) @ spd, np.eye(40), atol=1e-10)

@@ -154,18 +154,23 @@ class Ease(Recommender):
         return left, right
 
 
-def _gram(X: sp.csr_matrix, chunk_floats: int = 1 << 25) -> np.ndarray:
-    """XᵀX of a 0/1 matrix as float64, by dense row chunks through BLAS (float32 counts are exact below 2²⁴).
+def _gram(X: sp.csr_matrix) -> np.ndarray:
+    """XᵀX of a 0/1 matrix as float64, from its sparsity pattern (``kernels.cooccurrence``).
 
-    Measured on 1.59M events × 2,000 films: 0.42 s against 0.76 s for the sparse product.
+    Σ_u n_u²/2 increments instead of n_users · n_cols² multiply-adds: at the 25M shape (5% of the
+    2,000 kept films per user) dense row chunks through single-threaded BLAS took 12.8 s of the
+    default's fit (decision 0024).
     """
-    n = X.shape[1]
-    out = np.zeros((n, n), dtype=np.float32)
-    step = max(1, chunk_floats // max(n, 1))
-    for start in range(0, X.shape[0], step):
-        rows = X[start : start + step].toarray()
-        out += rows.T @ rows
-    return out.astype(np.float64)
+    from movierec.kernels.cooccurrence import upper_pair_counts
+    from movierec.kernels.threads import kernel_threads
+
+    X = X.tocsr(copy=True)
+    X.sum_duplicates()  # sorted, unique column indices per row
+    with kernel_threads() as n_threads:
+        upper = upper_pair_counts(
+            X.indptr.astype(np.int64), X.indices.astype(np.int32), X.shape[1], max(1, min(n_threads, 8))
+        ).astype(np.float64)
+    return upper + np.triu(upper, 1).T
 
 
 def _spd_inverse(a: np.ndarray) -> np.ndarray:
