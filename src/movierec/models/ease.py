@@ -159,7 +159,7 @@ def _gram(X: sp.csr_matrix) -> np.ndarray:
 
     Σ_u n_u²/2 increments instead of n_users · n_cols² multiply-adds: at the 25M shape (5% of the
     2,000 kept films per user) dense row chunks through single-threaded BLAS took 12.8 s of the
-    default's fit (decision 0024).
+    default's fit (decision 0025).
     """
     from movierec.kernels.cooccurrence import upper_pair_counts
     from movierec.kernels.threads import kernel_threads
