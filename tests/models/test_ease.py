@@ -74,12 +74,15 @@ def test_the_gram_by_pair_counts_and_the_cholesky_inverse_match_the_plain_forms(
     X = sp.random(300, 40, density=0.2, random_state=seed, format="csr", dtype=np.float32)
     X.data[:] = 1.0
     np.testing.assert_array_equal(_gram(X), (X.T @ X).toarray())
-    from movierec.kernels.cooccurrence import upper_pair_counts
+    shuffled = X[:, rng.permutation(40)]  # columns taken in another order: unsorted indices within rows
+    np.testing.assert_array_equal(_gram(shuffled), (shuffled.T @ shuffled).toarray())
+    assert _gram(sp.csr_matrix((0, 40), dtype=np.float32)).shape == (40, 40) and not _gram(X[:0]).any()
+    from movierec.kernels.cooccurrence import pair_counts
 
     X = sp.vstack([X[:5], sp.csr_matrix((1, 40), dtype=np.float32), X[5:]], format="csr")  # an empty row
     for parts in (1, 3, 400):  # one accumulator, rows dealt to three, more parts than rows
-        upper = upper_pair_counts(X.indptr.astype(np.int64), X.indices.astype(np.int32), 40, parts)
-        np.testing.assert_array_equal(upper, np.triu((X.T @ X).toarray()))
+        counts = pair_counts(X.indptr.astype(np.int64), X.indices.astype(np.int32), 40, parts)
+        np.testing.assert_array_equal(counts, (X.T @ X).toarray())
     a = rng.standard_normal((40, 40))
     spd = a @ a.T + 5 * np.eye(40)
     np.testing.assert_allclose(_spd_inverse(spd.copy()) @ spd, np.eye(40), atol=1e-10)

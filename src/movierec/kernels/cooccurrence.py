@@ -2,8 +2,8 @@
 
 Row u with columns j_1 < … < j_n adds 1 to G[j_a, j_b] for every a ≤ b: n_u(n_u + 1)/2 increments,
 where a dense product costs n_cols² multiply-adds per row whatever the row holds. Rows are dealt to
-``n_parts`` private accumulators (no shared writes), summed at the end. Counts are exact in int32
-below 2³¹ rows.
+``n_parts`` private int32 accumulators (no shared writes), summed at the end into the symmetric
+float64 result. Counts are exact: an entry of one accumulator is at most its number of rows.
 """
 
 from __future__ import annotations
@@ -13,17 +13,16 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def upper_pair_counts(
-    indptr: np.ndarray, indices: np.ndarray, n_cols: int, n_parts: int
-) -> np.ndarray:  # pragma: no cover - numba
-    """G[i, j] for i ≤ j (upper triangle, diagonal included; zero below), int64, shape (n_cols, n_cols).
+def pair_counts(indptr: np.ndarray, indices: np.ndarray, n_cols: int, n_parts: int) -> np.ndarray:  # pragma: no cover
+    """G = XᵀX, symmetric, float64, shape (n_cols, n_cols), from X's CSR structure.
 
     Parameters
     ----------
     indptr, indices : CSR structure of X (int64, int32), each row's indices sorted and unique
     n_cols : int
     n_parts : int
-        Private accumulators, each n_cols² int32 (rows u ≡ t mod n_parts go to part t).
+        Private accumulators of n_cols² int32 each (rows u ≡ t mod n_parts go to part t); memory
+        while counting is 4·n_parts·n_cols² bytes plus the 8·n_cols² of the result.
     """
     n_rows = indptr.size - 1
     parts = np.zeros((n_parts, n_cols, n_cols), dtype=np.int32)
@@ -33,12 +32,17 @@ def upper_pair_counts(
             end = indptr[row + 1]
             for p in range(indptr[row], end):
                 counts = acc[indices[p]]
-                for q in range(p, end):
+                for q in range(p, end):  # j ≥ i: the upper triangle
                     counts[indices[q]] += 1
-    out = np.zeros((n_cols, n_cols), dtype=np.int64)
-    for t in range(n_parts):
-        out += parts[t]
+    out = np.empty((n_cols, n_cols), dtype=np.float64)
+    for i in prange(n_cols):
+        for j in range(i, n_cols):
+            s = 0
+            for t in range(n_parts):
+                s += parts[t, i, j]
+            out[i, j] = s
+            out[j, i] = s
     return out
 
 
-__all__ = ["upper_pair_counts"]
+__all__ = ["pair_counts"]
