@@ -85,4 +85,7 @@ def test_the_gram_by_pair_counts_and_the_cholesky_inverse_match_the_plain_forms(
         np.testing.assert_array_equal(counts, (X.T @ X).toarray())
     a = rng.standard_normal((40, 40))
     spd = a @ a.T + 5 * np.eye(40)
-    np.testing.assert_allclose(_spd_inverse(spd.copy()) @ spd, np.eye(40), atol=1e-10)
+    work = spd.copy()
+    inverse = _spd_inverse(work, block=16)  # blocks of 16 rows: a ragged last block of 8
+    np.testing.assert_allclose(inverse @ spd, np.eye(40), atol=1e-10)
+    assert np.shares_memory(inverse, work) and np.array_equal(inverse, inverse.T)  # in place, symmetric
