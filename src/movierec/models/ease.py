@@ -105,7 +105,7 @@ class Ease(Recommender):
             )
         order = np.lexsort((np.arange(self.n_items), -self.item_counts_))
         self.kept_items_ = np.sort(order[:n_kept]).astype(np.int64)
-        gram = _gram(self._binary(self.user_items_)[:, self.kept_items_])
+        gram = _gram(self.user_items_[:, self.kept_items_])  # a fresh slice: _gram only reads its pattern
         gram[np.diag_indices_from(gram)] += cfg.reg
         B = _spd_inverse(gram)  # P, in the Gram's memory: the fit holds one n² float64 array at a time
         B /= -np.diag(B)[None, :]  # B_ij = −P_ij / P_jj
@@ -161,7 +161,9 @@ ACCUMULATOR_BYTES = 1 << 28
 
 
 def _gram(X: sp.csr_matrix) -> np.ndarray:
-    """XᵀX of a 0/1 matrix as float64, from its sparsity pattern (``kernels.cooccurrence``).
+    """XᵀX of X's 0/1 pattern as float64 (its values are not read; ``kernels.cooccurrence``).
+
+    Sorts X's indices in place.
 
     Σ_u n_u²/2 increments instead of n_users · n_cols² multiply-adds through single-threaded BLAS:
     at the 25M shape (a user rates 3.7% of the 2,000 kept films on average) 2.3 s against 15.8 s
@@ -170,7 +172,7 @@ def _gram(X: sp.csr_matrix) -> np.ndarray:
     from movierec.kernels.cooccurrence import pair_counts
     from movierec.kernels.threads import kernel_threads
 
-    X = X.tocsr(copy=True)
+    X = X.tocsr()
     X.sum_duplicates()  # sorted, unique column indices per row
     n = X.shape[1]
     with kernel_threads() as n_threads:
