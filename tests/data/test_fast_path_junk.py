@@ -53,3 +53,24 @@ def test_text_id_files_stay_text_and_integer_files_integer(tmp_path: Path, ids: 
     res = ingest([f])
     assert res.report.files[0].parser == "fast" and res.dataset.n_ratings == len(lines)
     assert res.dataset.users.is_integer == (ids == "integer")
+
+
+def test_a_line_with_one_field_too_many_is_rejected_when_it_is_the_only_defect(tmp_path: Path) -> None:
+    # Polars cuts the long line to 4 fields without a null: only the separator count finds it.
+    res, f, rejected = ingest_with(tmp_path, {30: "4,7,4.0,1000000000,7"})
+    assert f.parser == "fast" and rejected == {(32, "found 5 fields, expected 4")}
+    assert f.ratings_accepted == len(GOOD) - 1
+
+
+def test_a_clean_file_with_a_header_is_not_scanned_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The header's separators are not the records': a clean file's totals match without the per-line count.
+    from movierec.data import readers
+
+    def scan(*args: object) -> None:
+        raise AssertionError("counted separators line by line")
+
+    monkeypatch.setattr(readers, "_ragged_lines", scan)
+    res, f, rejected = ingest_with(tmp_path, {})
+    assert f.parser == "fast" and not rejected and f.ratings_accepted == len(GOOD)

@@ -144,6 +144,8 @@ def read_delimited(
         sep = layout.separator
         text_roles = _text_roles(data, layout)
         n_separators = data.count(sep.encode())
+        if layout.header_line:  # the body's separators: a header's would force the line-by-line count below
+            n_separators -= data[: data.find(b"\n") + 1 or len(data)].count(sep.encode())
         source: Path | bytes = data
         if sep == "::":
             source, sep = data.replace(b"::", b"\t"), "\t"
@@ -282,7 +284,8 @@ def _read_fast(
     """The Polars path over ``body`` (a path or UTF-8 bytes), or None when the file needs the per-line parser.
 
     ``load`` returns the file's normalised bytes again, for the few odd lines. ``n_separators`` is the
-    file's count of separators (``::`` counted as one), to tell whether a line may hold too many fields.
+    count of separators in the lines after the header (``::`` counted as one), to tell whether a line may
+    hold too many fields.
     """
     n_body = rep.lines_read - rep.header_lines
     names = [f"f{i}" for i in range(layout.n_fields)]
