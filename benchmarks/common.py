@@ -43,7 +43,7 @@ def prepare(name: str) -> dict[str, Any]:
     """Write train/test Parquet for a dataset name and return its description.
 
     ``ml-100k``: the official u1.base/u1.test split. ``ml-latest-small``: a
-    seeded random 80/20 split. ``synth-5m`` / ``synth-25m``: ``synthetic_ratings``
+    seeded random 80/20 split. ``synth-1m`` / ``-5m`` / ``-25m`` / ``-100m``: ``synthetic_ratings``
     (seed 0, ML-25M shape), seeded random 90/10 split.
     """
     import polars as pl
@@ -69,7 +69,7 @@ def prepare(name: str) -> dict[str, Any]:
         else:
             from movierec.data.synth import synthetic_ratings
 
-            n = {"synth-5m": 5_000_000, "synth-25m": 25_000_000}[name]
+            n = {"synth-1m": 1_000_000, "synth-5m": 5_000_000, "synth-25m": 25_000_000, "synth-100m": 100_000_000}[name]
             frame, frac, how = synthetic_ratings(n, seed=0).select(cols), 0.1, "synthetic_ratings(seed=0), seeded random 90/10"
         test_mask = np.random.default_rng(SEED).random(frame.height) < frac
         train, test = frame.filter(~pl.Series(test_mask)), frame.filter(pl.Series(test_mask))

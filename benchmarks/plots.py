@@ -2,12 +2,11 @@
 
 Usage::
 
-    python -m benchmarks.plots            # writes benchmarks/results/fit-time-vs-ratings.png
+    python -m benchmarks.plots            # writes benchmarks/results/fit-time-scaling.png
 
-``fit-time-vs-ratings.png``: wall seconds of a 10-iteration, rank-64 fit against the number of training
-ratings, for movierec (exact and ``cg`` solvers), LensKit and Spark ``local[2]``, from
-``peers-fit-reg012.json`` (one run of every engine, λ 0.12). Spark's 25M point is extrapolated from a
-2-iteration fit (5 × its time) and drawn hatched. Needs Matplotlib (the ``bench`` extra).
+``fit-time-scaling.png``: whole-fit wall seconds against training ratings (log-log), one line per
+engine of ``benchmarks.scaling`` (``scaling.json``: one run, every engine); extrapolated points
+(Spark's largest) are starred. Needs Matplotlib (the ``bench`` extra).
 """
 
 from __future__ import annotations
@@ -16,46 +15,38 @@ import json
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ENGINES = {
-    "movierec": "movierec (exact)",
-    "movierec-cg": "movierec (cg)",
-    "lenskit": "LensKit",
-    "spark": "Spark local[2]",
-}
 
 
-def fit_time_vs_ratings(
-    source: Path = RESULTS / "peers-fit-reg012.json", out: Path = RESULTS / "fit-time-vs-ratings.png"
-) -> Path:
-    """Bars of fit wall time (log scale) per dataset, one bar per engine."""
+def fit_time_scaling(source: Path = RESULTS / "scaling.json", out: Path = RESULTS / "fit-time-scaling.png") -> Path:
+    """Lines of whole-fit wall time against training ratings (log-log), one per engine of ``benchmarks.scaling``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     run = json.loads(source.read_text())
-    names = list(run["summary"])
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    width = 0.8 / len(ENGINES)
-    for j, (engine, label) in enumerate(ENGINES.items()):
-        for i, name in enumerate(names):
-            e = run["summary"][name].get(engine)
-            if e is None:
-                continue
-            hollow = e.get("extrapolated", False)
-            ax.bar(i + (j - 1.5) * width, e["fit_s"], width, color=f"C{j}", label=label if i == 0 else None,
-                   fill=not hollow, edgecolor=f"C{j}", hatch="//" if hollow else None)  # fmt: skip
-            ax.annotate(f"{e['fit_s']:.3g}", (i + (j - 1.5) * width, e["fit_s"]), ha="center", va="bottom", fontsize=6)
-    ax.set_xticks(range(len(names)))
-    ax.set_xticklabels([f"{n}\n{run['runs'][n]['data']['n_train']:,} training ratings" for n in names], fontsize=8)
+    sizes = list(run["sizes"].values())
+    engines = list(dict.fromkeys(e for size in sizes for e in size["engines"]))
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for j, engine in enumerate(engines):
+        points = [(s["data"]["n_train"], s["engines"][engine]) for s in sizes if "fit_s" in s["engines"].get(engine, {})]
+        if not points:
+            continue
+        x, y = [n for n, _ in points], [e["fit_s"] for _, e in points]
+        style = "-" if engine.startswith("movierec") else "--"
+        ax.plot(x, y, style, marker="o", color=f"C{j}", label=engine, linewidth=2.2 if "default" in engine else 1.4)
+        extrapolated = [(n, e["fit_s"]) for n, e in points if e.get("extrapolated")]
+        if extrapolated:
+            ax.plot(*zip(*extrapolated, strict=True), marker="*", markersize=12, color=f"C{j}", linestyle="none")
+    ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_ylabel("fit wall time, 10 iterations (s)")
-    cpu = run["machine"]["cpu"]
+    ax.set_xlabel("training ratings (synthetic, ML-25M shape)")
+    ax.set_ylabel("whole fit, wall seconds")
     load = run["machine"]["load_average_at_start"][0]
-    ax.set_title(f"ALS rank 64, λ {run['reg']}: {cpu}, 2 vCPUs, load {load:.1f}", fontsize=9)
-    ax.grid(True, axis="y", which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.text(0.01, 0.01, "hatched: extrapolated from a 2-iteration fit (5 × its time)", fontsize=7)
+    ax.set_title(f"{run['machine']['cpu']}, 2 vCPUs, load {load:.1f} at start; rank 64", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.text(0.01, 0.01, "explicit ALS 10 sweeps, implicit ALS 15; star: extrapolated from 2 sweeps (5 × their time)", fontsize=7)
     fig.tight_layout()
     fig.savefig(out, metadata={"Software": None})
     plt.close(fig)
@@ -63,7 +54,7 @@ def fit_time_vs_ratings(
 
 
 def main() -> None:
-    print(fit_time_vs_ratings())
+    print(fit_time_scaling())
 
 
 if __name__ == "__main__":
