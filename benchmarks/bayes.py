@@ -191,7 +191,7 @@ def ladder_section(seeds: list[int]) -> list[dict[str, Any]]:
     one default chain, not of one draw of it (with one seed, the ml-100k chrono "+ N(u)" cell moved
     from [+0.0004, +0.0052] to [−0.0010, +0.0031] with the seed alone).
     """
-    from benchmarks.temporal import PROTOCOLS, paired_bootstrap, score
+    from benchmarks.temporal import PROTOCOLS, over_seeds, paired_bootstrap
     from movierec.evaluation.protocols import make_splits
 
     rows = []
@@ -202,13 +202,11 @@ def ladder_section(seeds: list[int]) -> list[dict[str, Any]]:
             prev = None
             for rung, cfg in LADDER.items():
                 t0 = time.perf_counter()
-                runs = [score(make_model("als-bayes-time", seeded(cfg, s)).fit(split.train), split.test) for s in seeds]
-                sq = np.mean([r["sq"] for r in runs], axis=0)
-                cold = runs[0]["cold"]  # the same pairs in every run
-                row = {"data": data, "protocol": protocol, "rung": rung, "seeds": seeds,
-                       "rmse": float(np.sqrt(sq.mean())), "rmse_per_seed": [r["rmse"] for r in runs],
-                       "rmse_warm": float(np.sqrt(sq[~cold].mean())) if (~cold).any() else None,
-                       "rmse_cold": float(np.sqrt(sq[cold].mean())) if cold.any() else None,
+                fitted = over_seeds(lambda s, c=cfg: make_model("als-bayes-time", seeded(c, s)), split, seeds)
+                sq = fitted.pop("sq")
+                row = {"data": data, "protocol": protocol, "rung": rung, **fitted,
+                       "rmse_warm": fitted["rmse_warm"] if fitted["cold_share"] < 1 else None,
+                       "rmse_cold": fitted["rmse_cold"] if fitted["cold_share"] > 0 else None,
                        "fit_s": (time.perf_counter() - t0) / len(seeds), "load_1min": os.getloadavg()[0],
                        "diff_ci95_vs_above": None}  # fmt: skip
                 if prev is not None:
