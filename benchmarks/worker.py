@@ -93,7 +93,9 @@ def movierec_model(data: Path, iters: int, model_name: str) -> dict[str, Any]:
 
 def implicit_library(data: Path, iters: int) -> dict[str, Any]:
     """The ``implicit`` library's ALS (its default CG solver, all cores, BLAS on one thread as it asks) at
-    movierec ``als-implicit``'s rank and sweeps, fed its confidences c = 1 + α·r/r_max as values."""
+    movierec ``als-implicit``'s rank and sweeps, fed its confidences c = 1 + α·r/r_max as values. The library's
+    CSR of confidences is built before its clock (movierec's fit builds its own inside it): this favours the library.
+    Its λ is absolute (movierec's is per event): the same cost per sweep, not the same objective."""
     import scipy.sparse as sp
     from implicit.cpu.als import AlternatingLeastSquares
     from threadpoolctl import threadpool_limits
