@@ -25,7 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 SCRATCH = Path(os.environ.get("MOVIEREC_BENCH_DIR", "/tmp/movierec-bench"))
 
-K, ITERS, BIAS_REG, SEED = 64, 10, 0.02, 42
+ITERS, BIAS_REG, SEED = 10, 0.02, 42
+K = int(os.environ.get("MOVIEREC_BENCH_FACTORS", "64"))
+"""Rank of every engine's factors (``scaling.py --factors`` sets it for its worker processes)."""
 REG = float(os.environ.get("MOVIEREC_BENCH_REG", "0.12"))
 """Rank 64, 10 iterations, λ = 0.12 times each row's rating count (ALS-WR: movierec, Spark and LensKit all scale by n).
 

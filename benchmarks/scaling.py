@@ -3,6 +3,7 @@
 Usage::
 
     python -m benchmarks.scaling [--sizes synth-1m synth-5m synth-25m synth-100m] [--out-name scaling]
+    python -m benchmarks.scaling --sizes synth-25m --factors 32 --engines "movierec als" LensKit --out-name scaling-rank32
 
 Synthetic ML-25M-shaped ratings (``synthetic_ratings(n, seed=0)``, seeded random 90/10 split,
 ``benchmarks.common.prepare``); every engine in its own child process (``benchmarks.worker``), one
@@ -53,17 +54,20 @@ def _prepare(name: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_size(name: str, spark_iters: int) -> dict[str, Any]:
+def run_size(name: str, spark_iters: int, engines: list[str], factors: int) -> dict[str, Any]:
     meta = _prepare(name)
     data = str(SCRATCH / name)
-    res: dict[str, Any] = {"data": meta, "gemm_gflops_before": gemm_gflops(), "engines": {}}
+    env = {"MOVIEREC_BENCH_FACTORS": str(factors)}  # benchmarks.common.K in the workers
+    res: dict[str, Any] = {"data": meta, "factors": factors, "gemm_gflops_before": gemm_gflops(), "engines": {}}
     for label, args in ENGINES.items():
-        res["engines"][label] = run_worker([args[0], data, *args[1:]], timeout=7200)
+        if label not in engines:
+            continue
+        res["engines"][label] = run_worker([args[0], data, *args[1:]], env=env, timeout=7200)
         print(name, label, {k: res["engines"][label].get(k) for k in ("fit_s", "peak_rss_gb", "error")}, flush=True)
     n = meta["n_train"]
-    if n <= SPARK_MAX:
+    if n <= SPARK_MAX and "Spark local[2]" in engines:
         iters = spark_iters if n >= SPARK_ITERS_FROM else ITERS
-        spark = run_worker(["spark", data, "--iters", str(iters)], timeout=7200)
+        spark = run_worker(["spark", data, "--iters", str(iters)], env=env, timeout=7200)
         if "fit_s" in spark and iters != ITERS:  # test_rmse stays the measured fit's (``iters`` sweeps)
             spark |= {"fit_s_measured": spark["fit_s"], "fit_s": spark["fit_s"] * ITERS / iters,
                       "cpu_s_measured": spark["cpu_s"], "cpu_s": spark["cpu_s"] * ITERS / iters, "extrapolated": True}  # fmt: skip
@@ -77,11 +81,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", nargs="+", default=SIZES)
     parser.add_argument("--spark-iters", type=int, default=2)
+    parser.add_argument("--engines", nargs="+", default=[*ENGINES, "Spark local[2]"])
+    parser.add_argument("--factors", type=int, default=64, help="rank of the explicit engines (implicit ones stay at 64)")
     parser.add_argument("--out-name", default="scaling")
     args = parser.parse_args()
-    result: dict[str, Any] = {"machine": machine(), "iters": ITERS, "sizes": {}}
+    result: dict[str, Any] = {"machine": machine(), "iters": ITERS, "factors": args.factors, "sizes": {}}
     for name in args.sizes:
-        result["sizes"][name] = run_size(name, args.spark_iters)
+        result["sizes"][name] = run_size(name, args.spark_iters, args.engines, args.factors)
         save(args.out_name, result)  # after each size: a late failure keeps the earlier ones
 
 
