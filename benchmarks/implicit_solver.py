@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import machine, save
+from benchmarks.common import implicit_library_fit, machine, save
 from benchmarks.ranking import _split
 from movierec.data import load_movielens
 from movierec.evaluation.intervals import paired_mean_difference
@@ -41,7 +41,6 @@ from movierec.evaluation.protocols import EvalOptions, ranking_metrics
 from movierec.evaluation.splits import Split
 from movierec.evaluation.tuning import INNER_HOLDOUT
 from movierec.models import Hybrid, HybridConfig, ImplicitALS, ImplicitConfig, Recommender
-from movierec.models.implicit import confidence_values
 
 TABLES = [("p1", "ml-100k", "stratified"), ("p3-mls-last5", "ml-latest-small", "last5")]
 LIB_REGS = (0.1, 1.0, 3.0, 10.0, 30.0, 100.0)  # absolute λ
@@ -58,18 +57,8 @@ def _evaluate(model: Recommender, split: Split) -> tuple[dict[str, Any], list[np
 
 def _library(split: Split, reg: float, alpha: float, use_cg: bool) -> tuple[ImplicitALS, float]:
     """The ``implicit`` library's factors inside an ``ImplicitALS`` (for scoring by movierec's code)."""
-    from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
-
     model = ImplicitALS(ImplicitConfig(n_factors=LIB_FACTORS, n_iter=1)).fit(split.train)  # the data, the index
-    events = model.user_items_.copy().astype(np.float32)
-    events.data, _ = confidence_values(events.data, model.scale_.high, ImplicitConfig(alpha=alpha))
-    t0 = time.perf_counter()
-    with threadpool_limits(1, "blas"):
-        lib = AlternatingLeastSquares(factors=LIB_FACTORS, iterations=LIB_SWEEPS, regularization=reg, use_cg=use_cg,
-                                      random_state=0)  # fmt: skip
-        lib.fit(events, show_progress=False)
-    fit = time.perf_counter() - t0
+    lib, fit, _ = implicit_library_fit(model.user_items_, model.scale_.high, alpha, reg, LIB_FACTORS, LIB_SWEEPS, use_cg, 0)
     model.user_factors_ = np.ascontiguousarray(lib.user_factors, dtype=np.float32)
     model.item_factors_ = np.ascontiguousarray(lib.item_factors, dtype=np.float32)
     model._prepare()

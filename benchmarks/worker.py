@@ -93,29 +93,22 @@ def movierec_model(data: Path, iters: int, model_name: str) -> dict[str, Any]:
 
 def implicit_library(data: Path, iters: int) -> dict[str, Any]:
     """The ``implicit`` library's ALS (its default CG solver, all cores, BLAS on one thread as it asks) at
-    movierec ``als-implicit``'s rank and sweeps, fed its confidences c = 1 + α·r/r_max as values. The library's
-    CSR of confidences is built before its clock (movierec's fit builds its own inside it): this favours the library.
-    Its λ is absolute (movierec's is per event): the same cost per sweep, not the same objective."""
+    movierec ``als-implicit``'s rank and sweeps, through ``common.implicit_library_fit`` (its confidences as values,
+    their CSR built before the clock: this favours the library). Its λ is absolute (movierec's is per event): the
+    same cost per sweep, not the same objective."""
     import scipy.sparse as sp
-    from implicit.cpu.als import AlternatingLeastSquares
-    from threadpoolctl import threadpool_limits
 
+    from benchmarks.common import implicit_library_fit
     from movierec.models import ImplicitConfig
-    from movierec.models.implicit import confidence_values
 
     t = time.perf_counter()
     train = _dataset(data / "train.parquet")
     u, i, r = train.arrays()
-    cfg = ImplicitConfig()
-    events = sp.csr_matrix((confidence_values(r, train.scale.high, cfg)[0], (u, i)), shape=(train.n_users, train.n_items))
+    cfg, high = ImplicitConfig(), train.scale.high
+    ratings = sp.csr_matrix((r, (u, i)), shape=(train.n_users, train.n_items))
     del train, u, i, r
     load_s = time.perf_counter() - t
-    with threadpool_limits(1, "blas"):
-        t, c = time.perf_counter(), time.process_time()
-        AlternatingLeastSquares(factors=cfg.n_factors, iterations=iters, regularization=cfg.reg, random_state=SEED).fit(
-            events, show_progress=False
-        )
-        fit_s, cpu_s = time.perf_counter() - t, time.process_time() - c
+    _, fit_s, cpu_s = implicit_library_fit(ratings, high, cfg.alpha, cfg.reg, cfg.n_factors, iters)
     return {"engine": "implicit", "load_s": load_s, "iters": iters, "factors": cfg.n_factors, "fit_s": fit_s,
             "cpu_s": cpu_s, "loadavg": os.getloadavg()[0]}  # fmt: skip
 

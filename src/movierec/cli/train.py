@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from movierec.cli.common import friendly, out, print_json, progress
+from movierec.cli.common import console, friendly, out, print_json, progress
 from movierec.training import Engine, TrainSpec
 from movierec.training import train as train_model
 
@@ -157,8 +157,6 @@ def train(
     model = build_model(spec)  # refuses bad options before anything slow
     _warm(model_name, as_json)
     n_sweeps = getattr(model, "n_sweeps", None) or getattr(getattr(model, "config", None), "n_iter", None)
-    from movierec.cli.common import console
-
     # A callback makes each sweep also compute the train RMSE (~1 s a sweep at 20M ratings): only for a live bar.
     shown = not as_json and n_sweeps is not None and console.is_terminal
     with progress("training", n_sweeps, enabled=shown) as advance:
@@ -183,7 +181,6 @@ def train(
 
 def _warm(model_name: str, quiet: bool) -> None:
     """Compile the kernels before the clock starts, saying so when they are not in the disk cache."""
-    from movierec.cli.common import console
     from movierec.training import kernels_cached, warm_kernels
 
     if not kernels_cached() and not quiet:

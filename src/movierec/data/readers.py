@@ -143,9 +143,10 @@ def read_delimited(
     if _fast_eligible(data, layout):
         sep = layout.separator
         text_roles = _text_roles(data, layout)
-        n_separators = data.count(sep.encode())
+        sep_bytes = sep.encode()
+        n_separators = data.count(sep_bytes)
         if layout.header_line:  # the body's separators: a header's would force the line-by-line count below
-            n_separators -= data[: data.find(b"\n") + 1 or len(data)].count(sep.encode())
+            n_separators -= data[: data.find(b"\n") + 1 or len(data)].count(sep_bytes)
         source: Path | bytes = data
         if sep == "::":
             source, sep = data.replace(b"::", b"\t"), "\t"
